@@ -1,0 +1,136 @@
+#pragma once
+// The differentiable ops of lethe. Every op: checks its inputs (throwing lethe::Error with the op,
+// shapes, dtypes and devices), makes inputs contiguous where its kernels need it, runs the CPU or
+// CUDA launcher, and records its backward rule with autograd.
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace lethe {
+
+// ---- elementwise (NumPy broadcasting; both operands on one device with one dtype)
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// Comparisons give 0/1 in a's dtype and carry no gradient.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+
+Tensor add(const Tensor& a, double s);
+Tensor sub(const Tensor& a, double s);
+Tensor rsub(double s, const Tensor& a);  // s - a
+Tensor mul(const Tensor& a, double s);
+Tensor div(const Tensor& a, double s);
+Tensor rdiv(double s, const Tensor& a);  // s / a
+
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor clamp(const Tensor& x, double lo, double hi);
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+inline Tensor operator-(const Tensor& a, double s) { return sub(a, s); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+inline Tensor operator/(const Tensor& a, double s) { return div(a, s); }
+inline Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+inline Tensor operator-(double s, const Tensor& a) { return rsub(s, a); }
+inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+inline Tensor operator/(double s, const Tensor& a) { return rdiv(s, a); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+
+// ---- reductions. Empty `dims` means all dims. Sums accumulate in float64 in a fixed order,
+// so results do not depend on the thread count.
+Tensor sum(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor var(const Tensor& x, const std::vector<int>& dims = {}, int64_t correction = 1,
+           bool keepdim = false);
+Tensor max(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+Tensor min(const Tensor& x, const std::vector<int>& dims = {}, bool keepdim = false);
+// Index (int64) of the first maximum along `dim`; of the flattened tensor when dim is absent.
+Tensor argmax(const Tensor& x, int dim, bool keepdim = false);
+Tensor argmax(const Tensor& x);
+// Sums a broadcast gradient back to `shape` (the inverse of broadcasting).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra (OpenBLAS on CPU, cuBLAS on CUDA)
+// [M,K]x[K,N], [B,M,K]x[B,K,N], and [B,M,K]x[K,N]. Transposed views are used without copying.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [N,in] (or [B,N,in] with w [B,out,in]), w [out,in], bias [out] (or [B,out]) or undefined.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
+
+// ---- convolution and pooling (NCHW)
+struct Conv2dOptions {
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int dilation_h = 1, dilation_w = 1;
+  int groups = 1;
+};
+// x [N,C,H,W], w [O,C/groups,kh,kw], bias [O] or undefined.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(),
+              const Conv2dOptions& opt = {});
+
+struct Pool2dOptions {
+  int kernel_h = 2, kernel_w = 2;
+  int stride_h = 2, stride_w = 2;
+  int pad_h = 0, pad_w = 0;
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt);
+// Padding counts towards the divisor (PyTorch's count_include_pad=True).
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt);
+Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]
+
+// ---- normalisation and regularisation
+// x [N,C] or [N,C,H,W]. In training, normalises with batch statistics and updates the running
+// statistics in place (unbiased variance, PyTorch's convention); in eval, uses the running ones.
+// weight/bias may be undefined (no affine); running_* may be undefined in training.
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  double momentum = 0.1, double eps = 1e-5);
+// Inverted dropout with a Philox mask keyed by (seed, stream): identical on every device.
+Tensor dropout(const Tensor& x, double p, bool training, uint64_t seed, uint64_t stream);
+
+// ---- softmax and losses
+Tensor softmax(const Tensor& x, int dim = -1);
+Tensor log_softmax(const Tensor& x, int dim = -1);
+
+enum class Reduction { none, mean, sum };
+struct CrossEntropyOptions {
+  Reduction reduction = Reduction::mean;
+  // Optional per-sample weights [N], any sign (IEU and NegGrad+ ascend with negative weights).
+  // With weights, mean is sum_i w_i·loss_i / N (divided by the count, not by the weights' sum).
+  Tensor sample_weight;
+  double label_smoothing = 0;
+};
+// logits [N,C] (float), labels [N] (int32 or int64).
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
+                     const CrossEntropyOptions& opt = {});
+Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, Reduction reduction = Reduction::mean);
+Tensor mse_loss(const Tensor& a, const Tensor& b, Reduction reduction = Reduction::mean);
+Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
+
+// ---- joining and indexing
+Tensor concat(const std::vector<Tensor>& xs, int dim);
+Tensor stack(const std::vector<Tensor>& xs, int dim);
+// Selects slices of x along `dim` at positions `index` (1-d int tensor).
+Tensor index_select(const Tensor& x, int dim, const Tensor& index);
+// out[i][j] = x[i][index[i][j]] along dim (PyTorch's gather); index has x's rank.
+Tensor gather(const Tensor& x, int dim, const Tensor& index);
+
+}  // namespace lethe

@@ -1,0 +1,253 @@
+// The CUDA backend's runtime: device discovery, the caching allocator, copies, and the
+// per-device stream and library handles declared in common.cuh.
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/cuda_runtime.h"
+#include "engine/device.h"
+#include "kernels/cuda/common.cuh"
+
+namespace lethe::cuda {
+namespace {
+
+// Rounding: requests up to 1 MiB round up to 512 B, larger ones to a multiple of 2 MiB. Few
+// distinct sizes means the repeated shapes of a training loop find an exact fit in the cache.
+// Blocks are never split; a cached block is reused whole, and only when it is at most a
+// quarter larger than the rounded request, so a small tensor never pins a large block.
+constexpr size_t kSmallLimit = size_t{1} << 20;
+constexpr size_t kSmallRound = 512;
+constexpr size_t kLargeRound = size_t{2} << 20;
+// cuBLAS's recommended workspace on Hopper.
+constexpr size_t kCublasWorkspace = size_t{32} << 20;
+
+size_t round_up(size_t bytes) {
+  const size_t unit = bytes <= kSmallLimit ? kSmallRound : kLargeRound;
+  return (bytes + unit - 1) / unit * unit;
+}
+
+struct DeviceState {
+  std::mutex mutex;                        // guards the allocator fields below
+  std::multimap<size_t, void*> cached;     // free blocks by size, for best fit
+  std::unordered_map<void*, size_t> live;  // handed-out pointer -> its block's size
+  MemoryStats stats;
+
+  std::once_flag stream_once, cublas_once, cudnn_once;
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  cudnnHandle_t cudnn = nullptr;
+};
+
+// Leaked on purpose, with every stream, handle and block in it: tensors held by statics still
+// release into the allocator during static destruction, and destroying CUDA objects after the
+// runtime has begun shutting down at exit can crash. The driver reclaims all of it at exit.
+DeviceState& state(int device) {
+  static auto* const states = new std::vector<DeviceState>(device_count());
+  LETHE_CHECK(device >= 0 && device < static_cast<int>(states->size()), "cuda", "no device cuda:",
+              device, " (", states->size(), " visible)");
+  return (*states)[device];
+}
+
+[[noreturn]] void out_of_memory(size_t bytes, int device, const MemoryStats& stats) {
+  LETHE_FAIL("cuda", "out of memory allocating ", bytes, " bytes on cuda:", device, " (allocated ",
+             stats.allocated_bytes, ", reserved ", stats.reserved_bytes, ")");
+}
+
+// cudaFrees every cached block. Caller holds s.mutex.
+void free_cached(int device, DeviceState& s) {
+  if (s.cached.empty()) return;
+  DeviceGuard guard(device);
+  // A block released on the host may still be read or written by work queued on the stream.
+  LETHE_CUDA_CHECK(cudaDeviceSynchronize());
+  while (!s.cached.empty()) {
+    const auto block = s.cached.extract(s.cached.begin());
+    s.stats.reserved_bytes -= block.key();
+    LETHE_CUDA_CHECK(cudaFree(block.mapped()));
+  }
+}
+
+// A new block from the driver; on out-of-memory, returns the cache to the driver and tries once
+// more. Caller holds s.mutex.
+void* malloc_block(int device, DeviceState& s, size_t size, size_t requested) {
+  DeviceGuard guard(device);
+  void* ptr = nullptr;
+  cudaError_t err = cudaMalloc(&ptr, size);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // not sticky: clear it so later launch checks don't report it
+    free_cached(device, s);
+    err = cudaMalloc(&ptr, size);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      out_of_memory(requested, device, s.stats);
+    }
+  }
+  if (err != cudaSuccess) detail::fail(err, "cudaMalloc", __FILE__, __LINE__);
+  s.stats.reserved_bytes += size;
+  ++s.stats.device_allocations;
+  return ptr;
+}
+
+}  // namespace
+
+int device_count() {
+  // No driver or no device is an error from the runtime; for lethe it just means 0 devices.
+  static const int count = [] {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+      cudaGetLastError();
+      return 0;
+    }
+    return n;
+  }();
+  return count;
+}
+
+// Zero-byte requests get nullptr, and release(nullptr) is a no-op.
+void* allocate(size_t bytes, int device) {
+  if (bytes == 0) return nullptr;
+  DeviceState& s = state(device);
+  std::lock_guard lock(s.mutex);
+  const size_t size = round_up(bytes);
+  if (size < bytes) out_of_memory(bytes, device, s.stats);  // rounding wrapped around
+
+  void* ptr = nullptr;
+  size_t block = size;
+  // One stream per device: a block released on the host is free for the next work queued on
+  // the stream, which runs after all earlier users of the block, so no event is needed.
+  if (auto it = s.cached.lower_bound(size); it != s.cached.end() && it->first <= size + size / 4) {
+    block = it->first;
+    ptr = it->second;
+    s.cached.erase(it);
+  } else {
+    ptr = malloc_block(device, s, size, bytes);
+  }
+  s.live.emplace(ptr, block);
+  s.stats.allocated_bytes += block;
+  s.stats.peak_allocated_bytes = std::max(s.stats.peak_allocated_bytes, s.stats.allocated_bytes);
+  return ptr;
+}
+
+void release(void* ptr, size_t bytes, int device) {
+  if (ptr == nullptr) return;
+  DeviceState& s = state(device);
+  std::lock_guard lock(s.mutex);
+  const auto it = s.live.find(ptr);
+  LETHE_CHECK(it != s.live.end() && it->second >= bytes, "cuda",
+              "release of a pointer that was not allocated on cuda:", device);
+  s.stats.allocated_bytes -= it->second;
+  s.cached.emplace(it->second, ptr);
+  s.live.erase(it);
+}
+
+void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  if (dst_device == src_device) {
+    // Same device: ordered by the stream like any kernel, so it can stay asynchronous.
+    DeviceGuard guard(dst_device.index);
+    LETHE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice,
+                                     stream(dst_device.index)));
+    return;
+  }
+  if (dst_device.is_cuda() && src_device.is_cuda()) {
+    // Across devices the two streams are not ordered with each other; such copies are rare, so
+    // draining the destination's stream first and waiting for the copy is simpler than events.
+    cudaStream_t src_stream = stream(src_device.index);
+    {
+      DeviceGuard guard(dst_device.index);
+      LETHE_CUDA_CHECK(cudaStreamSynchronize(stream(dst_device.index)));
+    }
+    DeviceGuard guard(src_device.index);
+    LETHE_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device.index, src, src_device.index, bytes,
+                                         src_stream));
+    LETHE_CUDA_CHECK(cudaStreamSynchronize(src_stream));
+    return;
+  }
+  const int device = dst_device.is_cuda() ? dst_device.index : src_device.index;
+  const cudaMemcpyKind kind =
+      dst_device.is_cuda() ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost;
+  DeviceGuard guard(device);
+  cudaStream_t s = stream(device);
+  LETHE_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, s));
+  // The caller reads (or reuses) the host buffer as soon as copy returns.
+  LETHE_CUDA_CHECK(cudaStreamSynchronize(s));
+}
+
+MemoryStats memory_stats(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard lock(s.mutex);
+  return s.stats;
+}
+
+void reset_peak_memory(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard lock(s.mutex);
+  s.stats.peak_allocated_bytes = s.stats.allocated_bytes;
+}
+
+void empty_cache() {
+  for (int d = 0; d < device_count(); ++d) {
+    DeviceState& s = state(d);
+    std::lock_guard lock(s.mutex);
+    free_cached(d, s);
+  }
+}
+
+void synchronize(int device) {
+  state(device);  // validates the index
+  DeviceGuard guard(device);
+  LETHE_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+cudaStream_t stream(int device) {
+  DeviceState& s = state(device);
+  std::call_once(s.stream_once, [&] {
+    DeviceGuard guard(device);
+    // Non-blocking: no implicit ordering with the legacy default stream, which lethe never uses.
+    LETHE_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+  });
+  return s.stream;
+}
+
+cublasHandle_t cublas(int device) {
+  DeviceState& s = state(device);
+  std::call_once(s.cublas_once, [&] {
+    DeviceGuard guard(device);
+    cublasHandle_t handle = nullptr;
+    LETHE_CUBLAS_CHECK(cublasCreate(&handle));
+    // cublasSetStream resets the workspace to cuBLAS's own pool, so the workspace comes after.
+    LETHE_CUBLAS_CHECK(cublasSetStream(handle, stream(device)));
+    LETHE_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
+    LETHE_CUBLAS_CHECK(
+        cublasSetWorkspace(handle, allocate(kCublasWorkspace, device), kCublasWorkspace));
+    s.cublas = handle;
+  });
+  return s.cublas;
+}
+
+cudnnHandle_t cudnn(int device) {
+  DeviceState& s = state(device);
+  std::call_once(s.cudnn_once, [&] {
+    DeviceGuard guard(device);
+    cudnnHandle_t handle = nullptr;
+    LETHE_CUDNN_CHECK(cudnnCreate(&handle));
+    LETHE_CUDNN_CHECK(cudnnSetStream(handle, stream(device)));
+    s.cudnn = handle;
+  });
+  return s.cudnn;
+}
+
+}  // namespace lethe::cuda
+
+namespace lethe {
+
+bool cuda_available() { return cuda::device_count() > 0; }
+int cuda_device_count() { return cuda::device_count(); }
+
+}  // namespace lethe

@@ -1,0 +1,149 @@
+#include "harness.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "engine/device.h"
+
+namespace lethe::test {
+
+int g_skipped_checks = 0;
+
+Tensor random_tensor(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype, Device device) {
+  NoGradGuard no_grad;
+  Tensor u = Tensor::rand(shape, seed, /*stream=*/0xC0FFEE, DType::f64);
+  return add(mul(u, hi - lo), lo).to(dtype).to(device);
+}
+
+Tensor distinct_tensor(const Shape& shape, uint64_t seed, double gap, DType dtype) {
+  NoGradGuard no_grad;
+  const std::vector<double> keys = Tensor::rand(shape, seed, 0xD157, DType::f64).to_vector<double>();
+  std::vector<size_t> order(keys.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
+  std::vector<double> values(keys.size());
+  const double half = static_cast<double>(keys.size()) / 2;
+  for (size_t rank = 0; rank < order.size(); ++rank) values[order[rank]] = (static_cast<double>(rank) - half) * gap;
+  return Tensor::from_vector(values, shape).to(dtype);
+}
+
+namespace {
+
+// Compares two host vectors and reports the worst element.
+void compare(const std::vector<double>& a, const std::vector<double>& e, double rtol, double atol,
+             const char* what) {
+  REQUIRE_MESSAGE(a.size() == e.size(), what, ": ", a.size(), " values, expected ", e.size());
+  size_t worst = 0;
+  double worst_excess = -1;
+  bool ok = true;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double err = std::abs(a[i] - e[i]), tol = atol + rtol * std::abs(e[i]);
+    const bool good = err <= tol || (std::isnan(a[i]) && std::isnan(e[i])) || a[i] == e[i];
+    if (!good) ok = false;
+    const double excess = good ? -1 : (std::isnan(err) ? INFINITY : err - tol);
+    if (!good && excess > worst_excess) {
+      worst_excess = excess;
+      worst = i;
+    }
+  }
+  std::ostringstream msg;
+  if (!ok) msg << what << ": element " << worst << " is " << a[worst] << ", expected " << e[worst]
+               << " (rtol " << rtol << ", atol " << atol << ")";
+  CHECK_MESSAGE(ok, msg.str());
+}
+
+std::vector<double> host_values(const Tensor& t) {
+  NoGradGuard no_grad;
+  return t.detach().to(Device::cpu()).to(DType::f64).to_vector<double>();
+}
+
+double weighted_sum(const Tensor& out, const Tensor& w) { return sum(mul(out.to(DType::f64), w)).item(); }
+
+}  // namespace
+
+void expect_close(const Tensor& actual, const std::vector<double>& expected, double rtol, double atol) {
+  compare(host_values(actual), expected, rtol, atol, "value");
+}
+
+void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
+  CHECK_MESSAGE(actual.shape() == expected.shape(), "shape ", actual.shape().str(), ", expected ",
+                expected.shape().str());
+  compare(host_values(actual), host_values(expected), rtol, atol, "value");
+}
+
+void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps, double rtol, double atol) {
+  std::vector<Tensor> wrt;
+  for (const Tensor& t : inputs) {
+    if (!t.defined() || !t.requires_grad()) continue;
+    REQUIRE_MESSAGE(t.dtype() == DType::f64 && t.device().is_cpu() && t.is_contiguous(),
+                    "gradcheck needs contiguous float64 CPU inputs, got ", t.str());
+    wrt.push_back(t);
+  }
+  REQUIRE_MESSAGE(!wrt.empty(), "gradcheck: no input requires grad");
+  const Tensor out = fn(inputs);
+  const Tensor w = random_tensor(out.shape(), 4242, -1, 1);
+  const std::vector<Tensor> analytic = autograd::grad(sum(mul(out, w)), wrt);
+
+  NoGradGuard no_grad;
+  for (size_t k = 0; k < wrt.size(); ++k) {
+    double* p = wrt[k].data<double>();
+    std::vector<double> numeric(wrt[k].numel());
+    for (int64_t j = 0; j < wrt[k].numel(); ++j) {
+      const double saved = p[j];
+      p[j] = saved + eps;
+      const double up = weighted_sum(fn(inputs), w);
+      p[j] = saved - eps;
+      const double down = weighted_sum(fn(inputs), w);
+      p[j] = saved;
+      numeric[j] = (up - down) / (2 * eps);
+    }
+    INFO("gradient of input ", k, " ", wrt[k].str());
+    compare(host_values(analytic[k]), numeric, rtol, atol, "gradient");
+  }
+}
+
+bool cuda_or_skip(const char* what) {
+  if (cuda_available()) return true;
+  ++g_skipped_checks;
+  MESSAGE("skipped (no CUDA device): ", what);
+  return false;
+}
+
+void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol, double atol) {
+  if (!cuda_or_skip("CPU/CUDA parity")) return;
+  auto prepare = [&](Device device) {
+    std::vector<Tensor> out;
+    for (const Tensor& t : inputs) {
+      if (!t.defined()) {
+        out.push_back(t);
+        continue;
+      }
+      Tensor c = t.detach().to(is_floating(t.dtype()) ? DType::f32 : t.dtype()).to(device).clone();
+      if (t.requires_grad()) c.set_requires_grad();
+      out.push_back(c);
+    }
+    return out;
+  };
+  std::vector<Tensor> cpu_in = prepare(Device::cpu()), cuda_in = prepare(Device::cuda(0));
+  const Tensor cpu_out = fn(cpu_in), cuda_out = fn(cuda_in);
+  INFO("forward");
+  expect_close(cuda_out, cpu_out, rtol, atol);
+  std::vector<Tensor> cpu_wrt, cuda_wrt;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!cpu_in[i].defined() || !cpu_in[i].requires_grad()) continue;
+    cpu_wrt.push_back(cpu_in[i]);
+    cuda_wrt.push_back(cuda_in[i]);
+  }
+  if (cpu_wrt.empty() || !cpu_out.requires_grad()) return;
+  const Tensor w = random_tensor(cpu_out.shape(), 777, -1, 1, cpu_out.dtype());
+  const std::vector<Tensor> gc = autograd::grad(sum(mul(cpu_out, w)), cpu_wrt);
+  const std::vector<Tensor> gg = autograd::grad(sum(mul(cuda_out, w.to(Device::cuda(0)))), cuda_wrt);
+  for (size_t k = 0; k < gc.size(); ++k) {
+    INFO("gradient of input ", k);
+    expect_close(gg[k], gc[k], rtol, atol);
+  }
+}
+
+}  // namespace lethe::test

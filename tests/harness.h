@@ -1,0 +1,44 @@
+#pragma once
+// The op-test harness, in the spirit of ggml's test-backend-ops: every op is checked
+//  - forward against a naive float64 reference (expect_close),
+//  - gradient against central differences in float64 (gradcheck),
+//  - CPU against CUDA, forward and backward (check_parity; skipped, visibly, without a device).
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/tensor.h"
+
+namespace lethe::test {
+
+using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
+
+// Uniform values in [lo, hi) from a fixed Philox stream (never all zeros), as float64 by default.
+Tensor random_tensor(const Shape& shape, uint64_t seed, double lo = -1, double hi = 1,
+                     DType dtype = DType::f64, Device device = Device::cpu());
+// Values with every pair at least `gap` apart (for max/min/pool/argmax tests away from ties).
+Tensor distinct_tensor(const Shape& shape, uint64_t seed, double gap = 1e-2, DType dtype = DType::f64);
+
+// All elements of `actual` (any dtype/device) within atol + rtol·|expected|; reports the worst.
+void expect_close(const Tensor& actual, const std::vector<double>& expected, double rtol = 1e-6,
+                  double atol = 1e-9);
+void expect_close(const Tensor& actual, const Tensor& expected, double rtol = 1e-6, double atol = 1e-9);
+
+// Checks d(sum(w·fn(inputs)))/d(input) for every floating input that requires grad (float64, CPU)
+// against central differences with step eps; w is a fixed random weighting so every output
+// element matters.
+void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps = 1e-6, double rtol = 1e-5,
+               double atol = 1e-7);
+
+// Runs fn on float32 copies of `inputs` on the CPU and on cuda:0 and compares outputs and input
+// gradients. Without a device it prints why it skipped and returns.
+void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol = 1e-4,
+                  double atol = 1e-5);
+
+// True when a CUDA device is present; otherwise records a visible skip with `what`.
+bool cuda_or_skip(const char* what);
+
+}  // namespace lethe::test

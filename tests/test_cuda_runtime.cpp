@@ -1,0 +1,101 @@
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/cuda_runtime.h"
+#include "engine/device.h"
+#include "engine/error.h"
+#include "engine/storage.h"
+
+TEST_CASE("cuda: availability agrees with the device count and never throws") {
+  bool available = true;
+  int count = -1;
+  CHECK_NOTHROW(available = lethe::cuda_available());
+  CHECK_NOTHROW(count = lethe::cuda_device_count());
+  CHECK(available == (count > 0));
+  if (!available) CHECK(count == 0);
+#if defined(LETHE_WITH_CUDA)
+  CHECK(lethe::cuda::device_count() == count);
+#endif
+}
+
+#if defined(LETHE_WITH_CUDA)
+
+TEST_CASE("cuda: allocate and release update the stats and reuse cached blocks") {
+  if (!lethe::cuda_available()) {
+    MESSAGE("skipped: no CUDA device");
+    return;
+  }
+  namespace cuda = lethe::cuda;
+  CHECK(cuda::allocate(0, 0) == nullptr);
+  cuda::release(nullptr, 0, 0);
+
+  for (size_t bytes : {size_t{1000}, size_t{3} << 20}) {
+    CAPTURE(bytes);
+    const lethe::MemoryStats before = cuda::memory_stats(0);
+    void* p = cuda::allocate(bytes, 0);
+    REQUIRE(p != nullptr);
+    const lethe::MemoryStats held = cuda::memory_stats(0);
+    CHECK(held.allocated_bytes >= before.allocated_bytes + bytes);
+    CHECK(held.reserved_bytes >= held.allocated_bytes);
+    cuda::release(p, bytes, 0);
+    CHECK(cuda::memory_stats(0).allocated_bytes == before.allocated_bytes);
+
+    // The steady state of a training loop: the same size again comes from the cache.
+    void* q = cuda::allocate(bytes, 0);
+    CHECK(cuda::memory_stats(0).device_allocations == held.device_allocations);
+    cuda::release(q, bytes, 0);
+  }
+}
+
+TEST_CASE("cuda: host to device to host copies preserve the bytes") {
+  if (!lethe::cuda_available()) {
+    MESSAGE("skipped: no CUDA device");
+    return;
+  }
+  namespace cuda = lethe::cuda;
+  const size_t bytes = (size_t{1} << 20) + 3;
+  std::vector<uint8_t> host(bytes), back(bytes, 0);
+  for (size_t i = 0; i < bytes; ++i) host[i] = static_cast<uint8_t>(i * 131 + 7);
+
+  const lethe::Device gpu = lethe::Device::cuda(0), cpu = lethe::Device::cpu();
+  void* a = cuda::allocate(bytes, 0);
+  void* b = cuda::allocate(bytes, 0);
+  cuda::copy(a, gpu, host.data(), cpu, bytes);
+  cuda::copy(b, gpu, a, gpu, bytes);  // asynchronous, ordered before the next copy by the stream
+  cuda::copy(back.data(), cpu, b, gpu, bytes);
+  CHECK(back == host);
+  cuda::release(a, bytes, 0);
+  cuda::release(b, bytes, 0);
+}
+
+TEST_CASE("cuda: reset_peak_memory lowers the peak to what is allocated now") {
+  if (!lethe::cuda_available()) {
+    MESSAGE("skipped: no CUDA device");
+    return;
+  }
+  namespace cuda = lethe::cuda;
+  const size_t bytes = size_t{8} << 20;
+  void* p = cuda::allocate(bytes, 0);
+  cuda::release(p, bytes, 0);
+  const lethe::MemoryStats s = cuda::memory_stats(0);
+  CHECK(s.peak_allocated_bytes >= s.allocated_bytes + bytes);
+  cuda::reset_peak_memory(0);
+  CHECK(cuda::memory_stats(0).peak_allocated_bytes == s.allocated_bytes);
+}
+
+TEST_CASE("cuda: an impossible allocation throws lethe::Error") {
+  if (!lethe::cuda_available()) {
+    MESSAGE("skipped: no CUDA device");
+    return;
+  }
+  CHECK_THROWS_WITH_AS(lethe::cuda::allocate(size_t{1} << 50, 0),
+                       doctest::Contains("cuda: out of memory allocating"), lethe::Error);
+  // The allocator still works afterwards.
+  void* p = lethe::cuda::allocate(4096, 0);
+  CHECK(p != nullptr);
+  lethe::cuda::release(p, 4096, 0);
+}
+
+#endif
