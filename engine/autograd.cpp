@@ -39,8 +39,8 @@ void record_impl(const char* name, Tensor& output, const Range& inputs, Backward
     node->next.push_back(std::move(e));
     ++i;
   }
-  LETHE_CHECK(i <= 32, name, "autograd supports at most 32 inputs per op");
   if (!any) return;
+  LETHE_CHECK(i <= 32, name, "autograd supports at most 32 inputs per op");
   node->name = name;
   node->fn = std::move(fn);
   output.impl().grad_fn = std::move(node);

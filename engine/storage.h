@@ -26,7 +26,8 @@ using Storage = std::shared_ptr<StorageImpl>;
 // caching allocator in kernels/cuda/runtime.cu.
 inline constexpr size_t kCpuAlignment = 64;
 
-// Copies `bytes` between any two devices; synchronous with respect to the host.
+// Copies `bytes` between any two devices. Host memory involved: complete on return. Device to
+// same device: ordered on the compute stream like every kernel.
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
 struct MemoryStats {

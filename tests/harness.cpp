@@ -77,7 +77,7 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps, double rtol
   std::vector<Tensor> wrt;
   for (const Tensor& t : inputs) {
     if (!t.defined() || !t.requires_grad()) continue;
-    REQUIRE_MESSAGE(t.dtype() == DType::f64 && t.device().is_cpu() && t.is_contiguous(),
+    REQUIRE_MESSAGE((t.dtype() == DType::f64 && t.device().is_cpu() && t.is_contiguous()),
                     "gradcheck needs contiguous float64 CPU inputs, got ", t.str());
     wrt.push_back(t);
   }
@@ -107,7 +107,7 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps, double rtol
 bool cuda_or_skip(const char* what) {
   if (cuda_available()) return true;
   ++g_skipped_checks;
-  MESSAGE("skipped (no CUDA device): ", what);
+  MESSAGE("skipped (no CUDA device): ", std::string(what));
   return false;
 }
 

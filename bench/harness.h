@@ -1,0 +1,68 @@
+#pragma once
+// A small benchmark harness: warm-up runs, then repeats timed one by one, reported as median and
+// minimum; rows collected into a table (stdout) and JSON lines (--json).
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/device.h"
+#include "engine/tensor.h"
+
+namespace lethe::bench {
+
+// "AMD EPYC" (the CPU's model name), "NVIDIA H200".
+std::string device_name(Device device);
+
+struct Timing {
+  double median_ms = 0, min_ms = 0;
+  int repeats = 0;
+};
+
+// Times calls of a function on one device. CPU: std::chrono::steady_clock around each call.
+// CUDA: a cudaEvent pair on the device's compute stream around each call, and before each one
+// (outside the timed region) a write of a buffer larger than the L2, so no repeat finds the
+// previous one's data in the cache.
+class Timer {
+ public:
+  explicit Timer(Device device);
+  Timing run(int warmup, int repeats, const std::function<void()>& fn);
+
+ private:
+  Device device_;
+  Tensor l2_flush_;  // CUDA only
+};
+
+// One measured implementation of one benchmark case. `work` is the FLOPs or bytes one call does;
+// the rate is work over the median time.
+struct Row {
+  std::string name, impl, device, shape;
+  Timing timing;
+  double work = 0;
+  std::string unit;  // "GFLOP/s" or "GB/s"
+  double rate() const { return work / (timing.median_ms * 1e6); }
+};
+
+// Rows of one run. The first row of each case is its reference: the case's other rows get the
+// ratio of their rate to the reference's (measured side by side, in the same run).
+class Report {
+ public:
+  void begin_case();
+  void add(Row row);
+  void print(std::FILE* out) const;
+  // One JSON object per row and line; `context` (e.g. threads, BLAS core, GPU) goes into each.
+  void write_json(const std::string& path, const nlohmann::json& context) const;
+
+ private:
+  struct Entry {
+    Row row;
+    int reference = -1;  // index of the case's reference row, -1 for a reference itself
+  };
+  double ratio(const Entry& e) const;
+  std::vector<Entry> entries_;
+  int case_start_ = 0;
+};
+
+}  // namespace lethe::bench

@@ -1,0 +1,287 @@
+// lethe-bench-kernels: the W3 kernel microbenchmarks of shared/WORKLOADS.md.
+//  - the GEMMs and convolutions of cnn-s at batch 128, each product on its own: forward,
+//    backward-data and backward-weight (on CUDA, convolutions through cuDNN and through lethe's
+//    im2col + cuBLAS, side by side);
+//  - an elementwise add over 1e8 floats against a copy of the same floats, in the same run.
+// The launchers are called directly (kernels/matmul.h, kernels/conv.h, kernels/elementwise.h), so
+// allocation and autograd stay out of the timings.
+//
+//   lethe-bench-kernels [--device cpu|cuda|all] [--filter TEXT] [--threads N] [--repeats N]
+//                       [--json FILE]
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bench/harness.h"
+#include "engine/blas.h"
+#include "engine/layout.h"
+#include "engine/parallel.h"
+#include "kernels/conv.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/elementwise.h"
+#include "kernels/matmul.h"
+
+namespace lethe::bench {
+namespace {
+
+struct Options {
+  std::vector<Device> devices = {Device::cpu()};
+  std::string filter;  // run only the cases whose name contains it
+  int threads = 2;     // W1's thread count
+  int repeats = 0;     // 0: each case's default
+  std::string json;
+};
+
+[[noreturn]] void usage(const char* why, int status = 2) {
+  std::fprintf(status == 0 ? stdout : stderr,
+               "lethe-bench-kernels: %s\n"
+               "usage: lethe-bench-kernels [--device cpu|cuda|all] [--filter TEXT] [--threads N]\n"
+               "                           [--repeats N] [--json FILE]\n",
+               why);
+  std::exit(status);
+}
+
+int positive(const char* flag, const std::string& text) {
+  char* end = nullptr;
+  const long v = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < 1 || v > 1000000)
+    usage((std::string(flag) + " needs a positive integer, got '" + text + "'").c_str());
+  return static_cast<int>(v);
+}
+
+Options parse(int argc, char** argv) {
+  Options opt;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") usage("the W3 kernel microbenchmarks", 0);
+    if (i + 1 >= argc) usage((flag + " needs a value").c_str());
+    const std::string value = argv[++i];
+    if (flag == "--device") {
+      if (value == "cpu") opt.devices = {Device::cpu()};
+      else if (value == "cuda") opt.devices = {Device::cuda()};
+      else if (value == "all") opt.devices = {Device::cpu(), Device::cuda()};
+      else usage(("--device takes cpu, cuda or all, got '" + value + "'").c_str());
+    } else if (flag == "--filter") {
+      opt.filter = value;
+    } else if (flag == "--threads") {
+      opt.threads = positive("--threads", value);
+    } else if (flag == "--repeats") {
+      opt.repeats = positive("--repeats", value);
+    } else if (flag == "--json") {
+      opt.json = value;
+    } else {
+      usage(("unknown flag " + flag).c_str());
+    }
+  }
+  return opt;
+}
+
+// cnn-s (shared/WORKLOADS.md) at its training batch.
+constexpr int64_t kBatch = 128;
+struct LinearLayer {
+  const char* name;
+  int64_t in, out;
+};
+constexpr LinearLayer kLinears[] = {{"fc1", 1568, 128}, {"fc2", 128, 10}};
+struct ConvLayer {
+  const char* name;
+  int64_t channels, size, out_channels, kernel, pad;  // square images and kernels, stride 1
+};
+constexpr ConvLayer kConvs[] = {{"conv1", 1, 28, 16, 5, 2}, {"conv2", 16, 14, 32, 5, 2}};
+
+constexpr int64_t kAddElements = 100'000'000;
+
+std::string dims(std::initializer_list<int64_t> v) {
+  std::string s;
+  for (int64_t d : v) {
+    if (!s.empty()) s += 'x';
+    s += std::to_string(d);
+  }
+  return s;
+}
+
+class Runner {
+ public:
+  Runner(Device device, const Options& opt, Report& report)
+      : device_(device), opt_(opt), report_(report), timer_(device) {}
+
+  int failures() const { return failures_; }
+
+  // The three GEMMs of Linear(in, out) on x [N,in], as linear's autograd runs them:
+  // y = x·wᵀ, gx = gy·w and gwᵀ = xᵀ·gy.
+  void linear(const LinearLayer& l) {
+    const Tensor x = random({kBatch, l.in}, 1), w = random({l.out, l.in}, 2);
+    const Tensor gy = random({kBatch, l.out}, 3);
+    const Tensor y = empty({kBatch, l.out}), gx = empty({kBatch, l.in}), gwt = empty({l.in, l.out});
+    gemm(std::string(l.name) + ".fwd", false, true, kBatch, l.out, l.in, x, l.in, w, l.in, y);
+    gemm(std::string(l.name) + ".bwd_data", false, false, kBatch, l.in, l.out, gy, l.out, w, l.in, gx);
+    gemm(std::string(l.name) + ".bwd_weight", true, false, l.in, l.out, kBatch, x, l.in, gy, l.out, gwt);
+  }
+
+  // Forward (with bias, as cnn-s runs it), backward-data and backward-weight of one conv layer.
+  void conv(const ConvLayer& c) {
+    ConvGeometry g;
+    g.channels = c.channels;
+    g.height = g.width = c.size;
+    g.out_channels = c.out_channels;
+    g.kernel_h = g.kernel_w = c.kernel;
+    g.pad_h = g.pad_w = c.pad;
+    g.out_h = g.out_w = conv_out_size(c.size, c.kernel, 1, c.pad, 1);
+    const Shape x_shape{kBatch, c.channels, c.size, c.size};
+    const Shape w_shape{c.out_channels, c.channels, c.kernel, c.kernel};
+    const Shape y_shape{kBatch, c.out_channels, g.out_h, g.out_w};
+    const Tensor x = random(x_shape, 4), w = random(w_shape, 5), bias = random({c.out_channels}, 6);
+    const Tensor gy = random(y_shape, 7);
+    const Tensor y = empty(y_shape), gx = empty(x_shape), gw = empty(w_shape);
+    const double flops = 2.0 * kBatch * g.out_channels * g.out_pixels() * g.group_rows();
+    std::string shape = "x";  // appended: GCC 12 warns falsely (-Wrestrict) on "x" + std::string
+    shape += x_shape.str() + " w" + w_shape.str() + " p" + std::to_string(c.pad);
+    const std::string name = c.name;
+    conv_case(name + ".fwd", shape, flops, [&] { LETHE_DISPATCH(device_, conv2d_forward, x, w, bias, y, g); });
+    conv_case(name + ".bwd_data", shape, flops,
+              [&] { LETHE_DISPATCH(device_, conv2d_backward, x, w, gy, gx, Tensor(), g); });
+    conv_case(name + ".bwd_weight", shape, flops,
+              [&] { LETHE_DISPATCH(device_, conv2d_backward, x, w, gy, Tensor(), gw, g); });
+  }
+
+  // c = a + b over 1e8 floats (12 bytes moved per element) against a copy of a into c (8 bytes
+  // per element): the copy is the bandwidth the add could reach. On the CPU the copy is
+  // std::memcpy over the same threads as the add; on CUDA, cudaMemcpyAsync device to device.
+  void add() {
+    if (!selected("add")) return;
+    const Tensor a = random({kAddElements}, 8), b = random({kAddElements}, 9), c = empty({kAddElements});
+    const size_t bytes = a.nbytes();
+    const Layout layout = layout_of(a);
+    const int repeats = repeats_or(device_.is_cuda() ? 50 : 10);
+    report_.begin_case();
+    const char* copy_impl = device_.is_cuda() ? "cudaMemcpyAsync" : "memcpy";
+    measure({"copy", copy_impl, device_.str(), "1e8 f32", {}, 2.0 * bytes, "GB/s"}, 2, repeats, [&] {
+      if (device_.is_cuda()) {
+        copy_bytes(c.data_ptr(), device_, a.data_ptr(), device_, bytes);
+        return;
+      }
+      char* dst = static_cast<char*>(c.data_ptr());
+      const char* src = static_cast<const char*>(a.data_ptr());
+      cpu::parallel_for(static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t begin, int64_t end) {
+        std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin));
+      });
+    });
+    measure({"add", "lethe", device_.str(), "1e8 f32", {}, 3.0 * bytes, "GB/s"}, 2, repeats,
+            [&] { LETHE_DISPATCH(device_, binary, BinaryOp::add, a, layout, b, layout, c); });
+  }
+
+ private:
+  bool selected(const std::string& name) const {
+    return opt_.filter.empty() || name.find(opt_.filter) != std::string::npos;
+  }
+  int repeats_or(int fallback) const { return opt_.repeats > 0 ? opt_.repeats : fallback; }
+  // Never zeros: those can run faster than real data and hide unwritten outputs.
+  Tensor random(const Shape& shape, uint64_t stream) const {
+    return Tensor::randn(shape, /*seed=*/42, stream, DType::f32, device_);
+  }
+  Tensor empty(const Shape& shape) const { return Tensor::empty(shape, DType::f32, device_); }
+
+  // Times fn into `row` and adds it to the report. An error (cuDNN may offer no deterministic
+  // algorithm for a shape, say) is reported and the run goes on; the program fails at the end.
+  void measure(Row row, int warmup, int repeats, const std::function<void()>& fn) {
+    try {
+      row.timing = timer_.run(warmup, repeats, fn);
+      report_.add(std::move(row));
+    } catch (const Error& e) {
+      std::fprintf(stderr, "lethe-bench-kernels: %s (%s on %s) failed: %s\n", row.name.c_str(),
+                   row.impl.c_str(), row.device.c_str(), e.what());
+      ++failures_;
+    }
+  }
+  // A tenth of the repeats as warm-up, at least two (the first call loads libraries and plans).
+  void measure(Row row, int repeats, const std::function<void()>& fn) {
+    measure(std::move(row), std::max(2, repeats / 10), repeats, fn);
+  }
+
+  // Row-major C [m,n] = op(A)·op(B), 2·m·n·k FLOPs.
+  void gemm(const std::string& name, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+            const Tensor& a, int64_t lda, const Tensor& b, int64_t ldb, const Tensor& c) {
+    if (!selected(name)) return;
+    report_.begin_case();
+    const char* impl = device_.is_cuda() ? "cublas" : "openblas";
+    measure({name, impl, device_.str(), dims({m, n, k}), {}, 2.0 * m * n * k, "GFLOP/s"},
+            repeats_or(device_.is_cuda() ? 200 : 50), [&] {
+              LETHE_DISPATCH(device_, gemm_batched, trans_a, trans_b, 1, m, n, k, a, lda, 0, b, ldb, 0, c, n, 0, 0.0);
+            });
+  }
+
+  // A conv product: on CUDA through each backend (cuDNN first, the reference), on the CPU through
+  // its only one, im2col + OpenBLAS.
+  void conv_case(const std::string& name, const std::string& shape, double flops,
+                 const std::function<void()>& fn) {
+    if (!selected(name)) return;
+    report_.begin_case();
+    const int repeats = repeats_or(device_.is_cuda() ? 200 : 30);
+    if (!device_.is_cuda()) {
+      measure({name, "im2col+openblas", device_.str(), shape, {}, flops, "GFLOP/s"}, repeats, fn);
+      return;
+    }
+    const ConvBackend previous = conv_backend();
+    for (const auto& [backend, impl] : {std::pair{ConvBackend::cudnn, "cudnn"}, std::pair{ConvBackend::im2col, "im2col+cublas"}}) {
+      set_conv_backend(backend);
+      measure({name, impl, device_.str(), shape, {}, flops, "GFLOP/s"}, repeats, fn);
+    }
+    set_conv_backend(previous);
+  }
+
+  Device device_;
+  const Options& opt_;
+  Report& report_;
+  Timer timer_;
+  int failures_ = 0;
+};
+
+int run(int argc, char** argv) {
+  const Options opt = parse(argc, argv);
+  set_num_threads(opt.threads);
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  nlohmann::json context = {{"threads", opt.threads}, {"blas_core", blas::core_name()}};
+  std::printf("lethe-bench-kernels: %d threads; OpenBLAS core %s (OPENBLAS_CORETYPE=%s); %s\n", opt.threads,
+              blas::core_name().c_str(), coretype ? coretype : "unset", device_name(Device::cpu()).c_str());
+  Report report;
+  int failures = 0;
+  for (const Device device : opt.devices) {
+    if (device.is_cuda()) {
+      if (!cuda_available()) {
+        std::fprintf(stderr, "lethe-bench-kernels: CUDA is not available (a build without the CUDA "
+                             "backend, or no visible device)\n");
+        ++failures;
+        continue;
+      }
+      context["gpu"] = device_name(device);
+      std::printf("GPU: %s\n", context["gpu"].get<std::string>().c_str());
+    }
+    Runner runner(device, opt, report);
+    for (const LinearLayer& l : kLinears) runner.linear(l);
+    for (const ConvLayer& c : kConvs) runner.conv(c);
+    runner.add();
+    failures += runner.failures();
+  }
+  std::printf("\nGEMM shapes are MxNxK; rates use the median; ratio = rate / the case's first row's rate "
+              "(measured in the same run).\n\n");
+  report.print(stdout);
+  if (!opt.json.empty()) report.write_json(opt.json, context);
+  if (failures > 0) std::fprintf(stderr, "lethe-bench-kernels: %d failure(s) (see above)\n", failures);
+  return failures > 0 ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace lethe::bench
+
+int main(int argc, char** argv) {
+  try {
+    return lethe::bench::run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lethe-bench-kernels: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,132 @@
+// Loads OpenBLAS with dlopen instead of linking it. OpenBLAS picks its kernels once, in its
+// load-time constructor, from OPENBLAS_CORETYPE or else its own CPUID table, and Debian's 0.3.21
+// does not know every current CPU (an unknown one can get slow generic kernels). Loading it
+// ourselves lets us choose the core type first. The rule:
+//  - OPENBLAS_CORETYPE set (non-empty) by the user or CI: respected as is, never changed;
+//  - unset, on x86-64: "SkylakeX" when the CPU has AVX512F, AVX512BW, AVX512VL and AVX512DQ,
+//    else "Haswell" when it has AVX2 and FMA, else left unset (OpenBLAS decides).
+#include "engine/blas.h"
+
+#include <dlfcn.h>
+
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+#include <type_traits>
+
+#include "engine/error.h"
+
+#ifndef LETHE_OPENBLAS_LIBRARY
+#error "LETHE_OPENBLAS_LIBRARY (the path of libopenblas.so) must be defined by the build"
+#endif
+
+namespace lethe::blas {
+
+namespace {
+
+// CBLAS's enums travel as ints; Debian's libopenblas0 uses 32-bit integers (not ILP64).
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+
+template <class T>
+using GemmFn = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, T alpha,
+                        const T* a, int lda, const T* b, int ldb, T beta, T* c, int ldc);
+
+struct Library {
+  GemmFn<float> sgemm = nullptr;
+  GemmFn<double> dgemm = nullptr;
+  void (*set_num_threads)(int) = nullptr;
+  int (*get_num_threads)() = nullptr;
+  char* (*get_corename)() = nullptr;
+};
+
+void choose_core_type() {
+  const char* set = std::getenv("OPENBLAS_CORETYPE");
+  if (set != nullptr && *set != '\0') return;  // OpenBLAS ignores an empty value; so do we
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  const char* core = nullptr;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
+    core = "SkylakeX";
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    core = "Haswell";
+  }
+  if (core != nullptr) setenv("OPENBLAS_CORETYPE", core, /*overwrite=*/1);
+#endif
+}
+
+template <class Fn>
+void resolve(void* handle, const char* name, Fn& fn) {
+  void* symbol = dlsym(handle, name);
+  if (symbol == nullptr) {
+    const char* why = dlerror();
+    LETHE_FAIL("blas", "symbol ", name, " not found in ", LETHE_OPENBLAS_LIBRARY, ": ",
+               why ? why : "unknown error");
+  }
+  fn = reinterpret_cast<Fn>(symbol);
+}
+
+// Loaded on first use, once, by whichever thread gets here first. A failed load throws and
+// leaves the flag unset, so the next call tries (and reports) again.
+const Library& library() {
+  static Library lib;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    choose_core_type();
+    void* handle = dlopen(LETHE_OPENBLAS_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      const char* why = dlerror();
+      LETHE_FAIL("blas", "cannot load OpenBLAS from ", LETHE_OPENBLAS_LIBRARY, ": ",
+                 why ? why : "unknown error", " (run tools/setup: it installs libopenblas0-openmp)");
+    }
+    Library l;
+    resolve(handle, "cblas_sgemm", l.sgemm);
+    resolve(handle, "cblas_dgemm", l.dgemm);
+    resolve(handle, "openblas_set_num_threads", l.set_num_threads);
+    resolve(handle, "openblas_get_num_threads", l.get_num_threads);
+    resolve(handle, "openblas_get_corename", l.get_corename);
+    lib = l;
+  });
+  return lib;
+}
+
+int as_blas_int(int64_t v, const char* what) {
+  LETHE_CHECK(v >= 0 && v <= INT_MAX, "gemm", what, " = ", v, " does not fit OpenBLAS's 32-bit integers");
+  return static_cast<int>(v);
+}
+
+template <class T>
+GemmFn<T> gemm_fn(const Library& lib) {
+  if constexpr (std::is_same_v<T, float>) {
+    return lib.sgemm;
+  } else {
+    return lib.dgemm;
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
+          int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc) {
+  gemm_fn<T>(library())(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans,
+                        as_blas_int(m, "m"), as_blas_int(n, "n"), as_blas_int(k, "k"),
+                        static_cast<T>(alpha), a, as_blas_int(lda, "lda"), b, as_blas_int(ldb, "ldb"),
+                        static_cast<T>(beta), c, as_blas_int(ldc, "ldc"));
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, double, const float*, int64_t,
+                          const float*, int64_t, double, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                           const double*, int64_t, double, double*, int64_t);
+
+std::string core_name() {
+  const char* name = library().get_corename();
+  return name ? name : "";
+}
+
+void set_threads(int threads) { library().set_num_threads(threads); }
+
+int threads() { return library().get_num_threads(); }
+
+}  // namespace lethe::blas

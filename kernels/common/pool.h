@@ -1,0 +1,99 @@
+#pragma once
+// Index math of 2-d pooling over one (n, c) plane, shared by the CPU and CUDA launchers.
+// Output pixel (oh, ow) pools the window of rows [oh·sh − ph, oh·sh − ph + kh) and columns
+// likewise; positions in the padding are skipped (max) or count as zeros (avg).
+#include <cstdint>
+
+#include "kernels/common/hd.h"
+
+namespace lethe {
+
+struct PoolGeometry {
+  int64_t height = 0, width = 0, out_h = 0, out_w = 0;
+  int64_t kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+
+  LETHE_HD int64_t plane() const { return height * width; }
+  LETHE_HD int64_t out_plane() const { return out_h * out_w; }
+};
+
+// The in-bounds part [begin, end) of window o along a dim of extent `in`.
+struct Span {
+  int64_t begin, end;
+};
+LETHE_HD Span pool_window(int64_t o, int64_t kernel, int64_t stride, int64_t pad, int64_t in) {
+  const int64_t start = o * stride - pad;
+  return {start < 0 ? 0 : start, start + kernel < in ? start + kernel : in};
+}
+
+// The windows [begin, end) along a dim that cover input index x.
+LETHE_HD Span pool_covering(int64_t x, int64_t kernel, int64_t stride, int64_t pad, int64_t out) {
+  const int64_t lo = x + pad - kernel + 1;  // o·stride ≥ lo
+  const int64_t last = (x + pad) / stride + 1;
+  return {lo <= 0 ? 0 : (lo + stride - 1) / stride, last < out ? last : out};
+}
+
+// Max of window (oh, ow) and its index h·W + w in the plane. Ties go to the first position in
+// scan order (rows, then columns); NaN wins and propagates. Every window holds an input pixel
+// (padding ≤ kernel/2 is checked by the op).
+template <class T>
+LETHE_HD void max_window(const PoolGeometry& g, const T* plane, int64_t oh, int64_t ow, T* value,
+                         int64_t* index) {
+  const Span hs = pool_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.height);
+  const Span ws = pool_window(ow, g.kernel_w, g.stride_w, g.pad_w, g.width);
+  int64_t best_i = hs.begin * g.width + ws.begin;
+  T best = plane[best_i];
+  for (int64_t h = hs.begin; h < hs.end; ++h) {
+    for (int64_t w = ws.begin; w < ws.end; ++w) {
+      const T v = plane[h * g.width + w];
+      if (v > best || (v != v && best == best)) {
+        best = v;
+        best_i = h * g.width + w;
+      }
+    }
+  }
+  *value = best;
+  *index = best_i;
+}
+
+// Mean of window (oh, ow), padding counted as zeros in the divisor (count_include_pad).
+template <class T>
+LETHE_HD T avg_window(const PoolGeometry& g, const T* plane, int64_t oh, int64_t ow) {
+  const Span hs = pool_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.height);
+  const Span ws = pool_window(ow, g.kernel_w, g.stride_w, g.pad_w, g.width);
+  T sum = 0;
+  for (int64_t h = hs.begin; h < hs.end; ++h)
+    for (int64_t w = ws.begin; w < ws.end; ++w) sum += plane[h * g.width + w];
+  return sum / T(g.kernel_h * g.kernel_w);
+}
+
+// Backward as a gather: input pixel (h, w) sums, over the windows covering it in order (oh, then
+// ow, ascending), the gradient of those whose argmax it is (max) or its share (avg). The CPU
+// scatters per plane in the same window order, so both backends add the same terms in order.
+template <class T>
+LETHE_HD T max_pool_grad(const PoolGeometry& g, const T* gy, const int64_t* argmax, int64_t h, int64_t w) {
+  const Span ohs = pool_covering(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+  const Span ows = pool_covering(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
+  const int64_t self = h * g.width + w;
+  T sum = 0;
+  for (int64_t oh = ohs.begin; oh < ohs.end; ++oh)
+    for (int64_t ow = ows.begin; ow < ows.end; ++ow)
+      if (argmax[oh * g.out_w + ow] == self) sum += gy[oh * g.out_w + ow];
+  return sum;
+}
+
+template <class T>
+LETHE_HD T avg_pool_share(const PoolGeometry& g, T gy) {
+  return gy / T(g.kernel_h * g.kernel_w);
+}
+
+template <class T>
+LETHE_HD T avg_pool_grad(const PoolGeometry& g, const T* gy, int64_t h, int64_t w) {
+  const Span ohs = pool_covering(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+  const Span ows = pool_covering(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
+  T sum = 0;
+  for (int64_t oh = ohs.begin; oh < ohs.end; ++oh)
+    for (int64_t ow = ows.begin; ow < ows.end; ++ow) sum += avg_pool_share(g, gy[oh * g.out_w + ow]);
+  return sum;
+}
+
+}  // namespace lethe

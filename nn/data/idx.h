@@ -1,0 +1,29 @@
+#pragma once
+// Reader for IDX files, the format of MNIST and Fashion-MNIST: a big-endian magic number
+// 0x0000TTDD (element type TT, DD dims), DD big-endian uint32 sizes, then the elements in
+// row-major order. Files may be plain or gzip-compressed (zlib tells them apart by the gzip magic).
+// Only uint8 elements (type 0x08) are read: images (0x00000803) and labels (0x00000801).
+// Every problem with a file throws lethe::Error naming the file and what is wrong.
+#include <cstdint>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace lethe::data {
+
+// A labelled set of images on the CPU: images uint8 [N, ...], labels int64 [N].
+struct Dataset {
+  Tensor images;
+  Tensor labels;
+  int64_t size() const { return labels.defined() ? labels.numel() : 0; }
+};
+
+// uint8 [N, rows, cols].
+Tensor read_idx_images(const std::string& path);
+// int64 [N]. With num_classes > 0, every label must be below it.
+Tensor read_idx_labels(const std::string& path, int64_t num_classes = 0);
+// Both files of a labelled set; their counts must agree.
+Dataset read_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                         int64_t num_classes = 0);
+
+}  // namespace lethe::data

@@ -1,0 +1,209 @@
+#include <cmath>
+#include <string>
+
+#include "engine/parallel.h"
+#include "harness.h"
+#include "kernels/common/philox.h"
+
+using namespace lethe;
+
+namespace {
+
+constexpr double kEps = 1e-5, kMomentum = 0.1;
+
+// Naive float64 batch norm of x viewed as [N, C, HW]. Training uses the batch statistics and
+// updates rm/rv (unbiased variance); eval uses rm/rv. Empty w/b mean no affine.
+std::vector<double> batch_norm_reference(const std::vector<double>& x, int64_t N, int64_t C, int64_t HW,
+                                         const std::vector<double>& w, const std::vector<double>& b,
+                                         std::vector<double>& rm, std::vector<double>& rv, bool training) {
+  std::vector<double> y(x.size());
+  const int64_t count = N * HW;
+  for (int64_t c = 0; c < C; ++c) {
+    auto at = [&](int64_t n, int64_t s) { return (n * C + c) * HW + s; };
+    double mean = rm[c], var = rv[c];
+    if (training) {
+      mean = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < HW; ++s) mean += x[at(n, s)];
+      mean /= static_cast<double>(count);
+      var = 0;
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t s = 0; s < HW; ++s) var += (x[at(n, s)] - mean) * (x[at(n, s)] - mean);
+      var /= static_cast<double>(count);
+      rm[c] = (1 - kMomentum) * rm[c] + kMomentum * mean;
+      rv[c] = (1 - kMomentum) * rv[c] + kMomentum * var * static_cast<double>(count) / static_cast<double>(count - 1);
+    }
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t s = 0; s < HW; ++s) {
+        double v = (x[at(n, s)] - mean) / std::sqrt(var + kEps);
+        if (!w.empty()) v = v * w[c] + b[c];
+        y[at(n, s)] = v;
+      }
+  }
+  return y;
+}
+
+struct BnCase {
+  Shape shape;
+  bool affine;
+};
+
+}  // namespace
+
+TEST_CASE("batch_norm: training forward and running-statistics update against float64 reference") {
+  for (const BnCase& bc : {BnCase{{4, 3, 2, 5}, true}, BnCase{{6, 3}, true}, BnCase{{5, 2, 3, 1}, false}}) {
+    INFO("input ", bc.shape.str(), std::string(bc.affine ? " affine" : " no affine"));
+    const int64_t N = bc.shape[0], C = bc.shape[1], HW = bc.shape.size() == 4 ? bc.shape[2] * bc.shape[3] : 1;
+    const Tensor x = test::random_tensor(bc.shape, 1, -2, 3);
+    const Tensor w = bc.affine ? test::random_tensor({C}, 2, 0.5, 1.5) : Tensor();
+    const Tensor b = bc.affine ? test::random_tensor({C}, 3) : Tensor();
+    Tensor rm = test::random_tensor({C}, 4), rv = test::random_tensor({C}, 5, 0.5, 2);
+    std::vector<double> erm = rm.to_vector<double>(), erv = rv.to_vector<double>();
+    const std::vector<double> expected = batch_norm_reference(
+        x.to_vector<double>(), N, C, HW, bc.affine ? w.to_vector<double>() : std::vector<double>{},
+        bc.affine ? b.to_vector<double>() : std::vector<double>{}, erm, erv, true);
+    test::expect_close(batch_norm(x, w, b, rm, rv, true, kMomentum, kEps), expected, 1e-12, 1e-12);
+    test::expect_close(rm, erm, 1e-13, 1e-14);
+    test::expect_close(rv, erv, 1e-13, 1e-14);
+  }
+}
+
+TEST_CASE("batch_norm: training without running statistics skips the update") {
+  const Tensor x = test::random_tensor({4, 2}, 6);
+  std::vector<double> rm{0, 0}, rv{1, 1};
+  const std::vector<double> expected = batch_norm_reference(x.to_vector<double>(), 4, 2, 1, {}, {}, rm, rv, true);
+  test::expect_close(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), true), expected, 1e-12, 1e-12);
+}
+
+TEST_CASE("batch_norm: eval normalises with the running statistics and leaves them alone") {
+  const Tensor x = test::random_tensor({3, 4, 2, 2}, 7);
+  const Tensor w = test::random_tensor({4}, 8), b = test::random_tensor({4}, 9);
+  const Tensor rm = test::random_tensor({4}, 10), rv = test::random_tensor({4}, 11, 0.5, 2);
+  std::vector<double> erm = rm.to_vector<double>(), erv = rv.to_vector<double>();
+  const std::vector<double> expected = batch_norm_reference(x.to_vector<double>(), 3, 4, 4, w.to_vector<double>(),
+                                                            b.to_vector<double>(), erm, erv, false);
+  test::expect_close(batch_norm(x, w, b, rm, rv, false, kMomentum, kEps), expected, 1e-12, 1e-12);
+  test::expect_close(rm, erm, 0, 0);
+  test::expect_close(rv, erv, 0, 0);
+}
+
+TEST_CASE("batch_norm: the running-statistics write is allowed while the input needs grad") {
+  Tensor x = test::random_tensor({4, 3}, 12);
+  x.set_requires_grad();
+  Tensor w = test::random_tensor({3}, 13).set_requires_grad();
+  Tensor rm = Tensor::zeros({3}, DType::f64), rv = Tensor::ones({3}, DType::f64);
+  const Tensor y = batch_norm(x, w, Tensor(), rm, rv, true);
+  sum(mul(y, y)).backward();
+  CHECK(x.grad().defined());
+  CHECK(w.grad().defined());
+  CHECK(rm.to_vector<double>() != std::vector<double>(3, 0.0));
+}
+
+TEST_CASE("batch_norm: gradcheck in training and eval, with and without affine") {
+  for (bool training : {true, false}) {
+    for (bool affine : {true, false}) {
+      for (const Shape& shape : {Shape{3, 2, 2, 2}, Shape{5, 3}}) {
+        INFO((std::string(training ? "training " : "eval ") + (affine ? "affine " : "") + shape.str()));
+        const int64_t C = shape[1];
+        std::vector<Tensor> in{test::random_tensor(shape, 20, -2, 2).set_requires_grad(),
+                               affine ? test::random_tensor({C}, 21, 0.5, 1.5).set_requires_grad() : Tensor(),
+                               affine ? test::random_tensor({C}, 22).set_requires_grad() : Tensor(),
+                               test::random_tensor({C}, 23), test::random_tensor({C}, 24, 0.5, 2)};
+        // In training the running statistics would change on every call; they do not affect y.
+        test::gradcheck(
+            [training](const std::vector<Tensor>& t) {
+              return training ? batch_norm(t[0], t[1], t[2], Tensor(), Tensor(), true)
+                              : batch_norm(t[0], t[1], t[2], t[3], t[4], false);
+            },
+            in);
+      }
+    }
+  }
+}
+
+TEST_CASE("batch_norm: CPU/CUDA parity, including the running statistics") {
+  for (bool training : {true, false}) {
+    std::vector<Tensor> in{test::random_tensor({8, 4, 3, 3}, 30, -2, 2).set_requires_grad(),
+                           test::random_tensor({4}, 31, 0.5, 1.5).set_requires_grad(),
+                           test::random_tensor({4}, 32).set_requires_grad(), test::random_tensor({4}, 33),
+                           test::random_tensor({4}, 34, 0.5, 2)};
+    test::check_parity(
+        [training](const std::vector<Tensor>& t) {
+          const Tensor y = batch_norm(t[0], t[1], t[2], t[3], t[4], training);
+          return concat({y.flatten(), t[3], t[4]}, 0);
+        },
+        in);
+  }
+  std::vector<Tensor> in2{test::random_tensor({16, 5}, 35).set_requires_grad()};
+  test::check_parity(
+      [](const std::vector<Tensor>& t) { return batch_norm(t[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+      in2);
+}
+
+TEST_CASE("batch_norm: results do not depend on the thread count") {
+  const Tensor x = test::random_tensor({64, 3, 16, 16}, 40, -1, 1, DType::f32);
+  const int threads = num_threads();
+  set_num_threads(1);
+  Tensor rm1 = Tensor::zeros({3}), rv1 = Tensor::ones({3});
+  const std::vector<float> one = batch_norm(x, Tensor(), Tensor(), rm1, rv1, true).to_vector<float>();
+  set_num_threads(2);
+  Tensor rm2 = Tensor::zeros({3}), rv2 = Tensor::ones({3});
+  const std::vector<float> two = batch_norm(x, Tensor(), Tensor(), rm2, rv2, true).to_vector<float>();
+  set_num_threads(threads);
+  CHECK(one == two);
+  CHECK(rv1.to_vector<float>() == rv2.to_vector<float>());
+}
+
+TEST_CASE("batch_norm: errors name the op and the shapes") {
+  const Tensor x = test::random_tensor({4, 3}, 50);
+  const Tensor w2 = test::random_tensor({2}, 51);
+  CHECK_THROWS_WITH_AS(batch_norm(x, w2, Tensor(), Tensor(), Tensor(), true),
+                       doctest::Contains("batch_norm: weight must be float64[3] on cpu for input float64[4,3] on cpu, got float64[2] on cpu"),
+                       Error);
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor(), Tensor(), false),
+                       doctest::Contains("eval mode needs running_mean and running_var"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm(test::random_tensor({4, 3, 2}, 52), Tensor(), Tensor(), Tensor(), Tensor(), true),
+                       doctest::Contains("batch_norm: needs a floating [N,C] or [N,C,H,W] input, got float64[4,3,2]"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm(test::random_tensor({1, 3}, 53), Tensor(), Tensor(), Tensor(), Tensor(), true),
+                       doctest::Contains("more than one value per channel"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor(), Tensor(), Tensor::zeros({3}, DType::f64), Tensor(), true),
+                       doctest::Contains("both be given"), Error);
+}
+
+TEST_CASE("dropout: the mask is the Philox uniforms thresholded at p, scaled by 1/(1-p)") {
+  const uint64_t seed = 1234, stream = 7;
+  for (DType dtype : {DType::f64, DType::f32}) {
+    for (double p : {0.1, 0.5, 0.9}) {
+      INFO(std::string(dtype_name(dtype)), " p=", p);
+      const Tensor x = test::random_tensor({5, 7, 3}, 60, -1, 1, dtype);  // 105 elements: a partial Philox block
+      const std::vector<double> xv = x.to(DType::f64).to_vector<double>();
+      std::vector<double> expected(xv.size());
+      for (size_t i = 0; i < xv.size(); ++i) {
+        const bool keep = philox::uniform(seed, stream, i) >= p;
+        expected[i] = dtype == DType::f64 ? (keep ? xv[i] * (1 / (1 - p)) : 0)
+                                          : (keep ? double(float(xv[i]) * float(1 / (1 - p))) : 0);
+      }
+      test::expect_close(dropout(x, p, true, seed, stream), expected, 0, 0);
+    }
+  }
+}
+
+TEST_CASE("dropout: identity when p = 0 or in eval, zeros when p = 1; streams differ") {
+  const Tensor x = test::random_tensor({4, 6}, 61);
+  CHECK(dropout(x, 0, true, 1, 0).same(x));
+  CHECK(dropout(x, 0.5, false, 1, 0).same(x));
+  test::expect_close(dropout(x, 1, true, 1, 0), std::vector<double>(24, 0.0), 0, 0);
+  CHECK(dropout(x, 0.5, true, 1, 0).to_vector<double>() != dropout(x, 0.5, true, 1, 1).to_vector<double>());
+  CHECK(dropout(x, 0.5, true, 1, 0).to_vector<double>() == dropout(x, 0.5, true, 1, 0).to_vector<double>());
+}
+
+TEST_CASE("dropout: gradcheck, parity and errors") {
+  test::gradcheck([](const std::vector<Tensor>& t) { return dropout(t[0], 0.3, true, 99, 3); },
+                  {test::random_tensor({3, 5}, 62).set_requires_grad()});
+  test::check_parity([](const std::vector<Tensor>& t) { return dropout(t[0], 0.3, true, 99, 3); },
+                     {test::random_tensor({9, 37}, 63).set_requires_grad()}, 0, 0);
+  CHECK_THROWS_WITH_AS(dropout(test::random_tensor({2}, 64), 1.5, true, 0, 0),
+                       doctest::Contains("dropout: p must be in [0, 1], got 1.5"), Error);
+  CHECK_THROWS_WITH_AS(dropout(Tensor::zeros({2}, DType::i64), 0.5, true, 0, 0),
+                       doctest::Contains("dropout: needs a floating tensor, got int64[2] on cpu"), Error);
+}
