@@ -31,6 +31,12 @@ Tensor binary_forward(const char* name, BinaryOp op, const Tensor& a, const Tens
   LETHE_CHECK(a.device() == b.device(), name, "devices differ: ", a.str(), " and ", b.str());
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (a.shape() == shape && b.shape() == shape && a.is_contiguous() && b.is_contiguous()) {
+    // Same-shape contiguous operands are read as one flat run of elements.
+    const Tensor fa = a.detach().view({shape.numel()}), fb = b.detach().view({shape.numel()});
+    LETHE_DISPATCH(a.device(), binary, op, fa, layout_of(fa), fb, layout_of(fb), out);
+    return out;
+  }
   LETHE_DISPATCH(a.device(), binary, op, a, broadcast_layout(a, shape), b, broadcast_layout(b, shape), out);
   return out;
 }

@@ -24,6 +24,14 @@ void unary_backward_loop(const T* x, const T* y, const T* g, T* gx, int64_t n, U
 // once per row and the inner loop is a plain strided loop.
 template <class Op, class T>
 void binary_loop(const T* a, Layout la, const T* b, Layout lb, T* out, int64_t n) {
+  // Same-shape contiguous operands (strides 1 on a single row): split by elements, so a long
+  // flat vector (a parameter arena) still uses every thread.
+  if (la.rank <= 1 && lb.rank <= 1 && (la.rank == 0 || (la.stride[0] == 1 && lb.stride[0] == 1))) {
+    parallel_for(n, kGrain, [&](int64_t b0, int64_t e0) {
+      for (int64_t i = b0; i < e0; ++i) out[i] = Op::f(a[i], b[i]);
+    });
+    return;
+  }
   const int last = la.rank - 1;
   const int64_t row = la.rank ? la.size[last] : 1;
   const int64_t sa = la.rank ? la.stride[last] : 0, sb = lb.rank ? lb.stride[last] : 0;
