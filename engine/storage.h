@@ -22,9 +22,12 @@ struct StorageImpl {
 };
 using Storage = std::shared_ptr<StorageImpl>;
 
-// CPU buffers are 64-byte aligned (a cache line; AVX-512 loads); CUDA buffers come from the
-// caching allocator in kernels/cuda/runtime.cu.
+// CPU buffers are 64-byte aligned (a cache line; AVX-512 loads) and come from a cache of
+// released blocks of the same size (engine/storage.cpp); CUDA buffers come from the caching
+// allocator in kernels/cuda/runtime.cu.
 inline constexpr size_t kCpuAlignment = 64;
+// Returns the CPU buffers the cache holds (not those of live tensors) to the system.
+void cpu_empty_cache();
 
 // Copies `bytes` between any two devices. Host memory involved: complete on return. Device to
 // same device: ordered on the compute stream like every kernel.
