@@ -1,143 +1,150 @@
-// conv2d on the CPU: im2col over a chunk of images into one wide column matrix, so each group's
-// product is one large OpenBLAS GEMM, then a reorder of the [O, images·L] result into NCHW.
+// conv2d on the CPU: the images of a batch are split over the threads and each is lowered on its
+// own thread: im2col into that thread's column matrix [C·kh·kw, OH·OW] (small enough to stay in
+// cache), then per group one single-threaded OpenBLAS GEMM that writes the image's NCHW output
+// rows in place. Many cache-resident GEMMs side by side run faster than one wide GEMM split by
+// OpenBLAS, whose column matrix streams through memory, and they need no reorder of the result.
+// A batch of one image runs on one thread with OpenBLAS threaded inside instead.
 #include <algorithm>
 
+#include "engine/blas.h"
+#include "engine/parallel.h"
 #include "kernels/conv.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/matmul.h"
 
 namespace lethe::cpu {
 
 namespace {
 
-// Column matrices of up to 4M elements (16 MB in float32): a cnn-s batch of 128 takes one to
-// three chunks, so GEMMs stay wide, while memory stays bounded for big inputs and below glibc's
-// mmap threshold (so the buffers are reused from the heap instead of page-faulted in each call).
-constexpr int64_t kColBudget = int64_t{1} << 22;
-
-// col [rows, images·L] from `images` images at x. Rows in parallel; within a row, each output
-// row copies its in-bounds run and zero-fills the padding around it.
+// col [col_rows, L] from one image. Within a row, each output row copies its in-bounds run and
+// zero-fills the padding around it.
 template <class T>
-void im2col(const ConvGeometry& g, const T* x, int64_t images, T* col) {
-  const int64_t L = g.out_pixels(), cols = images * L;
-  const int64_t grain = std::max<int64_t>(1, kGrain / L);
-  parallel_for(g.col_rows() * images, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t r = t / images, n = t % images;
-      const ColRow tap = conv_col_row(g, r);
-      const int64_t h_off = tap.i * g.dilation_h - g.pad_h, w_off = tap.j * g.dilation_w - g.pad_w;
-      const OutRange hs = conv_valid_outputs(g.height, h_off, g.stride_h, g.out_h);
-      const OutRange ws = conv_valid_outputs(g.width, w_off, g.stride_w, g.out_w);
-      const T* plane = x + n * g.image_size() + tap.c * g.height * g.width;
-      T* out = col + r * cols + n * L;
-      std::fill(out, out + hs.begin * g.out_w, T(0));
-      for (int64_t oh = hs.begin; oh < hs.end; ++oh) {
-        const T* row = plane + (oh * g.stride_h + h_off) * g.width;
-        T* o = out + oh * g.out_w;
-        std::fill(o, o + ws.begin, T(0));
-        for (int64_t ow = ws.begin; ow < ws.end; ++ow) o[ow] = row[ow * g.stride_w + w_off];
-        std::fill(o + ws.end, o + g.out_w, T(0));
-      }
-      std::fill(out + hs.end * g.out_w, out + L, T(0));
+void im2col(const ConvGeometry& g, const T* image, T* col) {
+  const int64_t L = g.out_pixels();
+  for (int64_t r = 0; r < g.col_rows(); ++r) {
+    const ColRow tap = conv_col_row(g, r);
+    const int64_t h_off = tap.i * g.dilation_h - g.pad_h, w_off = tap.j * g.dilation_w - g.pad_w;
+    const OutRange hs = conv_valid_outputs(g.height, h_off, g.stride_h, g.out_h);
+    const OutRange ws = conv_valid_outputs(g.width, w_off, g.stride_w, g.out_w);
+    const T* plane = image + tap.c * g.height * g.width;
+    T* out = col + r * L;
+    std::fill(out, out + hs.begin * g.out_w, T(0));
+    for (int64_t oh = hs.begin; oh < hs.end; ++oh) {
+      const T* row = plane + (oh * g.stride_h + h_off) * g.width;
+      T* o = out + oh * g.out_w;
+      std::fill(o, o + ws.begin, T(0));
+      for (int64_t ow = ws.begin; ow < ws.end; ++ow) o[ow] = row[ow * g.stride_w + w_off];
+      std::fill(o + ws.end, o + g.out_w, T(0));
     }
-  });
+    std::fill(out + hs.end * g.out_w, out + L, T(0));
+  }
 }
 
-// dx of `images` images from dcol [rows, images·L]. Deterministic without a gather: each (n, c)
-// plane belongs to one thread, which adds the taps' contributions in tap order, the order of
-// col2im_value (what the CUDA kernel computes).
+// dx of one image from its dcol [col_rows, L]: each channel plane adds its taps' contributions
+// in tap order, the order of col2im_value (what the CUDA kernel computes).
 template <class T>
-void col2im(const ConvGeometry& g, const T* dcol, int64_t images, T* dx) {
-  const int64_t L = g.out_pixels(), cols = images * L, plane_size = g.height * g.width;
-  const int64_t grain = std::max<int64_t>(1, kGrain / plane_size);
-  parallel_for(images * g.channels, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t n = t / g.channels, c = t % g.channels;
-      T* plane = dx + t * plane_size;
-      std::fill(plane, plane + plane_size, T(0));
-      for (int64_t i = 0; i < g.kernel_h; ++i) {
-        const int64_t h_off = i * g.dilation_h - g.pad_h;
-        const OutRange hs = conv_valid_outputs(g.height, h_off, g.stride_h, g.out_h);
-        for (int64_t j = 0; j < g.kernel_w; ++j) {
-          const int64_t w_off = j * g.dilation_w - g.pad_w;
-          const OutRange ws = conv_valid_outputs(g.width, w_off, g.stride_w, g.out_w);
-          const T* in = dcol + ((c * g.kernel_h + i) * g.kernel_w + j) * cols + n * L;
-          for (int64_t oh = hs.begin; oh < hs.end; ++oh) {
-            T* row = plane + (oh * g.stride_h + h_off) * g.width;
-            const T* src = in + oh * g.out_w;
-            if (g.stride_w == 1) {  // unit stride: let it vectorise
-              for (int64_t ow = ws.begin; ow < ws.end; ++ow) row[ow + w_off] += src[ow];
-            } else {
-              for (int64_t ow = ws.begin; ow < ws.end; ++ow) row[ow * g.stride_w + w_off] += src[ow];
-            }
+void col2im(const ConvGeometry& g, const T* dcol, T* dx) {
+  const int64_t L = g.out_pixels(), plane_size = g.height * g.width;
+  for (int64_t c = 0; c < g.channels; ++c) {
+    T* plane = dx + c * plane_size;
+    std::fill(plane, plane + plane_size, T(0));
+    for (int64_t i = 0; i < g.kernel_h; ++i) {
+      const int64_t h_off = i * g.dilation_h - g.pad_h;
+      const OutRange hs = conv_valid_outputs(g.height, h_off, g.stride_h, g.out_h);
+      for (int64_t j = 0; j < g.kernel_w; ++j) {
+        const int64_t w_off = j * g.dilation_w - g.pad_w;
+        const OutRange ws = conv_valid_outputs(g.width, w_off, g.stride_w, g.out_w);
+        const T* in = dcol + ((c * g.kernel_h + i) * g.kernel_w + j) * L;
+        for (int64_t oh = hs.begin; oh < hs.end; ++oh) {
+          T* row = plane + (oh * g.stride_h + h_off) * g.width;
+          const T* src = in + oh * g.out_w;
+          if (g.stride_w == 1) {  // unit stride: let it vectorise
+            for (int64_t ow = ws.begin; ow < ws.end; ++ow) row[ow + w_off] += src[ow];
+          } else {
+            for (int64_t ow = ws.begin; ow < ws.end; ++ow) row[ow * g.stride_w + w_off] += src[ow];
           }
         }
       }
     }
-  });
+  }
 }
+
+// The batch in `parts` contiguous runs of images, one per thread: part p's images.
+struct Part {
+  int64_t begin, end;
+};
+Part part_of(int64_t p, int64_t parts, int64_t images) { return {p * images / parts, (p + 1) * images / parts}; }
 
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                     const ConvGeometry& g) {
   const int64_t N = x.size(0), L = g.out_pixels(), R = g.group_rows(), Og = g.group_out_channels();
-  const int64_t chunk = conv_chunk_images(g, N, kColBudget), row_grain = std::max<int64_t>(1, kGrain / L);
-  const Tensor col = Tensor::empty({g.col_rows() * chunk * L}, x.dtype());
-  const Tensor out = Tensor::empty({g.out_channels * chunk * L}, x.dtype());
   LETHE_DISPATCH_FLOAT(x.dtype(), "conv2d", {
     const scalar_t* xp = x.data<scalar_t>();
+    const scalar_t* wp = w.data<scalar_t>();
     const scalar_t* bp = bias.defined() ? bias.data<scalar_t>() : nullptr;
     scalar_t* yp = y.data<scalar_t>();
-    const scalar_t* op = out.data<scalar_t>();
-    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-      const int64_t images = std::min(chunk, N - n0), cols = images * L;
-      im2col(g, xp + n0 * g.image_size(), images, col.data<scalar_t>());
-      gemm_batched(false, false, g.groups, Og, cols, R, w, R, Og * R, col, cols, R * cols, out, cols,
-                   Og * cols, 0.0);
-      scalar_t* yc = yp + n0 * g.out_channels * L;
-      parallel_for(images * g.out_channels, row_grain, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-          const int64_t o = t % g.out_channels;
-          const scalar_t* src = op + conv_gemm_row(images, t / g.out_channels, o) * L;
-          const scalar_t b = bp ? bp[o] : scalar_t(0);
-          for (int64_t l = 0; l < L; ++l) yc[t * L + l] = src[l] + b;
-        }
-      });
-    }
+    parallel_for(N, 1, [&](int64_t begin, int64_t end) {
+      const Tensor col = Tensor::empty({g.col_rows() * L}, x.dtype());
+      scalar_t* cp = col.data<scalar_t>();
+      for (int64_t n = begin; n < end; ++n) {
+        scalar_t* yn = yp + n * g.out_channels * L;
+        im2col(g, xp + n * g.image_size(), cp);
+        for (int64_t k = 0; k < g.groups; ++k)  // y_n,k [Og, L] = w_k [Og, R] · col_k [R, L]
+          blas::gemm(false, false, Og, L, R, 1.0, wp + k * Og * R, R, cp + k * R * L, L, 0.0, yn + k * Og * L, L);
+        if (bp == nullptr) continue;
+        for (int64_t o = 0; o < g.out_channels; ++o)
+          for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bp[o];
+      }
+    });
   });
 }
 
+// Both gradients in one pass over the images, so each image's dy is read while in cache. The
+// weight gradient sums over images: each part accumulates its images in order (part 0 straight
+// into gw, the others into their own buffers), then the parts are added in order, so for a given
+// thread count the result is fixed.
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Tensor& gx,
                      const Tensor& gw, const ConvGeometry& g) {
   const int64_t N = x.size(0), L = g.out_pixels(), R = g.group_rows(), Og = g.group_out_channels();
-  const int64_t chunk = conv_chunk_images(g, N, kColBudget), row_grain = std::max<int64_t>(1, kGrain / L);
-  const Tensor col = Tensor::empty({g.col_rows() * chunk * L}, x.dtype());
-  const Tensor dy = Tensor::empty({g.out_channels * chunk * L}, x.dtype());
+  const int64_t parts = std::min<int64_t>(N, num_threads()), wsize = g.out_channels * R;
+  const Tensor partial = gw.defined() && parts > 1 ? Tensor::empty({(parts - 1) * wsize}, x.dtype()) : Tensor();
   LETHE_DISPATCH_FLOAT(x.dtype(), "conv2d_backward", {
     const scalar_t* xp = x.data<scalar_t>();
+    const scalar_t* wp = w.data<scalar_t>();
     const scalar_t* gyp = gy.data<scalar_t>();
-    scalar_t* colp = col.data<scalar_t>();
-    scalar_t* dyp = dy.data<scalar_t>();
-    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-      const int64_t images = std::min(chunk, N - n0), cols = images * L;
-      const scalar_t* gyc = gyp + n0 * g.out_channels * L;
-      parallel_for(images * g.out_channels, row_grain, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-          const int64_t row = conv_gemm_row(images, t / g.out_channels, t % g.out_channels);
-          std::copy(gyc + t * L, gyc + (t + 1) * L, dyp + row * L);
+    scalar_t* gxp = gx.defined() ? gx.data<scalar_t>() : nullptr;
+    scalar_t* gwp = gw.defined() ? gw.data<scalar_t>() : nullptr;
+    parallel_for(parts, 1, [&](int64_t p_begin, int64_t p_end) {
+      const Tensor col = Tensor::empty({g.col_rows() * L}, x.dtype());
+      scalar_t* cp = col.data<scalar_t>();
+      for (int64_t p = p_begin; p < p_end; ++p) {
+        const Part part = part_of(p, parts, N);
+        scalar_t* gwpart = gwp == nullptr ? nullptr : p == 0 ? gwp : partial.data<scalar_t>() + (p - 1) * wsize;
+        for (int64_t n = part.begin; n < part.end; ++n) {
+          const scalar_t* dyn = gyp + n * g.out_channels * L;
+          if (gwpart != nullptr) {  // gw_k (+)= dy_n,k [Og, L] · col_k [R, L]ᵀ
+            im2col(g, xp + n * g.image_size(), cp);
+            const double beta = n == part.begin ? 0.0 : 1.0;
+            for (int64_t k = 0; k < g.groups; ++k)
+              blas::gemm(false, true, Og, R, L, 1.0, dyn + k * Og * L, L, cp + k * R * L, L, beta,
+                         gwpart + k * Og * R, R);
+          }
+          if (gxp != nullptr) {  // dcol_k [R, L] = w_kᵀ · dy_n,k, then back to pixels
+            for (int64_t k = 0; k < g.groups; ++k)
+              blas::gemm(true, false, R, L, Og, 1.0, wp + k * Og * R, R, dyn + k * Og * L, L, 0.0,
+                         cp + k * R * L, L);
+            col2im(g, cp, gxp + n * g.image_size());
+          }
         }
+      }
+    });
+    if (partial.defined()) {
+      const scalar_t* pp = partial.data<scalar_t>();
+      parallel_for(wsize, kGrain / parts, [&](int64_t begin, int64_t end) {
+        for (int64_t p = 0; p + 1 < parts; ++p)
+          for (int64_t i = begin; i < end; ++i) gwp[i] += pp[p * wsize + i];
       });
-      if (gw.defined()) {  // gw_g (+)= dy_g · col_gᵀ, chunks accumulated in order
-        im2col(g, xp + n0 * g.image_size(), images, colp);
-        gemm_batched(false, true, g.groups, Og, R, cols, dy, cols, Og * cols, col, cols, R * cols, gw,
-                     R, Og * R, n0 == 0 ? 0.0 : 1.0);
-      }
-      if (gx.defined()) {  // dcol_g = w_gᵀ · dy_g, then back to pixels
-        gemm_batched(true, false, g.groups, R, cols, Og, w, R, Og * R, dy, cols, Og * cols, col, cols,
-                     R * cols, 0.0);
-        col2im(g, colp, images, gx.data<scalar_t>() + n0 * g.image_size());
-      }
     }
   });
 }
