@@ -20,3 +20,23 @@ void empty_cache();
 void synchronize(int device);
 
 }  // namespace lethe::cuda
+
+struct CUevent_st;  // the CUDA runtime's event type: cudaEvent_t is CUevent_st*
+
+namespace lethe::cuda {
+
+// Pinned (page-locked) host memory and events, in kernels/cuda/pinned.cu: a host-to-device copy
+// from pinned memory runs asynchronously on the compute stream, and an event recorded after it
+// tells when the host may write that memory again, without waiting for the rest of the stream.
+using Event = CUevent_st*;
+void* allocate_pinned(size_t bytes);
+void release_pinned(void* ptr);  // never throws
+// Queues the copy on `device`'s compute stream and returns at once: `pinned_src` must keep its
+// contents until an event recorded after the copy has completed.
+void copy_to_device_async(void* dst, int device, const void* pinned_src, size_t bytes);
+Event create_event(int device);
+void destroy_event(Event event);  // waits for its work first; never throws
+void record_event(Event event, int device);  // marks the work queued so far on the stream
+void wait_event(Event event);  // blocks the host until that work has run
+
+}  // namespace lethe::cuda

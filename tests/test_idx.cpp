@@ -1,5 +1,4 @@
 #include <doctest/doctest.h>
-#include <stdlib.h>  // mkdtemp
 #include <zlib.h>
 
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include "engine/ops.h"
 #include "nn/data/fashion_mnist.h"
 #include "nn/data/idx.h"
+#include "temp_dir.h"
 
 using namespace lethe;
 namespace fs = std::filesystem;
@@ -19,20 +19,7 @@ namespace {
 
 using Bytes = std::vector<uint8_t>;
 
-// A fresh folder under the system's temp dir, removed with everything in it.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "lethe-idx-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 void put_be32(Bytes& out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
@@ -190,4 +177,38 @@ TEST_CASE("fashion_mnist: the installed test set") {
   std::vector<int> per_class(10);  // labels outside 0..9 would have thrown
   for (int64_t label : test.labels.to_vector<int64_t>()) ++per_class.at(label);
   CHECK(per_class == std::vector<int>(10, 1000));  // the test set is balanced
+}
+
+TEST_CASE("idx: a file of another element type is refused by its magic") {
+  TempDir dir;
+  const std::string f = dir.file("floats");
+  write_plain(f, idx_bytes(0xd03, {1, 1, 1}, {0, 0, 128, 63}));  // one float32 1.0
+  CHECK_THROWS_WITH_AS(data::read_idx_images(f), says(f, "wrong magic 0x00000d03 (float32, 3-d), expected 0x00000803 (uint8, 3-d)"), Error);
+}
+
+TEST_CASE("fashion_mnist: load_fashion_mnist on crafted files") {
+  TempDir dir;
+  Bytes pixels(2 * 28 * 28);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i % 251);
+  write_gzip(dir.file("t10k-images-idx3-ubyte.gz"), idx_bytes(0x803, {2, 28, 28}, pixels));
+  write_gzip(dir.file("t10k-labels-idx1-ubyte.gz"), idx_bytes(0x801, {2}, {4, 9}));
+  const data::Dataset test = data::load_fashion_mnist(dir.path.string(), false);
+  CHECK(test.images.str() == "uint8[2,1,28,28] on cpu");
+  CHECK(test.images.to_vector<uint8_t>() == pixels);
+  CHECK(test.labels.to_vector<int64_t>() == std::vector<int64_t>{4, 9});
+
+  const std::string images = dir.file("train-images-idx3-ubyte.gz");
+  write_gzip(images, kImagesFile);  // 2×4 images
+  write_gzip(dir.file("train-labels-idx1-ubyte.gz"), kLabelsFile);
+  CHECK_THROWS_WITH_AS(data::load_fashion_mnist(dir.path.string(), true),
+                       doctest::Contains(("fashion_mnist: '" + images + "' holds images of shape [3,2,4], expected [N,28,28]").c_str()), Error);
+  write_gzip(dir.file("train-labels-idx1-ubyte.gz"), idx_bytes(0x801, {3}, {1, 10, 2}));
+  CHECK_THROWS_WITH_AS(data::load_fashion_mnist(dir.path.string(), true),
+                       doctest::Contains("label 10 at index 1 is not below the number of classes, 10"), Error);
+}
+
+TEST_CASE("fashion_mnist: normalization constants") {
+  const data::Normalization n = data::fashion_mnist_normalization();
+  CHECK(n.mean == std::vector<double>{data::kFashionMnistMean});
+  CHECK(n.std == std::vector<double>{data::kFashionMnistStd});
 }

@@ -14,6 +14,8 @@ Dataset load_fashion_mnist(const std::string& dir, bool train) {
   return d;
 }
 
+Normalization fashion_mnist_normalization() { return {{kFashionMnistMean}, {kFashionMnistStd}}; }
+
 Tensor normalize_images(const Tensor& u8_batch) {
   LETHE_CHECK(u8_batch.defined() && u8_batch.dtype() == DType::u8, "normalize_images",
               "expects uint8 images, got ", u8_batch.defined() ? u8_batch.str() : "an undefined tensor");

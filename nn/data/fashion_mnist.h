@@ -13,6 +13,7 @@ inline constexpr int64_t kFashionMnistClasses = 10;
 // The training set's pixel mean and standard deviation (on the [0, 1] scale).
 inline constexpr double kFashionMnistMean = 0.2860;
 inline constexpr double kFashionMnistStd = 0.3530;
+Normalization fashion_mnist_normalization();
 
 // {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from `dir`: images uint8 [N,1,28,28],
 // labels int64 [N] in [0, 10), on the CPU.

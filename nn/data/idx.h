@@ -8,15 +8,9 @@
 #include <string>
 
 #include "engine/tensor.h"
+#include "nn/data/dataset.h"
 
 namespace lethe::data {
-
-// A labelled set of images on the CPU: images uint8 [N, ...], labels int64 [N].
-struct Dataset {
-  Tensor images;
-  Tensor labels;
-  int64_t size() const { return labels.defined() ? labels.numel() : 0; }
-};
 
 // uint8 [N, rows, cols].
 Tensor read_idx_images(const std::string& path);
