@@ -1,0 +1,118 @@
+#include <cstdio>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "engine/file.h"
+#include "engine/safetensors.h"
+#include "harness.h"
+#include "nn/checkpoint.h"
+#include "nn/data/fashion_mnist.h"
+#include "nn/train.h"
+
+using namespace lethe;
+using namespace lethe::nn;
+
+namespace {
+
+// A scratch folder removed at the end of the test.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() / ("lethe-test-checkpoint-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+// 512 synthetic 1×28×28 images whose class is readable from the pixels, so training moves.
+std::shared_ptr<const data::Dataset> synthetic_set(int64_t n = 512) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(n) * 784);
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    labels[static_cast<size_t>(i)] = i % 10;
+    for (int64_t p = 0; p < 784; ++p)
+      pixels[static_cast<size_t>(i * 784 + p)] = static_cast<uint8_t>((p / 78 == i % 10 ? 200 : 20) + (i * 7 + p) % 31);
+  }
+  return std::make_shared<const data::Dataset>(data::Dataset{Tensor::from_vector(pixels, {n, 1, 28, 28}),
+                                                             Tensor::from_vector(labels, {n})});
+}
+
+Recipe small_recipe() {
+  Recipe r;
+  r.epochs = 2;
+  r.batch = 64;
+  r.lr = 0.05;
+  return r;
+}
+
+// Trains `epochs_now` epochs of the 2-epoch recipe from `start` (a checkpoint or nothing) and
+// saves to `out`.
+void train_into(const std::string& out, const std::string& start, int64_t epochs_now, const std::string& model = "cnn-s") {
+  const Recipe recipe = small_recipe();
+  data::LoaderOptions lo;
+  lo.batch_size = recipe.batch;
+  lo.seed = 3;
+  lo.normalization = data::fashion_mnist_normalization();
+  data::DataLoader loader(data::Subset::all(synthetic_set()), lo);
+  Model m({model}, 3, Device::cpu());
+  Trainer trainer(m, recipe, loader);
+  int64_t epoch = 0;
+  if (!start.empty()) {
+    const Checkpoint c = load_checkpoint(start);
+    m.net().load_state_dict(c.model_state);
+    trainer.optimizer().load_state(c.optimizer_state);
+    trainer.sync_step();
+    epoch = c.info.epoch;
+  }
+  for (int64_t e = 0; e < epochs_now; ++e, ++epoch) trainer.run_epoch(epoch);
+  save_checkpoint(out, m, &trainer.optimizer(), {m.spec(), "synthetic", recipe, epoch, trainer.step(), 3, {}});
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: same seed, same threads: byte-identical files; resume continues bit-exactly") {
+  TempDir dir;
+  train_into(dir.file("a.safetensors"), "", 2);
+  train_into(dir.file("b.safetensors"), "", 2);
+  CHECK(read_file(dir.file("a.safetensors")) == read_file(dir.file("b.safetensors")));
+
+  train_into(dir.file("half.safetensors"), "", 1);
+  train_into(dir.file("resumed.safetensors"), dir.file("half.safetensors"), 1);
+  CHECK(read_file(dir.file("a.safetensors")) == read_file(dir.file("resumed.safetensors")));
+
+  const Checkpoint c = load_checkpoint(dir.file("a.safetensors"));
+  CHECK(c.info.model.name == "cnn-s");
+  CHECK(c.info.epoch == 2);
+  CHECK(c.info.step == 16);
+  CHECK(c.info.seed == 3);
+  CHECK(c.info.dataset == "synthetic");
+  REQUIRE(c.info.recipe.has_value());
+  CHECK(c.info.recipe->batch == 64);
+  CHECK(c.model_state.size() == 8);
+  CHECK(!c.optimizer_state.empty());
+  // The trained model evaluates the same after loading.
+  Model loaded = load_model(c, Device::cpu());
+  CHECK(loaded.net().parameter_count() == 215370);
+}
+
+TEST_CASE("checkpoint: a plain state dict needs a model spec; mismatches are named") {
+  TempDir dir;
+  Model m({"mlp"}, 1, Device::cpu());
+  save_safetensors(dir.file("plain.safetensors"), m.net().state_dict());
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("plain.safetensors")), doctest::Contains("no lethe metadata"), Error);
+  const Checkpoint plain = load_checkpoint(dir.file("plain.safetensors"), ModelSpec{"mlp"});
+  Model copy = load_model(plain, Device::cpu());
+  CHECK(sum(eq(copy.arena().data(), m.arena().data())).item() == static_cast<double>(m.arena().size()));
+  CHECK_THROWS_WITH_AS(load_model(load_checkpoint(dir.file("plain.safetensors"), ModelSpec{"cnn-s"}), Device::cpu()),
+                       doctest::Contains("does not fit model cnn-s"), Error);
+
+  save_safetensors(dir.file("odd.safetensors"), m.net().state_dict(), {{"format", "something-else"}});
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("odd.safetensors")), doctest::Contains("unknown format 'something-else'"),
+                       Error);
+  save_safetensors(dir.file("bad.safetensors"), m.net().state_dict(),
+                   {{"format", "lethe-checkpoint-1"}, {"model", "{\"name\": \"mlp\"}"}, {"epoch", "1"}, {"step", "1"}, {"seed", "0"}});
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("bad.safetensors")), doctest::Contains("bad model or recipe metadata"),
+                       Error);
+}
