@@ -1,0 +1,204 @@
+// lethe train: trains a model on a dataset with a recipe, evaluates it on the test set after
+// every epoch, and writes a checkpoint that `lethe eval`, `lethe unlearn` and PyTorch can read.
+#include <fmt/core.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "commands.h"
+#include "common.h"
+#include "engine/error.h"
+#include "nn/checkpoint.h"
+#include "nn/train.h"
+#include "progress.h"
+#include "toml_config.h"
+
+namespace lethe::cli {
+
+namespace {
+
+struct TrainOptions {
+  RunOptions run;
+  std::string model = "cnn-s";
+  double width = 1;
+  uint64_t seed = 0;
+  nn::Recipe recipe;
+  std::string out, resume, log;
+  int64_t log_every = 50;
+  int64_t stop_after = 0;
+};
+
+// Appends JSON lines to the metrics log (when one was asked for).
+class MetricsLog {
+ public:
+  explicit MetricsLog(const std::string& path) {
+    if (path.empty()) return;
+    file_.open(path, std::ios::app);
+    LETHE_CHECK(file_.good(), "train", "cannot open the metrics log ", path);
+  }
+  void write(const nlohmann::json& line) {
+    if (!file_.is_open()) return;
+    file_ << line.dump() << '\n';
+    file_.flush();
+  }
+
+ private:
+  std::ofstream file_;
+};
+
+void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& recipe_flags) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const Device device = start(o.run);
+  nn::Recipe recipe = o.recipe;
+  uint64_t seed = o.seed;
+  std::string model_name = o.model;
+  double width = o.width;
+  std::optional<nn::Checkpoint> resumed;
+  if (!o.resume.empty()) {
+    // A resumed run is the run that wrote the checkpoint: it keeps its recipe, model and seed.
+    for (const CLI::Option* flag : recipe_flags)
+      LETHE_CHECK(flag->count() == 0, "train", "--resume continues the checkpoint's recipe; ", flag->get_name(),
+                  " cannot change it");
+    resumed = nn::load_checkpoint(o.resume);
+    LETHE_CHECK(resumed->info.recipe.has_value(), "train", o.resume, " has no training recipe to resume");
+    recipe = *resumed->info.recipe;
+    seed = resumed->info.seed;
+    model_name = resumed->info.model.name;
+    width = resumed->info.model.width;
+    LETHE_CHECK(resumed->info.dataset == o.run.dataset, "train", o.resume, " was trained on '",
+                resumed->info.dataset, "', not on '", o.run.dataset, "'");
+  }
+  recipe.validate();
+  const DataSource source = load_data(o.run);
+  const nn::ModelSpec spec = model_spec(model_name, width, source);
+  nn::Model model(spec, seed, device);
+
+  data::LoaderOptions lo;
+  lo.batch_size = recipe.batch;
+  lo.seed = seed;
+  lo.normalization = source.normalization;
+  lo.augmentation = {recipe.crop_padding, recipe.horizontal_flip};
+  lo.device = device;
+  data::Subset train_set = data::Subset::all(source.train);
+  if (recipe.limit > 0 && recipe.limit < train_set.size()) train_set.indices.resize(static_cast<size_t>(recipe.limit));
+  data::DataLoader loader(train_set, lo);
+  data::DataLoader test_loader = eval_loader(source.test, source, device);
+  nn::Trainer trainer(model, recipe, loader);
+
+  int64_t first_epoch = 0;
+  if (resumed) {
+    model.net().load_state_dict(resumed->model_state);
+    trainer.optimizer().load_state(resumed->optimizer_state);
+    trainer.sync_step();
+    first_epoch = resumed->info.epoch;
+    LETHE_CHECK(trainer.step() == first_epoch * loader.batches_per_epoch(), "train", o.resume, " stopped mid-epoch (step ",
+                trainer.step(), ", epoch ", first_epoch, ")");
+  }
+  const bool quiet = o.run.json;
+  if (!quiet)
+    fmt::print(stderr, "lethe train: {} ({} parameters) on {} ({} train, {} test images), {}, {} threads, seed {}{}\n",
+               spec.name, model.net().parameter_count(), source.name, loader.size(), source.test->size(),
+               device.str(), o.run.threads, seed, resumed ? fmt::format(", resuming after epoch {}", first_epoch) : "");
+
+  MetricsLog log(o.log);
+  nn::CheckpointInfo info{spec, source.name, recipe, 0, 0, seed, {}};
+  nn::Evaluation test;
+  double train_loss = 0, train_seconds = 0;
+  int64_t epoch = first_epoch;
+  const int64_t last_epoch = o.stop_after > 0 ? std::min(recipe.epochs, first_epoch + o.stop_after) : recipe.epochs;
+  for (; epoch < last_epoch; ++epoch) {
+    Progress progress(fmt::format("epoch {}/{}", epoch + 1, recipe.epochs), loader.size(), quiet);
+    const int64_t epoch_start_step = trainer.step();
+    train_loss = trainer.run_epoch(epoch, [&](int64_t i, const Tensor& loss) {
+      const int64_t step = epoch_start_step + i;
+      if (o.log_every > 0 && step % o.log_every == 0)
+        log.write({{"event", "step"}, {"epoch", epoch + 1}, {"step", step}, {"loss", loss.item()},
+                   {"lr", trainer.schedule().lr_at(step)}});
+      progress.update(std::min((i + 1) * recipe.batch, loader.size()), [&] { return loss.item(); });
+    });
+    const double seconds = progress.seconds();
+    train_seconds += seconds;
+    test = nn::evaluate(model, test_loader);
+    const double rate = static_cast<double>(loader.size()) / seconds;
+    progress.finish(fmt::format("train loss {:.4f}  test accuracy {:.4f}  test loss {:.4f}  {:.1f} s  {:.0f} images/s",
+                                train_loss, test.accuracy, test.mean_loss, seconds, rate));
+    log.write({{"event", "epoch"}, {"epoch", epoch + 1}, {"step", trainer.step()}, {"train_loss", train_loss},
+               {"test_accuracy", test.accuracy}, {"test_loss", test.mean_loss}, {"seconds", seconds},
+               {"images_per_second", rate}});
+    if (!o.out.empty()) {  // after every epoch, so an interrupted run can --resume
+      info.epoch = epoch + 1;
+      info.step = trainer.step();
+      nn::save_checkpoint(o.out, model, &trainer.optimizer(), info);
+    }
+  }
+  if (epoch == first_epoch) test = nn::evaluate(model, test_loader);
+
+  const double images = static_cast<double>(loader.size()) * static_cast<double>(epoch - first_epoch);
+  nlohmann::json result = nn::to_json(test);
+  result["command"] = "train";
+  result["model"] = spec.name;
+  result["dataset"] = source.name;
+  result["epochs_completed"] = epoch;
+  result["steps"] = trainer.step();
+  result["train_loss"] = train_loss;
+  result["train_seconds"] = train_seconds;
+  result["images_per_second"] = train_seconds > 0 ? images / train_seconds : 0;
+  result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  result["checkpoint"] = o.out.empty() ? nlohmann::json() : nlohmann::json(o.out);
+  std::string text = fmt::format("test accuracy: {:.4f}\ntest loss: {:.4f}\ntraining: {:.1f} s, {:.0f} images/s\n",
+                                 test.accuracy, test.mean_loss, train_seconds, result["images_per_second"].get<double>());
+  text += o.out.empty() ? "no checkpoint written (give --out FILE)\n" : fmt::format("checkpoint: {}\n", o.out);
+  print_result(o.run, result, text);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "train a model on a dataset and write a checkpoint");
+  add_toml_config(*cmd);
+  add_run_options(*cmd, o->run);
+  nn::Recipe& r = o->recipe;
+  std::vector<const CLI::Option*> recipe_flags;
+  auto recipe_flag = [&](CLI::Option* opt) {
+    recipe_flags.push_back(opt);
+    return opt;
+  };
+  recipe_flag(cmd->add_option("--model", o->model, "mlp, cnn-s or resnet18c")->capture_default_str()
+                  ->check(CLI::IsMember(nn::model_names())));
+  recipe_flag(cmd->add_option("--width", o->width, "resnet18c's width multiplier")->capture_default_str());
+  recipe_flag(cmd->add_option("--seed", o->seed, "seed of the initialisation, shuffles and augmentation")->capture_default_str());
+  recipe_flag(cmd->add_option("--limit", r.limit, "train on the first N training images only (0: all)")
+                  ->capture_default_str());
+  recipe_flag(cmd->add_option("--epochs", r.epochs, "training epochs")->capture_default_str());
+  recipe_flag(cmd->add_option("--batch", r.batch, "batch size")->capture_default_str());
+  recipe_flag(cmd->add_option("--optimizer", r.optimizer, "sgd or adamw")->capture_default_str()
+                  ->check(CLI::IsMember({"sgd", "adamw"})));
+  recipe_flag(cmd->add_option("--lr", r.lr, "peak learning rate")->capture_default_str());
+  recipe_flag(cmd->add_option("--momentum", r.momentum, "SGD momentum")->capture_default_str());
+  recipe_flag(cmd->add_flag("--nesterov", r.nesterov, "SGD with Nesterov momentum"));
+  recipe_flag(cmd->add_option("--weight-decay", r.weight_decay, "weight decay")->capture_default_str());
+  recipe_flag(cmd->add_flag("--decoupled-weight-decay", r.decoupled_weight_decay,
+                            "SGD: decay the weights directly (θ ← (1 − lr·λ)θ) instead of adding λθ to the gradient"));
+  recipe_flag(cmd->add_option("--beta1", r.beta1, "AdamW β1")->capture_default_str());
+  recipe_flag(cmd->add_option("--beta2", r.beta2, "AdamW β2")->capture_default_str());
+  recipe_flag(cmd->add_option("--eps", r.eps, "AdamW ε")->capture_default_str());
+  recipe_flag(cmd->add_option("--schedule", r.schedule, "constant, step or cosine (per step, to 0)")
+                  ->capture_default_str()->check(CLI::IsMember({"constant", "step", "cosine"})));
+  recipe_flag(cmd->add_option("--warmup-steps", r.warmup_steps, "linear warm-up steps")->capture_default_str());
+  recipe_flag(cmd->add_option("--step-size", r.step_size, "step schedule: steps between decays"));
+  recipe_flag(cmd->add_option("--gamma", r.gamma, "step schedule: decay factor")->capture_default_str());
+  recipe_flag(cmd->add_option("--clip-norm", r.clip_norm, "clip gradients to this global L2 norm (0: off)")
+                  ->capture_default_str());
+  recipe_flag(cmd->add_option("--crop-padding", r.crop_padding, "random-crop augmentation padding (0: off)")
+                  ->capture_default_str());
+  recipe_flag(cmd->add_flag("--horizontal-flip", r.horizontal_flip, "random horizontal-flip augmentation"));
+  cmd->add_option("--out", o->out, "checkpoint to write (safetensors), after every epoch, atomically");
+  cmd->add_option("--resume", o->resume, "continue the run that wrote this checkpoint");
+  cmd->add_option("--stop-after", o->stop_after, "stop after this many epochs of this invocation (then --resume)");
+  cmd->add_option("--log", o->log, "append JSON-lines metrics (steps and epochs) to this file");
+  cmd->add_option("--log-every", o->log_every, "steps between step lines in --log (0: epochs only)")->capture_default_str();
+  cmd->callback([o, recipe_flags] { run_train(*o, recipe_flags); });
+}
+
+}  // namespace lethe::cli
