@@ -106,12 +106,19 @@ def build(name, channels=1, size=28, classes=10, width=1.0):
 
 
 @torch.no_grad()
-def accuracy(model, x, y, batch=1000):
+def evaluate(model, x, y, batch=1000):
+    """(accuracy, mean cross-entropy) in eval mode, like `lethe eval`."""
     model.eval()
-    correct = 0
+    correct, loss = 0, 0.0
     for i in range(0, len(y), batch):
-        correct += (model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
-    return correct / len(y)
+        logits = model(x[i:i + batch])
+        correct += (logits.argmax(1) == y[i:i + batch]).sum().item()
+        loss += torch.nn.functional.cross_entropy(logits, y[i:i + batch], reduction="sum").double().item()
+    return correct / len(y), loss / len(y)
+
+
+def accuracy(model, x, y, batch=1000):
+    return evaluate(model, x, y, batch)[0]
 
 
 # safetensors without the `safetensors` package (Debian has none): the format is an 8-byte
