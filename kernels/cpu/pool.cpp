@@ -10,6 +10,31 @@ namespace lethe::cpu {
 namespace {
 // Grains for loops whose items each cost `work` simple operations (a window, a plane).
 int64_t grain_for(int64_t work) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(work, 1)); }
+
+// Calls row(geometry, plane, oh, first output element) for every output row of `outputs`
+// elements, rows in parallel: the plane and row indices come from one division per row, not per
+// output pixel. The geometry is a copy local to each thread, so the compiler keeps it in
+// registers (the kernels' int64 index stores could otherwise alias the caller's struct).
+template <class Geometry, class F>
+void for_output_rows(int64_t outputs, const Geometry& geometry, const F& row) {
+  const int64_t rows = outputs / std::max<int64_t>(geometry.out_w, 1);
+  parallel_for(rows, grain_for(geometry.out_w * geometry.kernel_h * geometry.kernel_w), [&](int64_t begin, int64_t end) {
+    const Geometry g = geometry;
+    for (int64_t r = begin; r < end; ++r) row(g, r / g.out_h, r % g.out_h, r * g.out_w);
+  });
+}
+
+// MaxPool2d(2) (kernel 2, stride 2, no padding: every model here) with its window known to the
+// compiler, which then unrolls the window and drops the bounds arithmetic: ~4× faster than the
+// general geometry on cnn-s's pool1.
+struct Pool2x2 {
+  int64_t height, width, out_h, out_w;
+  static constexpr int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
+  int64_t plane() const { return height * width; }
+};
+bool is_2x2(const PoolGeometry& g) {
+  return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
+}
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, const PoolGeometry& g) {
@@ -17,12 +42,13 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, 
     const scalar_t* xp = x.data<scalar_t>();
     scalar_t* yp = y.data<scalar_t>();
     int64_t* ip = argmax.data<int64_t>();
-    parallel_for(y.numel(), grain_for(g.kernel_h * g.kernel_w), [&](int64_t begin, int64_t end) {
-      for (int64_t e = begin; e < end; ++e) {
-        const int64_t p = e / g.out_plane(), o = e % g.out_plane();
-        max_window(g, xp + p * g.plane(), o / g.out_w, o % g.out_w, &yp[e], &ip[e]);
-      }
-    });
+    const auto rows = [&](const auto& pg, int64_t p, int64_t oh, int64_t e) {
+      for (int64_t ow = 0; ow < pg.out_w; ++ow) max_window(pg, xp + p * pg.plane(), oh, ow, &yp[e + ow], &ip[e + ow]);
+    };
+    if (is_2x2(g))
+      for_output_rows(y.numel(), Pool2x2{g.height, g.width, g.out_h, g.out_w}, rows);
+    else
+      for_output_rows(y.numel(), g, rows);
   });
 }
 
@@ -46,11 +72,8 @@ void avg_pool2d_forward(const Tensor& x, const Tensor& y, const PoolGeometry& g)
   LETHE_DISPATCH_FLOAT(x.dtype(), "avg_pool2d", {
     const scalar_t* xp = x.data<scalar_t>();
     scalar_t* yp = y.data<scalar_t>();
-    parallel_for(y.numel(), grain_for(g.kernel_h * g.kernel_w), [&](int64_t begin, int64_t end) {
-      for (int64_t e = begin; e < end; ++e) {
-        const int64_t p = e / g.out_plane(), o = e % g.out_plane();
-        yp[e] = avg_window(g, xp + p * g.plane(), o / g.out_w, o % g.out_w);
-      }
+    for_output_rows(y.numel(), g, [&](const PoolGeometry& pg, int64_t p, int64_t oh, int64_t e) {
+      for (int64_t ow = 0; ow < pg.out_w; ++ow) yp[e + ow] = avg_window(pg, xp + p * pg.plane(), oh, ow);
     });
   });
 }
