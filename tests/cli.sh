@@ -4,6 +4,11 @@
 #   tests/cli.sh BUILD_DIR/tools/lethe
 set -euo pipefail
 lethe=$1
+data=/usr/share/datasets/fashion-mnist
+if [[ ! -f $data/t10k-labels-idx1-ubyte.gz ]]; then
+  echo "cli.sh: skipped: no Fashion-MNIST in $data (tools/setup installs dataset-fashion-mnist)"
+  exit 77
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "cli.sh: FAILED: $*" >&2; exit 1; }
