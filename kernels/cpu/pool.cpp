@@ -25,8 +25,7 @@ void for_output_rows(int64_t outputs, const Geometry& geometry, const F& row) {
 }
 
 // MaxPool2d(2) (kernel 2, stride 2, no padding: every model here) with its window known to the
-// compiler, which then unrolls the window and drops the bounds arithmetic: ~4× faster than the
-// general geometry on cnn-s's pool1.
+// compiler, which unrolls it: cnn-s's pool1 at batch 128 on 2 threads went from 4.0 to 3.2 ms.
 struct Pool2x2 {
   int64_t height, width, out_h, out_w;
   static constexpr int64_t kernel_h = 2, kernel_w = 2, stride_h = 2, stride_w = 2, pad_h = 0, pad_w = 0;
