@@ -34,10 +34,16 @@ LETHE_HD Span pool_covering(int64_t x, int64_t kernel, int64_t stride, int64_t p
 
 // Max of window (oh, ow) and its index h·W + w in the plane. Ties go to the first position in
 // scan order (rows, then columns); NaN wins (the last NaN in scan order, as in PyTorch). Every window holds an input pixel
-// (padding ≤ kernel/2 is checked by the op). `Geometry` is PoolGeometry, or a type with the same
-// members where some are compile-time constants (the CPU's common 2×2 case).
-template <class T, class Geometry>
-LETHE_HD void max_window(const Geometry& g, const T* plane, int64_t oh, int64_t ow, T* value, int64_t* index) {
+// (padding ≤ kernel/2 is checked by the op).
+// Whether v replaces the running maximum `best` of a window scanned in order (PyTorch's rule:
+// larger, or NaN), as a value the caller can select on rather than branch on.
+template <class T>
+LETHE_HD bool max_pool_takes(T v, T best) {
+  return (v > best) | (v != v);
+}
+
+template <class T>
+LETHE_HD void max_window(const PoolGeometry& g, const T* plane, int64_t oh, int64_t ow, T* value, int64_t* index) {
   const Span hs = pool_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.height);
   const Span ws = pool_window(ow, g.kernel_w, g.stride_w, g.pad_w, g.width);
   int64_t best_i = hs.begin * g.width + ws.begin;
@@ -45,8 +51,7 @@ LETHE_HD void max_window(const Geometry& g, const T* plane, int64_t oh, int64_t 
   for (int64_t h = hs.begin; h < hs.end; ++h) {
     for (int64_t w = ws.begin; w < ws.end; ++w) {
       const T v = plane[h * g.width + w];
-      // PyTorch's rule, as selects (a branch on activations is a coin toss the CPU mispredicts).
-      const bool take = (v > best) | (v != v);
+      const bool take = max_pool_takes(v, best);
       best = take ? v : best;
       best_i = take ? h * g.width + w : best_i;
     }
