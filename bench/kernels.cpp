@@ -22,6 +22,7 @@
 #include "engine/parallel.h"
 #include "kernels/conv.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/sgemm.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 
@@ -207,22 +208,48 @@ class Runner {
             const Tensor& a, int64_t lda, const Tensor& b, int64_t ldb, const Tensor& c) {
     if (!selected(name)) return;
     report_.begin_case();
-    const char* impl = device_.is_cuda() ? "cublas" : "openblas";
-    measure({name, impl, device_.str(), dims({m, n, k}), {}, 2.0 * m * n * k, "GFLOP/s"},
-            repeats_or(device_.is_cuda() ? 200 : 50), [&] {
-              LETHE_DISPATCH(device_, gemm_batched, trans_a, trans_b, 1, m, n, k, a, lda, 0, b, ldb, 0, c, n, 0, 0.0);
-            });
+    const auto fn = [&] {
+      LETHE_DISPATCH(device_, gemm_batched, trans_a, trans_b, 1, m, n, k, a, lda, 0, b, ldb, 0, c, n, 0, 0.0);
+    };
+    const int repeats = repeats_or(device_.is_cuda() ? 200 : 50);
+    const Row row{name, "", device_.str(), dims({m, n, k}), {}, 2.0 * m * n * k, "GFLOP/s"};
+    if (device_.is_cuda()) {
+      measure(with_impl(row, "cublas"), repeats, fn);
+      return;
+    }
+    for_each_sgemm([&](const char* impl) { measure(with_impl(row, impl), repeats, fn); });
+  }
+
+  static Row with_impl(Row row, std::string impl) {
+    row.impl = std::move(impl);
+    return row;
+  }
+
+  // On the CPU, float32 GEMMs through OpenBLAS (the reference row) and, where the CPU has
+  // AVX-512, through lethe's own sgemm; the choice in force before is restored.
+  template <class F>
+  static void for_each_sgemm(const F& body) {
+    const bool previous = blas::uses_lethe_sgemm();
+    blas::use_lethe_sgemm(false);
+    body("openblas");
+    if (cpu::has_avx512_sgemm()) {
+      blas::use_lethe_sgemm(true);
+      body("lethe-avx512");
+    }
+    blas::use_lethe_sgemm(previous);
   }
 
   // A conv product: on CUDA through each backend (cuDNN first, the reference), on the CPU through
-  // its only one, im2col + OpenBLAS.
+  // im2col and each float32 GEMM.
   void conv_case(const std::string& name, const std::string& shape, double flops,
                  const std::function<void()>& fn) {
     if (!selected(name)) return;
     report_.begin_case();
     const int repeats = repeats_or(device_.is_cuda() ? 200 : 30);
     if (!device_.is_cuda()) {
-      measure({name, "im2col+openblas", device_.str(), shape, {}, flops, "GFLOP/s"}, repeats, fn);
+      for_each_sgemm([&](const char* impl) {
+        measure({name, std::string("im2col+") + impl, device_.str(), shape, {}, flops, "GFLOP/s"}, repeats, fn);
+      });
       return;
     }
     const ConvBackend previous = conv_backend();
@@ -244,7 +271,7 @@ int run(int argc, char** argv) {
   const Options opt = parse(argc, argv);
   set_num_threads(opt.threads);
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  nlohmann::json context = {{"threads", opt.threads}, {"blas_core", blas::core_name()}};
+  nlohmann::json context = {{"threads", opt.threads}, {"blas_core", blas::core_name()}, {"sgemm", blas::sgemm_name()}};
   std::printf("lethe-bench-kernels: %d threads; OpenBLAS core %s (OPENBLAS_CORETYPE=%s); %s\n", opt.threads,
               blas::core_name().c_str(), coretype ? coretype : "unset", device_name(Device::cpu()).c_str());
   Report report;

@@ -195,9 +195,9 @@ int main(int argc, char** argv) {
       step(nullptr);
       times.push_back(ms_since(t0));
     }
-    fmt::print("lethe: cnn-s train step, batch {}, {} threads, BLAS core {}: median {:.3f} ms/step, min {:.3f} ms "
+    fmt::print("lethe: cnn-s train step, batch {}, {} threads, sgemm {}: median {:.3f} ms/step, min {:.3f} ms "
                "({} steps; last loss {:.9g})\n",
-               batch, threads, blas::core_name(), median(times), *std::min_element(times.begin(), times.end()),
+               batch, threads, blas::sgemm_name(), median(times), *std::min_element(times.begin(), times.end()),
                steps, last_loss);
 
     if (profile) {

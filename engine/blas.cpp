@@ -9,12 +9,14 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <type_traits>
 
 #include "engine/error.h"
+#include "kernels/cpu/sgemm.h"
 
 #ifndef LETHE_OPENBLAS_LIBRARY
 #error "LETHE_OPENBLAS_LIBRARY (the path of libopenblas.so) must be defined by the build"
@@ -106,9 +108,29 @@ GemmFn<T> gemm_fn(const Library& lib) {
 
 }  // namespace
 
+std::atomic<bool>& lethe_sgemm_flag() {
+  static std::atomic<bool> on = [] {
+    const char* choice = std::getenv("LETHE_SGEMM");
+    return cpu::has_avx512_sgemm() && !(choice != nullptr && std::string(choice) == "openblas");
+  }();
+  return on;
+}
+
+bool uses_lethe_sgemm() { return lethe_sgemm_flag().load(std::memory_order_relaxed); }
+
+void use_lethe_sgemm(bool on) {
+  LETHE_CHECK(!on || cpu::has_avx512_sgemm(), "gemm", "lethe's sgemm needs AVX512F, which this CPU lacks");
+  lethe_sgemm_flag().store(on);
+}
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (uses_lethe_sgemm())
+      return cpu::sgemm_avx512(trans_a, trans_b, m, n, k, static_cast<float>(alpha), a, lda, b, ldb,
+                               static_cast<float>(beta), c, ldc);
+  }
   gemm_fn<T>(library())(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans,
                         as_blas_int(m, "m"), as_blas_int(n, "n"), as_blas_int(k, "k"),
                         static_cast<T>(alpha), a, as_blas_int(lda, "lda"), b, as_blas_int(ldb, "ldb"),
@@ -124,6 +146,8 @@ std::string core_name() {
   const char* name = library().get_corename();
   return name ? name : "";
 }
+
+std::string sgemm_name() { return uses_lethe_sgemm() ? "lethe-avx512" : "openblas-" + core_name(); }
 
 void set_threads(int threads) { library().set_num_threads(threads); }
 

@@ -12,8 +12,15 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc);
 
+// float32 GEMMs run lethe's AVX-512 kernel (kernels/cpu/sgemm.h) on CPUs with AVX512F, unless
+// the environment says LETHE_SGEMM=openblas or use_lethe_sgemm(false) was called; float64 GEMMs
+// and other CPUs use OpenBLAS.
+bool uses_lethe_sgemm();
+void use_lethe_sgemm(bool on);  // true needs AVX512F (throws lethe::Error without it)
 // The kernel set OpenBLAS chose at load time ("Haswell", "SkylakeX", ...).
 std::string core_name();
+// What runs float32 GEMMs: "lethe-avx512" or "openblas-<core>".
+std::string sgemm_name();
 void set_threads(int threads);
 int threads();  // OpenBLAS's own thread count, as set by set_threads
 

@@ -104,10 +104,14 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps, double rtol
   }
 }
 
+void record_skip(const std::string& why) {
+  ++g_skipped_checks;
+  MESSAGE("skipped: ", why);
+}
+
 bool cuda_or_skip(const char* what) {
   if (cuda_available()) return true;
-  ++g_skipped_checks;
-  MESSAGE("skipped (no CUDA device): ", std::string(what));
+  record_skip(std::string("no CUDA device: ") + what);
   return false;
 }
 

@@ -40,5 +40,7 @@ void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol =
 
 // True when a CUDA device is present; otherwise records a visible skip with `what`.
 bool cuda_or_skip(const char* what);
+// Records a visible skip of a check this machine cannot run (the test binary then exits 77).
+void record_skip(const std::string& why);
 
 }  // namespace lethe::test

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   const int failed = context.run();
   if (context.shouldExit() || failed) return failed;
   if (lethe::test::g_skipped_checks > 0) {
-    std::printf("lethe tests: %d CUDA check(s) skipped: no CUDA device visible\n",
+    std::printf("lethe tests: %d check(s) skipped: no CUDA device visible, or no AVX-512 for lethe's sgemm\n",
                 lethe::test::g_skipped_checks);
     if (std::getenv("LETHE_SKIP_EXIT") != nullptr) return kSkippedExitCode;
   }

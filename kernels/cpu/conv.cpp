@@ -101,34 +101,36 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 }
 
 // Both gradients in one pass over the images, so each image's dy is read while in cache. The
-// weight gradient sums over images: each part accumulates its images in order (part 0 straight
-// into gw, the others into their own buffers), then the parts are added in order, so for a given
-// thread count the result is fixed.
+// weight gradient is accumulated transposed, gwᵀ_k [R, Og] (+)= col_k [R, L] · dy_n,kᵀ, so the
+// operand a GEMM has to transpose is the small dy_n,k [Og, L], not the column matrix [R, L]. It
+// sums over images: each part accumulates its images in order into its own gwᵀ buffer, then the
+// parts are added in order while transposing into gw, so for a given thread count the result
+// is fixed.
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const Tensor& gx,
                      const Tensor& gw, const ConvGeometry& g) {
   const int64_t N = x.size(0), L = g.out_pixels(), R = g.group_rows(), Og = g.group_out_channels();
   const int64_t parts = std::min<int64_t>(N, num_threads()), wsize = g.out_channels * R;
-  const Tensor partial = gw.defined() && parts > 1 ? Tensor::empty({(parts - 1) * wsize}, x.dtype()) : Tensor();
+  const Tensor transposed = gw.defined() ? Tensor::empty({parts * wsize}, x.dtype()) : Tensor();
   LETHE_DISPATCH_FLOAT(x.dtype(), "conv2d_backward", {
     const scalar_t* xp = x.data<scalar_t>();
     const scalar_t* wp = w.data<scalar_t>();
     const scalar_t* gyp = gy.data<scalar_t>();
     scalar_t* gxp = gx.defined() ? gx.data<scalar_t>() : nullptr;
-    scalar_t* gwp = gw.defined() ? gw.data<scalar_t>() : nullptr;
+    scalar_t* gwt = gw.defined() ? transposed.data<scalar_t>() : nullptr;  // [parts][groups][R, Og]
     parallel_for(parts, 1, [&](int64_t p_begin, int64_t p_end) {
       const Tensor col = Tensor::empty({g.col_rows() * L}, x.dtype());
       scalar_t* cp = col.data<scalar_t>();
       for (int64_t p = p_begin; p < p_end; ++p) {
         const Part part = part_of(p, parts, N);
-        scalar_t* gwpart = gwp == nullptr ? nullptr : p == 0 ? gwp : partial.data<scalar_t>() + (p - 1) * wsize;
+        scalar_t* gwpart = gwt == nullptr ? nullptr : gwt + p * wsize;
         for (int64_t n = part.begin; n < part.end; ++n) {
           const scalar_t* dyn = gyp + n * g.out_channels * L;
-          if (gwpart != nullptr) {  // gw_k (+)= dy_n,k [Og, L] · col_k [R, L]ᵀ
+          if (gwpart != nullptr) {  // gwᵀ_k (+)= col_k [R, L] · dy_n,k [Og, L]ᵀ
             im2col(g, xp + n * g.image_size(), cp);
             const double beta = n == part.begin ? 0.0 : 1.0;
             for (int64_t k = 0; k < g.groups; ++k)
-              blas::gemm(false, true, Og, R, L, 1.0, dyn + k * Og * L, L, cp + k * R * L, L, beta,
-                         gwpart + k * Og * R, R);
+              blas::gemm(false, true, R, Og, L, 1.0, cp + k * R * L, L, dyn + k * Og * L, L, beta,
+                         gwpart + k * R * Og, Og);
           }
           if (gxp != nullptr) {  // dcol_k [R, L] = w_kᵀ · dy_n,k, then back to pixels
             for (int64_t k = 0; k < g.groups; ++k)
@@ -139,11 +141,16 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const T
         }
       }
     });
-    if (partial.defined()) {
-      const scalar_t* pp = partial.data<scalar_t>();
-      parallel_for(wsize, kGrain / parts, [&](int64_t begin, int64_t end) {
-        for (int64_t p = 0; p + 1 < parts; ++p)
-          for (int64_t i = begin; i < end; ++i) gwp[i] += pp[p * wsize + i];
+    if (gwt != nullptr) {  // gw[k·Og + o, r] = Σ_parts gwᵀ_part[k][r, o], parts in order
+      scalar_t* gwp = gw.data<scalar_t>();
+      parallel_for(wsize, kGrain / std::max<int64_t>(parts, 1), [&](int64_t begin, int64_t end) {
+        for (int64_t e = begin; e < end; ++e) {
+          const int64_t k = e / (Og * R), o = e / R % Og, r = e % R;
+          const int64_t t = k * R * Og + r * Og + o;
+          scalar_t sum = gwt[t];
+          for (int64_t p = 1; p < parts; ++p) sum += gwt[p * wsize + t];
+          gwp[e] = sum;
+        }
       });
     }
   });

@@ -1,0 +1,26 @@
+#pragma once
+// lethe's own float32 GEMM for CPUs with AVX-512, used by blas::gemm<float> in place of
+// OpenBLAS's sgemm where it runs (engine/blas.cpp says when). Why: this machine family forces
+// OpenBLAS onto its AVX2 (Haswell) kernels through OPENBLAS_CORETYPE, since old OpenBLAS builds
+// misbehave with their AVX-512 kernels on current CPUs; lethe's kernel is ours to test, and the
+// convolutions, almost all of a small CNN's time, are GEMMs.
+//
+// Every element of C is one sum over k in increasing order, in blocks of kSgemmKBlock added to C
+// in order, with fused multiply-adds: the result depends on neither the thread count nor how the
+// call is split, and is bitwise reproducible on any AVX-512 CPU.
+#include <cstdint>
+
+namespace lethe::cpu {
+
+inline constexpr int64_t kSgemmKBlock = 256;
+
+// Whether this CPU has what sgemm_avx512 needs (AVX512F).
+bool has_avx512_sgemm();
+
+// Row-major C = alpha·op(A)·op(B) + beta·C, with blas::gemm's conventions (op(A) [m,k], op(B)
+// [k,n], a transposed operand stored as its transpose). beta == 0 never reads C. Parallel over
+// blocks of rows of C with lethe's threads, unless called inside a parallel region.
+void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+}  // namespace lethe::cpu

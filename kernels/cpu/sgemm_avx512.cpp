@@ -1,0 +1,119 @@
+// The AVX-512 float GEMM of kernels/cpu/sgemm.h. One micro-kernel: an 8 × 32 block of C held in
+// 16 zmm accumulators; each step over k broadcasts 8 elements of op(A) and loads one row of 32
+// of op(B), so op(A) may be read with any strides (plain or transposed, no packing) and op(B) is
+// read by rows: a transposed B is first copied into row-major order. The last columns are masked,
+// the last rows use a shorter block. Blocks of kSgemmKBlock steps keep op(B)'s 32-column strip
+// in L1 while it is reused by every row block.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/sgemm.h"
+
+namespace lethe::cpu {
+
+namespace {
+
+constexpr int kRows = 8;     // rows of C per block
+constexpr int kCols = 32;    // columns of C per block: two zmm vectors
+#define LETHE_AVX512 __attribute__((target("avx512f")))
+
+// Element (i, k) of op(A) at p[i·row + k·step].
+struct AView {
+  const float* p;
+  int64_t row, step;
+};
+
+// The lanes of a 16-wide vector that hold one of `cols` remaining columns.
+__mmask16 tail_mask(int64_t cols) {
+  return cols >= 16 ? __mmask16(0xFFFF) : cols <= 0 ? __mmask16(0) : __mmask16((1u << cols) - 1);
+}
+
+// C[0:R, 0:32] (masked by m0, m1) = alpha·Σ_k A·B + (first ? beta·C : C) over `steps` k-steps.
+template <int R>
+LETHE_AVX512 void block(int64_t steps, AView a, const float* b, int64_t ldb, float* c, int64_t ldc,
+                        __mmask16 m0, __mmask16 m1, float alpha, float beta, bool first) {
+  __m512 lo[R], hi[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < steps; ++k) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb);
+    const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
+    const float* ak = a.p + k * a.step;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(ak[r * a.row]);
+      lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    float* cr = c + r * ldc;
+    __m512 y0 = _mm512_mul_ps(va, lo[r]), y1 = _mm512_mul_ps(va, hi[r]);
+    if (!first) {  // a later k block: add to what the earlier blocks left
+      y0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), y0);
+      y1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), y1);
+    } else if (beta != 0) {
+      y0 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, cr)), y0);
+      y1 = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16)), y1);
+    }
+    _mm512_mask_storeu_ps(cr, m0, y0);
+    _mm512_mask_storeu_ps(cr + 16, m1, y1);
+  }
+}
+
+using BlockFn = void (*)(int64_t, AView, const float*, int64_t, float*, int64_t, __mmask16, __mmask16, float, float,
+                         bool);
+constexpr BlockFn kBlocks[kRows + 1] = {nullptr,  block<1>, block<2>, block<3>, block<4>,
+                                        block<5>, block<6>, block<7>, block<8>};
+
+// C = beta·C (k == 0: nothing to multiply).
+void scale(int64_t m, int64_t n, float beta, float* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0 ? 0.0f : beta * c[i * ldc + j];
+}
+
+}  // namespace
+
+bool has_avx512_sgemm() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
+void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) return scale(m, n, beta, c, ldc);
+  // op(B) by rows: a transposed B ([n,k] in memory) is copied to [k,n] first.
+  thread_local std::vector<float> b_rows;
+  if (trans_b) {
+    b_rows.resize(static_cast<size_t>(k * n));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t s = 0; s < k; ++s) b_rows[static_cast<size_t>(s * n + j)] = b[j * ldb + s];
+    b = b_rows.data();
+    ldb = n;
+  }
+  const AView av = trans_a ? AView{a, 1, lda} : AView{a, lda, 1};
+  const int64_t row_blocks = (m + kRows - 1) / kRows;
+  // Row blocks in parallel, each worth at least ~1 MFLOP.
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 19) / std::max<int64_t>(1, kRows * n * k));
+  parallel_for(row_blocks, grain, [&](int64_t first_block, int64_t end_block) {
+    for (int64_t k0 = 0; k0 < k; k0 += kSgemmKBlock) {
+      const int64_t steps = std::min(kSgemmKBlock, k - k0);
+      for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+        const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16);
+        for (int64_t ib = first_block; ib < end_block; ++ib) {
+          const int64_t i0 = ib * kRows, rows = std::min<int64_t>(kRows, m - i0);
+          const AView ab{av.p + i0 * av.row + k0 * av.step, av.row, av.step};
+          kBlocks[rows](steps, ab, b + k0 * ldb + j0, ldb, c + i0 * ldc + j0, ldc, m0, m1, alpha, beta, k0 == 0);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace lethe::cpu
