@@ -5,9 +5,9 @@
 // misbehave with their AVX-512 kernels on current CPUs; lethe's kernel is ours to test, and the
 // convolutions, almost all of a small CNN's time, are GEMMs.
 //
-// Every element of C is one sum over k in increasing order, in blocks of kSgemmKBlock added to C
-// in order, with fused multiply-adds: the result depends on neither the thread count nor how the
-// call is split, and is bitwise reproducible on any AVX-512 CPU.
+// Every element of C is computed by one fixed sequence of fused multiply-adds and adds, chosen by
+// the transposes and the sizes alone: the result depends on neither the thread count nor how
+// the work is split, and is bitwise reproducible on any AVX-512 CPU.
 #include <cstdint>
 
 namespace lethe::cpu {
