@@ -1,9 +1,9 @@
 // conv2d on the CPU: the images of a batch are split over the threads and each is lowered on its
 // own thread: im2col into that thread's column matrix [C·kh·kw, OH·OW] (small enough to stay in
-// cache), then per group one single-threaded OpenBLAS GEMM that writes the image's NCHW output
-// rows in place. Many cache-resident GEMMs side by side run faster than one wide GEMM split by
-// OpenBLAS, whose column matrix streams through memory, and they need no reorder of the result.
-// A batch of one image runs on one thread with OpenBLAS threaded inside instead.
+// cache), then per group one single-threaded GEMM (blas::gemm) that writes the image's NCHW
+// output rows in place. Many cache-resident GEMMs side by side run faster than one wide GEMM
+// split over the threads, whose column matrix streams through memory, and they need no reorder
+// of the result. A batch of one image runs on one thread with the GEMM threaded inside instead.
 #include <algorithm>
 
 #include "engine/blas.h"
@@ -15,29 +15,69 @@ namespace lethe::cpu {
 
 namespace {
 
-// col [col_rows, L] from one image. Within a row, each output row copies its in-bounds run and
-// zero-fills the padding around it.
+// One thread's buffers for lowering images: the image with its zero padding [C, H + 2·ph,
+// W + 2·pw], so that im2col's copies need no bounds checks (they were most of its time), and
+// the column matrix [col_rows, L].
 template <class T>
-void im2col(const ConvGeometry& g, const T* image, T* col) {
-  const int64_t L = g.out_pixels();
-  for (int64_t r = 0; r < g.col_rows(); ++r) {
-    const ColRow tap = conv_col_row(g, r);
-    const int64_t h_off = tap.i * g.dilation_h - g.pad_h, w_off = tap.j * g.dilation_w - g.pad_w;
-    const OutRange hs = conv_valid_outputs(g.height, h_off, g.stride_h, g.out_h);
-    const OutRange ws = conv_valid_outputs(g.width, w_off, g.stride_w, g.out_w);
-    const T* plane = image + tap.c * g.height * g.width;
-    T* out = col + r * L;
-    std::fill(out, out + hs.begin * g.out_w, T(0));
-    for (int64_t oh = hs.begin; oh < hs.end; ++oh) {
-      const T* row = plane + (oh * g.stride_h + h_off) * g.width;
-      T* o = out + oh * g.out_w;
-      std::fill(o, o + ws.begin, T(0));
-      for (int64_t ow = ws.begin; ow < ws.end; ++ow) o[ow] = row[ow * g.stride_w + w_off];
-      std::fill(o + ws.end, o + g.out_w, T(0));
-    }
-    std::fill(out + hs.end * g.out_w, out + L, T(0));
+class Lowering {
+ public:
+  Lowering(const ConvGeometry& g, DType dtype)
+      : g_(g),
+        padded_h_(g.height + 2 * g.pad_h),
+        padded_w_(g.width + 2 * g.pad_w),
+        padded_(Tensor::empty({g.channels * padded_h_ * padded_w_}, dtype)),
+        col_(Tensor::empty({g.col_rows() * g.out_pixels()}, dtype)) {}
+
+  T* col() const { return col_.data<T>(); }
+
+  // The column matrix of one image [C,H,W].
+  const T* lower(const T* image) const {
+    pad(image);
+    im2col();
+    return col();
   }
-}
+
+ private:
+  void pad(const T* image) const {
+    T* p = padded_.data<T>();
+    const int64_t plane = padded_h_ * padded_w_;
+    for (int64_t c = 0; c < g_.channels; ++c) {
+      T* dst = p + c * plane;
+      std::fill(dst, dst + g_.pad_h * padded_w_, T(0));
+      for (int64_t h = 0; h < g_.height; ++h) {
+        T* row = dst + (h + g_.pad_h) * padded_w_;
+        const T* src = image + (c * g_.height + h) * g_.width;
+        std::fill(row, row + g_.pad_w, T(0));
+        std::copy(src, src + g_.width, row + g_.pad_w);
+        std::fill(row + g_.pad_w + g_.width, row + padded_w_, T(0));
+      }
+      std::fill(dst + (g_.pad_h + g_.height) * padded_w_, dst + plane, T(0));
+    }
+  }
+
+  // col[r, oh·OW + ow] = padded[c, oh·sh + i·dh, ow·sw + j·dw] for tap r = (c, i, j).
+  void im2col() const {
+    const T* p = padded_.data<T>();
+    T* out = col();
+    const int64_t out_w = g_.out_w, stride_w = g_.stride_w;
+    for (int64_t r = 0; r < g_.col_rows(); ++r) {
+      const ColRow tap = conv_col_row(g_, r);
+      const T* src = p + (tap.c * padded_h_ + tap.i * g_.dilation_h) * padded_w_ + tap.j * g_.dilation_w;
+      for (int64_t oh = 0; oh < g_.out_h; ++oh, out += out_w) {
+        const T* row = src + oh * g_.stride_h * padded_w_;
+        if (stride_w == 1) {
+          for (int64_t ow = 0; ow < out_w; ++ow) out[ow] = row[ow];
+        } else {
+          for (int64_t ow = 0; ow < out_w; ++ow) out[ow] = row[ow * stride_w];
+        }
+      }
+    }
+  }
+
+  ConvGeometry g_;
+  int64_t padded_h_, padded_w_;
+  Tensor padded_, col_;
+};
 
 // dx of one image from its dcol [col_rows, L]: each channel plane adds its taps' contributions
 // in tap order, the order of col2im_value (what the CUDA kernel computes).
@@ -85,11 +125,10 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
     const scalar_t* bp = bias.defined() ? bias.data<scalar_t>() : nullptr;
     scalar_t* yp = y.data<scalar_t>();
     parallel_for(N, 1, [&](int64_t begin, int64_t end) {
-      const Tensor col = Tensor::empty({g.col_rows() * L}, x.dtype());
-      scalar_t* cp = col.data<scalar_t>();
+      const Lowering<scalar_t> lowering(g, x.dtype());
       for (int64_t n = begin; n < end; ++n) {
         scalar_t* yn = yp + n * g.out_channels * L;
-        im2col(g, xp + n * g.image_size(), cp);
+        const scalar_t* cp = lowering.lower(xp + n * g.image_size());
         for (int64_t k = 0; k < g.groups; ++k)  // y_n,k [Og, L] = w_k [Og, R] · col_k [R, L]
           blas::gemm(false, false, Og, L, R, 1.0, wp + k * Og * R, R, cp + k * R * L, L, 0.0, yn + k * Og * L, L);
         if (bp == nullptr) continue;
@@ -118,15 +157,15 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const T
     scalar_t* gxp = gx.defined() ? gx.data<scalar_t>() : nullptr;
     scalar_t* gwt = gw.defined() ? transposed.data<scalar_t>() : nullptr;  // [parts][groups][R, Og]
     parallel_for(parts, 1, [&](int64_t p_begin, int64_t p_end) {
-      const Tensor col = Tensor::empty({g.col_rows() * L}, x.dtype());
-      scalar_t* cp = col.data<scalar_t>();
+      const Lowering<scalar_t> lowering(g, x.dtype());
+      scalar_t* cp = lowering.col();
       for (int64_t p = p_begin; p < p_end; ++p) {
         const Part part = part_of(p, parts, N);
         scalar_t* gwpart = gwt == nullptr ? nullptr : gwt + p * wsize;
         for (int64_t n = part.begin; n < part.end; ++n) {
           const scalar_t* dyn = gyp + n * g.out_channels * L;
           if (gwpart != nullptr) {  // gwᵀ_k (+)= col_k [R, L] · dy_n,k [Og, L]ᵀ
-            im2col(g, xp + n * g.image_size(), cp);
+            lowering.lower(xp + n * g.image_size());
             const double beta = n == part.begin ? 0.0 : 1.0;
             for (int64_t k = 0; k < g.groups; ++k)
               blas::gemm(false, true, R, Og, L, 1.0, cp + k * R * L, L, dyn + k * Og * L, L, beta,
