@@ -95,10 +95,28 @@ TEST_CASE("conv2d: gradcheck over stride, padding, dilation and groups") {
   test::gradcheck(nobias, {test::random_tensor({1, 2, 4, 4}, 16), input({3, 2, 3, 3}, 17)});
 }
 
-TEST_CASE("conv2d: a batch split into im2col chunks matches image-by-image convolution") {
-  // C=16, k=5 on 14x14 (cnn-s's second layer): 78400 column entries per image, so 110 images
-  // take two chunks, the second one partial. (Not bitwise: GEMMs of other widths may block
-  // differently.)
+TEST_CASE("conv2d: float32 gradients of every option against float64 ones") {
+  // The float32 kernels (on AVX-512 CPUs the implicit GEMMs for unit stride and dilation) against
+  // the float64 path that gradcheck verified.
+  for (const Case& c : kCases) {
+    INFO(std::string(c.name));
+    const Tensor x = input({3, 4, 9, 9}, 51, DType::f32), w = input({6, 4 / c.o.groups, 3, 3}, 52, DType::f32);
+    const Tensor b = input({6}, 53, DType::f32);
+    const Tensor y = conv2d(x, w, b, c.o);
+    const Tensor gy = test::random_tensor(y.shape(), 54, -1, 1, DType::f32);
+    const std::vector<Tensor> g = autograd::grad(sum(mul(y, gy)), {x, w, b});
+    const Tensor x64 = x.detach().to(DType::f64).set_requires_grad(), w64 = w.detach().to(DType::f64).set_requires_grad();
+    const Tensor b64 = b.detach().to(DType::f64).set_requires_grad();
+    const Tensor y64 = conv2d(x64, w64, b64, c.o);
+    const std::vector<Tensor> g64 = autograd::grad(sum(mul(y64, gy.to(DType::f64))), {x64, w64, b64});
+    test::expect_close(y, y64, 1e-5, 1e-5);
+    for (size_t i = 0; i < g.size(); ++i) test::expect_close(g[i], g64[i], 1e-4, 1e-4);
+  }
+}
+
+TEST_CASE("conv2d: a batch equals image-by-image convolution (cnn-s's second layer, float32)") {
+  // C=16, k=5 on 14x14, 110 images over the threads. (Not bitwise: GEMMs of other widths may
+  // block differently.)
   const Tensor x = input({110, 16, 14, 14}, 21, DType::f32), w = input({8, 16, 5, 5}, 22, DType::f32), b = input({8}, 23, DType::f32);
   const Conv2dOptions o = opts(1, 2, 1, 1);
   const Tensor y = conv2d(x, w, b, o);

@@ -23,4 +23,12 @@ bool has_avx512_sgemm();
 void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                   int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// C [m,n] = alpha·A·B + beta·C (row-major, ldc) for operands whose rows lie at given offsets, as a
+// convolution's column matrix does in its zero-padded image: row i of A (k contiguous elements)
+// at a + a_rows[i], or a + i·lda when a_rows is null; row s of B (n contiguous elements) at
+// b + b_rows[s], or b + s·ldb when b_rows is null. The same kernel and guarantees as above.
+void sgemm_avx512_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows,
+                       int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c,
+                       int64_t ldc);
+
 }  // namespace lethe::cpu

@@ -24,10 +24,22 @@ constexpr int kRows = 8;     // rows of C per block
 constexpr int kCols = 32;    // columns of C per block: two zmm vectors
 #define LETHE_AVX512 __attribute__((target("avx512f")))
 
-// Element (i, k) of op(A) at p[i·row + k·step].
+// Element (i, k) of op(A) at p[row(i) + k·step] with row(i) = rows[i], or i·stride without a
+// table (convolutions address the rows of their implicit column matrix through one).
 struct AView {
   const float* p;
-  int64_t row, step;
+  int64_t stride, step;
+  const int64_t* rows = nullptr;
+  AView at(int64_t i, int64_t k) const {
+    return rows ? AView{p + k * step, stride, step, rows + i} : AView{p + i * stride + k * step, stride, step};
+  }
+};
+// Row s of op(B), its columns contiguous, at p + rows[s], or p + s·ld without a table.
+struct BView {
+  const float* p;
+  int64_t ld;
+  const int64_t* rows = nullptr;
+  BView at(int64_t s, int64_t j) const { return rows ? BView{p + j, ld, rows + s} : BView{p + s * ld + j, ld}; }
 };
 
 // The lanes of a 16-wide vector that hold one of `cols` remaining columns.
@@ -36,19 +48,23 @@ __mmask16 tail_mask(int64_t cols) {
 }
 
 // C[0:R, 0:32] (masked by m0, m1) = alpha·Σ_k A·B + (first ? beta·C : C) over `steps` k-steps.
-template <int R>
-LETHE_AVX512 void block(int64_t steps, AView a, const float* b, int64_t ldb, float* c, int64_t ldc,
-                        __mmask16 m0, __mmask16 m1, float alpha, float beta, bool first) {
+template <int R, bool kTableB>
+LETHE_AVX512 void block(int64_t steps, AView a, BView b, float* c, int64_t ldc, __mmask16 m0, __mmask16 m1,
+                        float alpha, float beta, bool first) {
   __m512 lo[R], hi[R];
+  const float* arow[R];
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int r = 0; r < R; ++r) {
+    lo[r] = hi[r] = _mm512_setzero_ps();
+    arow[r] = a.p + (a.rows ? a.rows[r] : r * a.stride);
+  }
   for (int64_t k = 0; k < steps; ++k) {
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb);
-    const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
-    const float* ak = a.p + k * a.step;
+    const float* bk = kTableB ? b.p + b.rows[k] : b.p + k * b.ld;
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk);
+    const __m512 b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const __m512 x = _mm512_set1_ps(ak[r * a.row]);
+      const __m512 x = _mm512_set1_ps(arow[r][k * a.step]);
       lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);
       hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);
     }
@@ -70,10 +86,40 @@ LETHE_AVX512 void block(int64_t steps, AView a, const float* b, int64_t ldb, flo
   }
 }
 
-using BlockFn = void (*)(int64_t, AView, const float*, int64_t, float*, int64_t, __mmask16, __mmask16, float, float,
-                         bool);
-constexpr BlockFn kBlocks[kRows + 1] = {nullptr,  block<1>, block<2>, block<3>, block<4>,
-                                        block<5>, block<6>, block<7>, block<8>};
+using BlockFn = void (*)(int64_t, AView, BView, float*, int64_t, __mmask16, __mmask16, float, float, bool);
+template <bool kTableB>
+constexpr std::array<BlockFn, kRows + 1> blocks() {
+  return {nullptr,
+          block<1, kTableB>,
+          block<2, kTableB>,
+          block<3, kTableB>,
+          block<4, kTableB>,
+          block<5, kTableB>,
+          block<6, kTableB>,
+          block<7, kTableB>,
+          block<8, kTableB>};
+}
+constexpr std::array<BlockFn, kRows + 1> kBlocks[2] = {blocks<false>(), blocks<true>()};
+
+// C = alpha·op(A)·op(B) + beta·C with the 8 × 32 kernel; row blocks in parallel, each worth at
+// least ~1 MFLOP.
+void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, AView av, BView bv, float beta, float* c, int64_t ldc) {
+  const int64_t row_blocks = (m + kRows - 1) / kRows;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 19) / std::max<int64_t>(1, kRows * n * k));
+  const auto& kernels = kBlocks[bv.rows != nullptr];
+  parallel_for(row_blocks, grain, [&](int64_t first_block, int64_t end_block) {
+    for (int64_t k0 = 0; k0 < k; k0 += kSgemmKBlock) {
+      const int64_t steps = std::min(kSgemmKBlock, k - k0);
+      for (int64_t j0 = 0; j0 < n; j0 += kCols) {
+        const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16);
+        for (int64_t ib = first_block; ib < end_block; ++ib) {
+          const int64_t i0 = ib * kRows, rows = std::min<int64_t>(kRows, m - i0);
+          kernels[rows](steps, av.at(i0, k0), bv.at(k0, j0), c + i0 * ldc + j0, ldc, m0, m1, alpha, beta, k0 == 0);
+        }
+      }
+    }
+  });
+}
 
 // The sum of the 16 lanes, pairwise in a fixed order.
 LETHE_AVX512 float lane_sum(__m512 v) {
@@ -168,23 +214,15 @@ void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, f
     b = b_rows.data();
     ldb = n;
   }
-  const AView av = trans_a ? AView{a, 1, lda} : AView{a, lda, 1};
-  const int64_t row_blocks = (m + kRows - 1) / kRows;
-  // Row blocks in parallel, each worth at least ~1 MFLOP.
-  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 19) / std::max<int64_t>(1, kRows * n * k));
-  parallel_for(row_blocks, grain, [&](int64_t first_block, int64_t end_block) {
-    for (int64_t k0 = 0; k0 < k; k0 += kSgemmKBlock) {
-      const int64_t steps = std::min(kSgemmKBlock, k - k0);
-      for (int64_t j0 = 0; j0 < n; j0 += kCols) {
-        const __mmask16 m0 = tail_mask(n - j0), m1 = tail_mask(n - j0 - 16);
-        for (int64_t ib = first_block; ib < end_block; ++ib) {
-          const int64_t i0 = ib * kRows, rows = std::min<int64_t>(kRows, m - i0);
-          const AView ab{av.p + i0 * av.row + k0 * av.step, av.row, av.step};
-          kBlocks[rows](steps, ab, b + k0 * ldb + j0, ldb, c + i0 * ldc + j0, ldc, m0, m1, alpha, beta, k0 == 0);
-        }
-      }
-    }
-  });
+  run_blocks(m, n, k, alpha, trans_a ? AView{a, 1, lda} : AView{a, lda, 1}, BView{b, ldb}, beta, c, ldc);
+}
+
+void sgemm_avx512_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows,
+                       int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c,
+                       int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) return scale(m, n, beta, c, ldc);
+  run_blocks(m, n, k, alpha, AView{a, lda, 1, a_rows}, BView{b, ldb, b_rows}, beta, c, ldc);
 }
 
 }  // namespace lethe::cpu
