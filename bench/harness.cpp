@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -15,6 +16,30 @@
 #endif
 
 namespace lethe::bench {
+
+void add_run_flags(CLI::App& app, RunFlags& flags) {
+  app.add_option_function<std::string>(
+         "--device",
+         [&flags](const std::string& v) {
+           flags.devices = v == "cpu"    ? std::vector<Device>{Device::cpu()}
+                           : v == "cuda" ? std::vector<Device>{Device::cuda()}
+                                         : std::vector<Device>{Device::cpu(), Device::cuda()};
+         },
+         "cpu (default), cuda or all")
+      ->check(CLI::IsMember({"cpu", "cuda", "all"}));
+  app.add_option("--threads", flags.threads, "CPU threads")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--repeats", flags.repeats, "timed repeats of each case (default: each case's own)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--json", flags.json, "also write the rows as JSON lines to this file");
+}
+
+void parse_or_exit(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
+  }
+}
 
 namespace {
 

@@ -6,12 +6,24 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "engine/device.h"
 #include "engine/tensor.h"
 
 namespace lethe::bench {
+
+// The flags every microbenchmark takes: --device cpu|cuda|all, --threads, --repeats, --json.
+struct RunFlags {
+  std::vector<Device> devices = {Device::cpu()};
+  int threads = 2;  // W1's thread count
+  int repeats = 0;  // 0: each case's default
+  std::string json;
+};
+void add_run_flags(CLI::App& app, RunFlags& flags);
+// Parses the command line into `app`'s options; on --help or an error, prints and exits.
+void parse_or_exit(CLI::App& app, int argc, char** argv);
 
 // "AMD EPYC" (the CPU's model name), "NVIDIA H200".
 std::string device_name(Device device);

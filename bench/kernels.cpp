@@ -29,55 +29,16 @@
 namespace lethe::bench {
 namespace {
 
-struct Options {
-  std::vector<Device> devices = {Device::cpu()};
+struct Options : RunFlags {
   std::string filter;  // run only the cases whose name contains it
-  int threads = 2;     // W1's thread count
-  int repeats = 0;     // 0: each case's default
-  std::string json;
 };
-
-[[noreturn]] void usage(const char* why, int status = 2) {
-  std::fprintf(status == 0 ? stdout : stderr,
-               "lethe-bench-kernels: %s\n"
-               "usage: lethe-bench-kernels [--device cpu|cuda|all] [--filter TEXT] [--threads N]\n"
-               "                           [--repeats N] [--json FILE]\n",
-               why);
-  std::exit(status);
-}
-
-int positive(const char* flag, const std::string& text) {
-  char* end = nullptr;
-  const long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < 1 || v > 1000000)
-    usage((std::string(flag) + " needs a positive integer, got '" + text + "'").c_str());
-  return static_cast<int>(v);
-}
 
 Options parse(int argc, char** argv) {
   Options opt;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("the W3 kernel microbenchmarks", 0);
-    if (i + 1 >= argc) usage((flag + " needs a value").c_str());
-    const std::string value = argv[++i];
-    if (flag == "--device") {
-      if (value == "cpu") opt.devices = {Device::cpu()};
-      else if (value == "cuda") opt.devices = {Device::cuda()};
-      else if (value == "all") opt.devices = {Device::cpu(), Device::cuda()};
-      else usage(("--device takes cpu, cuda or all, got '" + value + "'").c_str());
-    } else if (flag == "--filter") {
-      opt.filter = value;
-    } else if (flag == "--threads") {
-      opt.threads = positive("--threads", value);
-    } else if (flag == "--repeats") {
-      opt.repeats = positive("--repeats", value);
-    } else if (flag == "--json") {
-      opt.json = value;
-    } else {
-      usage(("unknown flag " + flag).c_str());
-    }
-  }
+  CLI::App app{"lethe-bench-kernels: the W3 kernel microbenchmarks"};
+  add_run_flags(app, opt);
+  app.add_option("--filter", opt.filter, "run only the cases whose name contains this text");
+  parse_or_exit(app, argc, argv);
   return opt;
 }
 

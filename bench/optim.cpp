@@ -31,57 +31,16 @@
 namespace lethe::bench {
 namespace {
 
-struct Options {
-  std::vector<Device> devices = {Device::cpu()};
-  int threads = 2;  // W1's thread count
-  int repeats = 0;  // 0: each size's default
+struct Options : RunFlags {
   bool large = false;
-  std::string json;
 };
-
-[[noreturn]] void usage(const char* why, int status = 2) {
-  std::fprintf(status == 0 ? stdout : stderr,
-               "lethe-bench-optim: %s\n"
-               "usage: lethe-bench-optim [--device cpu|cuda|all] [--threads N] [--repeats N] [--large]\n"
-               "                         [--json FILE]\n",
-               why);
-  std::exit(status);
-}
-
-int positive(const char* flag, const std::string& text) {
-  char* end = nullptr;
-  const long v = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < 1 || v > 1000000)
-    usage((std::string(flag) + " needs a positive integer, got '" + text + "'").c_str());
-  return static_cast<int>(v);
-}
 
 Options parse(int argc, char** argv) {
   Options opt;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--help" || flag == "-h") usage("the W3 optimizer-update microbenchmark", 0);
-    if (flag == "--large") {
-      opt.large = true;
-      continue;
-    }
-    if (i + 1 >= argc) usage((flag + " needs a value").c_str());
-    const std::string value = argv[++i];
-    if (flag == "--device") {
-      if (value == "cpu") opt.devices = {Device::cpu()};
-      else if (value == "cuda") opt.devices = {Device::cuda()};
-      else if (value == "all") opt.devices = {Device::cpu(), Device::cuda()};
-      else usage(("--device takes cpu, cuda or all, got '" + value + "'").c_str());
-    } else if (flag == "--threads") {
-      opt.threads = positive("--threads", value);
-    } else if (flag == "--repeats") {
-      opt.repeats = positive("--repeats", value);
-    } else if (flag == "--json") {
-      opt.json = value;
-    } else {
-      usage(("unknown flag " + flag).c_str());
-    }
-  }
+  CLI::App app{"lethe-bench-optim: the W3 optimizer-update microbenchmark"};
+  add_run_flags(app, opt);
+  app.add_flag("--large", opt.large, "also 1e8 parameters on the CPU (always on CUDA)");
+  parse_or_exit(app, argc, argv);
   return opt;
 }
 
