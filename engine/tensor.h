@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/device.h"
@@ -134,6 +135,12 @@ class Tensor {
   void check_access(DType want, const char* op) const;
   std::shared_ptr<TensorImpl> impl_;
 };
+
+// The data pointer of `t`, or null when it is undefined (a kernel's optional operand).
+template <class T>
+T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<std::remove_const_t<T>>() : nullptr;
+}
 
 // A new tensor viewing `base`'s storage with the given layout (no autograd).
 Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset);

@@ -77,11 +77,6 @@ __global__ void scale_kernel(T* g, int64_t n, const double* coefficient) {
     g[i] = g[i] * ct;
 }
 
-template <class T>
-T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? static_cast<T*>(t.data_ptr()) : nullptr;
-}
-
 }  // namespace
 
 void sgd_step(const Tensor& params, const Tensor& grad, const Tensor& momentum, const Tensor& scalars,
@@ -96,7 +91,7 @@ void sgd_step(const Tensor& params, const Tensor& grad, const Tensor& momentum, 
   LETHE_DISPATCH_FLOAT(params.dtype(), "sgd_step", {
     sgd_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<scalar_t*>(params.data_ptr()),
                                                  static_cast<const scalar_t*>(grad.data_ptr()),
-                                                 ptr_or_null<scalar_t>(momentum), n, sp, config);
+                                                 data_or_null<scalar_t>(momentum), n, sp, config);
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }

@@ -44,11 +44,6 @@ __global__ void one_hot_kernel(const I* labels, int64_t num_classes, T* out, int
     out[i] = sm::one_hot<T>(labels[i / num_classes], i % num_classes);
 }
 
-template <class T>
-const T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? static_cast<const T*>(t.data_ptr()) : nullptr;
-}
-
 }  // namespace
 
 void softmax_forward(const Tensor& x, RowShape s, bool log_out, const Tensor& y) {
@@ -84,7 +79,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, const Ten
     using T = decltype(t);
     cross_entropy_forward_kernel<<<grid_for(N), kThreads, 0, stream(device)>>>(
         static_cast<const T*>(logits.data_ptr()), static_cast<const decltype(i)*>(labels.data_ptr()),
-        ptr_or_null<T>(weight), smoothing, static_cast<T*>(loss.data_ptr()), N, C);
+        data_or_null<const T>(weight), smoothing, static_cast<T*>(loss.data_ptr()), N, C);
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }
@@ -100,7 +95,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Te
     using T = decltype(t);
     cross_entropy_backward_kernel<<<grid_for(N), kThreads, 0, stream(device)>>>(
         static_cast<const T*>(logits.data_ptr()), static_cast<const decltype(i)*>(labels.data_ptr()),
-        ptr_or_null<T>(weight), smoothing, static_cast<const T*>(g.data_ptr()), g_stride, g_scale,
+        data_or_null<const T>(weight), smoothing, static_cast<const T*>(g.data_ptr()), g_stride, g_scale,
         static_cast<T*>(glogits.data_ptr()), N, C);
   });
   LETHE_CUDA_CHECK_LAUNCH();
