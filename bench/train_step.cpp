@@ -1,9 +1,10 @@
 // lethe-bench-train-step: times training steps of the WORKLOADS.md `cnn-s` built from raw ops
 // (conv2d, relu, max_pool2d, linear, cross_entropy; parameters in one ParamArena) at batch 128 on
 // random data: zero_grad, forward, loss, backward, SGD (momentum 0.9, coupled weight decay 5e-4,
-// tools/demo.cpp's unfused update). Prints the median ms/step; --profile adds a per-op breakdown
-// (forward ops timed around each call, backward nodes timed by wrapping the recorded graph), from
-// separate profiled steps so the timers never touch the plain ones. Its PyTorch counterpart is
+// as separate elementwise ops, not the fused nn/optim.h step). Prints the median ms/step;
+// --profile adds a per-op breakdown (forward ops timed around each call, backward nodes timed by
+// wrapping the recorded graph), from separate profiled steps so the timers never touch the
+// plain ones. Its PyTorch counterpart is
 // bench/torch_train_step.py; run the two alternately on a quiet machine and compare medians.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -139,7 +140,7 @@ struct CnnS {
   }
 };
 
-// tools/demo.cpp's update: v = μ·v + (g + λ·θ); θ −= lr·v, over the whole arena.
+// SGD as separate ops over the whole arena: v = μ·v + (g + λ·θ); θ −= lr·v.
 void sgd_step(const ParamArena& arena, Tensor& velocity, double lr, double momentum, double decay) {
   NoGradGuard no_grad;
   Tensor theta = arena.data();
