@@ -160,6 +160,46 @@ double Report::ratio(const Entry& e) const {
   return e.reference < 0 ? NAN : e.row.rate() / entries_[e.reference].row.rate();
 }
 
+void Report::measure(Timer& timer, Row row, int warmup, int repeats, const std::function<void()>& fn) {
+  try {
+    row.timing = timer.run(warmup, repeats, fn);
+    add(std::move(row));
+  } catch (const Error& e) {
+    std::fprintf(stderr, "%s: %s (%s on %s) failed: %s\n", program_.c_str(), row.name.c_str(), row.impl.c_str(),
+                 row.device.c_str(), e.what());
+    ++failures_;
+  }
+}
+
+bool Report::start_device(Device device, nlohmann::json& context) {
+  if (!device.is_cuda()) return true;
+  if (!cuda_available()) {
+    std::fprintf(stderr, "%s: CUDA is not available (a build without the CUDA backend, or no visible device)\n",
+                 program_.c_str());
+    ++failures_;
+    return false;
+  }
+  context["gpu"] = device_name(device);
+  std::printf("GPU: %s\n", context["gpu"].get<std::string>().c_str());
+  return true;
+}
+
+int Report::finish(const std::string& json_path, const nlohmann::json& context) const {
+  print(stdout);
+  if (!json_path.empty()) write_json(json_path, context);
+  if (failures_ > 0) std::fprintf(stderr, "%s: %d failure(s) (see above)\n", program_.c_str(), failures_);
+  return failures_ > 0 ? 1 : 0;
+}
+
+int run_main(const char* program, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", program, e.what());
+    return 1;
+  }
+}
+
 void Report::print(std::FILE* out) const {
   const std::vector<std::string> header = {"name", "impl", "device", "shape", "median ms", "min ms", "rate", "unit", "ratio"};
   std::vector<std::vector<std::string>> cells;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -59,13 +60,25 @@ struct Row {
 
 // Rows of one run. The first row of each case is its reference: the case's other rows get the
 // ratio of their rate to the reference's (measured side by side, in the same run).
+// Also the run's bookkeeping: a measurement or a device that fails is reported (under `program`'s
+// name) and counted, and the run goes on with the others.
 class Report {
  public:
+  explicit Report(std::string program) : program_(std::move(program)) {}
+
   void begin_case();
   void add(Row row);
+  // Times `fn` with `timer` into `row` and adds it.
+  void measure(Timer& timer, Row row, int warmup, int repeats, const std::function<void()>& fn);
+  // Whether `device` can be measured (CUDA: a device is visible); records a GPU's name in context.
+  bool start_device(Device device, nlohmann::json& context);
+
   void print(std::FILE* out) const;
   // One JSON object per row and line; `context` (e.g. threads, BLAS core, GPU) goes into each.
   void write_json(const std::string& path, const nlohmann::json& context) const;
+  // Prints the table, writes the JSON lines when `json_path` is set, says how many things failed;
+  // returns the exit status (1 after any failure).
+  int finish(const std::string& json_path, const nlohmann::json& context) const;
 
  private:
   struct Entry {
@@ -73,8 +86,13 @@ class Report {
     int reference = -1;  // index of the case's reference row, -1 for a reference itself
   };
   double ratio(const Entry& e) const;
+  std::string program_;
   std::vector<Entry> entries_;
   int case_start_ = 0;
+  int failures_ = 0;
 };
+
+// A benchmark's main(): returns run(argc, argv); an exception becomes a message and status 1.
+int run_main(const char* program, int (*run)(int, char**), int argc, char** argv);
 
 }  // namespace lethe::bench

@@ -71,8 +71,6 @@ class Runner {
   Runner(Device device, const Options& opt, Report& report)
       : device_(device), opt_(opt), report_(report), timer_(device) {}
 
-  int failures() const { return failures_; }
-
   // The three GEMMs of Linear(in, out) on x [N,in], as linear's autograd runs them:
   // y = x·wᵀ, gx = gy·w and gwᵀ = xᵀ·gy.
   void linear(const LinearLayer& l) {
@@ -150,14 +148,7 @@ class Runner {
   // Times fn into `row` and adds it to the report. An error (cuDNN may offer no deterministic
   // algorithm for a shape, say) is reported and the run goes on; the program fails at the end.
   void measure(Row row, int warmup, int repeats, const std::function<void()>& fn) {
-    try {
-      row.timing = timer_.run(warmup, repeats, fn);
-      report_.add(std::move(row));
-    } catch (const Error& e) {
-      std::fprintf(stderr, "lethe-bench-kernels: %s (%s on %s) failed: %s\n", row.name.c_str(),
-                   row.impl.c_str(), row.device.c_str(), e.what());
-      ++failures_;
-    }
+    report_.measure(timer_, std::move(row), warmup, repeats, fn);
   }
   // A tenth of the repeats as warm-up, at least two (the first call loads libraries and plans).
   void measure(Row row, int repeats, const std::function<void()>& fn) {
@@ -227,7 +218,6 @@ class Runner {
   const Options& opt_;
   Report& report_;
   Timer timer_;
-  int failures_ = 0;
 };
 
 int run(int argc, char** argv) {
@@ -237,41 +227,20 @@ int run(int argc, char** argv) {
   nlohmann::json context = {{"threads", opt.threads}, {"blas_core", blas::core_name()}, {"sgemm", blas::sgemm_name()}};
   std::printf("lethe-bench-kernels: %d threads; OpenBLAS core %s (OPENBLAS_CORETYPE=%s); %s\n", opt.threads,
               blas::core_name().c_str(), coretype ? coretype : "unset", device_name(Device::cpu()).c_str());
-  Report report;
-  int failures = 0;
+  Report report("lethe-bench-kernels");
   for (const Device device : opt.devices) {
-    if (device.is_cuda()) {
-      if (!cuda_available()) {
-        std::fprintf(stderr, "lethe-bench-kernels: CUDA is not available (a build without the CUDA "
-                             "backend, or no visible device)\n");
-        ++failures;
-        continue;
-      }
-      context["gpu"] = device_name(device);
-      std::printf("GPU: %s\n", context["gpu"].get<std::string>().c_str());
-    }
+    if (!report.start_device(device, context)) continue;
     Runner runner(device, opt, report);
     for (const LinearLayer& l : kLinears) runner.linear(l);
     for (const ConvLayer& c : kConvs) runner.conv(c);
     runner.add();
-    failures += runner.failures();
   }
   std::printf("\nGEMM shapes are MxNxK; rates use the median; ratio = rate / the case's first row's rate "
               "(measured in the same run).\n\n");
-  report.print(stdout);
-  if (!opt.json.empty()) report.write_json(opt.json, context);
-  if (failures > 0) std::fprintf(stderr, "lethe-bench-kernels: %d failure(s) (see above)\n", failures);
-  return failures > 0 ? 1 : 0;
+  return report.finish(opt.json, context);
 }
 
 }  // namespace
 }  // namespace lethe::bench
 
-int main(int argc, char** argv) {
-  try {
-    return lethe::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lethe-bench-kernels: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return lethe::bench::run_main("lethe-bench-kernels", lethe::bench::run, argc, argv); }

@@ -69,8 +69,6 @@ class Runner {
     layout_ = layout_of(tmp_);
   }
 
-  int failures() const { return failures_; }
-
   void sgd() {
     nn::SgdOptions o;
     o.lr = kLr;
@@ -151,14 +149,7 @@ class Runner {
 
   // A tenth of the repeats as warm-up, at least two. An error is reported and the run goes on.
   void measure(Row row, const std::function<void()>& fn) {
-    try {
-      row.timing = timer_.run(std::max(2, repeats() / 10), repeats(), fn);
-      report_.add(std::move(row));
-    } catch (const Error& e) {
-      std::fprintf(stderr, "lethe-bench-optim: %s (%s on %s) failed: %s\n", row.name.c_str(), row.impl.c_str(),
-                   row.device.c_str(), e.what());
-      ++failures_;
-    }
+    report_.measure(timer_, std::move(row), std::max(2, repeats() / 10), repeats(), fn);
   }
 
   Device device_;
@@ -169,7 +160,6 @@ class Runner {
   ParamArena arena_;
   Tensor m_, v_, tmp_;  // the separate-ops version's state and temporary
   Layout layout_;
-  int failures_ = 0;
 };
 
 int run(int argc, char** argv) {
@@ -177,26 +167,15 @@ int run(int argc, char** argv) {
   set_num_threads(opt.threads);
   nlohmann::json context = {{"threads", opt.threads}, {"cpu", device_name(Device::cpu())}};
   std::printf("lethe-bench-optim: %d threads; %s\n", opt.threads, device_name(Device::cpu()).c_str());
-  Report report;
-  int failures = 0;
+  Report report("lethe-bench-optim");
   for (const Device device : opt.devices) {
-    if (device.is_cuda()) {
-      if (!cuda_available()) {
-        std::fprintf(stderr, "lethe-bench-optim: CUDA is not available (a build without the CUDA backend, or "
-                             "no visible device)\n");
-        ++failures;
-        continue;
-      }
-      context["gpu"] = device_name(device);
-      std::printf("GPU: %s\n", context["gpu"].get<std::string>().c_str());
-    }
+    if (!report.start_device(device, context)) continue;
     std::vector<int64_t> sizes = {1'000'000, 10'000'000};
     if (opt.large || device.is_cuda()) sizes.push_back(100'000'000);
     for (const int64_t n : sizes) {
       Runner runner(device, n, opt, report);
       runner.sgd();
       runner.adamw();
-      failures += runner.failures();
     }
   }
   std::printf("\nGB/s: bytes the step must move (SGD 20 B/param, AdamW 28 B/param; the copy 8 B/param) over "
@@ -204,20 +183,10 @@ int run(int argc, char** argv) {
               "actually move 60 (SGD) and 136 (AdamW) B/param. On the CPU the copy also reads its destination "
               "before writing it (write-allocate) and 1e6 floats stay in cache, so an in-place step can beat "
               "the copy's rate.\n\n");
-  report.print(stdout);
-  if (!opt.json.empty()) report.write_json(opt.json, context);
-  if (failures > 0) std::fprintf(stderr, "lethe-bench-optim: %d failure(s) (see above)\n", failures);
-  return failures > 0 ? 1 : 0;
+  return report.finish(opt.json, context);
 }
 
 }  // namespace
 }  // namespace lethe::bench
 
-int main(int argc, char** argv) {
-  try {
-    return lethe::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lethe-bench-optim: %s\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return lethe::bench::run_main("lethe-bench-optim", lethe::bench::run, argc, argv); }
