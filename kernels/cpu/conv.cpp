@@ -42,8 +42,9 @@ bool implicit_weight_grad(const ConvGeometry& g) { return implicit_gemm(g) && g.
 template <class T>
 class Lowering {
  public:
-  // `with_col`: also the column matrix (im2col, or a scratch matrix of its size).
-  Lowering(const ConvGeometry& g, DType dtype, bool with_col)
+  // `with_col`: also the column matrix (im2col, or a scratch matrix of its size); `with_wide`:
+  // the padded-width buffer of the implicit GEMMs.
+  Lowering(const ConvGeometry& g, DType dtype, bool with_col, bool with_wide)
       : g_(g),
         padded_h_(g.height + 2 * g.pad_h),
         padded_w_(g.width + 2 * g.pad_w),
@@ -53,7 +54,7 @@ class Lowering {
       const ColRow tap = conv_col_row(g, r);
       offsets_.push_back((tap.c * padded_h_ + tap.i * g.dilation_h) * padded_w_ + tap.j * g.dilation_w);
     }
-    if (implicit_gemm(g)) wide_ = Tensor::zeros({g.out_channels * wide_pixels()}, dtype);
+    if (with_wide) wide_ = Tensor::zeros({g.out_channels * wide_pixels()}, dtype);
   }
 
   T* col() const { return col_.defined() ? col_.data<T>() : nullptr; }
@@ -215,7 +216,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
     scalar_t* yp = y.data<scalar_t>();
     const bool implicit = std::is_same_v<scalar_t, float> && implicit_gemm(g);
     parallel_for(N, 1, [&](int64_t begin, int64_t end) {
-      const Lowering<scalar_t> lowering(g, x.dtype(), !implicit);
+      const Lowering<scalar_t> lowering(g, x.dtype(), !implicit, implicit);
       for (int64_t n = begin; n < end; ++n) {
         scalar_t* yn = yp + n * g.out_channels * L;
         if (implicit) {
@@ -257,9 +258,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& gy, const T
     if (flipped.defined()) flip_weights(g, wp, flipped.data<scalar_t>());
     parallel_for(parts, 1, [&](int64_t p_begin, int64_t p_end) {
       const bool with_col = (gwt != nullptr && !implicit_w) || (gxp != nullptr && !implicit_x);
-      const Lowering<scalar_t> lowering(g, x.dtype(), with_col);
+      const Lowering<scalar_t> lowering(g, x.dtype(), with_col, gwt != nullptr && implicit_w);
       const std::optional<Lowering<scalar_t>> dy_lowering =
-          flipped.defined() ? std::make_optional<Lowering<scalar_t>>(gt, x.dtype(), false) : std::nullopt;
+          flipped.defined() ? std::make_optional<Lowering<scalar_t>>(gt, x.dtype(), false, true) : std::nullopt;
       scalar_t* cp = lowering.col();
       for (int64_t p = p_begin; p < p_end; ++p) {
         const Part part = part_of(p, parts, N);
