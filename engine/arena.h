@@ -19,7 +19,7 @@ class ParamArena {
   // `grad_buffers` gradient buffers are allocated (zeroed) and buffer 0 is bound as their .grad.
   explicit ParamArena(const std::vector<Tensor>& params, int grad_buffers = 1);
 
-  const Tensor& data() const { return data_; }  // [size()]; padding elements are zero
+  const Tensor& data() const { return data_; }  // [size()]; padding is zero unless IEU noise was added
   const Tensor& grad(int k = 0) const;          // [size()]
   int grad_buffers() const { return static_cast<int>(grads_.size()); }
   // Points every parameter's .grad at its slice of gradient buffer k (backward then accumulates

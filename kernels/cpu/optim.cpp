@@ -1,24 +1,14 @@
 #include "kernels/optim.h"
 
-#include <type_traits>
 #include <vector>
 
 #include "kernels/common/reduce.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/static_flags.h"
 
 namespace lethe::cpu {
 
 namespace {
-
-// Calls body(std::integral_constant<unsigned, flags>): one instantiation per combination of
-// switches. GCC does not if-convert floating-point code that may trap (the build keeps
-// -ftrapping-math), so a loop vectorises only once its switches are compile-time constants.
-template <int kBit, unsigned kFlags = 0, class F>
-void with_static_flags(unsigned flags, const F& body) {
-  if constexpr (kBit < 0) body(std::integral_constant<unsigned, kFlags>{});
-  else if (flags >> kBit & 1u) with_static_flags<kBit - 1, kFlags | (1u << kBit)>(flags, body);
-  else with_static_flags<kBit - 1, kFlags>(flags, body);
-}
 
 template <class T>
 void sgd_loop(T* theta, const T* grad, T* momentum, int64_t n, const optim::SgdStep<T> step) {

@@ -1,0 +1,151 @@
+// lethe-bench-ieu: the W3 IEU-update microbenchmark of shared/WORKLOADS.md. One IEU step over a
+// flat arena of 1e6, 1e7 and 1e8 float32 parameters (--sizes to choose), with a forget gradient,
+// noise (σ > 0) and the bounded-ascent gate on (the forget loss below the cap), no momentum:
+//  - "fused": IeuUpdate::step, one pass over θ, g_r and g_f (unlearn/ieu_update.h);
+//  - "fused, no noise": the same with σ = 0, what the step costs without drawing normals;
+//  - "separate ops": ieu_update_reference, one elementwise launcher call per op and a randn
+//    noise tensor (what the step costs without fusion);
+//  - a copy of θ as the ceiling: std::memcpy over the same threads on the CPU,
+//    cudaMemcpyAsync device to device on CUDA.
+// Rates are the bytes the step must move (read θ, g_r, g_f, write θ = 16 B/param) over the
+// median time, for every step row, so the ratio to the copy says how close each comes to the
+// memory-bandwidth ceiling. 1e8 parameters need about 2.4 GB (θ, two gradients, the copy's
+// destination and the separate ops' two temporaries).
+//
+//   lethe-bench-ieu [--device cpu|cuda|all] [--threads N] [--repeats N] [--sizes N,...] [--json FILE]
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bench/harness.h"
+#include "engine/arena.h"
+#include "engine/parallel.h"
+#include "kernels/cpu/parallel.h"
+#include "unlearn/ieu_update.h"
+
+namespace lethe::bench {
+namespace {
+
+struct Options : RunFlags {
+  std::vector<int64_t> sizes = {1'000'000, 10'000'000, 100'000'000};
+};
+
+Options parse(int argc, char** argv) {
+  Options opt;
+  CLI::App app{"lethe-bench-ieu: the W3 IEU-update microbenchmark"};
+  add_run_flags(app, opt);
+  app.add_option("--sizes", opt.sizes, "parameter counts (default 1e6 1e7 1e8)")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  parse_or_exit(app, argc, argv);
+  return opt;
+}
+
+// Hyperparameters of the step (their values do not change the memory traffic). The forget loss
+// sits below the cap, so the gate stays open and g_f is ascended.
+constexpr double kLr = 0.01, kAlpha = 0.5, kDecay = 5e-4, kSigma = 1e-3;
+constexpr double kForgetLoss = 1.0, kCap = 2.0;
+constexpr uint64_t kSeed = 42;
+constexpr double kBytesPerParam = 16;
+
+// "1e7 f32"; other counts than powers of ten as they are.
+std::string size_name(int64_t n) {
+  int exponent = 0;
+  int64_t m = n;
+  for (; m >= 10 && m % 10 == 0; m /= 10) ++exponent;
+  return (m == 1 ? "1e" + std::to_string(exponent) : std::to_string(n)) + " f32";
+}
+
+// One arena of n float32 parameters with random retain and forget gradients, and the steps
+// under test.
+class Runner {
+ public:
+  Runner(Device device, int64_t n, const Options& opt, Report& report)
+      : device_(device), n_(n), opt_(opt), report_(report), timer_(device) {
+    Tensor theta = Tensor::randn({n}, kSeed, 0, DType::f32, device);
+    arena_ = ParamArena({theta.set_requires_grad()}, 2);
+    for (int k = 0; k < 2; ++k) Tensor(arena_.grad(k)).copy_(Tensor::randn({n}, kSeed, 1 + k, DType::f32, device));
+    forget_loss_ = Tensor::scalar(kForgetLoss, DType::f32, device);
+    copy_dst_ = Tensor::empty({arena_.size()}, DType::f32, device);
+  }
+
+  void ieu() {
+    const unlearn::IeuOptions options{0, kCap, kSeed};
+    // `separate` only holds the reference's scalars.
+    unlearn::IeuUpdate fused(arena_, options), quiet(arena_, options), separate(arena_, options);
+    fused.set(kLr, kAlpha, kDecay, kSigma);
+    quiet.set(kLr, kAlpha, kDecay, 0);
+    separate.set(kLr, kAlpha, kDecay, kSigma);
+    const Tensor scalars = separate.state().back().second;
+    const IeuConfig config{options.momentum, options.forget_loss_cap, options.seed};
+
+    report_.begin_case();
+    const std::string shape = size_name(n_);
+    const Tensor& theta = arena_.data();
+    const size_t bytes = theta.nbytes();
+    const char* copy_impl = device_.is_cuda() ? "cudaMemcpyAsync" : "memcpy";
+    measure({"ieu", copy_impl, device_.str(), shape, {}, 2.0 * bytes, "GB/s"}, [&] {
+      if (device_.is_cuda()) {
+        copy_bytes(copy_dst_.data_ptr(), device_, theta.data_ptr(), device_, bytes);
+        return;
+      }
+      char* dst = static_cast<char*>(copy_dst_.data_ptr());
+      const char* src = static_cast<const char*>(theta.data_ptr());
+      cpu::parallel_for(static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t begin, int64_t end) {
+        std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin));
+      });
+    });
+    const double work = kBytesPerParam * static_cast<double>(arena_.size());
+    measure({"ieu", "fused", device_.str(), shape, {}, work, "GB/s"}, [&] { fused.step(0, 1, forget_loss_); });
+    measure({"ieu", "fused, no noise", device_.str(), shape, {}, work, "GB/s"},
+            [&] { quiet.step(0, 1, forget_loss_); });
+    measure({"ieu", "separate ops", device_.str(), shape, {}, work, "GB/s"}, [&] {
+      unlearn::ieu_update_reference(theta, arena_.grad(0), arena_.grad(1), {}, scalars, forget_loss_, config);
+    });
+  }
+
+ private:
+  int repeats() const {
+    if (opt_.repeats > 0) return opt_.repeats;
+    if (device_.is_cuda()) return n_ >= 100'000'000 ? 20 : 100;
+    return n_ >= 100'000'000 ? 5 : n_ >= 10'000'000 ? 10 : 50;
+  }
+
+  // A tenth of the repeats as warm-up, at least two. An error is reported and the run goes on.
+  void measure(Row row, const std::function<void()>& fn) {
+    report_.measure(timer_, std::move(row), std::max(2, repeats() / 10), repeats(), fn);
+  }
+
+  Device device_;
+  int64_t n_;
+  const Options& opt_;
+  Report& report_;
+  Timer timer_;
+  ParamArena arena_;
+  Tensor forget_loss_, copy_dst_;
+};
+
+int run(int argc, char** argv) {
+  const Options opt = parse(argc, argv);
+  set_num_threads(opt.threads);
+  nlohmann::json context = {{"threads", opt.threads}, {"cpu", device_name(Device::cpu())}};
+  std::printf("lethe-bench-ieu: %d threads; %s\n", opt.threads, device_name(Device::cpu()).c_str());
+  Report report("lethe-bench-ieu");
+  for (const Device device : opt.devices) {
+    if (!report.start_device(device, context)) continue;
+    for (const int64_t n : opt.sizes) Runner(device, n, opt, report).ieu();
+  }
+  std::printf("\nGB/s: bytes the step must move (read θ, g_r, g_f, write θ: 16 B/param; the copy 8 B/param) over "
+              "the median time; ratio = rate / the copy's rate, measured in the same run. The separate ops "
+              "actually move 72 B/param. The fused and separate-ops rows also draw one Philox normal per "
+              "parameter, which the copy and \"fused, no noise\" do not.\n\n");
+  return report.finish(opt.json, context);
+}
+
+}  // namespace
+}  // namespace lethe::bench
+
+int main(int argc, char** argv) { return lethe::bench::run_main("lethe-bench-ieu", lethe::bench::run, argc, argv); }
