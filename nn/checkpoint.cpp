@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/safetensors.h"
+#include "engine/version.h"
 
 namespace lethe::nn {
 
@@ -68,7 +69,7 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
     for (const auto& [name, t] : optimizer->state()) tensors.emplace_back(kOptimizerPrefix + name, t);
   std::map<std::string, std::string> meta = info.extra;
   meta["format"] = kFormat;
-  meta["lethe_version"] = LETHE_VERSION;
+  meta["lethe_version"] = version();
   meta["model"] = spec_json(model.spec()).dump();
   if (!info.dataset.empty()) meta["dataset"] = info.dataset;
   if (info.recipe) meta["recipe"] = nlohmann::json(*info.recipe).dump();

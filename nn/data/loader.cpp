@@ -40,7 +40,10 @@ PixelNorm pixel_norm(const Normalization& n, int64_t channels) {
   return p;
 }
 
-// A Philox-driven Fisher–Yates shuffle of 0..n−1.
+bool augments(const Augmentation& a) { return a.crop_padding > 0 || a.horizontal_flip; }
+
+}  // namespace
+
 std::vector<int64_t> permutation(int64_t n, uint64_t seed, uint64_t stream) {
   std::vector<int64_t> p(n);
   std::iota(p.begin(), p.end(), int64_t{0});
@@ -51,10 +54,6 @@ std::vector<int64_t> permutation(int64_t n, uint64_t seed, uint64_t stream) {
   }
   return p;
 }
-
-bool augments(const Augmentation& a) { return a.crop_padding > 0 || a.horizontal_flip; }
-
-}  // namespace
 
 #if defined(LETHE_WITH_CUDA)
 // Two pinned buffers, each laid out as labels int64 [B], crops int32 [B,3], images uint8

@@ -95,6 +95,10 @@ class DataLoader {
   std::unique_ptr<Staging> staging_;
 };
 
+// A Philox-driven Fisher–Yates shuffle of 0..n−1, a function of (seed, stream) only: the epoch
+// orders, and the samples a forgetting scenario picks.
+std::vector<int64_t> permutation(int64_t n, uint64_t seed, uint64_t stream);
+
 // Every sample of `subset` in order, in batches of `batch_size` (the last one may be smaller),
 // normalised, without shuffling or augmentation: for evaluation.
 DataLoader evaluation_loader(Subset subset, int64_t batch_size, Normalization normalization,

@@ -1,0 +1,180 @@
+#include "unlearn/method.h"
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "kernels/common/philox.h"
+#include "nn/optim.h"
+
+namespace lethe::unlearn {
+
+namespace {
+
+// Philox stream base of random labels: + step (splits and the MIA use 2^33 + 0..2).
+constexpr uint64_t kRandomLabelStream = uint64_t{4} << 32;
+
+bool known_schedule(const std::string& s) { return s == "constant" || s == "linear" || s == "cosine"; }
+
+}  // namespace
+
+void MethodOptions::resolve(const Scenario& scenario) {
+  const bool random = scenario.kind == ScenarioKind::random;
+  auto fill = [](double& field, double value) {
+    if (std::isnan(field)) field = value;
+  };
+  fill(alpha, random ? 0.5 : 0.1);
+  fill(ieu_decay, random ? 0.05 : 0.02);
+  fill(sigma, random ? 1e-3 : 3e-4);
+  fill(cap, random ? std::log(10.0) : 10.0);
+  auto check = [](bool ok, const char* field, auto value, const char* want) {
+    LETHE_CHECK(ok, "unlearn", "--", field, " = ", value, ": ", want);
+  };
+  auto rate = [&](double v, const char* field) { check(std::isfinite(v) && v >= 0, field, v, "must be finite and >= 0"); };
+  check(steps > 0, "steps", steps, "must be positive");
+  check(batch > 0, "batch", batch, "must be positive");
+  rate(lr, "lr");
+  rate(ga_lr, "ga-lr");
+  check(momentum >= 0 && momentum < 1, "momentum", momentum, "must be in [0, 1)");
+  rate(weight_decay, "weight-decay");
+  check(neggrad_beta >= 0 && neggrad_beta <= 1, "neggrad-beta", neggrad_beta, "must be in [0, 1]");
+  rate(l1, "l1");
+  check(saliency > 0 && saliency <= 1, "saliency", saliency, "must be in (0, 1]");
+  check(mask == "strict" || mask == "loose", "mask", mask, "must be strict or loose");
+  check(scrub_max_steps >= 0, "scrub-max-steps", scrub_max_steps, "must be non-negative");
+  rate(scrub_alpha, "scrub-alpha");
+  rate(scrub_gamma, "scrub-gamma");
+  check(scrub_temperature > 0, "scrub-temperature", scrub_temperature, "must be positive");
+  rate(alpha, "alpha");
+  rate(ieu_decay, "ieu-decay");
+  rate(sigma, "sigma");
+  check(cap > 0, "cap", cap, "must be positive (inf: no cap)");
+  for (const auto* s : {&alpha_schedule, &decay_schedule, &sigma_schedule})
+    check(known_schedule(*s), "alpha-schedule/decay-schedule/sigma-schedule", *s, "must be constant, linear or cosine");
+  check(ieu_momentum >= 0 && ieu_momentum < 1, "ieu-momentum", ieu_momentum, "must be in [0, 1)");
+}
+
+void to_json(nlohmann::json& j, const MethodOptions& o) {
+  j = {{"steps", o.steps},
+       {"batch", o.batch},
+       {"lr", o.lr},
+       {"momentum", o.momentum},
+       {"weight-decay", o.weight_decay},
+       {"seed", o.seed},
+       {"ga-lr", o.ga_lr},
+       {"neggrad-beta", o.neggrad_beta},
+       {"l1", o.l1},
+       {"saliency", o.saliency},
+       {"mask", o.mask},
+       {"scrub-max-steps", o.scrub_max_steps},
+       {"scrub-alpha", o.scrub_alpha},
+       {"scrub-gamma", o.scrub_gamma},
+       {"scrub-temperature", o.scrub_temperature},
+       {"alpha", o.alpha},
+       {"ieu-decay", o.ieu_decay},
+       {"sigma", o.sigma},
+       {"cap", std::isfinite(o.cap) ? nlohmann::json(o.cap) : nlohmann::json("inf")},
+       {"alpha-schedule", o.alpha_schedule},
+       {"decay-schedule", o.decay_schedule},
+       {"sigma-schedule", o.sigma_schedule},
+       {"ieu-momentum", o.ieu_momentum},
+       {"single-pass", o.single_pass}};
+}
+
+BatchStream::BatchStream(data::Subset subset, int64_t batch, uint64_t seed, const data::Normalization& normalization,
+                         Device device)
+    : loader_([&] {
+        data::LoaderOptions o;
+        o.batch_size = batch;
+        o.seed = seed;
+        o.normalization = normalization;
+        o.device = device;
+        return data::DataLoader(std::move(subset), o);
+      }()) {}
+
+data::Batch BatchStream::next() {
+  if (index_ == loader_.batches_per_epoch()) {
+    index_ = 0;
+    ++epoch_;
+  }
+  return loader_.batch(epoch_, index_++);
+}
+
+BatchStream MethodRun::retain_stream() const {
+  return BatchStream(retain(), options.batch, options.seed, normalization, model.device());
+}
+BatchStream MethodRun::forget_stream() const {
+  return BatchStream(forget(), options.batch, options.seed + 1, normalization, model.device());
+}
+
+void sgd_steps(MethodRun& run, double lr, const std::function<Tensor(int64_t)>& loss_at,
+               const std::function<void(int64_t)>& after_backward, const std::function<void(int64_t)>& after_step) {
+  nn::SgdOptions o;
+  o.lr = lr;
+  o.momentum = run.options.momentum;
+  o.weight_decay = run.options.weight_decay;
+  ParamArena& arena = run.model.arena();
+  const std::unique_ptr<nn::Optimizer> sgd = nn::make_sgd(arena, o);
+  run.model.train();
+  for (int64_t step = 0; step < run.options.steps; ++step) {
+    arena.zero_grad(0);
+    const Tensor loss = loss_at(step);
+    loss.backward();
+    if (after_backward) after_backward(step);
+    sgd->step(0);
+    if (after_step) after_step(step);
+    // Reading the loss syncs; every 25 steps is enough to stop a diverging run early.
+    if (step % 25 == 24 || step + 1 == run.options.steps) {
+      const double l = loss.item();
+      LETHE_CHECK(std::isfinite(l), "unlearn", "the loss at step ", step + 1, " is not finite (", l,
+                  "): the method diverged; try a smaller learning rate");
+    }
+    run.report(step + 1, run.options.steps);
+  }
+}
+
+Tensor random_other_labels(const data::Batch& batch, int64_t classes, uint64_t seed, int64_t step) {
+  const std::vector<int64_t> labels = batch.labels.to_vector<int64_t>();
+  std::vector<int64_t> out(labels.size());
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const uint32_t r = philox::random_u32(seed, kRandomLabelStream + static_cast<uint64_t>(step),
+                                          static_cast<uint64_t>(batch.indices[i]));
+    out[i] = (labels[i] + 1 + static_cast<int64_t>(r % static_cast<uint32_t>(classes - 1))) % classes;
+  }
+  return Tensor::from_vector(out, {static_cast<int64_t>(out.size())}, batch.labels.device());
+}
+
+const std::vector<Method>& methods() {
+  static const std::vector<Method> all = {
+      {"retrain", "train from scratch on the retain set with the original's recipe and seed (the gold standard)", 1,
+       run_retrain},
+      {"ft", "fine-tune on the retain set (catastrophic forgetting)", 1, run_finetune},
+      {"ga", "gradient ascent on the forget set", 1, run_gradient_ascent},
+      {"neggrad+", "descend on retain batches and ascend on forget batches: β·CE(r) − (1 − β)·CE(f)", 1,
+       run_neggrad_plus},
+      {"rl", "random labels: train on the forget set relabelled at random, with retain batches", 1, run_random_labels},
+      {"l1-sparse", "fine-tune on the retain set with an l1 penalty decayed to 0", 1, run_l1_sparse},
+      {"salun", "random labels on the weights most salient for the forget set only", 1, run_salun},
+      {"scrub", "max-min distillation from the original: away from it on forget, towards it on retain", 1, run_scrub},
+      {"ieu", "IEU: ascend forget, descend retain, decoupled decay and Gaussian noise in one fused update", 2, run_ieu},
+  };
+  return all;
+}
+
+std::vector<std::string> method_names() {
+  std::vector<std::string> names;
+  for (const Method& m : methods()) names.push_back(m.name);
+  return names;
+}
+
+const Method& find_method(const std::string& name) {
+  for (const Method& m : methods())
+    if (m.name == name) return m;
+  std::string known;
+  for (const Method& m : methods()) known += (known.empty() ? "" : ", ") + m.name;
+  LETHE_FAIL("unlearn", "unknown method '", name, "' (known: ", known, ")");
+}
+
+}  // namespace lethe::unlearn

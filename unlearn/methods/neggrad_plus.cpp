@@ -1,0 +1,21 @@
+// NegGrad+ (Kurmanji et al., 2023): one retain and one forget batch per step,
+// loss = β·CE(retain) − (1 − β)·CE(forget).
+#include <nlohmann/json.hpp>
+
+#include "engine/ops.h"
+#include "unlearn/method.h"
+
+namespace lethe::unlearn {
+
+nlohmann::json run_neggrad_plus(MethodRun& run) {
+  BatchStream retain = run.retain_stream(), forget = run.forget_stream();
+  const double beta = run.options.neggrad_beta;
+  sgd_steps(run, run.options.lr, [&](int64_t) {
+    const data::Batch r = retain.next(), f = forget.next();
+    return sub(mul(cross_entropy(run.model.forward(r.images), r.labels), beta),
+               mul(cross_entropy(run.model.forward(f.images), f.labels), 1 - beta));
+  });
+  return nullptr;
+}
+
+}  // namespace lethe::unlearn

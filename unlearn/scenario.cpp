@@ -1,0 +1,325 @@
+#include "unlearn/scenario.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/error.h"
+#include "engine/file.h"
+#include "kernels/common/philox.h"
+#include "nn/data/loader.h"
+
+namespace lethe::unlearn {
+
+namespace {
+
+constexpr const char* kOp = "scenario";
+constexpr int kSplitFormat = 1;
+// Philox streams of the split draws (the loader uses 1000 + epoch and 2^32 + epoch).
+constexpr uint64_t kPickStream = uint64_t{2} << 32;
+constexpr uint64_t kLabelStream = kPickStream + 1;
+
+const char* kind_name(ScenarioKind k) {
+  switch (k) {
+    case ScenarioKind::random: return "random";
+    case ScenarioKind::class_wise: return "class";
+    case ScenarioKind::mislabeled: return "mislabeled";
+    case ScenarioKind::backdoor: return "backdoor";
+  }
+  return "?";
+}
+
+[[noreturn]] void bad_syntax(const std::string& text, const std::string& why) {
+  LETHE_FAIL(kOp, "'", text, "': ", why,
+             " (expected random:F, class:C[,C...], mislabeled:F or backdoor:F[:TARGET], F a fraction in (0, 1))");
+}
+
+double parse_fraction(const std::string& text, const std::string& value) {
+  size_t used = 0;
+  double f = 0;
+  try {
+    f = std::stod(value, &used);
+  } catch (const std::exception&) {
+    bad_syntax(text, "'" + value + "' is not a number");
+  }
+  if (used != value.size() || !(f > 0 && f < 1)) bad_syntax(text, "the fraction must be in (0, 1)");
+  return f;
+}
+
+int64_t parse_class(const std::string& text, const std::string& value) {
+  size_t used = 0;
+  long long c = -1;
+  try {
+    c = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    bad_syntax(text, "'" + value + "' is not a class number");
+  }
+  if (used != value.size() || c < 0) bad_syntax(text, "'" + value + "' is not a class number");
+  return c;
+}
+
+std::vector<std::string> split_on(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::string part;
+  std::istringstream in(s);
+  while (std::getline(in, part, sep)) parts.push_back(part);
+  if (!s.empty() && s.back() == sep) parts.emplace_back();
+  return parts;
+}
+
+// The shortest decimal that reads back as `f`.
+std::string shortest(double f) {
+  char buf[32];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, f);
+    if (std::stod(buf) == f) break;
+  }
+  return buf;
+}
+
+// `count` of `candidates` picked by a seeded shuffle, ascending.
+std::vector<int64_t> pick(const std::vector<int64_t>& candidates, int64_t count, uint64_t seed) {
+  const std::vector<int64_t> order = data::permutation(static_cast<int64_t>(candidates.size()), seed, kPickStream);
+  std::vector<int64_t> picked(static_cast<size_t>(count));
+  for (int64_t k = 0; k < count; ++k) picked[static_cast<size_t>(k)] = candidates[static_cast<size_t>(order[static_cast<size_t>(k)])];
+  std::sort(picked.begin(), picked.end());
+  return picked;
+}
+
+std::vector<int64_t> complement(const std::vector<int64_t>& sorted, int64_t n) {
+  std::vector<int64_t> rest;
+  rest.reserve(static_cast<size_t>(n) - sorted.size());
+  size_t k = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (k < sorted.size() && sorted[k] == i) ++k;
+    else rest.push_back(i);
+  }
+  return rest;
+}
+
+}  // namespace
+
+std::string Scenario::str() const {
+  std::string s = kind_name(kind);
+  s += ':';
+  if (kind == ScenarioKind::class_wise) {
+    for (size_t i = 0; i < classes.size(); ++i) s += (i ? "," : "") + std::to_string(classes[i]);
+  } else {
+    s += shortest(fraction);
+    if (kind == ScenarioKind::backdoor && target != 0) s += ":" + std::to_string(target);
+  }
+  return s;
+}
+
+Scenario parse_scenario(const std::string& text) {
+  const std::vector<std::string> parts = split_on(text, ':');
+  if (parts.size() < 2) bad_syntax(text, "no ':'");
+  Scenario s;
+  const std::string& kind = parts[0];
+  if (kind == "random" || kind == "mislabeled" || kind == "backdoor") {
+    s.kind = kind == "random" ? ScenarioKind::random
+             : kind == "mislabeled" ? ScenarioKind::mislabeled : ScenarioKind::backdoor;
+    if (parts.size() > (s.kind == ScenarioKind::backdoor ? 3u : 2u)) bad_syntax(text, "too many ':' fields");
+    s.fraction = parse_fraction(text, parts[1]);
+    if (parts.size() == 3) s.target = parse_class(text, parts[2]);
+  } else if (kind == "class") {
+    if (parts.size() != 2) bad_syntax(text, "too many ':' fields");
+    s.kind = ScenarioKind::class_wise;
+    s.fraction = 0;
+    for (const std::string& c : split_on(parts[1], ',')) s.classes.push_back(parse_class(text, c));
+    if (s.classes.empty()) bad_syntax(text, "no class");
+    std::sort(s.classes.begin(), s.classes.end());
+    if (std::adjacent_find(s.classes.begin(), s.classes.end()) != s.classes.end()) bad_syntax(text, "a class twice");
+  } else {
+    bad_syntax(text, "unknown scenario '" + kind + "'");
+  }
+  return s;
+}
+
+std::string Split::digest() const {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](uint64_t v) {
+    for (int b = 0; b < 8; ++b) {
+      h ^= (v >> (8 * b)) & 0xffu;
+      h *= 0x100000001b3ull;
+    }
+  };
+  for (const char c : scenario.str()) mix(static_cast<unsigned char>(c));
+  mix(seed);
+  mix(static_cast<uint64_t>(train_size));
+  for (const int64_t i : forget) mix(static_cast<uint64_t>(i));
+  for (const int64_t l : poisoned_labels) mix(static_cast<uint64_t>(l));
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+Split make_split(const Scenario& scenario, const data::Dataset& train, int64_t classes, uint64_t seed) {
+  const int64_t n = train.size();
+  LETHE_CHECK(n > 1 && train.labels.dtype() == DType::i64 && train.images.dim() == 4, kOp,
+              "needs a training set with uint8 [N,C,H,W] images and int64 labels, got ", n, " samples");
+  LETHE_CHECK(classes >= 2, kOp, "needs at least 2 classes, got ", classes);
+  const int64_t* labels = train.labels.data<int64_t>();
+  Split split;
+  split.scenario = scenario;
+  split.seed = seed;
+  split.train_size = n;
+  split.classes = classes;
+  auto check_class = [&](int64_t c) {
+    LETHE_CHECK(c >= 0 && c < classes, kOp, scenario.str(), ": class ", c, " does not exist (", classes, " classes)");
+  };
+  std::vector<int64_t> candidates;
+  if (scenario.kind == ScenarioKind::class_wise) {
+    LETHE_CHECK(!scenario.classes.empty(), kOp, "class-wise forgetting needs at least one class");
+    for (const int64_t c : scenario.classes) check_class(c);
+    for (int64_t i = 0; i < n; ++i)
+      if (std::binary_search(scenario.classes.begin(), scenario.classes.end(), labels[i])) split.forget.push_back(i);
+    LETHE_CHECK(!split.forget.empty(), kOp, scenario.str(), ": no training sample has these classes");
+  } else {
+    if (scenario.kind == ScenarioKind::backdoor) check_class(scenario.target);
+    for (int64_t i = 0; i < n; ++i)
+      if (scenario.kind != ScenarioKind::backdoor || labels[i] != scenario.target) candidates.push_back(i);
+    // The fraction is of the whole training set, for backdoor too.
+    const auto count = static_cast<int64_t>(std::llround(scenario.fraction * static_cast<double>(n)));
+    LETHE_CHECK(count >= 1 && count < static_cast<int64_t>(candidates.size()), kOp, scenario.str(), " picks ", count,
+                " of ", candidates.size(), " candidate samples; needs at least one and fewer than all");
+    split.forget = pick(candidates, count, seed);
+  }
+  split.retain = complement(split.forget, n);
+  if (scenario.kind == ScenarioKind::mislabeled) {
+    // A wrong label uniform over the other classes: label + 1 + r mod (C − 1), wrapped.
+    for (const int64_t i : split.forget) {
+      const uint32_t r = philox::random_u32(seed, kLabelStream, static_cast<uint64_t>(i));
+      split.poisoned_labels.push_back((labels[i] + 1 + static_cast<int64_t>(r % static_cast<uint32_t>(classes - 1))) %
+                                      classes);
+    }
+  } else if (scenario.kind == ScenarioKind::backdoor) {
+    split.poisoned_labels.assign(split.forget.size(), scenario.target);
+    split.trigger.size = std::max<int64_t>(1, std::min(train.images.size(2), train.images.size(3)) / 9);
+  }
+  return split;
+}
+
+void save_split(const std::string& path, const Split& s) {
+  nlohmann::ordered_json j;
+  j["format"] = "lethe-split";
+  j["version"] = kSplitFormat;
+  j["scenario"] = s.scenario.str();
+  j["seed"] = s.seed;
+  j["train_size"] = s.train_size;
+  j["classes"] = s.classes;
+  j["digest"] = s.digest();
+  j["definition"] =
+      "forget and retain are ascending indices into the training set; poisoned_labels are the labels the forget "
+      "samples carry in the poisoned training set (mislabeled, backdoor); the backdoor trigger is a size x size square "
+      "of pixel value `value` in every channel at the bottom-right corner";
+  if (s.scenario.kind == ScenarioKind::backdoor) j["trigger"] = {{"size", s.trigger.size}, {"value", s.trigger.value}};
+  j["forget"] = s.forget;
+  j["retain"] = s.retain;
+  if (!s.poisoned_labels.empty()) j["poisoned_labels"] = s.poisoned_labels;
+  write_file_atomically(path, j.dump() + "\n", "split");
+}
+
+Split load_split(const std::string& path) {
+  const std::string text = read_file(path, "split");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    LETHE_FAIL("split", path, ": not valid JSON (truncated or corrupt?): ", e.what());
+  }
+  Split s;
+  try {
+    LETHE_CHECK(j.is_object() && j.value("format", "") == "lethe-split", "split", path, ": not a lethe split file");
+    LETHE_CHECK(j.at("version").get<int>() == kSplitFormat, "split", path, ": unsupported version ", j.at("version"));
+    s.scenario = parse_scenario(j.at("scenario").get<std::string>());
+    s.seed = j.at("seed").get<uint64_t>();
+    s.train_size = j.at("train_size").get<int64_t>();
+    s.classes = j.at("classes").get<int64_t>();
+    s.forget = j.at("forget").get<std::vector<int64_t>>();
+    s.retain = j.at("retain").get<std::vector<int64_t>>();
+    if (j.contains("poisoned_labels")) s.poisoned_labels = j.at("poisoned_labels").get<std::vector<int64_t>>();
+    if (j.contains("trigger")) {
+      s.trigger.size = j.at("trigger").at("size").get<int64_t>();
+      s.trigger.value = j.at("trigger").at("value").get<int64_t>();
+    }
+  } catch (const nlohmann::json::exception& e) {
+    LETHE_FAIL("split", path, ": missing or malformed field: ", e.what());
+  }
+  auto check = [&](bool ok, const std::string& why) { LETHE_CHECK(ok, "split", path, ": ", why); };
+  check(s.train_size > 0 && s.classes >= 2, "bad train_size or classes");
+  check(!s.forget.empty() && !s.retain.empty(), "the forget and retain sets must both be non-empty");
+  check(std::is_sorted(s.forget.begin(), s.forget.end()) && std::is_sorted(s.retain.begin(), s.retain.end()),
+        "indices are not ascending");
+  check(static_cast<int64_t>(s.forget.size() + s.retain.size()) == s.train_size,
+        "forget and retain do not add up to train_size");
+  check(s.forget.front() >= 0 && s.forget.back() < s.train_size, "a forget index is out of range");
+  check(complement(s.forget, s.train_size) == s.retain, "retain is not exactly the complement of forget");
+  check(std::adjacent_find(s.forget.begin(), s.forget.end()) == s.forget.end(), "a forget index repeats");
+  const bool poisons = s.scenario.poisons();
+  check(poisons ? s.poisoned_labels.size() == s.forget.size() : s.poisoned_labels.empty(),
+        "poisoned_labels must be present (and as long as forget) exactly for mislabeled and backdoor");
+  for (const int64_t l : s.poisoned_labels) check(l >= 0 && l < s.classes, "a poisoned label is out of range");
+  check(s.trigger.size > 0 && s.trigger.value >= 0 && s.trigger.value <= 255, "bad trigger");
+  const std::string digest = j.value("digest", "");
+  check(digest == s.digest(), "the digest " + digest + " does not match the contents (" + s.digest() + "): edited or corrupt");
+  return s;
+}
+
+void stamp_trigger(Tensor& images, int64_t i, const Trigger& t) {
+  const int64_t c = images.size(1), h = images.size(2), w = images.size(3);
+  uint8_t* image = images.data<uint8_t>() + i * c * h * w;
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t y = h - t.size; y < h; ++y)
+      for (int64_t x = w - t.size; x < w; ++x) image[(ch * h + y) * w + x] = static_cast<uint8_t>(t.value);
+}
+
+data::Dataset leading_samples(const data::Dataset& set, int64_t count) {
+  LETHE_CHECK(count <= set.size(), kOp, "wants the first ", count, " samples of a set of ", set.size());
+  return {set.images.narrow(0, 0, count), set.labels.narrow(0, 0, count)};
+}
+
+std::shared_ptr<const data::Dataset> scenario_training_set(const Split& split,
+                                                           std::shared_ptr<const data::Dataset> clean) {
+  LETHE_CHECK(clean && clean->size() >= split.train_size, kOp, "the split was drawn from ", split.train_size,
+              " training samples, this training set has only ", clean ? clean->size() : 0);
+  if (!split.scenario.poisons()) {
+    if (clean->size() == split.train_size) return clean;
+    return std::make_shared<const data::Dataset>(leading_samples(*clean, split.train_size));
+  }
+  const data::Dataset lead = leading_samples(*clean, split.train_size);
+  data::Dataset poisoned{split.scenario.kind == ScenarioKind::backdoor ? lead.images.clone() : lead.images,
+                         lead.labels.clone()};
+  int64_t* labels = poisoned.labels.data<int64_t>();
+  for (size_t k = 0; k < split.forget.size(); ++k) {
+    labels[split.forget[k]] = split.poisoned_labels[k];
+    if (split.scenario.kind == ScenarioKind::backdoor) stamp_trigger(poisoned.images, split.forget[k], split.trigger);
+  }
+  return std::make_shared<const data::Dataset>(std::move(poisoned));
+}
+
+data::Dataset triggered_test_set(const Split& split, const data::Dataset& test) {
+  LETHE_CHECK(split.scenario.kind == ScenarioKind::backdoor, kOp, "only backdoor scenarios have a trigger");
+  const int64_t* labels = test.labels.data<int64_t>();
+  std::vector<int64_t> keep;
+  for (int64_t i = 0; i < test.size(); ++i)
+    if (labels[i] != split.scenario.target) keep.push_back(i);
+  const int64_t image = test.images.numel() / std::max<int64_t>(test.size(), 1);
+  Shape shape = test.images.shape();
+  shape[0] = static_cast<int64_t>(keep.size());
+  data::Dataset out{Tensor::empty(shape, DType::u8), Tensor::from_vector(keep, {shape[0]})};
+  const uint8_t* src = test.images.data<uint8_t>();
+  uint8_t* dst = out.images.data<uint8_t>();
+  int64_t* out_labels = out.labels.data<int64_t>();
+  for (size_t k = 0; k < keep.size(); ++k) {
+    std::copy_n(src + keep[k] * image, image, dst + static_cast<int64_t>(k) * image);
+    out_labels[k] = labels[keep[k]];
+  }
+  for (int64_t i = 0; i < out.size(); ++i) stamp_trigger(out.images, i, split.trigger);
+  return out;
+}
+
+}  // namespace lethe::unlearn

@@ -1,0 +1,88 @@
+#pragma once
+// Forgetting scenarios and their splits. A scenario says what is to be forgotten (`random:0.1`,
+// `class:0`, `mislabeled:0.1`, `backdoor:0.05`); a split is one seeded draw of it: the forget and
+// retain indices into the training set, plus, for the poisoning scenarios, what was done to the
+// forget samples. A split is written to a JSON file once, and every method, metric and relearning
+// run reads that file, so they all see exactly the same samples.
+//
+//  - random:F      a seeded fraction F of the training set.
+//  - class:C[,C…]  every training sample of the classes; test accuracy is then reported on the
+//                  other classes, the forgotten classes' test accuracy separately.
+//  - mislabeled:F  a seeded fraction F gets a wrong label, uniform over the other classes; the
+//                  original model is trained on that set, and the forget set is exactly the
+//                  flipped samples.
+//  - backdoor:F[:T] a seeded fraction F of the samples not of class T (default 0) gets the trigger
+//                  (a white square in the bottom-right corner) and the label T; the forget set is
+//                  exactly those samples.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/data/dataset.h"
+
+namespace lethe::unlearn {
+
+enum class ScenarioKind { random, class_wise, mislabeled, backdoor };
+
+struct Scenario {
+  ScenarioKind kind = ScenarioKind::random;
+  double fraction = 0.1;         // random, mislabeled, backdoor
+  std::vector<int64_t> classes;  // class_wise
+  int64_t target = 0;            // backdoor: the class triggered images are relabelled to
+  std::string str() const;       // canonical spelling, parse_scenario(str()) == *this
+  bool poisons() const { return kind == ScenarioKind::mislabeled || kind == ScenarioKind::backdoor; }
+  bool operator==(const Scenario&) const = default;
+};
+// Throws lethe::Error with the accepted syntax on anything else.
+Scenario parse_scenario(const std::string& text);
+
+// The backdoor trigger: a `size`×`size` square of pixel value `value` in every channel, its
+// bottom-right corner on the image's.
+struct Trigger {
+  int64_t size = 3;
+  int64_t value = 255;
+  bool operator==(const Trigger&) const = default;
+};
+
+struct Split {
+  Scenario scenario;
+  uint64_t seed = 0;
+  int64_t train_size = 0;        // drawn from the first train_size samples of the training set
+  int64_t classes = 0;
+  std::vector<int64_t> forget;   // ascending indices into the training set
+  std::vector<int64_t> retain;   // the others, ascending
+  // mislabeled and backdoor: the label each forget sample carries in the poisoned training set
+  // (aligned with `forget`); empty otherwise.
+  std::vector<int64_t> poisoned_labels;
+  Trigger trigger;  // backdoor
+
+  // FNV-1a of the scenario, seed and forget indices: checkpoints trained on a poisoned set record
+  // it, so a model is never unlearned against a split it was not trained with.
+  std::string digest() const;
+};
+
+// Draws `scenario` over `train` (uint8 images [N,C,H,W], int64 labels) with `seed`.
+Split make_split(const Scenario& scenario, const data::Dataset& train, int64_t classes, uint64_t seed);
+
+// JSON, written atomically; load checks every field (indices in range, disjoint, complete).
+void save_split(const std::string& path, const Split& split);
+Split load_split(const std::string& path);
+
+// The first `count` samples of `set` (views, no copy).
+data::Dataset leading_samples(const data::Dataset& set, int64_t count);
+
+// The training set of the scenario: the first train_size samples of `clean` (`clean` itself when
+// that is all of it) for random and class-wise; for mislabeled and backdoor a copy of them with
+// the forget samples' labels (and backdoor triggers) applied.
+std::shared_ptr<const data::Dataset> scenario_training_set(const Split& split,
+                                                           std::shared_ptr<const data::Dataset> clean);
+
+// Backdoor: the test images whose class is not the target, with the trigger stamped and their
+// true labels; attack success is how many of them the model puts in the target class.
+data::Dataset triggered_test_set(const Split& split, const data::Dataset& test);
+
+// Stamps the trigger on image `i` of `images` (uint8 [N,C,H,W]) in place.
+void stamp_trigger(Tensor& images, int64_t i, const Trigger& trigger);
+
+}  // namespace lethe::unlearn
