@@ -6,5 +6,7 @@ namespace lethe::cli {
 
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_split_command(CLI::App& app);
+void add_unlearn_command(CLI::App& app);
 
 }  // namespace lethe::cli

@@ -1,15 +1,19 @@
 // lethe eval: accuracy, mean loss, per-class accuracy and the confusion matrix of a checkpoint
-// on a dataset split. Reads lethe checkpoints and plain PyTorch state dicts saved as safetensors.
+// on the test or training set, or, with a scenario, its unlearning metrics. Reads lethe checkpoints and plain PyTorch state dicts saved as safetensors.
 #include <fmt/core.h>
 
 #include <chrono>
 #include <cmath>
 
 #include "commands.h"
+#include "engine/error.h"
+#include "engine/version.h"
 #include "common.h"
 #include "nn/checkpoint.h"
 #include "nn/train.h"
+#include "scenario_args.h"
 #include "toml_config.h"
+#include "unlearn_report.h"
 
 namespace lethe::cli {
 
@@ -17,14 +21,16 @@ namespace {
 
 struct EvalOptions {
   RunOptions run;
-  std::string checkpoint, split = "test", model = "cnn-s";
+  std::string checkpoint, set = "test", model = "cnn-s";
   double width = 1;
   int64_t batch = 1000;
+  ScenarioArgs scenario;
+  std::string original, retrained, csv;
 };
 
-std::string report_text(const nn::Evaluation& e, const DataSource& source, const std::string& split) {
-  std::string text = fmt::format("{} split: {} images\naccuracy: {:.4f}\nmean loss: {:.4f}\n\nper-class accuracy:\n",
-                                 split, e.count, e.accuracy, e.mean_loss);
+std::string report_text(const nn::Evaluation& e, const DataSource& source, const std::string& set) {
+  std::string text = fmt::format("{} set: {} images\naccuracy: {:.4f}\nmean loss: {:.4f}\n\nper-class accuracy:\n",
+                                 set, e.count, e.accuracy, e.mean_loss);
   for (int64_t c = 0; c < e.classes; ++c)
     text += fmt::format("  {:>2} {:<12} {:.4f}\n", c, source.class_names[static_cast<size_t>(c)],
                         e.class_accuracy[static_cast<size_t>(c)]);
@@ -39,22 +45,47 @@ std::string report_text(const nn::Evaluation& e, const DataSource& source, const
   return text;
 }
 
+// With a scenario: the unlearning metrics of the checkpoint under its split.
+void run_unlearning_eval(const EvalOptions& o, const Device device, const DataSource& source, nn::Model& model,
+                         const nn::Checkpoint& checkpoint) {
+  const unlearn::Split split = resolve_split(o.scenario, source);
+  check_trained_for(checkpoint.info, o.checkpoint, split);
+  const UnlearningReport report = unlearning_report(model, {source, split, device, o.original, o.retrained});
+  nlohmann::json result = report.json;
+  result["command"] = "eval";
+  result["checkpoint"] = o.checkpoint;
+  result["model"] = model.spec().name;
+  result["dataset"] = source.name;
+  result["scenario"] = split.scenario.str();
+  result["split_seed"] = split.seed;
+  result["split_digest"] = split.digest();
+  const auto method = checkpoint.info.extra.find("unlearn_method");
+  result["method"] = method == checkpoint.info.extra.end() ? "" : method->second;
+  result["lethe_version"] = version();
+  if (!o.csv.empty()) append_csv(o.csv, result);
+  print_result(o.run, result, report.text);
+}
+
 void run_eval(const EvalOptions& o) {
   const auto wall_start = std::chrono::steady_clock::now();
   const Device device = start(o.run);
-  const DataSource source = load_data(o.run, o.split == "train");
+  const bool unlearning = o.scenario.given();
+  LETHE_CHECK(unlearning || (o.original.empty() && o.retrained.empty() && o.csv.empty()), "eval",
+              "--original, --retrained and --csv go with --scenario or --split");
+  const DataSource source = load_data(o.run, o.set == "train" || unlearning);
   const nn::Checkpoint checkpoint = nn::load_checkpoint(o.checkpoint, model_spec(o.model, o.width, source));
   nn::Model model = nn::load_model(checkpoint, device);
-  data::DataLoader loader = eval_loader(o.split == "train" ? source.train : source.test, source, device, o.batch);
+  if (unlearning) return run_unlearning_eval(o, device, source, model, checkpoint);
+  data::DataLoader loader = eval_loader(o.set == "train" ? source.train : source.test, source, device, o.batch);
   const nn::Evaluation e = nn::evaluate(model, loader);
   nlohmann::json result = nn::to_json(e);
   result["command"] = "eval";
   result["checkpoint"] = o.checkpoint;
   result["model"] = model.spec().name;
   result["dataset"] = source.name;
-  result["split"] = o.split;
+  result["set"] = o.set;
   result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  print_result(o.run, result, report_text(e, source, o.split));
+  print_result(o.run, result, report_text(e, source, o.set));
 }
 
 }  // namespace
@@ -65,12 +96,17 @@ void add_eval_command(CLI::App& app) {
   add_toml_config(*cmd);
   add_run_options(*cmd, o->run);
   cmd->add_option("--checkpoint", o->checkpoint, "checkpoint (safetensors) to evaluate")->required();
-  cmd->add_option("--split", o->split, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
+  cmd->add_option("--set", o->set, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--model", o->model, "the model a plain state dict (no lethe metadata) holds")
       ->capture_default_str()
       ->check(CLI::IsMember(nn::model_names()));
   cmd->add_option("--width", o->width, "resnet18c's width multiplier, for a plain state dict")->capture_default_str();
   cmd->add_option("--batch", o->batch, "evaluation batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  add_scenario_options(*cmd, o->scenario);
+  cmd->add_option("--original", o->original, "with a scenario: the original model, for the test-accuracy gain, the "
+                  "attack success before and the weight distance");
+  cmd->add_option("--retrained", o->retrained, "with a scenario: the retrained model, for the average gap");
+  cmd->add_option("--csv", o->csv, "with a scenario: append the metrics as one row to this CSV file");
   cmd->callback([o] { run_eval(*o); });
 }
 

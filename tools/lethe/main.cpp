@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   lethe::cli::add_train_command(app);
   lethe::cli::add_eval_command(app);
+  lethe::cli::add_split_command(app);
+  lethe::cli::add_unlearn_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

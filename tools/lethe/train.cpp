@@ -11,6 +11,7 @@
 #include "nn/checkpoint.h"
 #include "nn/train.h"
 #include "progress.h"
+#include "scenario_args.h"
 #include "toml_config.h"
 
 namespace lethe::cli {
@@ -26,6 +27,7 @@ struct TrainOptions {
   std::string out, resume, log;
   int64_t log_every = 50;
   int64_t stop_after = 0;
+  ScenarioArgs scenario;  // train on the scenario's training set (the poisoned one for mislabeled, backdoor)
 };
 
 // Appends JSON lines to the metrics log (when one was asked for).
@@ -80,6 +82,21 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
   lo.augmentation = {recipe.crop_padding, recipe.horizontal_flip};
   lo.device = device;
   data::Subset train_set = data::Subset::all(source.train);
+  std::map<std::string, std::string> extra;
+  if (o.scenario.given()) {
+    const unlearn::Split split = resolve_split(o.scenario, source);
+    LETHE_CHECK(recipe.limit == 0, "train", "--limit and a scenario do not go together: the split says which samples "
+                "(lethe split --split-limit N draws over the first N)");
+    train_set = data::Subset::all(unlearn::scenario_training_set(split, source.train));
+    extra = {{kScenarioKey, split.scenario.str()}, {kSplitDigestKey, split.digest()}};
+  }
+  if (resumed) {
+    const auto digest = resumed->info.extra.find(kSplitDigestKey);
+    const std::string was = digest == resumed->info.extra.end() ? "" : digest->second;
+    LETHE_CHECK(was == (extra.count(kSplitDigestKey) ? extra.at(kSplitDigestKey) : ""), "train", o.resume,
+                was.empty() ? " was trained on the plain training set; resume it without a scenario"
+                            : " was trained for split " + was + "; resume it with that --split");
+  }
   if (recipe.limit > 0 && recipe.limit < train_set.size()) train_set.indices.resize(static_cast<size_t>(recipe.limit));
   data::DataLoader loader(train_set, lo);
   data::DataLoader test_loader = eval_loader(source.test, source, device);
@@ -101,7 +118,7 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
                device.str(), o.run.threads, seed, resumed ? fmt::format(", resuming after epoch {}", first_epoch) : "");
 
   MetricsLog log(o.log);
-  nn::CheckpointInfo info{spec, source.name, recipe, 0, 0, seed, {}};
+  nn::CheckpointInfo info{spec, source.name, recipe, 0, 0, seed, extra};
   nn::Evaluation test;
   double train_loss = 0, train_seconds = 0;
   int64_t epoch = first_epoch;
@@ -198,6 +215,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--stop-after", o->stop_after, "stop after this many epochs of this invocation (then --resume)");
   cmd->add_option("--log", o->log, "append JSON-lines metrics (steps and epochs) to this file");
   cmd->add_option("--log-every", o->log_every, "steps between step lines in --log (0: epochs only)")->capture_default_str();
+  add_scenario_options(*cmd, o->scenario);
   cmd->callback([o, recipe_flags] { run_train(*o, recipe_flags); });
 }
 

@@ -1,0 +1,47 @@
+// lethe split: draws a forgetting scenario's split and writes it, so training (for the poisoning
+// scenarios), every unlearning method, the metrics and relearning all see the same samples.
+#include <fmt/core.h>
+
+#include "commands.h"
+#include "common.h"
+#include "scenario_args.h"
+#include "toml_config.h"
+
+namespace lethe::cli {
+
+namespace {
+
+struct SplitOptions {
+  RunOptions run;
+  ScenarioArgs scenario;
+  std::string out;
+};
+
+void run_split(const SplitOptions& o) {
+  start(o.run);
+  const DataSource source = load_data(o.run);
+  const unlearn::Split split = resolve_split(o.scenario, source);
+  unlearn::save_split(o.out, split);
+  nlohmann::json result = {{"command", "split"},       {"scenario", split.scenario.str()},
+                           {"seed", split.seed},       {"train_size", split.train_size},
+                           {"forget", split.forget.size()}, {"retain", split.retain.size()},
+                           {"digest", split.digest()}, {"split", o.out}};
+  print_result(o.run, result,
+               fmt::format("{} (seed {}): forget {} of {} training samples, retain {}\nsplit {} written to {}\n",
+                           split.scenario.str(), split.seed, split.forget.size(), split.train_size,
+                           split.retain.size(), split.digest(), o.out));
+}
+
+}  // namespace
+
+void add_split_command(CLI::App& app) {
+  auto o = std::make_shared<SplitOptions>();
+  CLI::App* cmd = app.add_subcommand("split", "draw a forgetting scenario's forget/retain split and write it");
+  add_toml_config(*cmd);
+  add_run_options(*cmd, o->run);
+  add_scenario_options(*cmd, o->scenario);
+  cmd->add_option("--out", o->out, "split file to write (JSON)")->required();
+  cmd->callback([o] { run_split(*o); });
+}
+
+}  // namespace lethe::cli

@@ -1,0 +1,161 @@
+// lethe unlearn: runs one unlearning method on an original checkpoint under a split, writes the
+// unlearned checkpoint (atomically, with the method, its options and the split in the metadata),
+// then measures it: FA, RA, TA, MIA (both features), the scenario's own metrics, weight
+// distances, and the average gap when the retrained model is given.
+#include <fmt/core.h>
+
+#include <chrono>
+#include <optional>
+
+#include "commands.h"
+#include "common.h"
+#include "engine/error.h"
+#include "engine/version.h"
+#include "nn/checkpoint.h"
+#include "progress.h"
+#include "scenario_args.h"
+#include "toml_config.h"
+#include "unlearn/method.h"
+#include "unlearn_report.h"
+
+namespace lethe::cli {
+
+namespace {
+
+struct UnlearnOptions {
+  RunOptions run;
+  ScenarioArgs scenario;
+  std::string method, from, out, retrained, csv, split_out;
+  bool skip_eval = false;
+  unlearn::MethodOptions method_options;
+};
+
+void run_unlearn(const UnlearnOptions& o) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const Device device = start(o.run);
+  const unlearn::Method& method = unlearn::find_method(o.method);
+  const DataSource source = load_data(o.run);
+  const unlearn::Split split = resolve_split(o.scenario, source);
+  if (!o.split_out.empty()) unlearn::save_split(o.split_out, split);
+  unlearn::MethodOptions options = o.method_options;
+  options.resolve(split.scenario);
+
+  const nn::Checkpoint original = nn::load_checkpoint(o.from);
+  LETHE_CHECK(original.info.dataset.empty() || original.info.dataset == source.name, "unlearn", o.from,
+              " was trained on ", original.info.dataset, ", not on ", source.name);
+  check_trained_for(original.info, o.from, split);
+  nn::Model model = nn::load_model(original, device, method.grad_buffers);
+
+  const std::shared_ptr<const data::Dataset> train = unlearn::scenario_training_set(split, source.train);
+  const bool quiet = o.run.json;
+  if (!quiet)
+    fmt::print(stderr, "lethe unlearn: {} on {} ({}), {} forget / {} retain samples, {}, {} threads\n", method.name,
+               model.spec().name, split.scenario.str(), split.forget.size(), split.retain.size(), device.str(),
+               o.run.threads);
+  std::optional<Progress> progress;  // made at the first report, which says the total
+  unlearn::MethodRun run{model, original, train, split, source.normalization, options,
+                         [&](int64_t step, int64_t total) {
+                           if (!progress) progress.emplace(method.name, total, quiet);
+                           progress->update(step);
+                         }};
+  const auto method_start = std::chrono::steady_clock::now();
+  const nlohmann::json details = method.run(run);
+  const double method_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - method_start).count();
+  if (progress) progress->finish(fmt::format("{:.1f} s", method_seconds));
+
+  nlohmann::json options_json = options;
+  nn::CheckpointInfo info = original.info;
+  info.epoch = 0;
+  info.step = 0;
+  if (method.name != "retrain") info.recipe.reset();
+  info.extra["unlearn_method"] = method.name;
+  info.extra["unlearn_options"] = options_json.dump();
+  info.extra[kScenarioKey] = split.scenario.str();
+  info.extra[kSplitDigestKey] = split.digest();
+  info.extra["unlearned_from"] = o.from;
+  nn::save_checkpoint(o.out, model, nullptr, info);
+
+  nlohmann::json result = {{"command", "unlearn"},
+                           {"method", method.name},
+                           {"scenario", split.scenario.str()},
+                           {"split_seed", split.seed},
+                           {"split_digest", split.digest()},
+                           {"model", model.spec().name},
+                           {"dataset", source.name},
+                           {"device", device.str()},
+                           {"threads", o.run.threads},
+                           {"from", o.from},
+                           {"checkpoint", o.out},
+                           {"options", options_json},
+                           {"details", details},
+                           {"method_seconds", method_seconds},
+                           {"lethe_version", version()}};
+  std::string text = fmt::format("{}: {:.1f} s\ncheckpoint: {}\n", method.name, method_seconds, o.out);
+  if (!o.skip_eval) {
+    const UnlearningReport report = unlearning_report(model, {source, split, device, o.from, o.retrained});
+    result.update(report.json);
+    text += report.text;
+  }
+  result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  if (!o.csv.empty()) append_csv(o.csv, result);
+  print_result(o.run, result, text);
+}
+
+}  // namespace
+
+void add_unlearn_command(CLI::App& app) {
+  auto o = std::make_shared<UnlearnOptions>();
+  CLI::App* cmd = app.add_subcommand("unlearn", "run an unlearning method on a checkpoint and measure the result");
+  add_toml_config(*cmd);
+  add_run_options(*cmd, o->run);
+  add_scenario_options(*cmd, o->scenario);
+  std::string names;
+  for (const unlearn::Method& m : unlearn::methods()) names += "\n  " + m.name + ": " + m.summary;
+  cmd->add_option("--method", o->method, "the method:" + names)->required()->check(CLI::IsMember(unlearn::method_names()));
+  cmd->add_option("--from", o->from, "the original model's checkpoint")->required();
+  cmd->add_option("--out", o->out, "unlearned checkpoint to write (safetensors, atomically)")->required();
+  cmd->add_option("--retrained", o->retrained, "the retrained model's checkpoint: report the average gap to it");
+  cmd->add_option("--csv", o->csv, "append the metrics as one row to this CSV file");
+  cmd->add_option("--split-out", o->split_out, "also write the split used to this file");
+  cmd->add_flag("--no-eval", o->skip_eval, "write the checkpoint without measuring it");
+  unlearn::MethodOptions& m = o->method_options;
+  cmd->add_option("--steps", m.steps, "unlearning steps (each one retain and/or forget batch)")->capture_default_str();
+  cmd->add_option("--batch", m.batch, "batch size (of each of the retain and forget batches)")->capture_default_str();
+  cmd->add_option("--lr", m.lr, "learning rate η")->capture_default_str();
+  cmd->add_option("--momentum", m.momentum, "SGD momentum (all but ieu and retrain)")->capture_default_str();
+  cmd->add_option("--weight-decay", m.weight_decay, "SGD weight decay, coupled (all but ieu and retrain)")
+      ->capture_default_str();
+  cmd->add_option("--seed", m.seed, "seed of batch orders, random labels and the IEU noise")->capture_default_str();
+  cmd->add_option("--ga-lr", m.ga_lr, "ga: learning rate")->capture_default_str();
+  cmd->add_option("--neggrad-beta", m.neggrad_beta, "neggrad+: β of β·CE(retain) − (1 − β)·CE(forget)")
+      ->capture_default_str();
+  cmd->add_option("--l1", m.l1, "l1-sparse: γ of γ·‖θ‖₁, decayed linearly to 0")->capture_default_str();
+  cmd->add_option("--saliency", m.saliency, "salun: fraction of weights updated (largest forget-gradient magnitude)")
+      ->capture_default_str();
+  cmd->add_option("--mask", m.mask, "salun: strict (masked weights frozen: no update, decay or momentum) or loose "
+                  "(gradient masked only, as in the original code)")
+      ->capture_default_str()->check(CLI::IsMember({"strict", "loose"}));
+  cmd->add_option("--scrub-max-steps", m.scrub_max_steps, "scrub: max (forget) steps, alternating with min steps first")
+      ->capture_default_str();
+  cmd->add_option("--scrub-alpha", m.scrub_alpha, "scrub: weight of the KL to the teacher on retain batches")
+      ->capture_default_str();
+  cmd->add_option("--scrub-gamma", m.scrub_gamma, "scrub: weight of the cross-entropy on retain batches")
+      ->capture_default_str();
+  cmd->add_option("--scrub-temperature", m.scrub_temperature, "scrub: distillation temperature")->capture_default_str();
+  cmd->add_option("--alpha", m.alpha, "ieu: forget-ascent weight α (default: 0.5 random, 0.1 otherwise)");
+  cmd->add_option("--ieu-decay", m.ieu_decay, "ieu: decoupled weight decay λ (default: 0.05 random, 0.02 otherwise)");
+  cmd->add_option("--sigma", m.sigma, "ieu: noise standard deviation σ (default: 1e-3 random, 3e-4 otherwise)");
+  cmd->add_option("--cap", m.cap, "ieu: ascend the forget batch only while its mean CE is below this (default: "
+                  "ln 10 random, 10 otherwise; inf: always)");
+  for (auto [flag, field, what] : {std::tuple{"--alpha-schedule", &m.alpha_schedule, "α"},
+                                   std::tuple{"--decay-schedule", &m.decay_schedule, "λ"},
+                                   std::tuple{"--sigma-schedule", &m.sigma_schedule, "σ"}})
+    cmd->add_option(flag, *field, fmt::format("ieu: schedule of {}: constant, linear or cosine (decay to 0)", what))
+        ->capture_default_str()->check(CLI::IsMember({"constant", "linear", "cosine"}));
+  cmd->add_option("--ieu-momentum", m.ieu_momentum, "ieu: heavy-ball momentum of the fused update")->capture_default_str();
+  cmd->add_flag("--single-pass", m.single_pass,
+                "ieu: g_r − α·g_f from one backward over both batches with signed per-sample weights (no batch norm)");
+  cmd->callback([o] { run_unlearn(*o); });
+}
+
+}  // namespace lethe::cli
