@@ -160,6 +160,12 @@ double Report::ratio(const Entry& e) const {
   return e.reference < 0 ? NAN : e.row.rate() / entries_[e.reference].row.rate();
 }
 
+int pass_repeats(int given, Device device, int64_t n) {
+  if (given > 0) return given;
+  if (device.is_cuda()) return n >= 100'000'000 ? 20 : 100;
+  return n >= 100'000'000 ? 5 : n >= 10'000'000 ? 10 : 50;
+}
+
 void Report::measure(Timer& timer, Row row, int warmup, int repeats, const std::function<void()>& fn) {
   try {
     row.timing = timer.run(warmup, repeats, fn);

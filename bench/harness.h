@@ -1,6 +1,7 @@
 #pragma once
 // A small benchmark harness: warm-up runs, then repeats timed one by one, reported as median and
 // minimum; rows collected into a table (stdout) and JSON lines (--json).
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -62,6 +63,10 @@ struct Row {
 // ratio of their rate to the reference's (measured side by side, in the same run).
 // Also the run's bookkeeping: a measurement or a device that fails is reported (under `program`'s
 // name) and counted, and the run goes on with the others.
+// Repeats of a memory-bound pass over n elements: `given` when set (--repeats), else enough for a
+// stable median without spending minutes at 1e8 (a tenth of them, at least two, are warm-up).
+int pass_repeats(int given, Device device, int64_t n);
+
 class Report {
  public:
   explicit Report(std::string program) : program_(std::move(program)) {}
@@ -70,6 +75,10 @@ class Report {
   void add(Row row);
   // Times `fn` with `timer` into `row` and adds it.
   void measure(Timer& timer, Row row, int warmup, int repeats, const std::function<void()>& fn);
+  // The same with a tenth of `repeats` (at least two) as warm-up.
+  void measure(Timer& timer, Row row, int repeats, const std::function<void()>& fn) {
+    measure(timer, std::move(row), std::max(2, repeats / 10), repeats, fn);
+  }
   // Whether `device` can be measured (CUDA: a device is visible); records a GPU's name in context.
   bool start_device(Device device, nlohmann::json& context);
 

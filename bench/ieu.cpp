@@ -108,15 +108,9 @@ class Runner {
   }
 
  private:
-  int repeats() const {
-    if (opt_.repeats > 0) return opt_.repeats;
-    if (device_.is_cuda()) return n_ >= 100'000'000 ? 20 : 100;
-    return n_ >= 100'000'000 ? 5 : n_ >= 10'000'000 ? 10 : 50;
-  }
-
-  // A tenth of the repeats as warm-up, at least two. An error is reported and the run goes on.
+  // An error is reported and the run goes on.
   void measure(Row row, const std::function<void()>& fn) {
-    report_.measure(timer_, std::move(row), std::max(2, repeats() / 10), repeats(), fn);
+    report_.measure(timer_, std::move(row), pass_repeats(opt_.repeats, device_, n_), fn);
   }
 
   Device device_;

@@ -38,15 +38,7 @@ void Optimizer::set_lr(double lr) {
   lr_ = lr;
 }
 
-NamedList Optimizer::state() const {
-  NamedList out = buffers_;
-  out.emplace_back("scalars", scalars_);
-  return out;
-}
-
-void Optimizer::load_state(const NamedList& given) {
-  const std::string op = name() + " load_state";
-  const NamedList expected = state();
+std::vector<Tensor> match_state(const std::string& op, const NamedList& expected, const NamedList& given) {
   LETHE_CHECK(given.size() == expected.size(), op, "expected the tensors ", names_of(expected), ", got ",
               names_of(given));
   std::vector<Tensor> sources;  // in expected's order
@@ -58,10 +50,27 @@ void Optimizer::load_state(const NamedList& given) {
                 t.defined() ? t.str() : "undefined", ", expected ", dtype_name(want.dtype()), want.shape().str());
     sources.push_back(t);
   }
+  return sources;
+}
+
+void check_step_count(const std::string& op, double steps) {
+  LETHE_CHECK(steps >= 0 && steps < 0x1p53 && std::floor(steps) == steps, op, "the saved step count is ", steps);
+}
+
+NamedList Optimizer::state() const {
+  NamedList out = buffers_;
+  out.emplace_back("scalars", scalars_);
+  return out;
+}
+
+void Optimizer::load_state(const NamedList& given) {
+  const std::string op = name() + " load_state";
+  const NamedList expected = state();
+  const std::vector<Tensor> sources = match_state(op, expected, given);
   const std::vector<double> scalars = sources.back().to_vector<double>();
   const double lr = scalars[optim::kLr], steps = scalars[optim::kStep];
   LETHE_CHECK(valid_lr(lr), op, "the saved learning rate is ", lr);
-  LETHE_CHECK(steps >= 0 && steps < 0x1p53 && std::floor(steps) == steps, op, "the saved step count is ", steps);
+  check_step_count(op, steps);
   for (size_t i = 0; i < expected.size(); ++i) Tensor(expected[i].second).copy_(sources[i]);
   lr_ = lr;
   steps_ = static_cast<int64_t>(steps);

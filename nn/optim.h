@@ -67,6 +67,14 @@ class Optimizer {
   int64_t steps_ = 0;
 };
 
+// For load_state of optimizer-like state: the tensors of `given` in the order of `expected`,
+// after checking that it has exactly expected's names, dtypes and shapes (any device); throws
+// lethe::Error under `op` naming what is missing, extra or mismatched.
+std::vector<Tensor> match_state(const std::string& op, const std::vector<std::pair<std::string, Tensor>>& expected,
+                                const std::vector<std::pair<std::string, Tensor>>& given);
+// A saved step count must be a non-negative integer below 2^53.
+void check_step_count(const std::string& op, double steps);
+
 std::unique_ptr<Optimizer> make_sgd(const ParamArena& arena, const SgdOptions& options);
 std::unique_ptr<Optimizer> make_adamw(const ParamArena& arena, const AdamWOptions& options);
 

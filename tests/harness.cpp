@@ -150,4 +150,14 @@ void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol, 
   }
 }
 
+std::vector<int64_t> padding_indices(const ParamArena& arena) {
+  std::vector<bool> used(arena.size(), false);
+  for (size_t i = 0; i < arena.params().size(); ++i)
+    for (int64_t j = 0; j < arena.params()[i].numel(); ++j) used[arena.offset(i) + j] = true;
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < arena.size(); ++i)
+    if (!used[i]) out.push_back(i);
+  return out;
+}
+
 }  // namespace lethe::test

@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "engine/arena.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
@@ -37,6 +38,9 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps = 1e-6, doub
 // gradients. Without a device it prints why it skipped and returns.
 void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol = 1e-4,
                   double atol = 1e-5);
+
+// The arena indices that belong to no parameter (alignment padding).
+std::vector<int64_t> padding_indices(const ParamArena& arena);
 
 // True when a CUDA device is present; otherwise records a visible skip with `what`.
 bool cuda_or_skip(const char* what);

@@ -93,15 +93,6 @@ std::unique_ptr<ParamArena> make_arena(DType dtype, Device device = Device::cpu(
   return arena;
 }
 
-std::vector<int64_t> padding_indices(const ParamArena& arena) {
-  std::vector<bool> used(arena.size(), false);
-  for (size_t i = 0; i < arena.params().size(); ++i)
-    for (int64_t j = 0; j < arena.params()[i].numel(); ++j) used[arena.offset(i) + j] = true;
-  std::vector<int64_t> out;
-  for (int64_t i = 0; i < arena.size(); ++i)
-    if (!used[i]) out.push_back(i);
-  return out;
-}
 
 NamedList cloned(const NamedList& state) {
   NamedList out;
@@ -169,7 +160,7 @@ TEST_CASE("ieu: IeuUpdate over an arena equals the reference; padding stays zero
       CHECK(bitwise_equal(state[1].second, ref.scalars));
       const std::vector<double> theta = values(arena->data());
       int64_t nonzero = 0;
-      for (const int64_t i : padding_indices(*arena)) nonzero += theta[i] != 0;
+      for (const int64_t i : test::padding_indices(*arena)) nonzero += theta[i] != 0;
       CHECK((nonzero == 0) == (sigma == 0));  // noise reaches the (unread) padding too
     }
   }

@@ -139,16 +139,6 @@ std::vector<SgdVariant> sgd_variants() {
           {"nesterov, decoupled decay", make(0.9, 0, 0.1, true, true)}};
 }
 
-// The arena indices that belong to no parameter.
-std::vector<int64_t> padding_indices(const ParamArena& arena) {
-  std::vector<bool> used(arena.size(), false);
-  for (size_t i = 0; i < arena.params().size(); ++i)
-    for (int64_t j = 0; j < arena.params()[i].numel(); ++j) used[arena.offset(i) + j] = true;
-  std::vector<int64_t> out;
-  for (int64_t i = 0; i < arena.size(); ++i)
-    if (!used[i]) out.push_back(i);
-  return out;
-}
 
 }  // namespace
 
@@ -234,7 +224,7 @@ TEST_CASE("optim: known values of PyTorch's semantics (first-step momentum, Nest
 
 TEST_CASE("optim: the arena's padding stays zero in parameters and state, with weight decay") {
   auto check_padding = [](const ParamArena& arena, const nn::Optimizer& opt) {
-    const std::vector<int64_t> pad = padding_indices(arena);
+    const std::vector<int64_t> pad = test::padding_indices(arena);
     REQUIRE(!pad.empty());
     std::vector<std::pair<std::string, Tensor>> tensors = opt.state();
     tensors.erase(tensors.end() - 1);  // the scalars

@@ -6,18 +6,13 @@
 #include "engine/layout.h"
 #include "kernels/elementwise.h"
 #include "kernels/ieu.h"
+#include "nn/optim.h"
 
 namespace lethe::unlearn {
 
 namespace {
 
 using NamedList = std::vector<std::pair<std::string, Tensor>>;
-
-std::string names_of(const NamedList& list) {
-  std::string s;
-  for (const auto& [name, t] : list) s += (s.empty() ? "" : ", ") + name;
-  return s.empty() ? "nothing" : s;
-}
 
 bool non_negative(double x) { return std::isfinite(x) && x >= 0; }
 
@@ -152,22 +147,12 @@ NamedList IeuUpdate::state() const {
 void IeuUpdate::load_state(const NamedList& given) {
   const std::string op = "ieu load_state";
   const NamedList expected = state();
-  LETHE_CHECK(given.size() == expected.size(), op, "expected the tensors ", names_of(expected), ", got ",
-              names_of(given));
-  std::vector<Tensor> sources;  // in expected's order
-  for (const auto& [name, want] : expected) {
-    const auto it = std::find_if(given.begin(), given.end(), [&](const auto& e) { return e.first == name; });
-    LETHE_CHECK(it != given.end(), op, "missing '", name, "' (got ", names_of(given), ")");
-    const Tensor& t = it->second;
-    LETHE_CHECK(t.defined() && t.dtype() == want.dtype() && t.shape() == want.shape(), op, "'", name, "' is ",
-                t.defined() ? t.str() : "undefined", ", expected ", dtype_name(want.dtype()), want.shape().str());
-    sources.push_back(t);
-  }
+  const std::vector<Tensor> sources = nn::match_state(op, expected, given);
   const std::vector<double> s = sources.back().to_vector<double>();
   check_hyperparameters(op, s[ieu::kLr], s[ieu::kAlpha], s[ieu::kWeightDecay], s[ieu::kSigma]);
   LETHE_CHECK(std::isfinite(s[ieu::kAlphaEffective]), op, "the saved effective alpha is ", s[ieu::kAlphaEffective]);
   const double steps = s[ieu::kStep];
-  LETHE_CHECK(steps >= 0 && steps < 0x1p53 && std::floor(steps) == steps, op, "the saved step count is ", steps);
+  nn::check_step_count(op, steps);
   for (size_t i = 0; i < expected.size(); ++i) Tensor(expected[i].second).copy_(sources[i]);
   set_ = true;
   steps_ = static_cast<int64_t>(steps);
