@@ -37,6 +37,7 @@ void MethodOptions::resolve(const Scenario& scenario) {
   check(batch > 0, "batch", batch, "must be positive");
   rate(lr, "lr");
   rate(ga_lr, "ga-lr");
+  rate(ascent_clip, "ascent-clip");
   check(momentum >= 0 && momentum < 1, "momentum", momentum, "must be in [0, 1)");
   rate(weight_decay, "weight-decay");
   check(neggrad_beta >= 0 && neggrad_beta <= 1, "neggrad-beta", neggrad_beta, "must be in [0, 1]");
@@ -64,6 +65,7 @@ void to_json(nlohmann::json& j, const MethodOptions& o) {
        {"weight-decay", o.weight_decay},
        {"seed", o.seed},
        {"ga-lr", o.ga_lr},
+       {"ascent-clip", o.ascent_clip},
        {"neggrad-beta", o.neggrad_beta},
        {"l1", o.l1},
        {"saliency", o.saliency},
@@ -109,7 +111,7 @@ BatchStream MethodRun::forget_stream() const {
   return BatchStream(forget(), options.batch, options.seed + 1, normalization, model.device());
 }
 
-void sgd_steps(MethodRun& run, double lr, const std::function<Tensor(int64_t)>& loss_at,
+void sgd_steps(MethodRun& run, double lr, double clip, const std::function<Tensor(int64_t)>& loss_at,
                const std::function<void(int64_t)>& after_backward, const std::function<void(int64_t)>& after_step) {
   nn::SgdOptions o;
   o.lr = lr;
@@ -122,6 +124,7 @@ void sgd_steps(MethodRun& run, double lr, const std::function<Tensor(int64_t)>& 
     arena.zero_grad(0);
     const Tensor loss = loss_at(step);
     loss.backward();
+    if (clip > 0) nn::clip_grad_norm(arena, 0, clip);
     if (after_backward) after_backward(step);
     sgd->step(0);
     if (after_step) after_step(step);

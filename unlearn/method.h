@@ -34,12 +34,15 @@ struct MethodOptions {
   uint64_t seed = 0;           // batch order, random labels, IEU noise
 
   double ga_lr = 1e-4;          // GA: its own rate (ascent diverges at the others' 0.01)
-  double neggrad_beta = 0.9;    // NegGrad+: β·CE(retain) − (1 − β)·CE(forget)
+  double ascent_clip = 1;       // GA, NegGrad+, SCRUB (the methods that ascend a loss): clip the
+                                // gradient to this global L2 norm (0: off); unclipped ascent drives
+                                // the logits to overflow within a few hundred steps
+  double neggrad_beta = 0.999;  // NegGrad+: β·CE(retain) − (1 − β)·CE(forget)
   double l1 = 5e-4;             // l1-sparse: γ of γ·‖θ‖₁, decayed linearly to 0 over the steps
   double saliency = 0.5;        // SalUn: fraction of weights with the largest forget-gradient magnitude
   std::string mask = "strict";  // SalUn: strict (masked weights frozen: no update, decay or momentum)
                                 // or loose (the gradient masked only, as in the original code)
-  int64_t scrub_max_steps = 50;  // SCRUB: max (forget) steps, alternating with min steps at the start (at most steps/2)
+  int64_t scrub_max_steps = 150;  // SCRUB: max (forget) steps, alternating with min steps at the start (at most steps/2)
   double scrub_alpha = 1;        // SCRUB: weight of the KL to the teacher on retain batches
   double scrub_gamma = 1;        // SCRUB: weight of the cross-entropy on retain batches
   double scrub_temperature = 4;  // SCRUB: distillation temperature
@@ -98,11 +101,12 @@ const std::vector<Method>& methods();
 const Method& find_method(const std::string& name);  // throws with the known names
 std::vector<std::string> method_names();
 
-// Shared by the SGD-based methods: `steps` steps of torch.optim.SGD (options.lr, momentum,
-// weight decay) on the loss `loss_at(step)` builds; `after_backward(step)` may edit the
-// gradients before the step and `after_step(step)` the weights after it (both may be empty).
-// Throws lethe::Error when a loss is not finite.
-void sgd_steps(MethodRun& run, double lr, const std::function<Tensor(int64_t)>& loss_at,
+// Shared by the SGD-based methods: `steps` steps of torch.optim.SGD (rate `lr`, options.momentum
+// and weight decay) on the loss `loss_at(step)` builds, the gradient clipped to global norm
+// `clip` first (0: not clipped); `after_backward(step)` may edit the gradients before the step
+// and `after_step(step)` the weights after it (both may be empty). Throws lethe::Error when a
+// loss is not finite.
+void sgd_steps(MethodRun& run, double lr, double clip, const std::function<Tensor(int64_t)>& loss_at,
                const std::function<void(int64_t)>& after_backward = {},
                const std::function<void(int64_t)>& after_step = {});
 

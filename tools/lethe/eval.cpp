@@ -1,5 +1,6 @@
-// lethe eval: accuracy, mean loss, per-class accuracy and the confusion matrix of a checkpoint
-// on the test or training set, or, with a scenario, its unlearning metrics. Reads lethe checkpoints and plain PyTorch state dicts saved as safetensors.
+// lethe eval: accuracy, mean loss, per-class accuracy and the confusion matrix of a checkpoint on
+// the test or training set; with --scenario or --split, its unlearning metrics under that split.
+// Reads lethe checkpoints and plain PyTorch state dicts saved as safetensors.
 #include <fmt/core.h>
 
 #include <chrono>

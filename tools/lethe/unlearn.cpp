@@ -127,6 +127,8 @@ void add_unlearn_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", m.seed, "seed of batch orders, random labels and the IEU noise")->capture_default_str();
   cmd->add_option("--ga-lr", m.ga_lr, "ga: learning rate")->capture_default_str();
+  cmd->add_option("--ascent-clip", m.ascent_clip, "ga, neggrad+, scrub: clip the gradient to this global L2 norm (0: off)")
+      ->capture_default_str();
   cmd->add_option("--neggrad-beta", m.neggrad_beta, "neggrad+: β of β·CE(retain) − (1 − β)·CE(forget)")
       ->capture_default_str();
   cmd->add_option("--l1", m.l1, "l1-sparse: γ of γ·‖θ‖₁, decayed linearly to 0")->capture_default_str();

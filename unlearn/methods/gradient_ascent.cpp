@@ -1,5 +1,6 @@
 // GA: gradient ascent on the forget set: maximise its cross-entropy. It has its own, small
-// learning rate (--ga-lr): ascent on an unbounded loss diverges at the descent methods' rate.
+// learning rate (--ga-lr) and clips its gradient (--ascent-clip): ascent on an unbounded loss
+// otherwise drives the logits to overflow.
 #include <nlohmann/json.hpp>
 
 #include "engine/ops.h"
@@ -9,7 +10,7 @@ namespace lethe::unlearn {
 
 nlohmann::json run_gradient_ascent(MethodRun& run) {
   BatchStream forget = run.forget_stream();
-  sgd_steps(run, run.options.ga_lr, [&](int64_t) {
+  sgd_steps(run, run.options.ga_lr, run.options.ascent_clip, [&](int64_t) {
     const data::Batch b = forget.next();
     return neg(cross_entropy(run.model.forward(b.images), b.labels));
   });

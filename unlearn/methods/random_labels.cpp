@@ -15,7 +15,7 @@ Tensor random_label_loss(MethodRun& run, BatchStream& retain, BatchStream& forge
 
 nlohmann::json run_random_labels(MethodRun& run) {
   BatchStream retain = run.retain_stream(), forget = run.forget_stream();
-  sgd_steps(run, run.options.lr, [&](int64_t step) { return random_label_loss(run, retain, forget, step); });
+  sgd_steps(run, run.options.lr, 0, [&](int64_t step) { return random_label_loss(run, retain, forget, step); });
   return nullptr;
 }
 

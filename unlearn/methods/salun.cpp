@@ -64,7 +64,7 @@ nlohmann::json run_salun(MethodRun& run) {
   Tensor before;
   BatchStream retain = run.retain_stream(), forget = run.forget_stream();
   sgd_steps(
-      run, run.options.lr, [&](int64_t step) { return random_label_loss(run, retain, forget, step); },
+      run, run.options.lr, 0, [&](int64_t step) { return random_label_loss(run, retain, forget, step); },
       [&](int64_t) {
         NoGradGuard no_grad;
         Tensor g = arena.grad(0);

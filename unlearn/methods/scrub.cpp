@@ -36,7 +36,7 @@ nlohmann::json run_scrub(MethodRun& run) {
   BatchStream retain = run.retain_stream(), forget = run.forget_stream();
   const int64_t max_phase = 2 * std::min(o.scrub_max_steps, o.steps / 2);
   int64_t max_steps = 0;
-  sgd_steps(run, o.lr, [&](int64_t step) {
+  sgd_steps(run, o.lr, o.ascent_clip, [&](int64_t step) {
     if (step < max_phase && step % 2 == 0) {
       ++max_steps;
       const data::Batch f = forget.next();
