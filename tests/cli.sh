@@ -111,6 +111,7 @@ grep -q "not trained for a split" "$work/err" || fail "unclear poisoned-set erro
   || fail "backdoor: no attack success rate"
 "$lethe" unlearn --method scrub --scenario class:0 --split-limit 2048 --from "$work/a.st" --out "$work/cu.st" --steps 6 \
   | grep -q "class TA" || fail "class-wise report has no forgotten-class accuracy"
+[[ -f $work/cu.st.split.json ]] || fail "unlearn --scenario did not write its split next to the checkpoint"
 head -c 300 "$work/r.split" > "$work/bad.split"
 if "$lethe" unlearn --method ft --split "$work/bad.split" --from "$work/a.st" --out "$work/x.st" > /dev/null 2> "$work/err"; then
   fail "truncated split accepted"

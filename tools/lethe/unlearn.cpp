@@ -36,7 +36,10 @@ void run_unlearn(const UnlearnOptions& o) {
   const unlearn::Method& method = unlearn::find_method(o.method);
   const DataSource source = load_data(o.run);
   const unlearn::Split split = resolve_split(o.scenario, source);
-  if (!o.split_out.empty()) unlearn::save_split(o.split_out, split);
+  // A drawn split is always written, so later runs (relearning, other methods) can reuse it.
+  const std::string split_file =
+      !o.split_out.empty() ? o.split_out : o.scenario.split.empty() ? o.out + ".split.json" : o.scenario.split;
+  if (split_file != o.scenario.split) unlearn::save_split(split_file, split);
   unlearn::MethodOptions options = o.method_options;
   options.resolve(split.scenario);
 
@@ -80,6 +83,7 @@ void run_unlearn(const UnlearnOptions& o) {
                            {"scenario", split.scenario.str()},
                            {"split_seed", split.seed},
                            {"split_digest", split.digest()},
+                           {"split", split_file},
                            {"model", model.spec().name},
                            {"dataset", source.name},
                            {"device", device.str()},
@@ -116,7 +120,8 @@ void add_unlearn_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "unlearned checkpoint to write (safetensors, atomically)")->required();
   cmd->add_option("--retrained", o->retrained, "the retrained model's checkpoint: report the average gap to it");
   cmd->add_option("--csv", o->csv, "append the metrics as one row to this CSV file");
-  cmd->add_option("--split-out", o->split_out, "also write the split used to this file");
+  cmd->add_option("--split-out", o->split_out, "write the split used to this file (default with --scenario: "
+                  "OUT.split.json)");
   cmd->add_flag("--no-eval", o->skip_eval, "write the checkpoint without measuring it");
   unlearn::MethodOptions& m = o->method_options;
   cmd->add_option("--steps", m.steps, "unlearning steps (each one retain and/or forget batch)")->capture_default_str();
