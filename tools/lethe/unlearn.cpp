@@ -56,15 +56,16 @@ void run_unlearn(const UnlearnOptions& o) {
                model.spec().name, split.scenario.str(), split.forget.size(), split.retain.size(), device.str(),
                o.run.threads);
   std::optional<Progress> progress;  // made at the first report, which says the total
+  int64_t steps_total = 0;
   unlearn::MethodRun run{model, original, train, split, source.normalization, options,
                          [&](int64_t step, int64_t total) {
-                           if (!progress) progress.emplace(method.name, total, quiet);
+                           if (!progress) progress.emplace(method.name, steps_total = total, quiet);
                            progress->update(step);
                          }};
   const auto method_start = std::chrono::steady_clock::now();
   const nlohmann::json details = method.run(run);
   const double method_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - method_start).count();
-  if (progress) progress->finish(fmt::format("{:.1f} s", method_seconds));
+  if (progress) progress->finish(fmt::format("{} steps", steps_total));
 
   nlohmann::json options_json = options;
   nn::CheckpointInfo info = original.info;
