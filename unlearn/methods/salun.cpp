@@ -39,8 +39,8 @@ std::pair<Tensor, int64_t> saliency_mask(MethodRun& run, double fraction) {
   arena.zero_grad(0);
   // The threshold over the real parameters (the arena's alignment padding has no gradient).
   std::vector<float> real;
-  for (size_t i = 0; i < model.net().parameters().size(); ++i) {
-    const int64_t off = arena.offset(i), len = model.net().parameters()[i].numel();
+  for (size_t i = 0; i < arena.params().size(); ++i) {
+    const int64_t off = arena.offset(i), len = arena.params()[i].numel();
     real.insert(real.end(), magnitude.begin() + off, magnitude.begin() + off + len);
   }
   const auto keep = std::max<int64_t>(1, static_cast<int64_t>(fraction * static_cast<double>(real.size())));
