@@ -144,7 +144,7 @@ Tensor random_other_labels(const data::Batch& batch, int64_t classes, uint64_t s
   for (size_t i = 0; i < labels.size(); ++i) {
     const uint32_t r = philox::random_u32(seed, kRandomLabelStream + static_cast<uint64_t>(step),
                                           static_cast<uint64_t>(batch.indices[i]));
-    out[i] = (labels[i] + 1 + static_cast<int64_t>(r % static_cast<uint32_t>(classes - 1))) % classes;
+    out[i] = other_label(labels[i], r, classes);
   }
   return Tensor::from_vector(out, {static_cast<int64_t>(out.size())}, batch.labels.device());
 }

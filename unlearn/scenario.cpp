@@ -190,11 +190,9 @@ Split make_split(const Scenario& scenario, const data::Dataset& train, int64_t c
   }
   split.retain = complement(split.forget, n);
   if (scenario.kind == ScenarioKind::mislabeled) {
-    // A wrong label uniform over the other classes: label + 1 + r mod (C − 1), wrapped.
     for (const int64_t i : split.forget) {
       const uint32_t r = philox::random_u32(seed, kLabelStream, static_cast<uint64_t>(i));
-      split.poisoned_labels.push_back((labels[i] + 1 + static_cast<int64_t>(r % static_cast<uint32_t>(classes - 1))) %
-                                      classes);
+      split.poisoned_labels.push_back(other_label(labels[i], r, classes));
     }
   } else if (scenario.kind == ScenarioKind::backdoor) {
     split.poisoned_labels.assign(split.forget.size(), scenario.target);

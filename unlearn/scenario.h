@@ -62,6 +62,12 @@ struct Split {
   std::string digest() const;
 };
 
+// A label other than `label`, uniform over the other classes for a uniform 32-bit `r`: the
+// mislabeled scenario's flips and RL's random labels.
+inline int64_t other_label(int64_t label, uint32_t r, int64_t classes) {
+  return (label + 1 + static_cast<int64_t>(r % static_cast<uint32_t>(classes - 1))) % classes;
+}
+
 // Draws `scenario` over `train` (uint8 images [N,C,H,W], int64 labels) with `seed`.
 Split make_split(const Scenario& scenario, const data::Dataset& train, int64_t classes, uint64_t seed);
 
