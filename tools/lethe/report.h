@@ -1,0 +1,28 @@
+#pragma once
+// The HTML report of an unlearning study, made from the results.json that `lethe run` writes:
+// one self-contained page (inline CSS and hand-written SVG, nothing fetched, opens offline) with
+// a table and four plots per scenario, the configuration and the timings. `lethe report` remakes
+// it from a results file.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace lethe::cli {
+
+// The page for `results` (the results.json schema; unknown values are null). Throws lethe::Error
+// naming the field ("report: missing field scenarios[0].models[3].rcd") when a field the report
+// needs is absent or of the wrong type.
+std::string render_report(const nlohmann::json& results);
+
+// Writes render_report(results) to `html` atomically (temporary file, fsync, rename).
+void write_report(const nlohmann::json& results, const std::filesystem::path& html);
+
+// `lethe report RESULTS.json [--out report.html]`.
+void add_report_command(CLI::App& app);
+
+}  // namespace lethe::cli
