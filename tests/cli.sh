@@ -95,6 +95,24 @@ PY
 "$lethe" eval --split "$work/r.split" --checkpoint "$work/u1.st" --retrained "$work/rt.st" --json \
   | python3 -c "import json,sys; g=json.load(sys.stdin)['comparison']['average_gap']; assert 0 <= g < 1, g" \
   || fail "no average gap"
+echo "== unlearn --trajectory: per-step norms and distances, the same bytes twice, ending at the report's distance"
+traj=(--method ft --split "$work/r.split" --from "$work/a.st" --steps 4 --batch 64 --retrained "$work/rt.st"
+  --trajectory-every 3)
+"$lethe" unlearn "${traj[@]}" --out "$work/tr1.st" --trajectory "$work/t1.csv" --json > "$work/tr.json"
+"$lethe" unlearn "${traj[@]}" --out "$work/tr2.st" --trajectory "$work/t2.csv" --no-eval > /dev/null
+cmp "$work/t1.csv" "$work/t2.csv" || fail "two identical unlearning runs logged different trajectories"
+python3 - "$work/t1.csv" "$work/tr.json" <<'PY' || fail "trajectory CSV wrong"
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert list(rows[0]) == "run,phase,step,layer,numel,norm,dist_start,dist_original,dist_retrained".split(","), rows[0]
+assert sorted({int(r["step"]) for r in rows}) == [0, 3, 4], "every 3, and the last step"
+model = [r for r in rows if r["layer"] == "model"]
+assert len(rows) == 3 * 7 and len(model) == 3, len(rows)
+assert float(model[0]["dist_original"]) == 0 and model[0]["dist_start"] == "0" and float(model[0]["dist_retrained"]) > 0
+report = json.load(open(sys.argv[2]))["comparison"]["weight_distances"]
+assert float(model[-1]["dist_original"]) == report["to_original"]["model"]["l2"], (model[-1], report["to_original"])
+assert float(model[-1]["dist_retrained"]) == report["to_retrained"]["model"]["l2"]
+PY
 "$lethe" split --scenario mislabeled:0.1 --split-limit 2048 --out "$work/m.split" > /dev/null
 "$lethe" train --model mlp --batch 128 --threads 2 --epochs 1 --split "$work/m.split" --out "$work/m.st" --json > /dev/null
 "$lethe" unlearn --method ft --split "$work/m.split" --from "$work/m.st" --out "$work/mu.st" --steps 5 --json \

@@ -120,6 +120,7 @@ void sgd_steps(MethodRun& run, double lr, double clip, const std::function<Tenso
   ParamArena& arena = run.model.arena();
   const std::unique_ptr<nn::Optimizer> sgd = nn::make_sgd(arena, o);
   run.model.train();
+  run.observe_step(0, run.options.steps);
   for (int64_t step = 0; step < run.options.steps; ++step) {
     arena.zero_grad(0);
     const Tensor loss = loss_at(step);
@@ -128,6 +129,7 @@ void sgd_steps(MethodRun& run, double lr, double clip, const std::function<Tenso
     if (after_backward) after_backward(step);
     sgd->step(0);
     if (after_step) after_step(step);
+    run.observe_step(step + 1, run.options.steps);
     // Reading the loss syncs; every 25 steps is enough to stop a diverging run early.
     if (step % 25 == 24 || step + 1 == run.options.steps) {
       const double l = loss.item();

@@ -80,6 +80,10 @@ struct MethodRun {
   data::Normalization normalization;
   const MethodOptions& options;
   std::function<void(int64_t step, int64_t total)> progress;  // may be empty
+  // Sees the weights being changed (may be empty): step 0 before the first update, then step k
+  // after the k-th optimizer/update step, of `total`. For a trajectory log (unlearn/trajectory.h).
+  using Observe = std::function<void(int64_t step, int64_t total, const NamedTensors& params)>;
+  Observe observe = {};
 
   data::Subset retain() const { return {train, split.retain}; }
   data::Subset forget() const { return {train, split.forget}; }
@@ -88,6 +92,11 @@ struct MethodRun {
   void report(int64_t step, int64_t total) const {
     if (progress) progress(step, total);
   }
+  // `observe` on `trained`'s parameters: the run's model, or the one a method trains instead.
+  void observe_step(int64_t step, int64_t total, const nn::Model& trained) const {
+    if (observe) observe(step, total, trained.net().named_parameters());
+  }
+  void observe_step(int64_t step, int64_t total) const { observe_step(step, total, model); }
 };
 
 struct Method {

@@ -16,6 +16,7 @@
 #include "scenario_args.h"
 #include "toml_config.h"
 #include "unlearn/method.h"
+#include "unlearn/trajectory.h"
 #include "unlearn_report.h"
 
 namespace lethe::cli {
@@ -25,7 +26,8 @@ namespace {
 struct UnlearnOptions {
   RunOptions run;
   ScenarioArgs scenario;
-  std::string method, from, out, retrained, csv, split_out;
+  std::string method, from, out, retrained, csv, split_out, trajectory;
+  int64_t trajectory_every = 1;
   bool skip_eval = false;
   unlearn::MethodOptions method_options;
 };
@@ -62,6 +64,17 @@ void run_unlearn(const UnlearnOptions& o) {
                            if (!progress) progress.emplace(method.name, steps_total = total, quiet);
                            progress->update(step);
                          }};
+  std::optional<unlearn::TrajectoryLog> trajectory;
+  if (!o.trajectory.empty()) {
+    unlearn::TrajectoryReferences refs;
+    refs.original = unlearn::checkpoint_parameters(original);
+    refs.start = refs.original;  // unlearning starts from the original (retrain's path from its fresh init)
+    if (!o.retrained.empty()) refs.retrained = unlearn::checkpoint_parameters(nn::load_checkpoint(o.retrained));
+    trajectory.emplace(o.trajectory, std::move(refs), o.trajectory_every);
+    run.observe = [&](int64_t step, int64_t total, const NamedTensors& params) {
+      trajectory->record(method.name, "unlearn", step, params, step == total);  // the last step always
+    };
+  }
   const auto method_start = std::chrono::steady_clock::now();
   const nlohmann::json details = method.run(run);
   const double method_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - method_start).count();
@@ -95,6 +108,7 @@ void run_unlearn(const UnlearnOptions& o) {
                            {"details", details},
                            {"method_seconds", method_seconds},
                            {"lethe_version", version()}};
+  if (!o.trajectory.empty()) result["trajectory"] = o.trajectory;
   std::string text = fmt::format("{}: {:.1f} s\ncheckpoint: {}\n", method.name, method_seconds, o.out);
   if (!o.skip_eval) {
     const UnlearningReport report = unlearning_report(model, {source, split, device, o.from, o.retrained});
@@ -124,6 +138,14 @@ void add_unlearn_command(CLI::App& app) {
   cmd->add_option("--split-out", o->split_out, "write the split used to this file (default with --scenario: "
                   "OUT.split.json)");
   cmd->add_flag("--no-eval", o->skip_eval, "write the checkpoint without measuring it");
+  CLI::Option* trajectory = cmd->add_option(
+      "--trajectory", o->trajectory,
+      "write the weight-space trajectory to this CSV (overwritten): per step and parameter tensor, plus a 'model' "
+      "row, the L2 norm and the distances to the start, the original and --retrained (blank without it); for "
+      "unlearning the start is the original, so dist_start = dist_original (retrain's own path starts at its fresh "
+      "initialisation)");
+  cmd->add_option("--trajectory-every", o->trajectory_every, "log every K-th step (and always the first and last)")
+      ->capture_default_str()->check(CLI::PositiveNumber)->needs(trajectory);
   unlearn::MethodOptions& m = o->method_options;
   cmd->add_option("--steps", m.steps, "unlearning steps (each one retain and/or forget batch)")->capture_default_str();
   cmd->add_option("--batch", m.batch, "batch size (of each of the retain and forget batches)")->capture_default_str();

@@ -52,6 +52,7 @@ nlohmann::json run_ieu(MethodRun& run) {
   const Tensor cap = Tensor::scalar(o.cap, DType::f32, model.device());
   Tensor gate_open_steps = Tensor::zeros({}, DType::f64, model.device());  // on the device: no sync per step
   model.train();
+  run.observe_step(0, o.steps);
   for (int64_t step = 0; step < o.steps; ++step) {
     const double alpha = scheduled(o.alpha_schedule, o.alpha, step, o.steps);
     update.set(o.lr, alpha, scheduled(o.decay_schedule, o.ieu_decay, step, o.steps),
@@ -80,6 +81,7 @@ nlohmann::json run_ieu(MethodRun& run) {
       update.step(0, 1, forget_loss.detach());
       gate_open_steps.add_(lt(forget_loss.detach(), cap).to(DType::f64));
     }
+    run.observe_step(step + 1, o.steps);
     if (step % 25 == 24 || step + 1 == o.steps) {
       const double l = forget_loss.item();
       LETHE_CHECK(std::isfinite(l), "ieu", "the forget loss at step ", step + 1, " is not finite (", l,

@@ -25,9 +25,13 @@ nlohmann::json run_retrain(MethodRun& run) {
   nn::Trainer trainer(fresh, recipe, loader);
   const int64_t total = trainer.total_steps();
   std::vector<double> epoch_losses;
+  run.observe_step(0, total, fresh);  // the trajectory starts at the fresh initialisation
   for (int64_t epoch = 0; epoch < recipe.epochs; ++epoch)
-    epoch_losses.push_back(trainer.run_epoch(
-        epoch, [&](int64_t i, const Tensor&) { run.report(epoch * loader.batches_per_epoch() + i + 1, total); }));
+    epoch_losses.push_back(trainer.run_epoch(epoch, [&](int64_t i, const Tensor&) {
+      const int64_t step = epoch * loader.batches_per_epoch() + i + 1;
+      run.observe_step(step, total, fresh);
+      run.report(step, total);
+    }));
   run.model.net().load_state_dict(fresh.net().state_dict());
   return {{"epochs", recipe.epochs}, {"steps", trainer.step()}, {"init_seed", info.seed},
           {"epoch_train_losses", epoch_losses}};
