@@ -30,6 +30,7 @@ class Conv2d : public Module {
          bool bias = true, int groups = 1);
   Tensor forward(const Tensor& x) override;
   void reset_parameters(uint64_t seed, uint64_t first_stream) override;
+  const Conv2dOptions& options() const { return options_; }
 
  private:
   Tensor weight_, bias_;
@@ -42,6 +43,8 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1);
   Tensor forward(const Tensor& x) override;
   void reset_parameters(uint64_t seed, uint64_t first_stream) override;
+  double eps() const { return eps_; }
+  double momentum() const { return momentum_; }
 
  private:
   Tensor weight_, bias_, running_mean_, running_var_, batches_tracked_;
@@ -93,6 +96,7 @@ class Flatten : public Module {
  public:
   explicit Flatten(int start_dim = 1) : start_dim_(start_dim) {}
   Tensor forward(const Tensor& x) override { return x.flatten(start_dim_); }
+  int start_dim() const { return start_dim_; }
 
  private:
   int start_dim_;
@@ -105,6 +109,8 @@ class Sequential : public Module {
   Sequential& add(std::shared_ptr<Module> m);
   Sequential& add(std::string name, std::shared_ptr<Module> m);
   Tensor forward(const Tensor& x) override;
+  // The layers in order, named (for code that walks a network, as nn/stacked.cpp does).
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers() const { return children(); }
 };
 
 // torchvision's BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), 3×3 convs

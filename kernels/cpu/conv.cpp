@@ -82,17 +82,22 @@ class Lowering {
   }
 
   // gwᵀ_k [R, Og] (+)= (rows of the padded image) · dyᵀ of one image (implicit GEMM; float32 only).
+  // Each group's dyᵀ gets its own [OH·Wp, Og] block, so a group's GEMM reads the same layout as an
+  // ungrouped conv of Og channels (rows Og floats apart, not O: with many groups, rows 1 KB apart
+  // thrash the cache), and its bits are that conv's.
   void weight_grad_implicit(const T* image, const T* dy, T* gwt, float beta) const {
     if constexpr (std::is_same_v<T, float>) {
-      const int64_t R = g_.group_rows(), Og = g_.group_out_channels(), O = g_.out_channels, Lw = wide_pixels();
+      const int64_t R = g_.group_rows(), Og = g_.group_out_channels(), Lw = wide_pixels();
       const T* p = pad(image);
-      T* dyt = wide_.data<T>();  // [OH·Wp, O]; the columns past OW stay zero, so they add nothing
-      for (int64_t o = 0; o < O; ++o)
+      T* dyt = wide_.data<T>();  // [groups][OH·Wp, Og]; the columns past OW stay zero, so they add nothing
+      for (int64_t o = 0; o < g_.out_channels; ++o) {
+        T* block = dyt + o / Og * Lw * Og + o % Og;
         for (int64_t oh = 0; oh < g_.out_h; ++oh)
           for (int64_t ow = 0; ow < g_.out_w; ++ow)
-            dyt[(oh * padded_w_ + ow) * O + o] = dy[(o * g_.out_h + oh) * g_.out_w + ow];
+            block[(oh * padded_w_ + ow) * Og] = dy[(o * g_.out_h + oh) * g_.out_w + ow];
+      }
       for (int64_t k = 0; k < g_.groups; ++k)
-        sgemm_avx512_rows(R, Og, Lw, 1.0f, p, offsets_.data() + k * R, 0, dyt + k * Og, nullptr, O, beta,
+        sgemm_avx512_rows(R, Og, Lw, 1.0f, p, offsets_.data() + k * R, 0, dyt + k * Lw * Og, nullptr, Og, beta,
                           gwt + k * R * Og, Og);
     }
   }
