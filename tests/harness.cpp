@@ -160,4 +160,17 @@ std::vector<int64_t> padding_indices(const ParamArena& arena) {
   return out;
 }
 
+std::shared_ptr<const data::Dataset> band_task(int64_t n, int64_t size, int64_t classes) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(n * size * size));
+  std::vector<int64_t> labels(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    labels[static_cast<size_t>(i)] = i % classes;
+    for (int64_t p = 0; p < size * size; ++p)
+      pixels[static_cast<size_t>(i * size * size + p)] =
+          static_cast<uint8_t>((p / (2 * size) == i % classes ? 180 : 30) + (i * 13 + p * 7) % 40);
+  }
+  return std::make_shared<const data::Dataset>(
+      data::Dataset{Tensor::from_vector(pixels, {n, 1, size, size}), Tensor::from_vector(labels, {n})});
+}
+
 }  // namespace lethe::test

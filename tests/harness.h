@@ -12,6 +12,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/tensor.h"
+#include "nn/data/dataset.h"
 
 namespace lethe::test {
 
@@ -41,6 +42,10 @@ void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol =
 
 // The arena indices that belong to no parameter (alignment padding).
 std::vector<int64_t> padding_indices(const ParamArena& arena);
+
+// n images 1×size×size of `classes` classes, sample i of class i % classes: a bright band of two
+// rows at the class's position, with fixed pixel noise. Small models learn it in tens of steps.
+std::shared_ptr<const data::Dataset> band_task(int64_t n, int64_t size = 8, int64_t classes = 4);
 
 // True when a CUDA device is present; otherwise records a visible skip with `what`.
 bool cuda_or_skip(const char* what);

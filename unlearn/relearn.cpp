@@ -1,0 +1,662 @@
+#include "unlearn/relearn.h"
+
+#include <algorithm>
+#include <numeric>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "nn/data/loader.h"
+#include "nn/optim.h"
+#include "nn/stacked.h"
+
+namespace lethe::unlearn {
+
+namespace {
+
+constexpr uint64_t kForgetSampleStream = uint64_t{5} << 32;
+constexpr uint64_t kRetainSampleStream = kForgetSampleStream + 1;
+
+void fill(double& field, double value) {
+  if (std::isnan(field)) field = value;
+}
+void fill(std::string& field, const char* value) {
+  if (field.empty()) field = value;
+}
+void fill(int64_t& field, int64_t value) {
+  if (field == 0) field = value;
+}
+
+// `count` of `indices` drawn with Philox (seed, stream), in ascending order: < 1 a fraction,
+// ≥ 1 a count (at most all of them).
+std::vector<int64_t> sample(const std::vector<int64_t>& indices, double count, uint64_t seed, uint64_t stream) {
+  const auto n = static_cast<int64_t>(indices.size());
+  const int64_t k = count < 1 ? static_cast<int64_t>(std::llround(count * static_cast<double>(n)))
+                              : std::min<int64_t>(n, static_cast<int64_t>(count));
+  const std::vector<int64_t> order = data::permutation(n, seed, stream);
+  std::vector<int64_t> out;
+  out.reserve(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) out.push_back(indices[static_cast<size_t>(order[static_cast<size_t>(i)])]);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// ---- evaluation of the forget set
+
+// The forget set's batches, normalised once and kept: every evaluation point reads them again.
+struct EvalSet {
+  std::vector<Tensor> images;
+  std::vector<std::vector<int64_t>> labels;
+  int64_t size = 0;
+};
+EvalSet eval_set(const data::Subset& forget, const data::Normalization& normalization, int64_t batch, Device device) {
+  data::DataLoader loader = data::evaluation_loader(forget, batch, normalization, device);
+  EvalSet s;
+  for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    data::Batch batch_b = loader.batch(0, b);
+    s.images.push_back(batch_b.images);
+    s.labels.push_back(batch_b.labels.to_vector<int64_t>());
+  }
+  s.size = forget.size();
+  return s;
+}
+
+// Hits and summed cross-entropy (float64, in sample order) of one batch's logits [B, C]: the same
+// arithmetic as metrics.cpp's score_samples, so a model's figures do not depend on which path
+// measured them.
+struct ForgetSums {
+  int64_t hits = 0;
+  double loss = 0;
+  void add(const Tensor& logits, const std::vector<int64_t>& labels) {
+    const int64_t classes = logits.size(1);
+    const std::vector<double> lp = log_softmax(logits, 1).to(DType::f64).to_vector<double>();
+    const std::vector<int64_t> predicted = argmax(logits, 1).to_vector<int64_t>();
+    for (size_t i = 0; i < labels.size(); ++i) {
+      hits += predicted[i] == labels[i];
+      loss -= lp[i * static_cast<size_t>(classes) + static_cast<size_t>(labels[i])];
+    }
+  }
+  ForgetMetrics metrics(int64_t n) const {
+    return {static_cast<double>(hits) / static_cast<double>(n), loss / static_cast<double>(n)};
+  }
+};
+
+double l2_distance(const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = a.to(Device::cpu()).to_vector<float>(), y = b.to(Device::cpu()).to_vector<float>();
+  double sum = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
+    sum += d * d;
+  }
+  return std::sqrt(sum);
+}
+
+// ---- the models being relearned
+
+using OptimizerState = std::vector<std::pair<std::string, Tensor>>;
+
+// One model mid-relearning: its state dict, its optimizer's state (empty: a fresh optimizer), and
+// its starting parameters as a flat single-model arena (for the distance).
+struct ModelState {
+  NamedTensors weights;
+  OptimizerState optimizer;
+  Tensor start;
+};
+
+// (Also for optimizer state: the same type.)
+NamedTensors cloned(const NamedTensors& s) {
+  NamedTensors out;
+  for (const auto& [name, t] : s) out.emplace_back(name, t.clone());
+  return out;
+}
+
+std::unique_ptr<nn::Optimizer> make_optimizer(const ParamArena& arena, const RelearnOptions& o) {
+  if (o.optimizer == "adam") {
+    nn::AdamWOptions a;
+    a.lr = o.lr;
+    a.weight_decay = o.weight_decay;
+    return nn::make_adamw(arena, a);
+  }
+  nn::SgdOptions s;
+  s.lr = o.lr;
+  s.momentum = o.momentum;
+  s.weight_decay = o.weight_decay;
+  return nn::make_sgd(arena, s);
+}
+
+// A set of models taking relearning steps in lockstep on one batch stream.
+class Learners {
+ public:
+  virtual ~Learners() = default;
+  virtual int64_t size() const = 0;
+  virtual void step(const data::Batch& batch) = 0;
+  virtual std::vector<ForgetMetrics> evaluate(const EvalSet& forget) = 0;
+  virtual std::vector<double> distances() const = 0;
+  virtual std::vector<ModelState> states() const = 0;
+  virtual NamedTensors parameters(size_t j) const = 0;  // learner j's, named as the single model's
+};
+using LearnersFactory = std::function<std::unique_ptr<Learners>(const std::vector<ModelState>&)>;
+
+// Each model on its own, through the ordinary path: nn::Model, cross_entropy, backward, step.
+class SequentialLearners final : public Learners {
+ public:
+  SequentialLearners(const nn::ModelSpec& spec, const std::vector<ModelState>& states, Device device,
+                     const RelearnOptions& o)
+      : options_(o) {
+    for (const ModelState& s : states) {
+      One one{std::make_unique<nn::Model>(spec, 0, device), nullptr, s.start};
+      one.model->net().load_state_dict(s.weights);
+      one.optimizer = make_optimizer(one.model->arena(), o);
+      if (!s.optimizer.empty()) one.optimizer->load_state(s.optimizer);
+      models_.push_back(std::move(one));
+    }
+  }
+  int64_t size() const override { return static_cast<int64_t>(models_.size()); }
+
+  void step(const data::Batch& batch) override {
+    for (One& m : models_) {
+      m.model->train(options_.bn == "train");
+      m.model->arena().zero_grad(0);
+      cross_entropy(m.model->forward(batch.images), batch.labels).backward();
+      m.optimizer->step(0);
+    }
+  }
+
+  std::vector<ForgetMetrics> evaluate(const EvalSet& forget) override {
+    NoGradGuard no_grad;
+    std::vector<ForgetMetrics> out;
+    for (One& m : models_) {
+      m.model->eval();
+      ForgetSums sums;
+      for (size_t b = 0; b < forget.images.size(); ++b) sums.add(m.model->forward(forget.images[b]), forget.labels[b]);
+      out.push_back(sums.metrics(forget.size));
+    }
+    return out;
+  }
+
+  std::vector<double> distances() const override {
+    std::vector<double> out;
+    for (const One& m : models_) out.push_back(l2_distance(m.model->arena().data(), m.start));
+    return out;
+  }
+
+  std::vector<ModelState> states() const override {
+    std::vector<ModelState> out;
+    for (const One& m : models_)
+      out.push_back({cloned(m.model->net().state_dict()), cloned(m.optimizer->state()), m.start});
+    return out;
+  }
+
+  NamedTensors parameters(size_t j) const override { return models_.at(j).model->net().named_parameters(); }
+
+ private:
+  struct One {
+    std::unique_ptr<nn::Model> model;
+    std::unique_ptr<nn::Optimizer> optimizer;
+    Tensor start;
+  };
+  RelearnOptions options_;
+  std::vector<One> models_;
+};
+
+// All models stacked into one network (nn::StackedModel): one grouped-conv / batched-GEMM pass
+// per step, and one optimizer step over the stacked arena.
+class StackedLearners final : public Learners {
+ public:
+  StackedLearners(const nn::ModelSpec& spec, const std::vector<ModelState>& states, Device device,
+                  const RelearnOptions& o)
+      : options_(o), model_(spec, weights_of(states), device) {
+    for (const auto& [name, t] : nn::build_network(spec)->named_parameters()) parameter_names_.insert(name);
+    optimizer_ = make_optimizer(model_.arena(), o);
+    for (const ModelState& s : states) starts_.push_back(s.start);
+    if (!states.front().optimizer.empty()) optimizer_->load_state(stacked_optimizer(states));
+  }
+  int64_t size() const override { return model_.models(); }
+
+  void step(const data::Batch& batch) override {
+    model_.train(options_.bn == "train");
+    model_.arena().zero_grad(0);
+    nn::stacked_cross_entropy(model_.forward(batch.images), batch.labels).total.backward();
+    optimizer_->step(0);
+  }
+
+  std::vector<ForgetMetrics> evaluate(const EvalSet& forget) override {
+    NoGradGuard no_grad;
+    model_.eval();
+    std::vector<ForgetSums> sums(static_cast<size_t>(size()));
+    for (size_t b = 0; b < forget.images.size(); ++b) {
+      const Tensor logits = model_.forward(forget.images[b]);
+      for (int64_t n = 0; n < size(); ++n) sums[static_cast<size_t>(n)].add(logits.select(0, n), forget.labels[b]);
+    }
+    std::vector<ForgetMetrics> out;
+    for (const ForgetSums& s : sums) out.push_back(s.metrics(forget.size));
+    return out;
+  }
+
+  std::vector<double> distances() const override {
+    std::vector<double> out;
+    for (int64_t n = 0; n < size(); ++n)
+      out.push_back(l2_distance(model_.model_flat(model_.arena().data(), n), starts_[static_cast<size_t>(n)]));
+    return out;
+  }
+
+  std::vector<ModelState> states() const override {
+    const OptimizerState stacked = optimizer_->state();
+    std::vector<ModelState> out;
+    for (int64_t n = 0; n < size(); ++n) {
+      OptimizerState own;
+      for (const auto& [name, t] : stacked)  // flat buffers are split; the scalars (lr, step) are shared
+        own.emplace_back(name, name == "scalars" ? t.clone() : model_.model_flat(t, n));
+      out.push_back({model_.state_dict(n), std::move(own), starts_[static_cast<size_t>(n)]});
+    }
+    return out;
+  }
+
+  NamedTensors parameters(size_t j) const override {
+    NamedTensors out;
+    for (auto& [name, t] : model_.state_dict(static_cast<int64_t>(j)))
+      if (parameter_names_.count(name) != 0) out.emplace_back(name, t);
+    return out;
+  }
+
+ private:
+  static std::vector<NamedTensors> weights_of(const std::vector<ModelState>& states) {
+    LETHE_CHECK(!states.empty(), "relearn", "no models to stack");
+    std::vector<NamedTensors> out;
+    for (const ModelState& s : states) out.push_back(s.weights);
+    return out;
+  }
+  OptimizerState stacked_optimizer(const std::vector<ModelState>& states) const {
+    OptimizerState out;
+    const OptimizerState& first = states.front().optimizer;
+    for (size_t i = 0; i < first.size(); ++i) {
+      if (first[i].first == "scalars") {
+        out.push_back(first[i]);
+        continue;
+      }
+      std::vector<Tensor> parts;
+      for (const ModelState& s : states) parts.push_back(s.optimizer.at(i).second);
+      out.emplace_back(first[i].first, model_.stack_flat(parts));
+    }
+    return out;
+  }
+
+  RelearnOptions options_;
+  nn::StackedModel model_;
+  std::unique_ptr<nn::Optimizer> optimizer_;
+  std::vector<Tensor> starts_;
+  std::set<std::string> parameter_names_;
+};
+
+// ---- the driver
+
+// Where one model stands while relearning.
+struct Tracker {
+  RelearnResult result;
+  bool stopped = false;
+
+  bool accuracy_met(const ForgetMetrics& m, const RelearnTargets& t) const {
+    return !std::isnan(t.accuracy) && m.accuracy >= t.accuracy;
+  }
+  bool loss_met(const ForgetMetrics& m, const RelearnTargets& t) const { return !std::isnan(t.loss) && m.loss <= t.loss; }
+  // Whether this point meets a target not met before.
+  bool newly_met(const ForgetMetrics& m, const RelearnTargets& t) const {
+    return (result.accuracy_steps < 0 && accuracy_met(m, t)) || (result.loss_steps < 0 && loss_met(m, t)) ||
+           !std::isfinite(m.loss);
+  }
+  // Records the point and what it meets; returns whether the model stops here.
+  bool record(int64_t step, const ForgetMetrics& m, double distance, const RelearnTargets& t, const std::string& stop) {
+    result.curve.push_back({step, m.accuracy, m.loss, distance});
+    if (result.accuracy_steps < 0 && accuracy_met(m, t)) result.accuracy_steps = step;
+    if (result.loss_steps < 0 && loss_met(m, t)) result.loss_steps = step;
+    result.diverged = !std::isfinite(m.loss);
+    const bool acc = result.accuracy_steps >= 0 || std::isnan(t.accuracy);
+    const bool loss = result.loss_steps >= 0 || std::isnan(t.loss);
+    stopped = result.diverged || (stop == "all" && acc && loss) || (stop == "accuracy" && result.accuracy_steps >= 0) ||
+              (stop == "loss" && result.loss_steps >= 0);
+    if (stopped) result.steps = step;
+    return stopped;
+  }
+};
+
+class Driver {
+ public:
+  Driver(LearnersFactory factory, const RelearnData& data, const data::Normalization& normalization,
+         const RelearnOptions& o, const RelearnTargets& targets, Device device,
+         const std::function<void(const RelearnProgress&)>& progress, const RelearnObserver& observe)
+      : factory_(std::move(factory)),
+        options_(o),
+        observe_(observe),
+        targets_(targets),
+        progress_(progress),
+        forget_(eval_set(data.forget, normalization, o.eval_batch, device)),
+        loader_(data.train, [&] {
+          data::LoaderOptions l;
+          l.batch_size = o.batch;
+          l.seed = o.seed;
+          l.normalization = normalization;
+          l.device = device;
+          return l;
+        }()) {
+    if (observe_) options_.eval_every = 1;  // an observed step must not lie past a model's stop
+  }
+
+  std::vector<RelearnResult> run(const std::vector<ModelState>& starts) {
+    trackers_.assign(starts.size(), Tracker{});
+    ids_.resize(starts.size());
+    std::iota(ids_.begin(), ids_.end(), size_t{0});
+    learners_ = factory_(starts);
+    int64_t step = 0;
+    observe(step);
+    record(step, learners_->evaluate(forget_), learners_->distances(), {});
+    for (;;) {
+      keep_active();
+      report(step);
+      if (ids_.empty() || step >= options_.steps) break;
+      const int64_t span = std::min(options_.eval_every, options_.steps - step);
+      const std::vector<ModelState> snapshot = span > 1 ? learners_->states() : std::vector<ModelState>{};
+      for (int64_t i = 0; i < span; ++i) learners_->step(batch_at(step + i));
+      step += span;
+      observe(step);
+      const std::vector<ForgetMetrics> m = learners_->evaluate(forget_);
+      const std::vector<double> d = learners_->distances();
+      std::vector<size_t> crossed;  // learners whose bracket is replayed: a target was met within it
+      for (size_t j = 0; j < ids_.size(); ++j)
+        if (span > 1 && trackers_[ids_[j]].newly_met(m[j], targets_)) crossed.push_back(j);
+      record(step, m, d, crossed);
+      if (!crossed.empty()) replay(snapshot, crossed, step - span, step, m, d);
+    }
+    if (!ids_.empty()) {  // the cap
+      const std::vector<ModelState> last = learners_->states();
+      for (size_t j = 0; j < ids_.size(); ++j) {
+        trackers_[ids_[j]].result.steps = options_.steps;
+        trackers_[ids_[j]].result.final_state = to_cpu(last[j].weights);
+      }
+    }
+    std::vector<RelearnResult> out;
+    for (Tracker& t : trackers_) {
+      t.result.loss_auc = loss_auc(t.result, targets_.loss);
+      out.push_back(std::move(t.result));
+    }
+    return out;
+  }
+
+ private:
+  static NamedTensors to_cpu(const NamedTensors& s) {
+    NamedTensors out;
+    for (const auto& [name, t] : s) out.emplace_back(name, t.to(Device::cpu()));
+    return out;
+  }
+
+  data::Batch batch_at(int64_t step) {
+    const int64_t per_epoch = loader_.batches_per_epoch();
+    return loader_.batch(step / per_epoch, step % per_epoch);
+  }
+
+  // Records the evaluation at `step` of every learner but the `skipped` ones (ascending).
+  void record(int64_t step, const std::vector<ForgetMetrics>& m, const std::vector<double>& d,
+              const std::vector<size_t>& skipped) {
+    std::vector<ModelState> states;  // read once, when a model stops
+    for (size_t j = 0, s = 0; j < ids_.size(); ++j) {
+      if (s < skipped.size() && skipped[s] == j) {
+        ++s;
+        continue;
+      }
+      Tracker& t = trackers_[ids_[j]];
+      if (!t.record(step, m[j], d[j], targets_, options_.stop)) continue;
+      if (states.empty()) states = learners_->states();
+      t.result.final_state = to_cpu(states[j].weights);
+    }
+  }
+
+  // Drops the learners that stopped, rebuilding the set from the others' states.
+  void keep_active() {
+    std::vector<size_t> keep;
+    for (size_t j = 0; j < ids_.size(); ++j)
+      if (!trackers_[ids_[j]].stopped) keep.push_back(j);
+    if (keep.size() == ids_.size()) return;
+    const std::vector<ModelState> all = learners_->states();
+    std::vector<ModelState> kept;
+    std::vector<size_t> kept_ids;
+    for (const size_t j : keep) kept.push_back(all[j]), kept_ids.push_back(ids_[j]);
+    learners_ = kept.empty() ? nullptr : factory_(kept);
+    ids_ = std::move(kept_ids);
+  }
+
+  // Steps (from, end] of the learners at positions `crossed`, replayed one by one from the snapshot
+  // taken at `from` and evaluated after each, until each has stopped or reached `end` — where the
+  // replay must land exactly on the run's own evaluation (`end_metrics`, `end_distances`).
+  void replay(const std::vector<ModelState>& snapshot, const std::vector<size_t>& crossed, int64_t from, int64_t end,
+              const std::vector<ForgetMetrics>& end_metrics, const std::vector<double>& end_distances) {
+    std::vector<ModelState> states;
+    for (const size_t j : crossed) states.push_back(snapshot[j]);
+    const std::unique_ptr<Learners> again = factory_(states);
+    std::vector<bool> done(crossed.size(), false);
+    for (int64_t step = from + 1; step <= end; ++step) {
+      again->step(batch_at(step - 1));
+      const std::vector<ForgetMetrics> m = again->evaluate(forget_);
+      const std::vector<double> d = again->distances();
+      for (size_t r = 0; r < crossed.size(); ++r) {
+        if (done[r]) continue;
+        if (step == end) check_same(m[r], d[r], end_metrics[crossed[r]], end_distances[crossed[r]], from, end);
+        Tracker& t = trackers_[ids_[crossed[r]]];
+        if (t.record(step, m[r], d[r], targets_, options_.stop)) {
+          t.result.final_state = to_cpu(again->states()[r].weights);
+          done[r] = true;
+        }
+      }
+    }
+  }
+
+  static void check_same(const ForgetMetrics& a, double da, const ForgetMetrics& b, double db, int64_t from, int64_t end) {
+    const bool same_loss = a.loss == b.loss || (std::isnan(a.loss) && std::isnan(b.loss));
+    LETHE_CHECK(same_loss && a.accuracy == b.accuracy && (da == db || (std::isnan(da) && std::isnan(db))), "relearn",
+                "replaying steps ", from + 1, "..", end, " gave forget loss ", a.loss, " where the run gave ", b.loss,
+                ": the steps are not deterministic");
+  }
+
+  void observe(int64_t step) const {
+    if (!observe_) return;
+    for (size_t j = 0; j < ids_.size(); ++j) observe_(ids_[j], step, learners_->parameters(j));
+  }
+
+  void report(int64_t step) const {
+    if (progress_)
+      progress_({step, options_.steps, static_cast<int64_t>(ids_.size()), static_cast<int64_t>(trackers_.size())});
+  }
+
+  LearnersFactory factory_;
+  RelearnOptions options_;
+  RelearnObserver observe_;
+  RelearnTargets targets_;
+  std::function<void(const RelearnProgress&)> progress_;
+  EvalSet forget_;
+  data::DataLoader loader_;
+  std::vector<Tracker> trackers_;
+  std::unique_ptr<Learners> learners_;
+  std::vector<size_t> ids_;  // the tracker of each learner, in learner order
+};
+
+}  // namespace
+
+void RelearnOptions::resolve(const Scenario& scenario) {
+  auto check = [](bool ok, const char* field, auto value, const char* want) {
+    LETHE_CHECK(ok, "relearn", "--", field, " = ", value, ": ", want);
+  };
+  check(preset.empty() || preset == "golatkar" || preset == "ain", "preset", preset, "must be golatkar or ain");
+  if (preset == "golatkar") {  // Golatkar et al.: fine-tune on the whole training set in chunks of 500
+    fill(batch, 500);
+    fill(retain_samples, 1);
+    fill(stop, "loss");
+    fill(headline, "loss");
+  } else if (preset == "ain") {  // Chundawat et al.'s anamnesis index: Adam, to 95% of the original's accuracy
+    fill(optimizer, "adam");
+    fill(accuracy_ratio, 0.95);
+    fill(stop, "accuracy");
+    fill(headline, "accuracy");
+  }
+  fill(optimizer, "sgd");
+  fill(lr, optimizer == "adam" ? 1e-3 : scenario.kind == ScenarioKind::random ? 0.05 : 0.01);
+  fill(batch, 128);
+  fill(eval_every, scenario.kind == ScenarioKind::random ? 5 : 1);
+  fill(retain_samples, 0);
+  fill(stop, "all");
+  fill(headline, "loss");
+  check(optimizer == "sgd" || optimizer == "adam", "optimizer", optimizer, "must be sgd or adam");
+  check(std::isfinite(lr) && lr > 0, "lr", lr, "must be positive");
+  check(momentum >= 0 && momentum < 1, "momentum", momentum, "must be in [0, 1)");
+  check(std::isfinite(weight_decay) && weight_decay >= 0, "weight-decay", weight_decay, "must be >= 0");
+  check(batch > 0, "batch", batch, "must be positive");
+  check(steps > 0, "steps", steps, "must be positive");
+  check(eval_every > 0, "eval-every", eval_every, "must be positive");
+  check(eval_batch > 0, "eval-batch", eval_batch, "must be positive");
+  check(bn == "train" || bn == "frozen", "bn", bn, "must be train or frozen");
+  check(std::isfinite(forget_samples) && forget_samples >= 0, "forget-samples", forget_samples,
+        "must be 0 (all), a fraction < 1 or a count");
+  check(std::isfinite(retain_samples) && retain_samples >= 0, "retain-samples", retain_samples,
+        "must be 0 (none), a fraction <= 1 or a count");
+  check(std::isfinite(accuracy_drop) && accuracy_drop >= 0 && accuracy_drop < 1, "accuracy-drop", accuracy_drop,
+        "must be in [0, 1)");
+  check(std::isnan(accuracy_ratio) || (accuracy_ratio > 0 && accuracy_ratio <= 1), "accuracy-ratio", accuracy_ratio,
+        "must be in (0, 1]");
+  check(std::isnan(accuracy_target) || (accuracy_target >= 0 && accuracy_target <= 1), "accuracy-target",
+        accuracy_target, "must be a fraction in [0, 1]");
+  check(std::isnan(loss_target) || (std::isfinite(loss_target) && loss_target >= 0), "loss-target", loss_target,
+        "must be >= 0 nats");
+  check(stop == "all" || stop == "loss" || stop == "accuracy" || stop == "none", "stop", stop,
+        "must be all, loss, accuracy or none");
+  check(headline == "loss" || headline == "accuracy", "headline", headline, "must be loss or accuracy");
+}
+
+void to_json(nlohmann::json& j, const RelearnOptions& o) {
+  auto number = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
+  j = {{"preset", o.preset},
+       {"optimizer", o.optimizer},
+       {"lr", o.lr},
+       {"momentum", o.momentum},
+       {"weight_decay", o.weight_decay},
+       {"batch", o.batch},
+       {"steps", o.steps},
+       {"eval_every", o.eval_every},
+       {"eval_batch", o.eval_batch},
+       {"seed", o.seed},
+       {"bn", o.bn},
+       {"forget_samples", o.forget_samples},
+       {"retain_samples", number(o.retain_samples)},
+       {"accuracy_drop", o.accuracy_drop},
+       {"accuracy_ratio", number(o.accuracy_ratio)},
+       {"accuracy_target", number(o.accuracy_target)},
+       {"loss_target", number(o.loss_target)},
+       {"stop", o.stop},
+       {"headline", o.headline}};
+}
+
+RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split& split, const RelearnOptions& o) {
+  LETHE_CHECK(!split.forget.empty(), "relearn", "the split's forget set is empty");
+  RelearnData d;
+  d.forget = {train, split.forget};
+  std::vector<int64_t> steps_read =
+      o.forget_samples == 0 ? split.forget : sample(split.forget, o.forget_samples, o.seed, kForgetSampleStream);
+  if (o.retain_samples > 0) {
+    const std::vector<int64_t> retain = o.retain_samples == 1 ? split.retain
+                                                                : sample(split.retain, o.retain_samples, o.seed,
+                                                                         kRetainSampleStream);
+    steps_read.insert(steps_read.end(), retain.begin(), retain.end());
+    std::sort(steps_read.begin(), steps_read.end());
+  }
+  LETHE_CHECK(!steps_read.empty(), "relearn", "--forget-samples ", o.forget_samples, " leaves no samples to relearn on");
+  d.train = {std::move(train), std::move(steps_read)};
+  return d;
+}
+
+ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const data::Normalization& normalization,
+                             const RelearnOptions& o) {
+  const EvalSet set = eval_set(forget, normalization, o.eval_batch, model.device());
+  const bool was_training = model.net().is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  ForgetSums sums;
+  for (size_t b = 0; b < set.images.size(); ++b) sums.add(model.forward(set.images[b]), set.labels[b]);
+  model.train(was_training);
+  return sums.metrics(set.size);
+}
+
+RelearnTargets relearn_targets(const RelearnOptions& o, const ForgetMetrics& original) {
+  RelearnTargets t;
+  t.accuracy = !std::isnan(o.accuracy_target)  ? o.accuracy_target
+               : !std::isnan(o.accuracy_ratio) ? o.accuracy_ratio * original.accuracy
+                                               : original.accuracy - o.accuracy_drop;
+  t.loss = !std::isnan(o.loss_target) ? o.loss_target : original.loss;
+  return t;
+}
+
+double loss_auc(const RelearnResult& r, double target) {
+  if (std::isnan(target) || r.curve.empty()) return kUnset;
+  double area = 0;
+  for (size_t i = 1; i < r.curve.size(); ++i) {
+    const RelearnPoint &a = r.curve[i - 1], &b = r.curve[i];
+    if (r.loss_steps >= 0 && a.step >= r.loss_steps) break;
+    area += 0.5 * (std::max(0.0, a.forget_loss - target) + std::max(0.0, b.forget_loss - target)) *
+            static_cast<double>(b.step - a.step);
+  }
+  return area;
+}
+
+void to_json(nlohmann::json& j, const RelearnTargets& t) { j = {{"accuracy", t.accuracy}, {"loss", t.loss}}; }
+
+std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<NamedTensors>& starts,
+                                   const RelearnData& data, const data::Normalization& normalization,
+                                   const RelearnOptions& o, const RelearnTargets& targets, Device device,
+                                   RelearnMode mode, const std::function<void(const RelearnProgress&)>& progress,
+                                   const RelearnObserver& observe) {
+  LETHE_CHECK(!starts.empty(), "relearn", "no models to relearn");
+  std::vector<ModelState> states;
+  for (const NamedTensors& s : starts) {
+    nn::Model m(spec, 0, device);
+    m.net().load_state_dict(s);
+    states.push_back({cloned(m.net().state_dict()), {}, m.arena().data().clone()});
+  }
+  const bool stacked = mode == RelearnMode::batched && nn::stackable(spec);
+  LearnersFactory factory = [&](const std::vector<ModelState>& s) -> std::unique_ptr<Learners> {
+    if (stacked) return std::make_unique<StackedLearners>(spec, s, device, o);
+    return std::make_unique<SequentialLearners>(spec, s, device, o);
+  };
+  Driver driver(factory, data, normalization, o, targets, device, progress, observe);
+  return driver.run(states);
+}
+
+nlohmann::json rcd_json(const RelearnResult& r, const RelearnResult* retrained, int64_t cap) {
+  auto steps = [cap](int64_t s) { return s < 0 ? cap : s; };
+  auto ratio = [](double a, double b) { return std::isfinite(a) && std::isfinite(b) && b > 0 ? nlohmann::json(a / b) : nlohmann::json(); };
+  nlohmann::json normalized = {{"loss", nullptr}, {"accuracy", nullptr}, {"loss_auc", nullptr}};
+  if (retrained != nullptr) {
+    normalized["loss"] = ratio(static_cast<double>(steps(r.loss_steps)), static_cast<double>(steps(retrained->loss_steps)));
+    normalized["accuracy"] =
+        ratio(static_cast<double>(steps(r.accuracy_steps)), static_cast<double>(steps(retrained->accuracy_steps)));
+    normalized["loss_auc"] = ratio(r.loss_auc, retrained->loss_auc);
+  }
+  return {{"loss_steps", steps(r.loss_steps)},
+          {"accuracy_steps", steps(r.accuracy_steps)},
+          {"loss_censored", r.loss_steps < 0},
+          {"accuracy_censored", r.accuracy_steps < 0},
+          {"loss_auc", std::isnan(r.loss_auc) ? nlohmann::json() : nlohmann::json(r.loss_auc)},
+          {"steps_run", r.steps},
+          {"diverged", r.diverged},
+          {"normalized", normalized}};
+}
+
+nlohmann::json curve_json(const RelearnResult& r) {
+  nlohmann::json out = nlohmann::json::array();
+  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  for (const RelearnPoint& p : r.curve)
+    out.push_back({{"step", p.step},
+                   {"forget_accuracy", p.forget_accuracy},
+                   {"forget_loss", number(p.forget_loss)},
+                   {"distance", number(p.distance)}});
+  return out;
+}
+
+}  // namespace lethe::unlearn

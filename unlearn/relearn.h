@@ -1,0 +1,136 @@
+#pragma once
+// Relearning: fine-tune a model on the data it was made to forget and count the steps it takes to
+// get that data back — the relearning convergence delay (RCD) of Tran & Woo. A model retrained
+// without the data relearns it slowly; a model that only hides it relearns fast.
+//
+// Cheap by construction:
+//  - the forget set is evaluated forward-only (no autograd), in large batches, every `eval_every`
+//    steps. When a target is met at an evaluation point, the steps since the previous point are
+//    replayed one by one from a snapshot, so the reported step is the first step that meets the
+//    target, as evaluating after every step would report (unless the curve met the target and fell
+//    back within one bracket: README, "Relearning");
+//  - each model stops as soon as its targets are met;
+//  - many models relearn in one batched pass (nn::StackedModel), bitwise equal on the CPU to
+//    relearning them one at a time.
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "nn/data/dataset.h"
+#include "nn/models.h"
+#include "nn/module.h"
+#include "unlearn/scenario.h"
+
+namespace lethe::unlearn {
+
+inline constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
+
+struct RelearnOptions {
+  // "" (lethe's default, WORKLOADS.md W1), "golatkar" or "ain": fills the fields the protocol fixes
+  // (README, "Relearning"); fields set explicitly are kept.
+  std::string preset;
+  std::string optimizer;          // sgd | adam; "": sgd (ain: adam)
+  double lr = kUnset;             // unset: sgd — random forgetting 0.05, otherwise 0.01; adam 1e-3
+  double momentum = 0;            // sgd
+  double weight_decay = 0;        // sgd (coupled) and adam (decoupled, AdamW)
+  int64_t batch = 0;              // 0: 128 (golatkar: 500)
+  int64_t steps = 300;            // the cap
+  int64_t eval_every = 0;         // 0: random forgetting 5, otherwise 1
+  int64_t eval_batch = 1000;      // evaluation is forward-only; large batches are cheaper
+  uint64_t seed = 0;              // batch order and the sampled subsets
+  std::string bn = "train";       // batch norm during relearning steps: train (batch statistics) | frozen
+  // What the steps read: the forget set, or a seeded part of it (< 1: a fraction, ≥ 1: a count;
+  // 0: all of it), plus a seeded sample of the retain set (0: none; ≤ 1: a fraction; > 1: a count).
+  double forget_samples = 0;
+  double retain_samples = kUnset;  // unset: 0 (golatkar: 1, the whole training set)
+  // Targets, from the original model's forget accuracy and loss: accuracy ≥ original − drop, or
+  // ≥ ratio × original when the ratio is set (ain: 0.95); loss ≤ original's. An explicit target
+  // (a fraction / nats) replaces the derived one.
+  double accuracy_drop = 0.01;
+  double accuracy_ratio = kUnset;
+  double accuracy_target = kUnset, loss_target = kUnset;
+  std::string stop;      // when a model stops: all (both targets met) | loss | accuracy | none (the cap); "": all (ain: accuracy)
+  std::string headline;  // which RCD the summaries lead with: loss | accuracy; "": loss (ain: accuracy)
+
+  // Applies the preset, fills the scenario's defaults, checks every field (lethe::Error naming it).
+  void resolve(const Scenario& scenario);
+};
+void to_json(nlohmann::json& j, const RelearnOptions& o);
+
+// The samples a relearning run trains on, and the forget set it is measured on.
+struct RelearnData {
+  data::Subset train;
+  data::Subset forget;
+};
+RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split& split, const RelearnOptions& o);
+
+struct ForgetMetrics {
+  double accuracy = kUnset, loss = kUnset;  // fraction; mean cross-entropy in nats
+};
+// Forward-only, in eval mode, in batches of o.eval_batch.
+ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const data::Normalization& normalization,
+                             const RelearnOptions& o);
+
+struct RelearnTargets {
+  double accuracy = kUnset, loss = kUnset;
+};
+RelearnTargets relearn_targets(const RelearnOptions& o, const ForgetMetrics& original);
+void to_json(nlohmann::json& j, const RelearnTargets& t);
+
+struct RelearnPoint {
+  int64_t step = 0;
+  double forget_accuracy = 0, forget_loss = 0;
+  double distance = 0;  // L2 distance of the parameters from the starting model
+};
+
+struct RelearnResult {
+  // Every evaluation point, and every step of a replayed bracket, in step order.
+  std::vector<RelearnPoint> curve;
+  int64_t accuracy_steps = -1, loss_steps = -1;  // first step meeting the target; −1: not within the cap
+  // Σ over the curve (trapezoids) of max(0, forget loss − loss target), in nats·steps, up to the
+  // step the loss target is met (or the last point): how much loss was left to relearn, for how long.
+  double loss_auc = kUnset;
+  int64_t steps = 0;      // steps taken when the model stopped
+  bool diverged = false;  // the forget loss became NaN or infinite (the model stopped there)
+  NamedTensors final_state;  // the model when it stopped, on the CPU
+};
+
+// RelearnResult::loss_auc of a curve (NaN for an unset target).
+double loss_auc(const RelearnResult& r, double loss_target);
+
+enum class RelearnMode { batched, sequential };
+
+struct RelearnProgress {
+  int64_t step = 0, cap = 0;
+  int64_t active = 0, models = 0;  // models still relearning / in all
+};
+
+// Sees model `model`'s parameters after relearning step `step` (0: the start), for a trajectory
+// log (unlearn/trajectory.h).
+using RelearnObserver = std::function<void(size_t model, int64_t step, const NamedTensors& params)>;
+
+// Relearns every start (state dicts of `spec`) on `data` from step 0, all on one batch stream, each
+// stopping on its own. `batched` stacks the models into one network where the spec allows
+// (nn::stackable); otherwise, and in `sequential` mode, each step runs the models one after another
+// through the ordinary single-model path. Both give the same results, bitwise on the CPU. With an
+// observer, every step is evaluated (eval_every 1), so no step past a model's stop is observed.
+std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<NamedTensors>& starts,
+                                   const RelearnData& data, const data::Normalization& normalization,
+                                   const RelearnOptions& o, const RelearnTargets& targets, Device device,
+                                   RelearnMode mode = RelearnMode::batched,
+                                   const std::function<void(const RelearnProgress&)>& progress = {},
+                                   const RelearnObserver& observe = {});
+
+// The "rcd" record of one model (schema in README, "lethe run"): steps to each target (the cap,
+// flagged censored, when not met), the loss AUC, and each divided by the retrained model's
+// (null where undefined). `retrained` may be null.
+nlohmann::json rcd_json(const RelearnResult& r, const RelearnResult* retrained, int64_t cap);
+nlohmann::json curve_json(const RelearnResult& r);
+
+}  // namespace lethe::unlearn
