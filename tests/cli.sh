@@ -138,7 +138,73 @@ grep -q "bad.split" "$work/err" || fail "split error does not name the file: $(c
 if "$lethe" unlearn --method ft --scenario random:0.1 --split "$work/r.split" --from "$work/a.st" --out "$work/x.st" \
   > /dev/null 2> "$work/err"; then fail "--scenario and --split together accepted"; fi
 [[ ! -e $work/x.st ]] || fail "a failed unlearning run wrote a checkpoint"
-for sub in train eval split unlearn; do
+echo "== relearn: RCD next to the retrained model's, targets from the original, batched == one by one"
+rl=(--split "$work/r.split" --original "$work/a.st" --retrained "$work/rt.st" --from "$work/u1.st" --steps 40
+  --batch 64 --threads 2)
+"$lethe" relearn "${rl[@]}" --json --curves "$work/curves.csv" > "$work/rl1.json"
+"$lethe" relearn "${rl[@]}" --json --sequential > "$work/rl2.json"
+"$lethe" relearn "${rl[@]}" --preset ain --json > "$work/rl3.json"
+python3 - "$work/rl1.json" "$work/rl2.json" "$work/rl3.json" "$work/curves.csv" <<'PY' || fail "relearn output wrong"
+import csv, json, sys
+a, b, ain = (json.load(open(p)) for p in sys.argv[1:4])
+assert [m["role"] for m in a["models"]] == ["original", "retrained", "unlearned"], a["models"]
+original, retrained, unlearned = a["models"]
+assert original["rcd"]["loss_steps"] == 0 and original["rcd"]["accuracy_steps"] == 0, original["rcd"]
+assert retrained["rcd"]["loss_steps"] > 0 and unlearned["name"] == "u1"
+assert a["targets"]["loss"] == original["metrics"]["forget_loss"], (a["targets"], original["metrics"])
+for m, n in zip(a["models"], b["models"]):
+    assert m["rcd"] == n["rcd"] and m["curve"] == n["curve"], m["name"]
+if retrained["rcd"]["normalized"]["loss"] is not None:
+    assert retrained["rcd"]["normalized"]["loss"] == 1
+assert ain["relearn"]["optimizer"] == "adam" and ain["relearn"]["accuracy_ratio"] == 0.95 and ain["relearn"]["stop"] == "accuracy"
+rows = list(csv.DictReader(open(sys.argv[4])))
+assert len(rows) == sum(len(m["curve"]) for m in a["models"]) and rows[0]["scenario"] == "random:0.1", len(rows)
+PY
+if "$lethe" relearn --split "$work/r.split" --from "$work/u1.st" > /dev/null 2> "$work/err"; then
+  fail "relearn without targets accepted"
+fi
+grep -q "targets come from the original" "$work/err" || fail "unclear relearn error: $(cat "$work/err")"
+
+echo "== lethe run: a tiny study end to end; run again, it redoes nothing"
+cat > "$work/study.toml" <<TOML
+[study]
+name = "tiny"
+model = "mlp"
+scenarios = ["random:0.1"]
+methods = ["ft", "ieu"]
+[train]
+limit = 2048
+epochs = 1
+[split]
+split-limit = 2048
+[unlearn]
+steps = 8
+batch = 64
+[relearn]
+steps = 20
+batch = 64
+TOML
+"$lethe" run "$work/study.toml" --out "$work/study" > "$work/run1.out" 2> "$work/run1.err" || fail "lethe run: $(tail -5 "$work/run1.err")"
+grep -q "report: $work/study/report.html" "$work/run1.out" || fail "lethe run did not say where the report is"
+cp "$work/study/random-0.1/relearn.json" "$work/relearn-before.json"
+"$lethe" run "$work/study.toml" --out "$work/study" > /dev/null 2> "$work/run2.err"
+[[ $(grep -c "done before" "$work/run2.err") -eq 5 ]] || fail "a second run redid phases: $(cat "$work/run2.err")"
+cmp "$work/study/random-0.1/relearn.json" "$work/relearn-before.json" || fail "the second run changed the results"
+python3 - "$work/study" <<'PY' || fail "study outputs wrong"
+import csv, json, sys
+d = sys.argv[1]
+r = json.load(open(d + "/results.json"))
+models = r["scenarios"][0]["models"]
+assert [m["name"] for m in models] == ["original", "retrained", "ft", "ieu"], [m["name"] for m in models]
+assert r["scenarios"][0]["relearn"]["loss_target"] == models[0]["metrics"]["forget_loss"]
+assert len(list(csv.DictReader(open(d + "/results.csv")))) == 4
+html = open(d + "/report.html").read()
+assert html.count('<svg class="plot"') == 4 and "ieu" in html
+PY
+echo "[study]" > "$work/bad.toml"; echo "[trian]" >> "$work/bad.toml"
+if "$lethe" run "$work/bad.toml" --out "$work/bad" > /dev/null 2> "$work/err"; then fail "unknown study table accepted"; fi
+grep -q "unknown table \[trian\]" "$work/err" || fail "unclear study config error: $(cat "$work/err")"
+for sub in train eval split unlearn relearn; do
   "$lethe" "$sub" --help > "$work/help"  # not piped: grep -q would cut it short
   grep -q -- "--device" "$work/help" || fail "$sub --help"
 done

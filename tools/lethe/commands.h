@@ -2,11 +2,27 @@
 // The subcommands of `lethe`; each adds itself to the app and runs from its callback.
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <vector>
+
 namespace lethe::cli {
 
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_split_command(CLI::App& app);
 void add_unlearn_command(CLI::App& app);
+void add_relearn_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_report_command(CLI::App& app);
+
+// Every subcommand above.
+void add_commands(CLI::App& app);
+
+// Runs `lethe ARGS...` in this process (args[0] is the subcommand), as the shell would; a bad flag
+// becomes a lethe::Error naming it.
+void run_command(const std::vector<std::string>& args);
+
+// Parses `flags` (like "--lr=0.1") into the options of `cmd`; `where` names their source in errors.
+void parse_flags(CLI::App& cmd, const std::vector<std::string>& flags, const std::string& where);
 
 }  // namespace lethe::cli

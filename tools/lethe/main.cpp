@@ -8,10 +8,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"lethe: train small vision models, unlearn a forget set, measure how truly it is gone"};
   app.require_subcommand(1);
-  lethe::cli::add_train_command(app);
-  lethe::cli::add_eval_command(app);
-  lethe::cli::add_split_command(app);
-  lethe::cli::add_unlearn_command(app);
+  lethe::cli::add_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -45,12 +45,14 @@ void Progress::draw(int64_t done, double loss, bool has_loss) {
   const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : NAN;
   const double fraction = total_ > 0 ? static_cast<double>(done) / static_cast<double>(total_) : 1;
   const std::string loss_text = has_loss ? fmt::format("  loss {:.4f}", loss) : "";
+  // Slow loops (relearning evaluates whole forget sets) run at a fraction of an item a second.
+  const std::string rate_text = rate >= 10 ? fmt::format("{:.0f}", rate) : fmt::format("{:.2g}", rate);
   if (tty_) {
     const int filled = static_cast<int>(fraction * kBarWidth);
-    fmt::print(stderr, "\r{} [{}{}] {:3.0f}%  {:.0f} items/s{}  ETA {}\033[K", label_, std::string(filled, '#'),
-               std::string(kBarWidth - filled, '.'), 100 * fraction, rate, loss_text, clock_text(eta));
+    fmt::print(stderr, "\r{} [{}{}] {:3.0f}%  {} items/s{}  ETA {}\033[K", label_, std::string(filled, '#'),
+               std::string(kBarWidth - filled, '.'), 100 * fraction, rate_text, loss_text, clock_text(eta));
   } else {
-    fmt::print(stderr, "{}: {}/{} ({:.0f}%)  {:.0f} items/s{}  ETA {}\n", label_, done, total_, 100 * fraction, rate,
+    fmt::print(stderr, "{}: {}/{} ({:.0f}%)  {} items/s{}  ETA {}\n", label_, done, total_, 100 * fraction, rate_text,
                loss_text, clock_text(eta));
   }
   std::fflush(stderr);

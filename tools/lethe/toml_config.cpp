@@ -44,6 +44,19 @@ void apply(CLI::App& cmd, const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> table_flags(const toml::table& table, const std::string& where) {
+  std::vector<std::string> out;
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    if (const auto* array = node.as_array()) {
+      for (const auto& element : *array) out.push_back("--" + name + "=" + scalar_text(element, where, name));
+    } else {
+      out.push_back("--" + name + "=" + scalar_text(node, where, name));
+    }
+  }
+  return out;
+}
+
 void add_toml_config(CLI::App& cmd) {
   CLI::App* app = &cmd;
   cmd.add_option_function<std::string>(

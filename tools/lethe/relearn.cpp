@@ -1,0 +1,111 @@
+// lethe relearn: fine-tunes models on the forget set of a split and reports how many steps each
+// takes to recover it (RCD), next to the retrained model's, with each model's FA/RA/TA/MIA. All
+// models relearn in one batched pass where the model allows (--sequential: one by one).
+#include <fmt/core.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "commands.h"
+#include "common.h"
+#include "engine/error.h"
+#include "engine/version.h"
+#include "nn/checkpoint.h"
+#include "relearn_args.h"
+#include "relearn_models.h"
+#include "scenario_args.h"
+#include "toml_config.h"
+
+namespace lethe::cli {
+
+namespace {
+
+struct RelearnCommand {
+  RunOptions run;
+  ScenarioArgs scenario;
+  std::vector<std::string> from;
+  std::string original, retrained, curves, trajectory;
+  int64_t trajectory_every = 1;
+  double margin = 0.02;
+  bool sequential = false;
+  unlearn::RelearnOptions options;
+};
+
+std::string method_of(const std::string& path) {
+  const nn::Checkpoint c = nn::load_checkpoint(path);
+  const auto it = c.info.extra.find("unlearn_method");
+  return it == c.info.extra.end() ? "" : it->second;
+}
+
+void run_relearn(const RelearnCommand& c) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  const Device device = start(c.run);
+  const DataSource source = load_data(c.run);
+  const unlearn::Split split = resolve_split(c.scenario, source);
+  RelearnInputs in{source, split, device, c.options, c.margin, c.sequential, c.run.json, {}, c.trajectory,
+                   c.trajectory_every};
+  in.options.resolve(split.scenario);
+  if (!c.original.empty()) in.models.push_back({c.original, "original", "original", "original", nullptr});
+  if (!c.retrained.empty()) in.models.push_back({c.retrained, "retrained", "retrain", "retrained", nullptr});
+  for (const std::string& path : c.from)
+    in.models.push_back({path, std::filesystem::path(path).stem().string(), method_of(path), "unlearned", nullptr});
+  const RelearnOutput out = relearn_models(in);
+
+  nlohmann::json result = {{"command", "relearn"},
+                           {"scenario", split.scenario.str()},
+                           {"split_seed", split.seed},
+                           {"split_digest", split.digest()},
+                           {"forget_size", split.forget.size()},
+                           {"relearn", in.options},
+                           {"targets", out.targets},
+                           {"margin", c.margin},
+                           {"mode", c.sequential ? "sequential" : "batched"},
+                           {"device", device.str()},
+                           {"threads", c.run.threads},
+                           {"relearn_seconds", out.seconds},
+                           {"models", out.models},
+                           {"lethe_version", version()}};
+  result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  if (!c.trajectory.empty()) result["trajectory"] = c.trajectory;
+  if (!c.curves.empty()) append_curves_csv(c.curves, split.scenario.str(), out.models);
+  const std::string text =
+      fmt::format("{} on {}: targets forget accuracy >= {:.2f}%, forget loss <= {:.4f}; {:.1f} s\n",
+                  in.options.preset.empty() ? "relearning" : in.options.preset, split.scenario.str(),
+                  100 * out.targets.accuracy, out.targets.loss, out.seconds) +
+      rcd_table(out.models, in.options.headline);
+  print_result(c.run, result, text);
+}
+
+}  // namespace
+
+void add_relearn_command(CLI::App& app) {
+  auto c = std::make_shared<RelearnCommand>();
+  CLI::App* cmd = app.add_subcommand(
+      "relearn", "fine-tune models on a split's forget set and count the steps until they recover it (RCD)");
+  add_toml_config(*cmd);
+  add_run_options(*cmd, c->run);
+  add_scenario_options(*cmd, c->scenario);
+  cmd->add_option("--from", c->from, "checkpoints to relearn (any number; all relearn in one batched pass)");
+  cmd->add_option("--original", c->original, "the original model: the targets come from its forget accuracy and "
+                  "loss, and it is relearned too");
+  cmd->add_option("--retrained", c->retrained, "the retrained model: relearned too, and every RCD is divided by its");
+  cmd->add_option("--margin", c->margin, "flag models whose RA or TA is more than this below the retrained model's")
+      ->capture_default_str();
+  cmd->add_option("--curves", c->curves, "append the relearning curves to this CSV");
+  CLI::Option* trajectory = cmd->add_option(
+      "--trajectory", c->trajectory,
+      "write the weight-space trajectory of every model to this CSV (overwritten): per step and parameter tensor, "
+      "plus a 'model' row, the L2 norm and the distances to the model's start, the original and the retrained model; "
+      "evaluates after every step (--eval-every 1)");
+  cmd->add_option("--trajectory-every", c->trajectory_every, "log every K-th relearning step")
+      ->capture_default_str()->check(CLI::PositiveNumber)->needs(trajectory);
+  cmd->add_flag("--sequential", c->sequential, "relearn the models one after another instead of batched (same results)");
+  add_relearn_options(*cmd, c->options);
+  cmd->callback([c] {
+    LETHE_CHECK(!c->from.empty() || !c->original.empty() || !c->retrained.empty(), "relearn",
+                "nothing to relearn: give --from, --original or --retrained");
+    run_relearn(*c);
+  });
+}
+
+}  // namespace lethe::cli

@@ -1,0 +1,38 @@
+#include "relearn_args.h"
+
+namespace lethe::cli {
+
+void add_relearn_options(CLI::App& cmd, unlearn::RelearnOptions& o) {
+  cmd.add_option("--preset", o.preset, "a literature protocol: golatkar (fine-tune time: the whole training set in "
+                 "chunks of 500, until the forget loss <= the original's) or ain (Adam until 95% of the original's "
+                 "forget accuracy); flags given explicitly win")
+      ->check(CLI::IsMember({"golatkar", "ain"}));
+  cmd.add_option("--optimizer", o.optimizer, "sgd (default) or adam")->check(CLI::IsMember({"sgd", "adam"}));
+  cmd.add_option("--lr", o.lr, "learning rate (default: sgd 0.05 for random forgetting, 0.01 otherwise; adam 1e-3)");
+  cmd.add_option("--momentum", o.momentum, "SGD momentum")->capture_default_str();
+  cmd.add_option("--weight-decay", o.weight_decay, "weight decay (SGD coupled, Adam decoupled)")->capture_default_str();
+  cmd.add_option("--batch", o.batch, "batch size (default 128; golatkar 500)");
+  cmd.add_option("--steps", o.steps, "step cap: a target not met by then is reported as the cap, censored")
+      ->capture_default_str();
+  cmd.add_option("--eval-every", o.eval_every, "evaluate the forget set every K steps; a crossing is replayed step "
+                 "by step (default: 5 for random forgetting, 1 otherwise)");
+  cmd.add_option("--eval-batch", o.eval_batch, "batch size of the forward-only evaluations")->capture_default_str();
+  cmd.add_option("--seed", o.seed, "seed of the batch order and of sampled subsets")->capture_default_str();
+  cmd.add_option("--bn", o.bn, "batch norm during the steps: train (batch statistics) or frozen (running ones)")
+      ->capture_default_str()->check(CLI::IsMember({"train", "frozen"}));
+  cmd.add_option("--forget-samples", o.forget_samples, "relearn on part of the forget set: a fraction < 1 or a "
+                 "count, seeded (0: all of it); always measured on all of it")->capture_default_str();
+  cmd.add_option("--retain-samples", o.retain_samples, "add retain samples: a fraction <= 1 or a count > 1, seeded "
+                 "(default 0; golatkar 1, the whole training set)");
+  cmd.add_option("--accuracy-drop", o.accuracy_drop, "accuracy target = the original's forget accuracy minus this")
+      ->capture_default_str();
+  cmd.add_option("--accuracy-ratio", o.accuracy_ratio, "accuracy target = this times the original's (ain: 0.95)");
+  cmd.add_option("--accuracy-target", o.accuracy_target, "an explicit forget-accuracy target (fraction)");
+  cmd.add_option("--loss-target", o.loss_target, "an explicit forget-loss target (nats; default: the original's)");
+  cmd.add_option("--stop", o.stop, "stop a model when: all (both targets met, default), loss, accuracy, or none "
+                 "(run to the cap; ain: accuracy)")->check(CLI::IsMember({"all", "loss", "accuracy", "none"}));
+  cmd.add_option("--headline", o.headline, "the RCD summaries lead with: loss (default) or accuracy (ain)")
+      ->check(CLI::IsMember({"loss", "accuracy"}));
+}
+
+}  // namespace lethe::cli

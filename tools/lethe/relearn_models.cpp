@@ -1,0 +1,181 @@
+#include "relearn_models.h"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include "engine/error.h"
+#include "nn/checkpoint.h"
+#include "progress.h"
+#include "scenario_args.h"
+#include "unlearn/trajectory.h"
+#include "unlearn/metrics.h"
+
+namespace lethe::cli {
+
+namespace {
+
+const RelearnedModel* find_role(const std::vector<RelearnedModel>& models, const std::string& role) {
+  for (const RelearnedModel& m : models)
+    if (m.role == role) return &m;
+  return nullptr;
+}
+
+nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); }
+
+std::string cell(const nlohmann::json& v, const char* format, double scale = 1) {
+  if (!v.is_number()) return "—";
+  return fmt::format(fmt::runtime(format), scale * v.get<double>());
+}
+
+}  // namespace
+
+nlohmann::json model_distances(const nn::Module& model, const nn::Module* original, const nn::Module* retrained) {
+  auto l2 = [&](const nn::Module* other) {
+    return other == nullptr ? nlohmann::json() : nlohmann::json(unlearn::weight_distances(model, *other).back().l2);
+  };
+  return {{"original", l2(original)}, {"retrained", l2(retrained)}};
+}
+
+nlohmann::json models_json(const std::vector<RelearnedModel>& models, int64_t cap, double margin) {
+  const RelearnedModel* retrained = find_role(models, "retrained");
+  nlohmann::json out = nlohmann::json::array();
+  for (const RelearnedModel& m : models) {
+    const unlearn::Headline& h = m.metrics.headline;
+    const bool damaged = retrained != nullptr && m.role == "unlearned" &&
+                         (h.ra < retrained->metrics.headline.ra - margin || h.ta < retrained->metrics.headline.ta - margin);
+    out.push_back(
+        {{"name", m.name},
+         {"method", m.method},
+         {"role", m.role},
+         {"metrics", {{"fa", h.fa}, {"ra", h.ra}, {"ta", h.ta}, {"mia", h.mia}, {"forget_loss", number(m.metrics.forget_loss)}}},
+         {"gap", retrained ? number(unlearn::average_gap(h, retrained->metrics.headline)) : nlohmann::json()},
+         {"damaged", damaged},
+         {"unlearn_seconds", m.unlearn_seconds},
+         {"distance", m.distance},
+         {"rcd", unlearn::rcd_json(m.relearn, retrained ? &retrained->relearn : nullptr, cap)},
+         {"curve", unlearn::curve_json(m.relearn)}});
+  }
+  return out;
+}
+
+std::string rcd_table(const nlohmann::json& models, const std::string& headline) {
+  const bool loss_first = headline != "accuracy";
+  std::string s = fmt::format("  {:<12}{:>7}{:>7}{:>7}{:>7}{:>7}  {:>11}{:>8}  {:>11}{:>8}{:>9}{:>7}\n", "model", "FA",
+                              "RA", "TA", "MIA", "gap", loss_first ? "RCD loss" : "RCD acc", "/retr",
+                              loss_first ? "RCD acc" : "RCD loss", "/retr", "loss AUC", "/retr");
+  bool any_damaged = false;
+  for (const nlohmann::json& m : models) {
+    const nlohmann::json& x = m.at("metrics");
+    const nlohmann::json& r = m.at("rcd");
+    auto steps = [&](const char* key, const char* censored) {
+      const std::string v = std::to_string(r.at(key).get<int64_t>());
+      return r.at(censored).get<bool>() ? "≥" + v : v;
+    };
+    const std::string first = loss_first ? steps("loss_steps", "loss_censored") : steps("accuracy_steps", "accuracy_censored");
+    const std::string second = loss_first ? steps("accuracy_steps", "accuracy_censored") : steps("loss_steps", "loss_censored");
+    const nlohmann::json& n = r.at("normalized");
+    const bool damaged = m.at("damaged").get<bool>();
+    any_damaged = any_damaged || damaged;
+    // "≥" is one column wide but three bytes: pad by hand.
+    auto pad = [](const std::string& v, size_t width) {
+      const size_t shown = v.rfind("≥", 0) == 0 ? v.size() - 2 : v.size();
+      return std::string(shown < width ? width - shown : 0, ' ') + v;
+    };
+    s += fmt::format("  {:<12}{:>7}{:>7}{:>7}{:>7}{:>7}  {}{:>8}  {}{:>8}{:>9}{:>7}{}\n", m.at("name").get<std::string>(),
+                     cell(x.at("fa"), "{:.2f}", 100), cell(x.at("ra"), "{:.2f}", 100), cell(x.at("ta"), "{:.2f}", 100),
+                     cell(x.at("mia"), "{:.2f}", 100), cell(m.at("gap"), "{:.2f}", 100), pad(first, 11),
+                     cell(n.at(loss_first ? "loss" : "accuracy"), "{:.2f}"), pad(second, 11),
+                     cell(n.at(loss_first ? "accuracy" : "loss"), "{:.2f}"), cell(r.at("loss_auc"), "{:.1f}"),
+                     cell(n.at("loss_auc"), "{:.2f}"), damaged ? "  damaged*" : "");
+  }
+  s += "  FA/RA/TA/MIA and gap in points; RCD in relearning steps (≥: not met within the cap); /retr: divided by the "
+       "retrained model's (1: relearns like a model that never saw the data, < 1: faster, the data was hidden)\n";
+  if (any_damaged) s += "  * RA or TA below the retrained model's by more than the margin: a damaged model relearns slowly too\n";
+  return s;
+}
+
+RelearnOutput relearn_models(const RelearnInputs& in) {
+  const unlearn::RelearnOptions& o = in.options;
+  LETHE_CHECK(!in.models.empty(), "relearn", "nothing to relearn");
+  const unlearn::EvalSets sets =
+      unlearn::make_eval_sets(in.split, in.source.train, in.source.test, in.source.normalization, in.device);
+  const std::shared_ptr<const data::Dataset> train = unlearn::scenario_training_set(in.split, in.source.train);
+  const unlearn::RelearnData data = unlearn::relearn_data(train, in.split, o);
+  std::vector<nn::Model> nets;
+  std::vector<NamedTensors> starts;
+  std::vector<RelearnedModel> rows;
+  const nn::Module *original = nullptr, *retrained = nullptr;
+  nets.reserve(in.models.size());  // `original` and `retrained` point into it
+  for (const ModelFile& f : in.models) {
+    const nn::Checkpoint c = nn::load_checkpoint(f.path);
+    LETHE_CHECK(nets.empty() || c.info.model.name == nets.front().spec().name, "relearn", f.path, " holds a ",
+                c.info.model.name, ", not a ", nets.front().spec().name);
+    check_trained_for(c.info, f.path, in.split);
+    nets.push_back(nn::load_model(c, in.device));
+    starts.push_back(c.model_state);
+    rows.push_back({f.name, f.method, f.role, unlearn::measure(nets.back(), sets), nullptr, f.unlearn_seconds, {}});
+    LETHE_CHECK(f.role == "unlearned" || (f.role == "original" ? original : retrained) == nullptr, "relearn",
+                "more than one ", f.role, " model");
+    if (f.role == "original") original = &nets.back().net();
+    if (f.role == "retrained") retrained = &nets.back().net();
+  }
+  LETHE_CHECK(original != nullptr || (!std::isnan(o.accuracy_target) && !std::isnan(o.loss_target)), "relearn",
+              "the targets come from the original model: give it, or both --accuracy-target and --loss-target");
+  for (size_t i = 0; i < rows.size(); ++i) rows[i].distance = model_distances(nets[i].net(), original, retrained);
+
+  unlearn::ForgetMetrics reference;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].role == "original") reference = unlearn::forget_metrics(nets[i], data.forget, in.source.normalization, o);
+  RelearnOutput out;
+  out.targets = unlearn::relearn_targets(o, reference);
+  if (!in.quiet)
+    fmt::print(stderr, "relearning {} models on {} samples of {} ({}, {}); targets: forget accuracy >= {:.2f}%, "
+               "forget loss <= {:.4f}\n",
+               rows.size(), data.train.size(), in.split.scenario.str(), o.optimizer,
+               in.sequential ? "one by one" : "batched", 100 * out.targets.accuracy, out.targets.loss);
+  // One log per model (each has its own start), all appending to one file.
+  std::vector<std::unique_ptr<unlearn::TrajectoryLog>> logs;
+  if (!in.trajectory.empty())
+    for (size_t i = 0; i < rows.size(); ++i) {
+      unlearn::TrajectoryReferences refs;
+      refs.start = unlearn::snapshot(nets[i].net().named_parameters());
+      if (original != nullptr) refs.original = unlearn::snapshot(original->named_parameters());
+      if (retrained != nullptr) refs.retrained = unlearn::snapshot(retrained->named_parameters());
+      logs.push_back(std::make_unique<unlearn::TrajectoryLog>(in.trajectory, std::move(refs), in.trajectory_every, i > 0));
+    }
+  const unlearn::RelearnObserver observe = [&](size_t model, int64_t step, const NamedTensors& params) {
+    logs[model]->record(rows[model].name, "relearn", step, params);
+  };
+  Progress progress("relearn", o.steps, in.quiet);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<unlearn::RelearnResult> results = unlearn::relearn(
+      nets.front().spec(), starts, data, in.source.normalization, o, out.targets, in.device,
+      in.sequential ? unlearn::RelearnMode::sequential : unlearn::RelearnMode::batched,
+      [&](const unlearn::RelearnProgress& p) { progress.update(p.step); }, logs.empty() ? nullptr : observe);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  progress.finish(fmt::format("{:.1f} s", out.seconds));
+  for (size_t i = 0; i < rows.size(); ++i) rows[i].relearn = std::move(results[i]);
+  out.models = models_json(rows, o.steps, in.margin);
+  return out;
+}
+
+void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models) {
+  std::ifstream probe(path);
+  const bool fresh = !probe.good() || probe.peek() == std::ifstream::traits_type::eof();
+  probe.close();
+  std::ofstream f(path, std::ios::app);
+  LETHE_CHECK(f.good(), "relearn", "cannot open ", path, " for writing");
+  if (fresh) f << "scenario,model,step,forget_accuracy,forget_loss,distance\n";
+  for (const nlohmann::json& m : models)
+    for (const nlohmann::json& p : m.at("curve"))
+      f << scenario << ',' << m.at("name").get<std::string>() << ',' << p.at("step").get<int64_t>() << ','
+        << fmt::format("{:.17g}", p.at("forget_accuracy").get<double>()) << ','
+        << (p.at("forget_loss").is_number() ? fmt::format("{:.17g}", p.at("forget_loss").get<double>()) : "nan") << ','
+        << (p.at("distance").is_number() ? fmt::format("{:.17g}", p.at("distance").get<double>()) : "nan") << '\n';
+  LETHE_CHECK(f.good(), "relearn", "writing ", path, " failed");
+}
+
+}  // namespace lethe::cli
