@@ -1,0 +1,221 @@
+// lethe-bench-relearn: what makes an RCD measurement cheap, measured side by side on the models of
+// a `lethe run` study (its checkpoints and split files):
+//  1. one RCD measurement (the retrained model, the scenario's W1 relearning options): lethe's
+//     loop (forward-only evaluation in large batches every eval_every steps, exact bracket replay,
+//     early stop) against the naive loop (the whole forget set evaluated after every step with
+//     autograd on, at the training batch size) — checking both report the same steps;
+//  2. N models relearned in one batched pass against one after another (N = 8, 32: the study's
+//     models repeated), to a fixed number of steps and with each model's own early stop —
+//     checking the results are bitwise equal.
+// The two sides alternate, --repeats times each; medians are reported.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "nn/checkpoint.h"
+#include "nn/data/fashion_mnist.h"
+#include "nn/data/loader.h"
+#include "nn/stacked.h"
+#include "unlearn/relearn.h"
+
+using namespace lethe;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Study {
+  std::shared_ptr<const data::Dataset> train;
+  unlearn::Split split;
+  nn::ModelSpec spec;
+  NamedTensors original, retrained;
+  std::vector<NamedTensors> models;  // every checkpoint of the scenario, the original first
+};
+
+Study load_study(const fs::path& dir, const std::string& scenario) {
+  Study s;
+  s.train = std::make_shared<const data::Dataset>(data::load_fashion_mnist(data::kFashionMnistDir, true));
+  s.split = unlearn::load_split((dir / scenario / "split.json").string());
+  const nn::Checkpoint original = nn::load_checkpoint((dir / "original.safetensors").string());
+  s.spec = original.info.model;
+  s.original = original.model_state;
+  s.models.push_back(s.original);
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir / scenario))
+    if (e.path().extension() == ".safetensors") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const fs::path& f : files) {
+    s.models.push_back(nn::load_checkpoint(f.string()).model_state);
+    if (f.stem() == "retrain") s.retrained = s.models.back();
+  }
+  LETHE_CHECK(!s.retrained.empty(), "bench-relearn", dir / scenario, " has no retrain.safetensors");
+  return s;
+}
+
+double seconds_of(const std::function<void()>& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+struct Steps {
+  int64_t accuracy = -1, loss = -1;
+};
+
+// The naive loop: one model; after every step the whole forget set is evaluated with autograd on
+// (a graph is recorded and dropped), in batches of the training batch size; stops when both
+// targets are met. The metric arithmetic is relearn's (float64 sums of log_softmax in order).
+Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::RelearnOptions& o,
+                const unlearn::RelearnTargets& t) {
+  nn::Model model(s.spec, 0, Device::cpu());
+  model.net().load_state_dict(s.retrained);
+  nn::SgdOptions sgd;
+  sgd.lr = o.lr;
+  const std::unique_ptr<nn::Optimizer> opt = nn::make_sgd(model.arena(), sgd);
+  data::LoaderOptions lo;
+  lo.batch_size = o.batch;
+  lo.seed = o.seed;
+  lo.normalization = data::fashion_mnist_normalization();
+  data::DataLoader loader(d.train, lo);
+  data::DataLoader eval = data::evaluation_loader(d.forget, o.batch, data::fashion_mnist_normalization());
+  Steps found;
+  for (int64_t step = 1; step <= o.steps && (found.accuracy < 0 || found.loss < 0); ++step) {
+    const data::Batch b = loader.batch((step - 1) / loader.batches_per_epoch(), (step - 1) % loader.batches_per_epoch());
+    model.train();
+    model.arena().zero_grad(0);
+    cross_entropy(model(b.images), b.labels).backward();
+    opt->step(0);
+    model.eval();
+    int64_t hits = 0;
+    double loss = 0;
+    for (int64_t i = 0; i < eval.batches_per_epoch(); ++i) {
+      const data::Batch e = eval.batch(0, i);
+      const Tensor logits = model(e.images);
+      const std::vector<double> lp = log_softmax(logits, 1).to(DType::f64).to_vector<double>();
+      const std::vector<int64_t> predicted = argmax(logits, 1).to_vector<int64_t>();
+      const std::vector<int64_t> labels = e.labels.to_vector<int64_t>();
+      for (size_t j = 0; j < labels.size(); ++j) {
+        hits += predicted[j] == labels[j];
+        loss -= lp[j * static_cast<size_t>(logits.size(1)) + static_cast<size_t>(labels[j])];
+      }
+    }
+    const double n = static_cast<double>(d.forget.size());
+    if (found.accuracy < 0 && static_cast<double>(hits) / n >= t.accuracy) found.accuracy = step;
+    if (found.loss < 0 && loss / n <= t.loss) found.loss = step;
+  }
+  return found;
+}
+
+bool same(const std::vector<unlearn::RelearnResult>& a, const std::vector<unlearn::RelearnResult>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].accuracy_steps != b[i].accuracy_steps || a[i].loss_steps != b[i].loss_steps ||
+        a[i].steps != b[i].steps || a[i].curve.size() != b[i].curve.size())
+      return false;
+    for (size_t p = 0; p < a[i].curve.size(); ++p)
+      if (a[i].curve[p].forget_loss != b[i].curve[p].forget_loss ||
+          a[i].curve[p].forget_accuracy != b[i].curve[p].forget_accuracy)
+        return false;
+    for (size_t k = 0; k < a[i].final_state.size(); ++k)
+      if (a[i].final_state[k].second.to_vector<float>() != b[i].final_state[k].second.to_vector<float>()) return false;
+  }
+  return true;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"lethe-bench-relearn: RCD against a naive loop, and N models batched against one by one"};
+  std::string dir = "study/default", scenario = "random-0.1";
+  int threads = 2, repeats = 3;
+  std::vector<int> counts = {8, 32};
+  int64_t fixed_steps = 30;
+  app.add_option("--study", dir, "a `lethe run` output folder")->capture_default_str();
+  app.add_option("--scenario", scenario, "its scenario folder")->capture_default_str();
+  app.add_option("--threads", threads)->capture_default_str();
+  app.add_option("--repeats", repeats, "runs of each side, alternating")->capture_default_str();
+  app.add_option("--models", counts, "model counts of the batched case")->capture_default_str();
+  app.add_option("--fixed-steps", fixed_steps, "steps of the batched case's fixed-length runs")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  set_num_threads(threads);
+  const Study s = load_study(dir, scenario);
+  unlearn::RelearnOptions o;
+  o.resolve(s.split.scenario);
+  const unlearn::RelearnData d = unlearn::relearn_data(s.train, s.split, o);
+  nn::Model original(s.spec, 0, Device::cpu());
+  original.net().load_state_dict(s.original);
+  const unlearn::RelearnTargets t =
+      unlearn::relearn_targets(o, unlearn::forget_metrics(original, d.forget, data::fashion_mnist_normalization(), o));
+  fmt::print("{} ({}), {} threads; relearning: {} lr {}, batch {}, eval every {}, cap {}; targets FA >= {:.4f}, "
+             "loss <= {:.4f}\n",
+             scenario, s.split.scenario.str(), threads, o.optimizer, o.lr, o.batch, o.eval_every, o.steps, t.accuracy,
+             t.loss);
+
+  // 1. One RCD measurement.
+  std::vector<double> lethe_s, naive_s;
+  std::vector<unlearn::RelearnResult> ours;
+  Steps theirs;
+  for (int r = 0; r < repeats; ++r) {
+    lethe_s.push_back(seconds_of([&] {
+      ours = unlearn::relearn(s.spec, {s.retrained}, d, data::fashion_mnist_normalization(), o, t, Device::cpu(),
+                              unlearn::RelearnMode::sequential);
+    }));
+    naive_s.push_back(seconds_of([&] { theirs = naive_rcd(s, d, o, t); }));
+  }
+  const bool agree = ours[0].accuracy_steps == theirs.accuracy && ours[0].loss_steps == theirs.loss;
+  fmt::print("one RCD (retrained model): lethe {:.2f} s, naive {:.2f} s: {:.1f}x cheaper; steps to FA {} / {}, to "
+             "loss {} / {} ({})\n",
+             median(lethe_s), median(naive_s), median(naive_s) / median(lethe_s), ours[0].accuracy_steps,
+             theirs.accuracy, ours[0].loss_steps, theirs.loss, agree ? "identical" : "DIFFERENT");
+
+  // 2. N models batched against one by one.
+  bool all_same = agree;
+  for (const int n : counts) {
+    std::vector<NamedTensors> starts;
+    for (int i = 0; i < n; ++i) starts.push_back(s.models[static_cast<size_t>(i) % s.models.size()]);
+    for (const bool fixed : {true, false}) {
+      unlearn::RelearnOptions on = o;
+      if (fixed) on.stop = "none", on.steps = fixed_steps;
+      std::vector<double> batched_s, sequential_s;
+      std::vector<unlearn::RelearnResult> batched, sequential;
+      for (int r = 0; r < repeats; ++r) {
+        batched_s.push_back(seconds_of([&] {
+          batched = unlearn::relearn(s.spec, starts, d, data::fashion_mnist_normalization(), on, t, Device::cpu(),
+                                     unlearn::RelearnMode::batched);
+        }));
+        sequential_s.push_back(seconds_of([&] {
+          sequential = unlearn::relearn(s.spec, starts, d, data::fashion_mnist_normalization(), on, t, Device::cpu(),
+                                        unlearn::RelearnMode::sequential);
+        }));
+      }
+      const bool equal = same(batched, sequential);
+      all_same = all_same && equal;
+      fmt::print("N = {:>2}, {:<28}: batched {:7.2f} s, one by one {:7.2f} s: {:.2f}x ({})\n", n,
+                 fixed ? fmt::format("{} steps each", on.steps) : std::string("each to its own stop"),
+                 median(batched_s), median(sequential_s), median(sequential_s) / median(batched_s),
+                 equal ? "bitwise equal" : "DIFFERENT");
+    }
+  }
+  return all_same ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "lethe-bench-relearn: {}\n", e.what());
+    return 1;
+  }
+}
