@@ -142,7 +142,7 @@ echo "== relearn: RCD next to the retrained model's, targets from the original, 
 rl=(--split "$work/r.split" --original "$work/a.st" --retrained "$work/rt.st" --from "$work/u1.st" --steps 40
   --batch 64 --threads 2)
 "$lethe" relearn "${rl[@]}" --json --curves "$work/curves.csv" > "$work/rl1.json"
-"$lethe" relearn "${rl[@]}" --json --sequential > "$work/rl2.json"
+"$lethe" relearn "${rl[@]}" --json --mode batched > "$work/rl2.json"
 "$lethe" relearn "${rl[@]}" --preset ain --json > "$work/rl3.json"
 python3 - "$work/rl1.json" "$work/rl2.json" "$work/rl3.json" "$work/curves.csv" <<'PY' || fail "relearn output wrong"
 import csv, json, sys

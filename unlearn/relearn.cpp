@@ -554,6 +554,22 @@ void to_json(nlohmann::json& j, const RelearnOptions& o) {
        {"headline", o.headline}};
 }
 
+RelearnMode parse_relearn_mode(const std::string& name) {
+  if (name == "auto") return RelearnMode::automatic;
+  if (name == "batched") return RelearnMode::batched;
+  if (name == "sequential") return RelearnMode::sequential;
+  LETHE_FAIL("relearn", "--mode ", name, ": must be auto, batched or sequential");
+}
+
+const char* relearn_mode_name(RelearnMode mode) {
+  switch (mode) {
+    case RelearnMode::automatic: return "auto";
+    case RelearnMode::batched: return "batched";
+    case RelearnMode::sequential: return "sequential";
+  }
+  return "?";
+}
+
 RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split& split, const RelearnOptions& o) {
   LETHE_CHECK(!split.forget.empty(), "relearn", "the split's forget set is empty");
   RelearnData d;
@@ -619,6 +635,7 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
     m.net().load_state_dict(s);
     states.push_back({cloned(m.net().state_dict()), {}, m.arena().data().clone()});
   }
+  if (mode == RelearnMode::automatic) mode = device.is_cuda() ? RelearnMode::batched : RelearnMode::sequential;
   const bool stacked = mode == RelearnMode::batched && nn::stackable(spec);
   LearnersFactory factory = [&](const std::vector<ModelState>& s) -> std::unique_ptr<Learners> {
     if (stacked) return std::make_unique<StackedLearners>(spec, s, device, o);

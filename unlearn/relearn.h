@@ -104,7 +104,14 @@ struct RelearnResult {
 // RelearnResult::loss_auc of a curve (NaN for an unset target).
 double loss_auc(const RelearnResult& r, double loss_target);
 
-enum class RelearnMode { batched, sequential };
+// How the models of one relearning run are stepped: stacked into one network (nn::StackedModel) or
+// one after another through the single-model path — bitwise the same results on the CPU. `automatic`
+// stacks on CUDA, where one launch per op for all models is the point, and not on the CPU, where
+// stacking keeps every GEMM at the single model's shape (to stay bitwise) and only adds working
+// set: measured slower there (bench/RESULTS.md).
+enum class RelearnMode { automatic, batched, sequential };
+RelearnMode parse_relearn_mode(const std::string& name);  // auto | batched | sequential
+const char* relearn_mode_name(RelearnMode mode);
 
 struct RelearnProgress {
   int64_t step = 0, cap = 0;
@@ -123,7 +130,7 @@ using RelearnObserver = std::function<void(size_t model, int64_t step, const Nam
 std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<NamedTensors>& starts,
                                    const RelearnData& data, const data::Normalization& normalization,
                                    const RelearnOptions& o, const RelearnTargets& targets, Device device,
-                                   RelearnMode mode = RelearnMode::batched,
+                                   RelearnMode mode = RelearnMode::automatic,
                                    const std::function<void(const RelearnProgress&)>& progress = {},
                                    const RelearnObserver& observe = {});
 

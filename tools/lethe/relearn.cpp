@@ -27,7 +27,7 @@ struct RelearnCommand {
   std::string original, retrained, curves, trajectory;
   int64_t trajectory_every = 1;
   double margin = 0.02;
-  bool sequential = false;
+  std::string mode = "auto";
   unlearn::RelearnOptions options;
 };
 
@@ -42,7 +42,7 @@ void run_relearn(const RelearnCommand& c) {
   const Device device = start(c.run);
   const DataSource source = load_data(c.run);
   const unlearn::Split split = resolve_split(c.scenario, source);
-  RelearnInputs in{source, split, device, c.options, c.margin, c.sequential, c.run.json, {}, c.trajectory,
+  RelearnInputs in{source, split, device, c.options, c.margin, unlearn::parse_relearn_mode(c.mode), c.run.json, {}, c.trajectory,
                    c.trajectory_every};
   in.options.resolve(split.scenario);
   if (!c.original.empty()) in.models.push_back({c.original, "original", "original", "original", nullptr});
@@ -59,7 +59,7 @@ void run_relearn(const RelearnCommand& c) {
                            {"relearn", in.options},
                            {"targets", out.targets},
                            {"margin", c.margin},
-                           {"mode", c.sequential ? "sequential" : "batched"},
+                           {"mode", c.mode},
                            {"device", device.str()},
                            {"threads", c.run.threads},
                            {"relearn_seconds", out.seconds},
@@ -85,7 +85,7 @@ void add_relearn_command(CLI::App& app) {
   add_toml_config(*cmd);
   add_run_options(*cmd, c->run);
   add_scenario_options(*cmd, c->scenario);
-  cmd->add_option("--from", c->from, "checkpoints to relearn (any number; all relearn in one batched pass)");
+  cmd->add_option("--from", c->from, "checkpoints to relearn (any number, all on one batch stream)");
   cmd->add_option("--original", c->original, "the original model: the targets come from its forget accuracy and "
                   "loss, and it is relearned too");
   cmd->add_option("--retrained", c->retrained, "the retrained model: relearned too, and every RCD is divided by its");
@@ -99,7 +99,9 @@ void add_relearn_command(CLI::App& app) {
       "evaluates after every step (--eval-every 1)");
   cmd->add_option("--trajectory-every", c->trajectory_every, "log every K-th relearning step")
       ->capture_default_str()->check(CLI::PositiveNumber)->needs(trajectory);
-  cmd->add_flag("--sequential", c->sequential, "relearn the models one after another instead of batched (same results)");
+  cmd->add_option("--mode", c->mode, "batched: all models stacked into one pass; sequential: one after another; "
+                  "auto: batched on CUDA, sequential on the CPU (where it is faster); the results are the same")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "batched", "sequential"}));
   add_relearn_options(*cmd, c->options);
   cmd->callback([c] {
     LETHE_CHECK(!c->from.empty() || !c->original.empty() || !c->retrained.empty(), "relearn",

@@ -135,7 +135,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
     fmt::print(stderr, "relearning {} models on {} samples of {} ({}, {}); targets: forget accuracy >= {:.2f}%, "
                "forget loss <= {:.4f}\n",
                rows.size(), data.train.size(), in.split.scenario.str(), o.optimizer,
-               in.sequential ? "one by one" : "batched", 100 * out.targets.accuracy, out.targets.loss);
+               unlearn::relearn_mode_name(in.mode), 100 * out.targets.accuracy, out.targets.loss);
   // One log per model (each has its own start), all appending to one file.
   std::vector<std::unique_ptr<unlearn::TrajectoryLog>> logs;
   if (!in.trajectory.empty())
@@ -153,7 +153,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<unlearn::RelearnResult> results = unlearn::relearn(
       nets.front().spec(), starts, data, in.source.normalization, o, out.targets, in.device,
-      in.sequential ? unlearn::RelearnMode::sequential : unlearn::RelearnMode::batched,
+      in.mode,
       [&](const unlearn::RelearnProgress& p) { progress.update(p.step); }, logs.empty() ? nullptr : observe);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress.finish(fmt::format("{:.1f} s", out.seconds));

@@ -35,7 +35,7 @@ struct RelearnInputs {
   Device device;
   unlearn::RelearnOptions options;  // resolved for the split's scenario
   double margin = 0.02;
-  bool sequential = false;
+  unlearn::RelearnMode mode = unlearn::RelearnMode::automatic;
   bool quiet = false;
   std::vector<ModelFile> models;    // at most one original and one retrained
   std::string trajectory;           // a trajectory CSV to write (unlearn/trajectory.h), or ""

@@ -49,7 +49,7 @@ struct Study {
   std::vector<std::string> methods;  // default: every method but retrain (which always runs)
   uint64_t split_seed = 0;
   double margin = 0.02;
-  bool sequential = false;
+  std::string relearn_mode = "auto";
   // The [train], [split], [unlearn], [relearn] tables as flags of those subcommands; [unlearn.M]
   // tables add flags for method M only.
   std::vector<std::string> train, split, unlearn, relearn;
@@ -111,9 +111,9 @@ Study read_study(const std::string& path) {
       for (const auto& [sk, sv] : t) {
         const std::string name(sk.str());
         static const std::set<std::string> known = {"name", "model", "dataset", "data", "device", "threads",
-                                                    "scenarios", "methods", "split_seed", "margin", "sequential"};
+                                                    "scenarios", "methods", "split_seed", "margin", "relearn_mode"};
         LETHE_CHECK(known.count(name) != 0, "run", path, ": [study] has no key '", name, "' (known: name, model, "
-                    "dataset, data, device, threads, scenarios, methods, split_seed, margin, sequential)");
+                    "dataset, data, device, threads, scenarios, methods, split_seed, margin, relearn_mode)");
         (void)sv;
       }
       s.name = get_or<std::string>(t, "name", s.name, path);
@@ -126,7 +126,8 @@ Study read_study(const std::string& path) {
       s.methods = get_list(t, "methods", s.methods, path);
       s.split_seed = static_cast<uint64_t>(get_or<int64_t>(t, "split_seed", 0, path));
       s.margin = get_or<double>(t, "margin", s.margin, path);
-      s.sequential = get_or<bool>(t, "sequential", s.sequential, path);
+      s.relearn_mode = get_or<std::string>(t, "relearn_mode", s.relearn_mode, path);
+      unlearn::parse_relearn_mode(s.relearn_mode);  // checks it
     } else if (k == "train" || k == "split" || k == "relearn") {
       (k == "train" ? s.train : k == "split" ? s.split : s.relearn) = table_flags(t, path + " [" + k + "]");
     } else if (k == "unlearn") {
@@ -385,7 +386,8 @@ void run_study(const RunCommand& c) {
       const unlearn::Split split = unlearn::load_split(split_file.string());
       RelearnOutput result;
       const double seconds = timed([&] {
-        result = relearn_models({source, split, device, relearn_options, s.margin, s.sequential, false, models, "", 1});
+        result = relearn_models({source, split, device, relearn_options, s.margin,
+                                 unlearn::parse_relearn_mode(s.relearn_mode), false, models, "", 1});
       });
       const nlohmann::json body = {{"models", result.models},
                                    {"targets", result.targets},
