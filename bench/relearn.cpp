@@ -5,7 +5,7 @@
 //     early stop) against the naive loop (the whole forget set evaluated after every step with
 //     autograd on, at the training batch size) — checking both report the same steps;
 //  2. N models relearned in one batched pass against one after another (N = 8, 32: the study's
-//     models repeated), to a fixed number of steps and with each model's own early stop —
+//     models repeated), to a fixed number of steps (--own-stop: also each to its own early stop) —
 //     checking the results are bitwise equal.
 // The two sides alternate, --repeats times each; medians are reported.
 #include <CLI/CLI.hpp>
@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -135,17 +136,22 @@ bool same(const std::vector<unlearn::RelearnResult>& a, const std::vector<unlear
 }
 
 int run(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines as they come: a long run shows its progress
   CLI::App app{"lethe-bench-relearn: RCD against a naive loop, and N models batched against one by one"};
   std::string dir = "study/default", scenario = "random-0.1";
-  int threads = 2, repeats = 3;
+  int threads = 2, repeats = 1;
   std::vector<int> counts = {8, 32};
-  int64_t fixed_steps = 30;
+  int64_t fixed_steps = 30, stacked_eval_batch = 100;
+  bool own_stop = false;
   app.add_option("--study", dir, "a `lethe run` output folder")->capture_default_str();
   app.add_option("--scenario", scenario, "its scenario folder")->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--repeats", repeats, "runs of each side, alternating")->capture_default_str();
   app.add_option("--models", counts, "model counts of the batched case")->capture_default_str();
   app.add_option("--fixed-steps", fixed_steps, "steps of the batched case's fixed-length runs")->capture_default_str();
+  app.add_option("--stacked-eval-batch", stacked_eval_batch, "evaluation batch of the batched case (a stacked "
+                 "forward holds N times the activations)")->capture_default_str();
+  app.add_flag("--own-stop", own_stop, "also time the first model count with each model to its own stop");
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
   const Study s = load_study(dir, scenario);
@@ -184,7 +190,9 @@ int run(int argc, char** argv) {
     std::vector<NamedTensors> starts;
     for (int i = 0; i < n; ++i) starts.push_back(s.models[static_cast<size_t>(i) % s.models.size()]);
     for (const bool fixed : {true, false}) {
+      if (!fixed && (!own_stop || n != counts.front())) continue;
       unlearn::RelearnOptions on = o;
+      on.eval_batch = stacked_eval_batch;
       if (fixed) on.stop = "none", on.steps = fixed_steps;
       std::vector<double> batched_s, sequential_s;
       std::vector<unlearn::RelearnResult> batched, sequential;
