@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "harness.h"
 #include "nn/data/fashion_mnist.h"
 #include "temp_dir.h"
 #include "unlearn/method.h"
@@ -39,21 +40,10 @@ NamedTensors weights() {
           {"b", Tensor::from_vector(std::vector<float>{0, 0, 12}, {3, 1})}};
 }
 
-// A tiny separable task and an untrained MLP "original" (as tests/test_unlearn_methods.cpp).
+// A tiny separable task (tests/harness.h) and an untrained MLP "original".
 constexpr int64_t kSize = 8, kClasses = 4;
 
-std::shared_ptr<const data::Dataset> task(int64_t n = 160) {
-  std::vector<uint8_t> pixels(static_cast<size_t>(n * kSize * kSize));
-  std::vector<int64_t> labels(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    labels[static_cast<size_t>(i)] = i % kClasses;
-    for (int64_t p = 0; p < kSize * kSize; ++p)
-      pixels[static_cast<size_t>(i * kSize * kSize + p)] =
-          static_cast<uint8_t>((p / (2 * kSize) == i % kClasses ? 180 : 30) + (i * 13 + p * 7) % 40);
-  }
-  return std::make_shared<const data::Dataset>(
-      data::Dataset{Tensor::from_vector(pixels, {n, 1, kSize, kSize}), Tensor::from_vector(labels, {n})});
-}
+std::shared_ptr<const data::Dataset> task(int64_t n = 160) { return test::band_task(n, kSize, kClasses); }
 
 nn::Checkpoint original_checkpoint() {
   nn::Checkpoint c;
