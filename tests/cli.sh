@@ -190,6 +190,10 @@ cp "$work/study/random-0.1/relearn.json" "$work/relearn-before.json"
 "$lethe" run "$work/study.toml" --out "$work/study" > /dev/null 2> "$work/run2.err"
 [[ $(grep -c "done before" "$work/run2.err") -eq 5 ]] || fail "a second run redid phases: $(cat "$work/run2.err")"
 cmp "$work/study/random-0.1/relearn.json" "$work/relearn-before.json" || fail "the second run changed the results"
+sed -i 's/^steps = 8$/steps = 6/' "$work/study.toml"  # new unlearning flags: the methods and the relearning re-run
+"$lethe" run "$work/study.toml" --out "$work/study" > /dev/null 2> "$work/run3.err"
+[[ $(grep -c "done before" "$work/run3.err") -eq 1 ]] || fail "changed unlearning flags did not re-run the methods"
+! cmp -s "$work/study/random-0.1/relearn.json" "$work/relearn-before.json" || fail "the relearning was not redone"
 python3 - "$work/study" <<'PY' || fail "study outputs wrong"
 import csv, json, sys
 d = sys.argv[1]

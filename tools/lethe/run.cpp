@@ -4,9 +4,9 @@
 //
 // Every phase is the `lethe` subcommand a user could run by hand (train, split, unlearn), run in
 // this process with the config's flags. A phase's outputs are written atomically, then a small
-// record of the flags it ran with (`NAME.done.json`); a re-run skips every phase whose record
-// matches its flags and whose checkpoint loads, so after Ctrl-C it resumes where it stopped (the
-// original's training from its last finished epoch).
+// record of the flags it and its inputs ran with (`NAME.done.json`); a re-run skips every phase
+// whose record matches and whose checkpoint loads, so after Ctrl-C it resumes where it stopped (the
+// original's training from its last finished epoch), and a changed phase re-runs what depends on it.
 #include <fmt/core.h>
 #include <toml++/toml.h>
 
@@ -181,17 +181,17 @@ std::string scenario_dir(const std::string& scenario) {
   return s;
 }
 
-// ---- the phase records
+// ---- the phase records: `key` is what a phase ran with (its flags, then its inputs' keys)
 
 fs::path record_path(const fs::path& output) { return fs::path(output.string() + ".done.json"); }
 
-// The record of `output` when it was made with `flags` (and, for checkpoints, still loads).
-std::optional<nlohmann::json> finished(const fs::path& output, const std::vector<std::string>& flags, bool checkpoint) {
+// The record of `output` when it was made with `key` (and, for checkpoints, still loads).
+std::optional<nlohmann::json> finished(const fs::path& output, const std::vector<std::string>& key, bool checkpoint) {
   const fs::path record = record_path(output);
   if (!fs::exists(record) || !fs::exists(output)) return std::nullopt;
   try {
     nlohmann::json r = nlohmann::json::parse(read_file(record.string(), "run"));
-    if (r.at("flags") != nlohmann::json(flags)) return std::nullopt;
+    if (r.at("key") != nlohmann::json(key)) return std::nullopt;
     if (checkpoint) nn::load_checkpoint(output.string());
     return r;
   } catch (const std::exception&) {
@@ -199,12 +199,9 @@ std::optional<nlohmann::json> finished(const fs::path& output, const std::vector
   }
 }
 
-void write_record(const fs::path& output, const std::vector<std::string>& flags, double seconds,
-                  nlohmann::json extra = nlohmann::json::object()) {
-  extra["flags"] = flags;
-  extra["seconds"] = seconds;
-  extra["lethe_version"] = version();
-  write_file_atomically(record_path(output).string(), extra.dump(1), "run");
+void write_record(const fs::path& output, const std::vector<std::string>& key, double seconds) {
+  const nlohmann::json record = {{"key", key}, {"seconds", seconds}, {"lethe_version", version()}};
+  write_file_atomically(record_path(output).string(), record.dump(1), "run");
 }
 
 // ---- Ctrl-C
@@ -299,8 +296,10 @@ void run_study(const RunCommand& c) {
     timings.push_back({{"phase", phase}, {"seconds", record.at("seconds")}});
   };
 
-  // The original.
+  // The original. A phase's record holds its own flags and its inputs' records' flags, so a
+  // changed original also re-runs everything made from it.
   const fs::path original = out / "original.safetensors";
+  std::vector<std::string> original_key;
   {
     const std::vector<std::string> flags = joined({{"train", "--model=" + s.model, "--out=" + original.string()}, run, s.train});
     phases.begin("train the original (" + s.model + ")");
@@ -321,6 +320,7 @@ void run_study(const RunCommand& c) {
       fmt::print(stderr, "done before: {}\n", original.string());
     }
     timing("train original", *done);
+    original_key = flags;
   }
 
   const DataSource source = load_data(s.run);
@@ -331,6 +331,7 @@ void run_study(const RunCommand& c) {
     const fs::path dir = out / scenario_dir(scenario.str());
     fs::create_directories(dir);
     const fs::path split_file = dir / "split.json";
+    std::vector<std::string> split_key;
     {
       const std::vector<std::string> flags =
           joined({{"split", "--scenario=" + scenario.str(), "--split-seed=" + std::to_string(s.split_seed),
@@ -343,6 +344,7 @@ void run_study(const RunCommand& c) {
         done = finished(split_file, flags, false);
       }
       timing(scenario.str() + ": split", *done);
+      split_key = flags;
     }
 
     std::vector<ModelFile> models = {{original.string(), "original", "original", "original", nullptr}};
@@ -355,16 +357,17 @@ void run_study(const RunCommand& c) {
           joined({{"unlearn", "--method=" + method, "--split=" + split_file.string(), "--from=" + original.string(),
                    "--out=" + checkpoint.string(), "--no-eval"},
                   run, s.unlearn, s.method_flags.count(method) ? s.method_flags.at(method) : std::vector<std::string>{}});
+      const std::vector<std::string> key = joined({flags, {"--inputs:"}, original_key, split_key});
       phases.begin(scenario.str() + ": " + method);
-      std::optional<nlohmann::json> done = finished(checkpoint, flags, true);
+      std::optional<nlohmann::json> done = finished(checkpoint, key, true);
       if (!done) {
-        write_record(checkpoint, flags, timed([&] { run_command(flags); }));
-        done = finished(checkpoint, flags, true);
+        write_record(checkpoint, key, timed([&] { run_command(flags); }));
+        done = finished(checkpoint, key, true);
       } else {
         fmt::print(stderr, "done before: {}\n", checkpoint.string());
       }
       timing(scenario.str() + ": " + method, *done);
-      records[method] = done->at("flags");
+      records[method] = key;
       const bool is_retrain = method == "retrain";
       models.push_back({checkpoint.string(), is_retrain ? "retrained" : method, method,
                         is_retrain ? "retrained" : "unlearned", done->at("seconds")});
