@@ -88,7 +88,7 @@ void add_relearn_command(CLI::App& app) {
   cmd->add_option("--from", c->from, "checkpoints to relearn (any number, all on one batch stream)");
   cmd->add_option("--original", c->original, "the original model: the targets come from its forget accuracy and "
                   "loss, and it is relearned too");
-  cmd->add_option("--retrained", c->retrained, "the retrained model: relearned too, and every RCD is divided by its");
+  cmd->add_option("--retrained", c->retrained, "the retrained model: relearned too, and every RCD is also given divided by its RCD");
   cmd->add_option("--margin", c->margin, "flag models whose RA or TA is more than this below the retrained model's")
       ->capture_default_str();
   cmd->add_option("--curves", c->curves, "append the relearning curves to this CSV");
