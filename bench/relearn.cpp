@@ -25,6 +25,7 @@
 #include "nn/data/fashion_mnist.h"
 #include "nn/data/loader.h"
 #include "nn/stacked.h"
+#include "unlearn/metrics.h"
 #include "unlearn/relearn.h"
 
 using namespace lethe;
@@ -77,7 +78,7 @@ struct Steps {
 
 // The naive loop: one model; after every step the whole forget set is evaluated with autograd on
 // (a graph is recorded and dropped), in batches of the training batch size; stops when both
-// targets are met. The metric arithmetic is relearn's (float64 sums of log_softmax in order).
+// targets are met. The metric arithmetic is relearn's (unlearn/metrics.h).
 Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::RelearnOptions& o,
                 const unlearn::RelearnTargets& t) {
   nn::Model model(s.spec, 0, Device::cpu());
@@ -99,22 +100,13 @@ Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::Re
     cross_entropy(model(b.images), b.labels).backward();
     opt->step(0);
     model.eval();
-    int64_t hits = 0;
-    double loss = 0;
+    unlearn::SampleScores scores;
     for (int64_t i = 0; i < eval.batches_per_epoch(); ++i) {
       const data::Batch e = eval.batch(0, i);
-      const Tensor logits = model(e.images);
-      const std::vector<double> lp = log_softmax(logits, 1).to(DType::f64).to_vector<double>();
-      const std::vector<int64_t> predicted = argmax(logits, 1).to_vector<int64_t>();
-      const std::vector<int64_t> labels = e.labels.to_vector<int64_t>();
-      for (size_t j = 0; j < labels.size(); ++j) {
-        hits += predicted[j] == labels[j];
-        loss -= lp[j * static_cast<size_t>(logits.size(1)) + static_cast<size_t>(labels[j])];
-      }
+      unlearn::append_scores(scores, model(e.images), e.labels.to_vector<int64_t>());
     }
-    const double n = static_cast<double>(d.forget.size());
-    if (found.accuracy < 0 && static_cast<double>(hits) / n >= t.accuracy) found.accuracy = step;
-    if (found.loss < 0 && loss / n <= t.loss) found.loss = step;
+    if (found.accuracy < 0 && unlearn::accuracy(scores) >= t.accuracy) found.accuracy = step;
+    if (found.loss < 0 && unlearn::mean_loss(scores) <= t.loss) found.loss = step;
   }
   return found;
 }

@@ -2,6 +2,7 @@
 // The CUDA backend's runtime services, as seen from host code: allocation, copies, streams.
 // Implemented in kernels/cuda/runtime.cu; only called when LETHE_WITH_CUDA is defined.
 #include <cstddef>
+#include <functional>
 
 #include "engine/storage.h"
 
@@ -18,6 +19,19 @@ MemoryStats memory_stats(int device);
 void reset_peak_memory(int device);
 void empty_cache();
 void synchronize(int device);
+
+// Graph pools: from begin_graph_pool until end_graph_pool, this thread's allocations on `device`
+// come from a new pool private to the graph being captured, and the pool's blocks return to it
+// when released, until retire_graph_pool hands them back to everyone.
+int begin_graph_pool(int device);
+void end_graph_pool();
+void retire_graph_pool(int device, int pool);
+
+// CUDA graphs (kernels/cuda/graph.cu), behind lethe::CudaGraph.
+struct Graph;
+Graph* capture_graph(int device, const std::function<void()>& work);
+void launch_graph(Graph* graph);
+void destroy_graph(Graph* graph);  // never throws
 
 }  // namespace lethe::cuda
 

@@ -193,6 +193,15 @@ NamedTensors StackedModel::state_dict(int64_t n) const {
   return out;
 }
 
+NamedTensors StackedModel::parameters(int64_t n) const {
+  NamedTensors all = state_dict(n), out;
+  const NamedTensors params = network_->named_parameters();
+  for (auto& [name, t] : all)
+    if (std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.first == name; }))
+      out.emplace_back(name, std::move(t));
+  return out;
+}
+
 Tensor StackedModel::model_flat(const Tensor& stacked_flat, int64_t n) const {
   LETHE_CHECK(n >= 0 && n < models_, "StackedModel::model_flat", "no model ", n, " (", models_, " stacked)");
   LETHE_CHECK(stacked_flat.defined() && stacked_flat.shape() == Shape{arena_.size()}, "StackedModel::model_flat",

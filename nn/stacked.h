@@ -86,6 +86,8 @@ class StackedModel {
   const ParamArena& arena() const { return arena_; }
   // Model n's state dict with the single model's names, shapes and order (copies, on device()).
   NamedTensors state_dict(int64_t n) const;
+  // Its parameters only (no buffers), likewise.
+  NamedTensors parameters(int64_t n) const;
   // A flat buffer laid out like arena().data() (the arena's data or a gradient, an optimizer's
   // momentum or moment buffer) -> model n's part, laid out like a single nn::Model's arena of the
   // same network: each parameter at that arena's offset, the alignment padding zero. On the

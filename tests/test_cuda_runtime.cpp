@@ -3,10 +3,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/cuda_graph.h"
 #include "engine/cuda_runtime.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/storage.h"
+#include "harness.h"
 
 TEST_CASE("cuda: availability agrees with the device count and never throws") {
   bool available = true;
@@ -96,6 +99,35 @@ TEST_CASE("cuda: an impossible allocation throws lethe::Error") {
   void* p = lethe::cuda::allocate(4096, 0);
   CHECK(p != nullptr);
   lethe::cuda::release(p, 4096, 0);
+}
+
+TEST_CASE("cuda graph: a replay computes what the captured work computes, on the inputs' new values") {
+  using lethe::Tensor;
+  if (!lethe::test::cuda_or_skip("CUDA graph replay")) return;
+  const lethe::Device cuda = lethe::Device::cuda();
+  Tensor x = Tensor::from_vector(std::vector<float>{-1, 0, 2, 3}, {4}).to(cuda);
+  Tensor y = Tensor::zeros({4}, lethe::DType::f32, cuda);
+  // Temporaries are allocated inside the capture: they come from the graph's pool.
+  lethe::CudaGraph graph(0, [&] { y.copy_(lethe::relu(x * 2.0 + 1.0) * x); });
+  CHECK(y.to(lethe::Device::cpu()).to_vector<float>() == std::vector<float>{0, 0, 0, 0});  // capture runs nothing
+  for (const float v : {1.0f, -2.0f}) {
+    x.copy_(Tensor::full({4}, v, lethe::DType::f32, lethe::Device::cpu()));
+    // Tensors allocated between replays must never share a block with the graph's temporaries.
+    Tensor bystander = Tensor::full({4}, 7, lethe::DType::f32, cuda);
+    graph.launch();
+    const float want = std::max(0.0f, v * 2 + 1) * v;
+    CHECK(y.to(lethe::Device::cpu()).to_vector<float>() == std::vector<float>(4, want));
+    CHECK(bystander.to(lethe::Device::cpu()).to_vector<float>() == std::vector<float>(4, 7));
+  }
+}
+
+TEST_CASE("cuda graph: work that reads back to the host cannot be captured, and the stream still works") {
+  using lethe::Tensor;
+  if (!lethe::test::cuda_or_skip("CUDA graph capture errors")) return;
+  const lethe::Device cuda = lethe::Device::cuda();
+  const Tensor x = Tensor::ones({4}, lethe::DType::f32, cuda);
+  CHECK_THROWS_AS(lethe::CudaGraph(0, [&] { (void)(x + 1.0).to(lethe::Device::cpu()); }), lethe::Error);
+  CHECK((x + 1.0).to(lethe::Device::cpu()).to_vector<float>() == std::vector<float>(4, 2));
 }
 
 #endif

@@ -3,12 +3,12 @@
 // and the options, targets, data and RCD records mean what they say.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
-#include "engine/parallel.h"
 #include "harness.h"
 #include "nn/data/fashion_mnist.h"
 #include "unlearn/relearn.h"
@@ -101,32 +101,67 @@ TEST_CASE("relearn: a replayed bracket reports exactly what evaluating after eve
   CHECK(off_grid);  // so the replay did real work
 }
 
+// (The stacked model's own tests check its passes and steps at 1 and 2 threads; this checks the
+// loop: stops, compaction of the stack, replays, at the default thread count.)
 TEST_CASE("relearn: the batched pass gives bitwise what relearning each model alone gives") {
-  for (const char* model : {"mlp", "cnn-s"}) {
-    for (const char* optimizer : {"sgd", "adam"}) {
-      for (const int threads : {1, 2}) {
+  for (const std::string model : {"mlp", "cnn-s"}) {
+    for (const std::string optimizer : {"sgd", "adam"}) {
+      CAPTURE(model);
+      CAPTURE(optimizer);
+      const Setup s(model);
+      RelearnOptions o = small_options(5);
+      o.optimizer = optimizer;
+      if (o.optimizer == "adam") o.lr = 3e-4;
+      if (o.optimizer == "sgd") o.momentum = 0.5;
+      const std::vector<RelearnResult> batched = run(s, o, RelearnMode::batched, s.starts);
+      const std::vector<RelearnResult> sequential = run(s, o, RelearnMode::sequential, s.starts);
+      REQUIRE(batched.size() == s.starts.size());
+      for (size_t m = 0; m < s.starts.size(); ++m) {
+        CAPTURE(m);
+        check_same_result(batched[m], sequential[m], true);
+      }
+      // The models of a run do not touch each other: the last to stop (after the stack lost the
+      // others), relearned alone, gives the same.
+      size_t first = 0, last = 0;
+      for (size_t m = 1; m < s.starts.size(); ++m) {
+        if (batched[m].steps < batched[first].steps) first = m;
+        if (batched[m].steps > batched[last].steps) last = m;
+      }
+      CHECK(batched[first].steps < batched[last].steps);
+      check_same_result(batched[last], run(s, o, RelearnMode::sequential, {s.starts[last]})[0], true);
+    }
+  }
+}
+
+TEST_CASE("relearn: on CUDA, the step replayed as a CUDA graph gives bitwise the eager step's results") {
+  if (!test::cuda_or_skip("relearning with CUDA graphs")) return;
+  for (const std::string model : {"mlp", "cnn-s"}) {
+    for (const std::string optimizer : {"sgd", "adam"}) {
+      for (const RelearnMode mode : {RelearnMode::batched, RelearnMode::sequential}) {
         CAPTURE(model);
         CAPTURE(optimizer);
-        CAPTURE(threads);
-        set_num_threads(threads);
+        CAPTURE(relearn_mode_name(mode));
         const Setup s(model);
-        RelearnOptions o = small_options(5);
+        RelearnOptions o = small_options(5);  // batches of 16, 16 and 8: two captured shapes
         o.optimizer = optimizer;
-        if (o.optimizer == "adam") o.lr = 3e-3;
-        if (o.optimizer == "sgd") o.momentum = 0.5;
-        const std::vector<RelearnResult> batched = run(s, o, RelearnMode::batched, s.starts);
-        const std::vector<RelearnResult> sequential = run(s, o, RelearnMode::sequential, s.starts);
-        REQUIRE(batched.size() == s.starts.size());
-        for (size_t m = 0; m < s.starts.size(); ++m) {
+        if (o.optimizer == "adam") o.lr = 1e-3;
+        o.cuda_graph = false;
+        const std::vector<RelearnResult> eager = relearn(s.spec, s.starts, s.data(o), data::fashion_mnist_normalization(),
+                                                         o, targets(), Device::cuda(), mode);
+        o.cuda_graph = true;
+        const std::vector<RelearnResult> graphed = relearn(
+            s.spec, s.starts, s.data(o), data::fashion_mnist_normalization(), o, targets(), Device::cuda(), mode);
+        REQUIRE(graphed.size() == eager.size());
+        int64_t longest = 0;
+        for (size_t m = 0; m < eager.size(); ++m) {
           CAPTURE(m);
-          check_same_result(batched[m], sequential[m], true);
-          const std::vector<RelearnResult> alone = run(s, o, RelearnMode::sequential, {s.starts[m]});
-          check_same_result(batched[m], alone[0], true);
+          check_same_result(graphed[m], eager[m], true);
+          longest = std::max(longest, eager[m].steps);
         }
+        CHECK(longest > 10);  // well past each shape's eager first step, into the replays
       }
     }
   }
-  set_num_threads(2);
 }
 
 TEST_CASE("relearn: the original meets its own targets at step 0; a capped model is censored") {

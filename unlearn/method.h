@@ -23,8 +23,6 @@
 
 namespace lethe::unlearn {
 
-inline constexpr double kScenarioDefault = std::numeric_limits<double>::quiet_NaN();
-
 struct MethodOptions {
   int64_t steps = 300;
   int64_t batch = 128;
@@ -49,7 +47,7 @@ struct MethodOptions {
 
   // IEU. NaN: the scenario's default (WORKLOADS.md W1): random — α 0.5, λ 0.05, σ 1e-3,
   // cap ln 10; class-wise and the poisoning scenarios — α 0.1, λ 0.02, σ 3e-4, cap 10.
-  double alpha = kScenarioDefault, ieu_decay = kScenarioDefault, sigma = kScenarioDefault, cap = kScenarioDefault;
+  double alpha = kUnset, ieu_decay = kUnset, sigma = kUnset, cap = kUnset;
   std::string alpha_schedule = "constant", decay_schedule = "constant", sigma_schedule = "constant";  // constant | linear | cosine
   double ieu_momentum = 0;  // heavy-ball momentum of the IEU update (0: plain)
   bool single_pass = false;  // g_r − α·g_f from one backward over the concatenated batch (no batch norm)

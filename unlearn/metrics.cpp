@@ -30,24 +30,26 @@ SampleScores score_samples(nn::Model& model, data::DataLoader& loader) {
   SampleScores s;
   for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
     const data::Batch batch = loader.batch(0, b);
-    const Tensor logits = model.forward(batch.images);
-    const int64_t classes = logits.size(1);
-    const std::vector<double> lp = log_softmax(logits, 1).to(DType::f64).to_vector<double>();
-    const std::vector<int64_t> predicted = argmax(logits, 1).to_vector<int64_t>();
-    const std::vector<int64_t> labels = batch.labels.to_vector<int64_t>();
-    for (size_t i = 0; i < labels.size(); ++i) {
-      const double* row = lp.data() + static_cast<int64_t>(i) * classes;
-      double entropy = 0;
-      for (int64_t c = 0; c < classes; ++c) entropy -= std::exp(row[c]) * row[c];
-      s.labels.push_back(labels[i]);
-      s.predicted.push_back(predicted[i]);
-      s.confidence.push_back(std::exp(row[labels[i]]));
-      s.entropy.push_back(entropy);
-      s.loss.push_back(-row[labels[i]]);
-    }
+    append_scores(s, model.forward(batch.images), batch.labels.to_vector<int64_t>());
   }
   model.train(was_training);
   return s;
+}
+
+void append_scores(SampleScores& s, const Tensor& logits, const std::vector<int64_t>& labels) {
+  const int64_t classes = logits.size(1);
+  const std::vector<double> lp = log_softmax(logits, 1).to(DType::f64).to_vector<double>();
+  const std::vector<int64_t> predicted = argmax(logits, 1).to_vector<int64_t>();
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const double* row = lp.data() + static_cast<int64_t>(i) * classes;
+    double entropy = 0;
+    for (int64_t c = 0; c < classes; ++c) entropy -= std::exp(row[c]) * row[c];
+    s.labels.push_back(labels[i]);
+    s.predicted.push_back(predicted[i]);
+    s.confidence.push_back(std::exp(row[labels[i]]));
+    s.entropy.push_back(entropy);
+    s.loss.push_back(-row[labels[i]]);
+  }
 }
 
 double accuracy(const SampleScores& s) {

@@ -36,6 +36,8 @@ struct SampleScores {
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
 };
 SampleScores score_samples(nn::Model& model, data::DataLoader& loader);
+// Appends the scores of one batch: its logits [B, C] and labels, each sample's in float64.
+void append_scores(SampleScores& s, const Tensor& logits, const std::vector<int64_t>& labels);
 
 double accuracy(const SampleScores& s);   // NaN for no samples
 double mean_loss(const SampleScores& s);  // NaN for no samples

@@ -1,17 +1,19 @@
 #include "unlearn/relearn.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
+#include "engine/cuda_graph.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "nn/data/loader.h"
 #include "nn/optim.h"
 #include "nn/stacked.h"
+#include "unlearn/metrics.h"
 
 namespace lethe::unlearn {
 
@@ -50,7 +52,6 @@ std::vector<int64_t> sample(const std::vector<int64_t>& indices, double count, u
 struct EvalSet {
   std::vector<Tensor> images;
   std::vector<std::vector<int64_t>> labels;
-  int64_t size = 0;
 };
 EvalSet eval_set(const data::Subset& forget, const data::Normalization& normalization, int64_t batch, Device device) {
   data::DataLoader loader = data::evaluation_loader(forget, batch, normalization, device);
@@ -60,29 +61,12 @@ EvalSet eval_set(const data::Subset& forget, const data::Normalization& normaliz
     s.images.push_back(batch_b.images);
     s.labels.push_back(batch_b.labels.to_vector<int64_t>());
   }
-  s.size = forget.size();
   return s;
 }
 
-// Hits and summed cross-entropy (float64, in sample order) of one batch's logits [B, C]: the same
-// arithmetic as metrics.cpp's score_samples, so a model's figures do not depend on which path
-// measured them.
-struct ForgetSums {
-  int64_t hits = 0;
-  double loss = 0;
-  void add(const Tensor& logits, const std::vector<int64_t>& labels) {
-    const int64_t classes = logits.size(1);
-    const std::vector<double> lp = log_softmax(logits, 1).to(DType::f64).to_vector<double>();
-    const std::vector<int64_t> predicted = argmax(logits, 1).to_vector<int64_t>();
-    for (size_t i = 0; i < labels.size(); ++i) {
-      hits += predicted[i] == labels[i];
-      loss -= lp[i * static_cast<size_t>(classes) + static_cast<size_t>(labels[i])];
-    }
-  }
-  ForgetMetrics metrics(int64_t n) const {
-    return {static_cast<double>(hits) / static_cast<double>(n), loss / static_cast<double>(n)};
-  }
-};
+// A model's forget accuracy and loss from its scores: the arithmetic of every other FA and loss
+// figure (unlearn/metrics), so they do not depend on which path measured them.
+ForgetMetrics forget_metrics_of(const SampleScores& s) { return {accuracy(s), mean_loss(s)}; }
 
 double l2_distance(const Tensor& a, const Tensor& b) {
   const std::vector<float> x = a.to(Device::cpu()).to_vector<float>(), y = b.to(Device::cpu()).to_vector<float>();
@@ -127,6 +111,42 @@ std::unique_ptr<nn::Optimizer> make_optimizer(const ParamArena& arena, const Rel
   return nn::make_sgd(arena, s);
 }
 
+// Runs a relearning step eagerly or, on CUDA, as a CUDA graph: the first step of each batch size
+// runs eagerly (it creates the library handles, loads the kernels, warms the allocator and
+// checks the labels), then the step is captured on a copy of the batch and replayed on copies of
+// the later batches. A replay runs the eager step's kernels, so the results are the same bit for
+// bit.
+class StepRunner {
+ public:
+  using Step = std::function<void(const Tensor& images, const Tensor& labels)>;
+  StepRunner(Device device, bool graphs, Step step)
+      : device_(device), graphs_(graphs && device.is_cuda()), step_(std::move(step)) {}
+
+  void operator()(const data::Batch& batch) {
+    if (!graphs_) return step_(batch.images, batch.labels);
+    Captured& c = by_size_[batch.images.size(0)];  // an epoch's last batch may be smaller
+    if (!c.images.defined()) {
+      c.images = batch.images.clone();
+      c.labels = batch.labels.clone();
+      return step_(c.images, c.labels);
+    }
+    c.images.copy_(batch.images);
+    c.labels.copy_(batch.labels);
+    if (c.graph == nullptr) c.graph = std::make_unique<CudaGraph>(device_.index, [&] { step_(c.images, c.labels); });
+    c.graph->launch();
+  }
+
+ private:
+  struct Captured {
+    Tensor images, labels;  // the graph's inputs: fixed addresses
+    std::unique_ptr<CudaGraph> graph;
+  };
+  Device device_;
+  bool graphs_;
+  Step step_;
+  std::map<int64_t, Captured> by_size_;
+};
+
 // A set of models taking relearning steps in lockstep on one batch stream.
 class Learners {
  public:
@@ -145,7 +165,14 @@ class SequentialLearners final : public Learners {
  public:
   SequentialLearners(const nn::ModelSpec& spec, const std::vector<ModelState>& states, Device device,
                      const RelearnOptions& o)
-      : options_(o) {
+      : options_(o), step_(device, o.cuda_graph, [this](const Tensor& images, const Tensor& labels) {
+          for (One& m : models_) {
+            m.model->train(options_.bn == "train");
+            m.model->arena().zero_grad(0);
+            cross_entropy(m.model->forward(images), labels).backward();
+            m.optimizer->step(0);
+          }
+        }) {
     for (const ModelState& s : states) {
       One one{std::make_unique<nn::Model>(spec, 0, device), nullptr, s.start};
       one.model->net().load_state_dict(s.weights);
@@ -156,23 +183,17 @@ class SequentialLearners final : public Learners {
   }
   int64_t size() const override { return static_cast<int64_t>(models_.size()); }
 
-  void step(const data::Batch& batch) override {
-    for (One& m : models_) {
-      m.model->train(options_.bn == "train");
-      m.model->arena().zero_grad(0);
-      cross_entropy(m.model->forward(batch.images), batch.labels).backward();
-      m.optimizer->step(0);
-    }
-  }
+  void step(const data::Batch& batch) override { step_(batch); }
 
   std::vector<ForgetMetrics> evaluate(const EvalSet& forget) override {
     NoGradGuard no_grad;
     std::vector<ForgetMetrics> out;
     for (One& m : models_) {
       m.model->eval();
-      ForgetSums sums;
-      for (size_t b = 0; b < forget.images.size(); ++b) sums.add(m.model->forward(forget.images[b]), forget.labels[b]);
-      out.push_back(sums.metrics(forget.size));
+      SampleScores scores;
+      for (size_t b = 0; b < forget.images.size(); ++b)
+        append_scores(scores, m.model->forward(forget.images[b]), forget.labels[b]);
+      out.push_back(forget_metrics_of(scores));
     }
     return out;
   }
@@ -200,6 +221,7 @@ class SequentialLearners final : public Learners {
   };
   RelearnOptions options_;
   std::vector<One> models_;
+  StepRunner step_;  // last: its graphs go before the tensors they use
 };
 
 // All models stacked into one network (nn::StackedModel): one grouped-conv / batched-GEMM pass
@@ -208,31 +230,32 @@ class StackedLearners final : public Learners {
  public:
   StackedLearners(const nn::ModelSpec& spec, const std::vector<ModelState>& states, Device device,
                   const RelearnOptions& o)
-      : options_(o), model_(spec, weights_of(states), device) {
-    for (const auto& [name, t] : nn::build_network(spec)->named_parameters()) parameter_names_.insert(name);
+      : options_(o),
+        model_(spec, weights_of(states), device),
+        step_(device, o.cuda_graph, [this](const Tensor& images, const Tensor& labels) {
+          model_.train(options_.bn == "train");
+          model_.arena().zero_grad(0);
+          nn::stacked_cross_entropy(model_.forward(images), labels).total.backward();
+          optimizer_->step(0);
+        }) {
     optimizer_ = make_optimizer(model_.arena(), o);
     for (const ModelState& s : states) starts_.push_back(s.start);
     if (!states.front().optimizer.empty()) optimizer_->load_state(stacked_optimizer(states));
   }
   int64_t size() const override { return model_.models(); }
 
-  void step(const data::Batch& batch) override {
-    model_.train(options_.bn == "train");
-    model_.arena().zero_grad(0);
-    nn::stacked_cross_entropy(model_.forward(batch.images), batch.labels).total.backward();
-    optimizer_->step(0);
-  }
+  void step(const data::Batch& batch) override { step_(batch); }
 
   std::vector<ForgetMetrics> evaluate(const EvalSet& forget) override {
     NoGradGuard no_grad;
     model_.eval();
-    std::vector<ForgetSums> sums(static_cast<size_t>(size()));
+    std::vector<SampleScores> scores(static_cast<size_t>(size()));
     for (size_t b = 0; b < forget.images.size(); ++b) {
       const Tensor logits = model_.forward(forget.images[b]);
-      for (int64_t n = 0; n < size(); ++n) sums[static_cast<size_t>(n)].add(logits.select(0, n), forget.labels[b]);
+      for (int64_t n = 0; n < size(); ++n) append_scores(scores[static_cast<size_t>(n)], logits.select(0, n), forget.labels[b]);
     }
     std::vector<ForgetMetrics> out;
-    for (const ForgetSums& s : sums) out.push_back(s.metrics(forget.size));
+    for (const SampleScores& s : scores) out.push_back(forget_metrics_of(s));
     return out;
   }
 
@@ -255,12 +278,7 @@ class StackedLearners final : public Learners {
     return out;
   }
 
-  NamedTensors parameters(size_t j) const override {
-    NamedTensors out;
-    for (auto& [name, t] : model_.state_dict(static_cast<int64_t>(j)))
-      if (parameter_names_.count(name) != 0) out.emplace_back(name, t);
-    return out;
-  }
+  NamedTensors parameters(size_t j) const override { return model_.parameters(static_cast<int64_t>(j)); }
 
  private:
   static std::vector<NamedTensors> weights_of(const std::vector<ModelState>& states) {
@@ -288,7 +306,7 @@ class StackedLearners final : public Learners {
   nn::StackedModel model_;
   std::unique_ptr<nn::Optimizer> optimizer_;
   std::vector<Tensor> starts_;
-  std::set<std::string> parameter_names_;
+  StepRunner step_;  // last: its graphs go before the tensors they use
 };
 
 // ---- the driver
@@ -544,6 +562,7 @@ void to_json(nlohmann::json& j, const RelearnOptions& o) {
        {"eval_batch", o.eval_batch},
        {"seed", o.seed},
        {"bn", o.bn},
+       {"cuda_graph", o.cuda_graph},
        {"forget_samples", o.forget_samples},
        {"retain_samples", number(o.retain_samples)},
        {"accuracy_drop", o.accuracy_drop},
@@ -594,10 +613,10 @@ ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const
   const bool was_training = model.net().is_training();
   model.eval();
   NoGradGuard no_grad;
-  ForgetSums sums;
-  for (size_t b = 0; b < set.images.size(); ++b) sums.add(model.forward(set.images[b]), set.labels[b]);
+  SampleScores scores;
+  for (size_t b = 0; b < set.images.size(); ++b) append_scores(scores, model.forward(set.images[b]), set.labels[b]);
   model.train(was_training);
-  return sums.metrics(set.size);
+  return forget_metrics_of(scores);
 }
 
 RelearnTargets relearn_targets(const RelearnOptions& o, const ForgetMetrics& original) {

@@ -29,8 +29,6 @@
 
 namespace lethe::unlearn {
 
-inline constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
-
 struct RelearnOptions {
   // "" (lethe's default, WORKLOADS.md W1), "golatkar" or "ain": fills the fields the protocol fixes
   // (README, "Relearning"); fields set explicitly are kept.
@@ -45,6 +43,7 @@ struct RelearnOptions {
   int64_t eval_batch = 1000;      // evaluation is forward-only; large batches are cheaper
   uint64_t seed = 0;              // batch order and the sampled subsets
   std::string bn = "train";       // batch norm during relearning steps: train (batch statistics) | frozen
+  bool cuda_graph = true;         // on CUDA, replay each step as a captured CUDA graph (the same results)
   // What the steps read: the forget set, or a seeded part of it (< 1: a fraction, ≥ 1: a count;
   // 0: all of it), plus a seeded sample of the retain set (0: none; ≤ 1: a fraction; > 1: a count).
   double forget_samples = 0;

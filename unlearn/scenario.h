@@ -15,6 +15,7 @@
 //                  (a white square in the bottom-right corner) and the label T; the forget set is
 //                  exactly those samples.
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@
 #include "nn/data/dataset.h"
 
 namespace lethe::unlearn {
+
+// An option not given: filled from the scenario's (or the preset's) default when resolved.
+inline constexpr double kUnset = std::numeric_limits<double>::quiet_NaN();
 
 enum class ScenarioKind { random, class_wise, mislabeled, backdoor };
 

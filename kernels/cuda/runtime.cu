@@ -29,10 +29,22 @@ size_t round_up(size_t bytes) {
   return (bytes + unit - 1) / unit * unit;
 }
 
+using FreeBlocks = std::multimap<size_t, void*>;  // free blocks by size, for best fit
+
+// A handed-out block: its size, and the graph pool it belongs to (0: none).
+struct LiveBlock {
+  size_t size = 0;
+  int pool = 0;
+};
+
 struct DeviceState {
-  std::mutex mutex;                        // guards the allocator fields below
-  std::multimap<size_t, void*> cached;     // free blocks by size, for best fit
-  std::unordered_map<void*, size_t> live;  // handed-out pointer -> its block's size
+  std::mutex mutex;  // guards the allocator fields below
+  FreeBlocks cached;
+  std::unordered_map<void*, LiveBlock> live;
+  // The private pools of captured CUDA graphs: the free blocks of each. A graph's replays write
+  // the addresses its capture was given, so those blocks serve no one else while it exists.
+  std::map<int, FreeBlocks> pools;
+  int next_pool = 1;
   MemoryStats stats;
 
   std::once_flag stream_once, cublas_once, cudnn_once;
@@ -56,7 +68,26 @@ DeviceState& state(int device) {
              stats.allocated_bytes, ", reserved ", stats.reserved_bytes, ")");
 }
 
-// cudaFrees every cached block. Caller holds s.mutex.
+// The pool this thread's allocations on a device come from while it captures a graph.
+struct Capturing {
+  int device = -1;
+  int pool = 0;
+};
+thread_local Capturing capturing;
+
+int capture_pool(int device) { return capturing.device == device ? capturing.pool : 0; }
+
+// Takes the best-fitting block of `blocks` for a rounded request, or returns nullptr.
+void* take(FreeBlocks& blocks, size_t size, size_t& block) {
+  const auto it = blocks.lower_bound(size);
+  if (it == blocks.end() || it->first > size + size / 4) return nullptr;
+  block = it->first;
+  void* ptr = it->second;
+  blocks.erase(it);
+  return ptr;
+}
+
+// cudaFrees every cached block (not those of graph pools). Caller holds s.mutex.
 void free_cached(int device, DeviceState& s) {
   if (s.cached.empty()) return;
   DeviceGuard guard(device);
@@ -74,9 +105,19 @@ void free_cached(int device, DeviceState& s) {
 void* malloc_block(int device, DeviceState& s, size_t size, size_t requested) {
   DeviceGuard guard(device);
   void* ptr = nullptr;
-  cudaError_t err = cudaMalloc(&ptr, size);
+  cudaError_t err = cudaSuccess;
+  {
+    // cudaMalloc is not a stream operation, so stream capture calls it unsafe; here it is safe:
+    // the block goes to the capturing graph's pool, and the graph's nodes only name its address.
+    cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+    LETHE_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+    err = cudaMalloc(&ptr, size);
+    LETHE_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
+  }
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();  // not sticky: clear it so later launch checks don't report it
+    // Freeing the cache synchronizes the device, which a capture forbids.
+    if (capture_pool(device) != 0) out_of_memory(requested, device, s.stats);
     free_cached(device, s);
     err = cudaMalloc(&ptr, size);
     if (err == cudaErrorMemoryAllocation) {
@@ -113,18 +154,16 @@ void* allocate(size_t bytes, int device) {
   const size_t size = round_up(bytes);
   if (size < bytes) out_of_memory(bytes, device, s.stats);  // rounding wrapped around
 
-  void* ptr = nullptr;
-  size_t block = size;
   // One stream per device: a block released on the host is free for the next work queued on
-  // the stream, which runs after all earlier users of the block, so no event is needed.
-  if (auto it = s.cached.lower_bound(size); it != s.cached.end() && it->first <= size + size / 4) {
-    block = it->first;
-    ptr = it->second;
-    s.cached.erase(it);
-  } else {
-    ptr = malloc_block(device, s, size, bytes);
-  }
-  s.live.emplace(ptr, block);
+  // the stream, which runs after all earlier users of the block, so no event is needed. (A
+  // graph is launched on that stream too.) While a graph is captured, its pool's free blocks
+  // come first; a block taken from the shared cache or the driver joins the pool.
+  const int pool = capture_pool(device);
+  size_t block = size;
+  void* ptr = pool != 0 ? take(s.pools.at(pool), size, block) : nullptr;
+  if (ptr == nullptr) ptr = take(s.cached, size, block);
+  if (ptr == nullptr) ptr = malloc_block(device, s, size, bytes);
+  s.live.emplace(ptr, LiveBlock{block, pool});
   s.stats.allocated_bytes += block;
   s.stats.peak_allocated_bytes = std::max(s.stats.peak_allocated_bytes, s.stats.allocated_bytes);
   return ptr;
@@ -135,11 +174,35 @@ void release(void* ptr, size_t bytes, int device) {
   DeviceState& s = state(device);
   std::lock_guard lock(s.mutex);
   const auto it = s.live.find(ptr);
-  LETHE_CHECK(it != s.live.end() && it->second >= bytes, "cuda",
+  LETHE_CHECK(it != s.live.end() && it->second.size >= bytes, "cuda",
               "release of a pointer that was not allocated on cuda:", device);
-  s.stats.allocated_bytes -= it->second;
-  s.cached.emplace(it->second, ptr);
+  const LiveBlock b = it->second;
+  s.stats.allocated_bytes -= b.size;
+  const auto pool = s.pools.find(b.pool);  // a retired pool's blocks go back to everyone
+  (pool != s.pools.end() ? pool->second : s.cached).emplace(b.size, ptr);
   s.live.erase(it);
+}
+
+int begin_graph_pool(int device) {
+  DeviceState& s = state(device);
+  std::lock_guard lock(s.mutex);
+  LETHE_CHECK(capturing.pool == 0, "cuda graph", "this thread is already capturing a graph");
+  const int pool = s.next_pool++;
+  s.pools.emplace(pool, FreeBlocks{});
+  capturing = {device, pool};
+  return pool;
+}
+
+void end_graph_pool() { capturing = {}; }
+
+void retire_graph_pool(int device, int pool) {
+  DeviceState& s = state(device);
+  std::lock_guard lock(s.mutex);
+  const auto it = s.pools.find(pool);
+  if (it == s.pools.end()) return;
+  // Replays already queued on the stream run before any later user of these blocks.
+  s.cached.merge(it->second);
+  s.pools.erase(it);
 }
 
 void copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {

@@ -85,4 +85,16 @@ void print_result(const RunOptions& run, const nlohmann::json& result, const std
   std::fflush(stdout);
 }
 
+std::ofstream append_to_csv(const std::string& path, const std::string& header) {
+  bool fresh = true;
+  {
+    std::ifstream in(path);
+    fresh = !in.good() || in.peek() == std::ifstream::traits_type::eof();
+  }
+  std::ofstream out(path, std::ios::app);
+  LETHE_CHECK(out.good(), "csv", "cannot open ", path, " for appending");
+  if (fresh) out << header << '\n';
+  return out;
+}
+
 }  // namespace lethe::cli

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,5 +44,9 @@ data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const Dat
 
 // Prints a command's final result: one JSON object on stdout with --json, `text` otherwise.
 void print_result(const RunOptions& run, const nlohmann::json& result, const std::string& text);
+
+// A CSV file opened for appending rows; `header` (one line, no newline) is written first when the
+// file is new or empty.
+std::ofstream append_to_csv(const std::string& path, const std::string& header);
 
 }  // namespace lethe::cli

@@ -20,6 +20,8 @@ void add_relearn_options(CLI::App& cmd, unlearn::RelearnOptions& o) {
   cmd.add_option("--seed", o.seed, "seed of the batch order and of sampled subsets")->capture_default_str();
   cmd.add_option("--bn", o.bn, "batch norm during the steps: train (batch statistics) or frozen (running ones)")
       ->capture_default_str()->check(CLI::IsMember({"train", "frozen"}));
+  cmd.add_option("--cuda-graph", o.cuda_graph, "on CUDA, capture the step once as a CUDA graph and replay it "
+                 "(the same results; false: launch its kernels one by one)")->capture_default_str();
   cmd.add_option("--forget-samples", o.forget_samples, "relearn on part of the forget set: a fraction < 1 or a "
                  "count, seeded (0: all of it); always measured on all of it")->capture_default_str();
   cmd.add_option("--retain-samples", o.retain_samples, "add retain samples: a fraction <= 1 or a count > 1, seeded "

@@ -163,12 +163,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
 }
 
 void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models) {
-  std::ifstream probe(path);
-  const bool fresh = !probe.good() || probe.peek() == std::ifstream::traits_type::eof();
-  probe.close();
-  std::ofstream f(path, std::ios::app);
-  LETHE_CHECK(f.good(), "relearn", "cannot open ", path, " for writing");
-  if (fresh) f << "scenario,model,step,forget_accuracy,forget_loss,distance\n";
+  std::ofstream f = append_to_csv(path, "scenario,model,step,forget_accuracy,forget_loss,distance");
   for (const nlohmann::json& m : models)
     for (const nlohmann::json& p : m.at("curve"))
       f << scenario << ',' << m.at("name").get<std::string>() << ',' << p.at("step").get<int64_t>() << ','

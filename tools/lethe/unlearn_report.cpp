@@ -108,17 +108,9 @@ void append_csv(const std::string& path, const nlohmann::json& result) {
       {"method_seconds", "method_seconds"},
       {"lethe_version", "lethe_version"},
   };
-  bool fresh = true;
-  {
-    std::ifstream in(path);
-    fresh = !in.good() || in.peek() == std::ifstream::traits_type::eof();
-  }
-  std::ofstream out(path, std::ios::app);
-  LETHE_CHECK(out.good(), "csv", "cannot open ", path, " for appending");
-  if (fresh) {
-    for (size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << columns[i].first;
-    out << "\n";
-  }
+  std::string header;
+  for (const auto& [name, key] : columns) header += (header.empty() ? "" : ",") + name;
+  std::ofstream out = append_to_csv(path, header);
   for (size_t i = 0; i < columns.size(); ++i) {
     const nlohmann::json v = lookup(result, columns[i].second);
     out << (i ? "," : "");
