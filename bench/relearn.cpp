@@ -76,9 +76,9 @@ struct Steps {
   int64_t accuracy = -1, loss = -1;
 };
 
-// The naive loop: one model; after every step the whole forget set is evaluated with autograd on
-// (a graph is recorded and dropped), in batches of the training batch size; stops when both
-// targets are met. The metric arithmetic is relearn's (unlearn/metrics.h).
+// The naive loop: one model; at the start and after every step the whole forget set is evaluated
+// with autograd on (a graph is recorded and dropped), in batches of the training batch size;
+// stops when both targets are met. The metric arithmetic is relearn's (unlearn/metrics.h).
 Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::RelearnOptions& o,
                 const unlearn::RelearnTargets& t) {
   nn::Model model(s.spec, 0, Device::cpu());
@@ -93,12 +93,15 @@ Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::Re
   data::DataLoader loader(d.train, lo);
   data::DataLoader eval = data::evaluation_loader(d.forget, o.batch, data::fashion_mnist_normalization());
   Steps found;
-  for (int64_t step = 1; step <= o.steps && (found.accuracy < 0 || found.loss < 0); ++step) {
-    const data::Batch b = loader.batch((step - 1) / loader.batches_per_epoch(), (step - 1) % loader.batches_per_epoch());
-    model.train();
-    model.arena().zero_grad(0);
-    cross_entropy(model(b.images), b.labels).backward();
-    opt->step(0);
+  for (int64_t step = 0; step <= o.steps && (found.accuracy < 0 || found.loss < 0); ++step) {
+    if (step > 0) {  // step 0 is the model as it starts
+      const int64_t per_epoch = loader.batches_per_epoch();
+      const data::Batch b = loader.batch((step - 1) / per_epoch, (step - 1) % per_epoch);
+      model.train();
+      model.arena().zero_grad(0);
+      cross_entropy(model(b.images), b.labels).backward();
+      opt->step(0);
+    }
     model.eval();
     unlearn::SampleScores scores;
     for (int64_t i = 0; i < eval.batches_per_epoch(); ++i) {
@@ -144,20 +147,22 @@ int run(int argc, char** argv) {
   app.add_option("--stacked-eval-batch", stacked_eval_batch, "evaluation batch of the batched case (a stacked "
                  "forward holds N times the activations)")->capture_default_str();
   app.add_flag("--own-stop", own_stop, "also time the first model count with each model to its own stop");
+  unlearn::RelearnOptions o;
+  app.add_option("--eval-every", o.eval_every, "lethe's evaluation interval (0: the scenario's default)");
+  app.add_option("--eval-batch", o.eval_batch, "lethe's evaluation batch")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
   const Study s = load_study(dir, scenario);
-  unlearn::RelearnOptions o;
   o.resolve(s.split.scenario);
   const unlearn::RelearnData d = unlearn::relearn_data(s.train, s.split, o);
   nn::Model original(s.spec, 0, Device::cpu());
   original.net().load_state_dict(s.original);
   const unlearn::RelearnTargets t =
       unlearn::relearn_targets(o, unlearn::forget_metrics(original, d.forget, data::fashion_mnist_normalization(), o));
-  fmt::print("{} ({}), {} threads; relearning: {} lr {}, batch {}, eval every {}, cap {}; targets FA >= {:.4f}, "
-             "loss <= {:.4f}\n",
-             scenario, s.split.scenario.str(), threads, o.optimizer, o.lr, o.batch, o.eval_every, o.steps, t.accuracy,
-             t.loss);
+  fmt::print("{} ({}), {} threads; relearning: {} lr {}, batch {}, eval every {} in batches of {}, cap {}; targets "
+             "FA >= {:.4f}, loss <= {:.4f}\n",
+             scenario, s.split.scenario.str(), threads, o.optimizer, o.lr, o.batch, o.eval_every, o.eval_batch, o.steps,
+             t.accuracy, t.loss);
 
   // 1. One RCD measurement.
   std::vector<double> lethe_s, naive_s;

@@ -49,6 +49,8 @@ TEST_CASE("max_pool2d, avg_pool2d: forward against float64 loops") {
     for (DType dt : {DType::f64, DType::f32}) {
       const Tensor x = test::random_tensor({2, 3, 7, 8}, 1, -1, 1, dt);
       test::expect_close(max_pool2d(x, o), reference_pool(x, o, true), 0, 0);
+      // Recorded for autograd, the forward also tracks each window's argmax: the same values.
+      test::expect_close(max_pool2d(x.clone().set_requires_grad(), o), reference_pool(x, o, true), 0, 0);
       test::expect_close(avg_pool2d(x, o), reference_pool(x, o, false), 1e-6, 1e-7);
     }
   }
@@ -75,9 +77,13 @@ TEST_CASE("max_pool2d: padding never wins, ties go to the first position, NaN pr
 
   std::vector<double> v(16, 1.0);
   v[5] = std::numeric_limits<double>::quiet_NaN();
-  const std::vector<double> y = max_pool2d(Tensor::from_vector(v, {1, 1, 4, 4}), pool(2, 2, 0)).to_vector<double>();
-  CHECK(std::isnan(y[0]));
-  CHECK(y[1] == 1.0);
+  for (const bool recorded : {false, true}) {
+    Tensor x = Tensor::from_vector(v, {1, 1, 4, 4});
+    if (recorded) x.set_requires_grad();
+    const std::vector<double> y = max_pool2d(x, pool(2, 2, 0)).detach().to_vector<double>();
+    CHECK(std::isnan(y[0]));
+    CHECK(y[1] == 1.0);
+  }
 }
 
 TEST_CASE("max_pool2d, avg_pool2d: gradcheck") {

@@ -1,4 +1,4 @@
-// 2-d pooling (NCHW). max_pool2d saves each window's argmax for its backward.
+// 2-d pooling (NCHW). max_pool2d saves each window's argmax for its backward (when recorded).
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/pool.h"
@@ -42,7 +42,8 @@ Tensor max_pool2d(const Tensor& x_in, const Pool2dOptions& opt) {
   const Tensor x = x_in.contiguous();
   const Shape shape{x.size(0), x.size(1), g.out_h, g.out_w};
   Tensor y = Tensor::empty(shape, x.dtype(), x.device());
-  const Tensor argmax = Tensor::empty(shape, DType::i64, x.device());
+  // Each window's argmax, for the backward: not written when there will be none (evaluation).
+  const Tensor argmax = autograd::needs_grad({&x_in}) ? Tensor::empty(shape, DType::i64, x.device()) : Tensor();
   LETHE_DISPATCH(x.device(), max_pool2d_forward, x, y, argmax, g);
   autograd::record("max_pool2d", y, {&x_in},
                    [g, si = autograd::Saved(argmax), from = x.shape()](const Tensor& gy, autograd::Needs) {

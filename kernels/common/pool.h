@@ -57,7 +57,7 @@ LETHE_HD void max_window(const PoolGeometry& g, const T* plane, int64_t oh, int6
     }
   }
   *value = best;
-  *index = best_i;
+  if (index != nullptr) *index = best_i;  // null: nothing will run the backward (no autograd)
 }
 
 // Mean of window (oh, ow), padding counted as zeros in the divisor (count_include_pad).

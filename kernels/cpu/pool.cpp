@@ -33,6 +33,14 @@ void max_row_2x2(const T* plane, int64_t width, int64_t oh, int64_t out_w, T* y,
   const int64_t top = 2 * oh * width;
   const T* a = plane + top;
   const T* b = a + width;
+  if (index == nullptr) {  // no argmax to track: a loop the compiler vectorises
+    for (int64_t ow = 0; ow < out_w; ++ow) {
+      T best = a[2 * ow];
+      for (const T c : {a[2 * ow + 1], b[2 * ow], b[2 * ow + 1]}) best = max_pool_takes(c, best) ? c : best;
+      y[ow] = best;
+    }
+    return;
+  }
   for (int64_t ow = 0; ow < out_w; ++ow) {
     const int64_t at = top + 2 * ow;
     T best = a[2 * ow];
@@ -54,14 +62,15 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, 
   LETHE_DISPATCH_FLOAT(x.dtype(), "max_pool2d", {
     const scalar_t* xp = x.data<scalar_t>();
     scalar_t* yp = y.data<scalar_t>();
-    int64_t* ip = argmax.data<int64_t>();
+    int64_t* ip = data_or_null<int64_t>(argmax);  // undefined without autograd
     if (is_2x2(g)) {
       for_output_rows(y.numel(), g, [&](int64_t p, int64_t oh, int64_t e) {
-        max_row_2x2(xp + p * g.plane(), g.width, oh, g.out_w, yp + e, ip + e);
+        max_row_2x2(xp + p * g.plane(), g.width, oh, g.out_w, yp + e, ip != nullptr ? ip + e : nullptr);
       });
     } else {
       for_output_rows(y.numel(), g, [&](int64_t p, int64_t oh, int64_t e) {
-        for (int64_t ow = 0; ow < g.out_w; ++ow) max_window(g, xp + p * g.plane(), oh, ow, &yp[e + ow], &ip[e + ow]);
+        for (int64_t ow = 0; ow < g.out_w; ++ow)
+          max_window(g, xp + p * g.plane(), oh, ow, &yp[e + ow], ip != nullptr ? &ip[e + ow] : nullptr);
       });
     }
   });

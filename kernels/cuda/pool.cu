@@ -11,7 +11,7 @@ template <class T>
 __global__ void max_forward_kernel(PoolGeometry g, const T* x, T* y, int64_t* argmax, int64_t n) {
   for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < n; e += int64_t(gridDim.x) * blockDim.x) {
     const int64_t p = e / g.out_plane(), o = e % g.out_plane();
-    max_window(g, x + p * g.plane(), o / g.out_w, o % g.out_w, &y[e], &argmax[e]);
+    max_window(g, x + p * g.plane(), o / g.out_w, o % g.out_w, &y[e], argmax != nullptr ? &argmax[e] : nullptr);
   }
 }
 
@@ -52,7 +52,7 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, 
   DeviceGuard guard(x.device().index);
   LETHE_DISPATCH_FLOAT(x.dtype(), "max_pool2d", {
     max_forward_kernel<<<grid_for(n), kThreads, 0, stream(x.device().index)>>>(
-        g, in<scalar_t>(x), out<scalar_t>(y), out<int64_t>(argmax), n);
+        g, in<scalar_t>(x), out<scalar_t>(y), data_or_null<int64_t>(argmax), n);
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }
