@@ -6,7 +6,8 @@
 //     autograd on, at the training batch size) — checking both report the same steps;
 //  2. N models relearned in one batched pass against one after another (N = 8, 32: the study's
 //     models repeated), to a fixed number of steps (--own-stop: also each to its own early stop) —
-//     checking the results are bitwise equal.
+//     checking the results are bitwise equal (on CUDA: the same steps; and the CUDA graph against
+//     launching the step's kernels one by one, bitwise).
 // The two sides alternate, --repeats times each; medians are reported.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -80,8 +81,8 @@ struct Steps {
 // with autograd on (a graph is recorded and dropped), in batches of the training batch size;
 // stops when both targets are met. The metric arithmetic is relearn's (unlearn/metrics.h).
 Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::RelearnOptions& o,
-                const unlearn::RelearnTargets& t) {
-  nn::Model model(s.spec, 0, Device::cpu());
+                const unlearn::RelearnTargets& t, Device device) {
+  nn::Model model(s.spec, 0, device);
   model.net().load_state_dict(s.retrained);
   nn::SgdOptions sgd;
   sgd.lr = o.lr;
@@ -90,8 +91,9 @@ Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::Re
   lo.batch_size = o.batch;
   lo.seed = o.seed;
   lo.normalization = data::fashion_mnist_normalization();
+  lo.device = device;
   data::DataLoader loader(d.train, lo);
-  data::DataLoader eval = data::evaluation_loader(d.forget, o.batch, data::fashion_mnist_normalization());
+  data::DataLoader eval = data::evaluation_loader(d.forget, o.batch, data::fashion_mnist_normalization(), device);
   Steps found;
   for (int64_t step = 0; step <= o.steps && (found.accuracy < 0 || found.loss < 0); ++step) {
     if (step > 0) {  // step 0 is the model as it starts
@@ -114,12 +116,14 @@ Steps naive_rcd(const Study& s, const unlearn::RelearnData& d, const unlearn::Re
   return found;
 }
 
-bool same(const std::vector<unlearn::RelearnResult>& a, const std::vector<unlearn::RelearnResult>& b) {
+// Whether two runs report the same steps and, with `bitwise`, the same curves and final weights.
+bool same(const std::vector<unlearn::RelearnResult>& a, const std::vector<unlearn::RelearnResult>& b, bool bitwise) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].accuracy_steps != b[i].accuracy_steps || a[i].loss_steps != b[i].loss_steps ||
         a[i].steps != b[i].steps || a[i].curve.size() != b[i].curve.size())
       return false;
+    if (!bitwise) continue;
     for (size_t p = 0; p < a[i].curve.size(); ++p)
       if (a[i].curve[p].forget_loss != b[i].curve[p].forget_loss ||
           a[i].curve[p].forget_accuracy != b[i].curve[p].forget_accuracy)
@@ -150,12 +154,15 @@ int run(int argc, char** argv) {
   unlearn::RelearnOptions o;
   app.add_option("--eval-every", o.eval_every, "lethe's evaluation interval (0: the scenario's default)");
   app.add_option("--eval-batch", o.eval_batch, "lethe's evaluation batch")->capture_default_str();
+  std::string device_name = "cpu";
+  app.add_option("--device", device_name, "cpu or cuda: where both sides run")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
+  const Device device = Device::parse(device_name);
   const Study s = load_study(dir, scenario);
   o.resolve(s.split.scenario);
   const unlearn::RelearnData d = unlearn::relearn_data(s.train, s.split, o);
-  nn::Model original(s.spec, 0, Device::cpu());
+  nn::Model original(s.spec, 0, device);
   original.net().load_state_dict(s.original);
   const unlearn::RelearnTargets t =
       unlearn::relearn_targets(o, unlearn::forget_metrics(original, d.forget, data::fashion_mnist_normalization(), o));
@@ -170,10 +177,10 @@ int run(int argc, char** argv) {
   Steps theirs;
   for (int r = 0; r < repeats; ++r) {
     lethe_s.push_back(seconds_of([&] {
-      ours = unlearn::relearn(s.spec, {s.retrained}, d, data::fashion_mnist_normalization(), o, t, Device::cpu(),
+      ours = unlearn::relearn(s.spec, {s.retrained}, d, data::fashion_mnist_normalization(), o, t, device,
                               unlearn::RelearnMode::sequential);
     }));
-    naive_s.push_back(seconds_of([&] { theirs = naive_rcd(s, d, o, t); }));
+    naive_s.push_back(seconds_of([&] { theirs = naive_rcd(s, d, o, t, device); }));
   }
   const bool agree = ours[0].accuracy_steps == theirs.accuracy && ours[0].loss_steps == theirs.loss;
   fmt::print("one RCD (retrained model): lethe {:.2f} s, naive {:.2f} s: {:.1f}x cheaper; steps to FA {} / {}, to "
@@ -191,24 +198,32 @@ int run(int argc, char** argv) {
       unlearn::RelearnOptions on = o;
       on.eval_batch = stacked_eval_batch;
       if (fixed) on.stop = "none", on.steps = fixed_steps;
-      std::vector<double> batched_s, sequential_s;
-      std::vector<unlearn::RelearnResult> batched, sequential;
+      // On CUDA also the batched pass with its kernels launched one by one instead of as a CUDA graph.
+      const bool graphs = device.is_cuda();
+      std::vector<double> batched_s, sequential_s, eager_s;
+      std::vector<unlearn::RelearnResult> batched, sequential, eager;
+      auto relearn_all = [&](unlearn::RelearnMode mode, bool cuda_graph) {
+        unlearn::RelearnOptions x = on;
+        x.cuda_graph = cuda_graph;
+        return unlearn::relearn(s.spec, starts, d, data::fashion_mnist_normalization(), x, t, device, mode);
+      };
       for (int r = 0; r < repeats; ++r) {
-        batched_s.push_back(seconds_of([&] {
-          batched = unlearn::relearn(s.spec, starts, d, data::fashion_mnist_normalization(), on, t, Device::cpu(),
-                                     unlearn::RelearnMode::batched);
-        }));
-        sequential_s.push_back(seconds_of([&] {
-          sequential = unlearn::relearn(s.spec, starts, d, data::fashion_mnist_normalization(), on, t, Device::cpu(),
-                                        unlearn::RelearnMode::sequential);
-        }));
+        batched_s.push_back(seconds_of([&] { batched = relearn_all(unlearn::RelearnMode::batched, true); }));
+        sequential_s.push_back(seconds_of([&] { sequential = relearn_all(unlearn::RelearnMode::sequential, true); }));
+        if (graphs) eager_s.push_back(seconds_of([&] { eager = relearn_all(unlearn::RelearnMode::batched, false); }));
       }
-      const bool equal = same(batched, sequential);
-      all_same = all_same && equal;
+      // The stacked pass is bitwise the single models' on the CPU; on CUDA its kernels differ, so
+      // only the steps are compared. A graph replays its eager kernels: bitwise everywhere.
+      const bool equal = same(batched, sequential, !device.is_cuda());
+      const bool graph_equal = !graphs || same(batched, eager, true);
+      all_same = all_same && equal && graph_equal;
       fmt::print("N = {:>2}, {:<28}: batched {:7.2f} s, one by one {:7.2f} s: {:.2f}x ({})\n", n,
                  fixed ? fmt::format("{} steps each", on.steps) : std::string("each to its own stop"),
                  median(batched_s), median(sequential_s), median(sequential_s) / median(batched_s),
-                 equal ? "bitwise equal" : "DIFFERENT");
+                 equal ? (device.is_cuda() ? "same steps" : "bitwise equal") : "DIFFERENT");
+      if (graphs)
+        fmt::print("        batched, CUDA graph {:7.2f} s, kernel by kernel {:7.2f} s: {:.2f}x ({})\n", median(batched_s),
+                   median(eager_s), median(eager_s) / median(batched_s), graph_equal ? "bitwise equal" : "DIFFERENT");
     }
   }
   return all_same ? 0 : 1;
