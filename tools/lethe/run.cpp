@@ -49,7 +49,7 @@ struct Study {
   std::vector<std::string> methods;  // default: every method but retrain (which always runs)
   uint64_t split_seed = 0;
   double margin = 0.02;
-  std::string relearn_mode = "auto";
+  unlearn::RelearnMode relearn_mode = unlearn::RelearnMode::automatic;
   // The [train], [split], [unlearn], [relearn] tables as flags of those subcommands; [unlearn.M]
   // tables add flags for method M only.
   std::vector<std::string> train, split, unlearn, relearn;
@@ -126,8 +126,8 @@ Study read_study(const std::string& path) {
       s.methods = get_list(t, "methods", s.methods, path);
       s.split_seed = static_cast<uint64_t>(get_or<int64_t>(t, "split_seed", 0, path));
       s.margin = get_or<double>(t, "margin", s.margin, path);
-      s.relearn_mode = get_or<std::string>(t, "relearn_mode", s.relearn_mode, path);
-      unlearn::parse_relearn_mode(s.relearn_mode);  // checks it
+      s.relearn_mode = unlearn::parse_relearn_mode(
+          get_or<std::string>(t, "relearn_mode", unlearn::relearn_mode_name(s.relearn_mode), path));
     } else if (k == "train" || k == "split" || k == "relearn") {
       (k == "train" ? s.train : k == "split" ? s.split : s.relearn) = table_flags(t, path + " [" + k + "]");
     } else if (k == "unlearn") {
@@ -389,8 +389,7 @@ void run_study(const RunCommand& c) {
       const unlearn::Split split = unlearn::load_split(split_file.string());
       RelearnOutput result;
       const double seconds = timed([&] {
-        result = relearn_models({source, split, device, relearn_options, s.margin,
-                                 unlearn::parse_relearn_mode(s.relearn_mode), false, models, "", 1});
+        result = relearn_models({source, split, device, relearn_options, s.margin, s.relearn_mode, false, models, "", 1});
       });
       const nlohmann::json body = {{"models", result.models},
                                    {"targets", result.targets},
