@@ -143,9 +143,13 @@ void* Tensor::data_ptr() const {
   return static_cast<char*>(t.storage->data) + t.offset * dtype_size(t.dtype);
 }
 
-void Tensor::check_access(DType want, const char* op) const {
+void Tensor::check_dtype(DType want, const char* op) const {
   LETHE_CHECK(dtype() == want, op, "tensor is ", dtype_name(dtype()), ", asked for ",
               dtype_name(want));
+}
+
+void Tensor::check_access(DType want, const char* op) const {
+  check_dtype(want, op);
   LETHE_CHECK(device().is_cpu(), op, "tensor is on ", device().str(),
               "; host access needs a cpu tensor (use .to(Device::cpu()))");
 }

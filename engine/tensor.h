@@ -72,11 +72,19 @@ class Tensor {
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
   std::string str() const;  // "float32[128,10] on cpu"
 
-  // ---- raw access (device pointers for CUDA tensors)
-  void* data_ptr() const;
+  // ---- raw access
+  void* data_ptr() const;  // on the tensor's device: a device pointer for a CUDA tensor
+  // Host access: the elements of a CPU tensor; refuses a CUDA tensor or another dtype.
   template <class T>
   T* data() const {
     check_access(dtype_v<T>, "data");
+    return static_cast<T*>(data_ptr());
+  }
+  // A kernel launcher's access: the elements on the tensor's own device (a device pointer for a
+  // CUDA tensor, never to be read on the host). Checks the dtype only.
+  template <class T>
+  T* ptr() const {
+    check_dtype(dtype_v<T>, "ptr");
     return static_cast<T*>(data_ptr());
   }
   // Host copy of all elements in row-major order (any device, any strides).
@@ -132,14 +140,17 @@ class Tensor {
   void check_writable(const char* op) const;
 
  private:
-  void check_access(DType want, const char* op) const;
+  void check_dtype(DType want, const char* op) const;
+  void check_access(DType want, const char* op) const;  // dtype, and a CPU tensor
   std::shared_ptr<TensorImpl> impl_;
 };
 
-// The data pointer of `t`, or null when it is undefined (a kernel's optional operand).
+// A kernel's optional operand: `t.ptr<T>()` on its own device, or null when `t` is undefined.
+// Launchers of every backend use it; kernels/cuda/ must never call the host-only data<T>()
+// (tests/host_access_guard.sh fails the suite when it does).
 template <class T>
-T* data_or_null(const Tensor& t) {
-  return t.defined() ? t.data<std::remove_const_t<T>>() : nullptr;
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.ptr<std::remove_const_t<T>>() : nullptr;
 }
 
 // A new tensor viewing `base`'s storage with the given layout (no autograd).

@@ -106,3 +106,20 @@ TEST_CASE("tensor: CPU/CUDA transfers and random streams are identical") {
         Tensor::rand({4099}, 5, 2, DType::f32, Device::cuda(0)).to_vector<float>());
   CHECK_THROWS_WITH_AS(add(x, g), doctest::Contains("add: devices differ"), Error);
 }
+
+TEST_CASE("tensor: launchers' ptr ignores the device, host data refuses a CUDA tensor") {
+  // A CPU buffer labelled as CUDA memory, never dereferenced: what a CUDA launcher sees of an
+  // optional operand, checkable without a GPU. The label is put back before the buffer is freed.
+  Tensor t = Tensor::zeros({4});
+  void* const raw = t.data_ptr();
+  struct Relabel {
+    StorageImpl& s;
+    ~Relabel() { s.device = Device::cpu(); }
+  } relabel{*t.impl().storage};
+  relabel.s.device = Device::cuda(0);
+  CHECK(t.ptr<float>() == raw);
+  CHECK(ptr_or_null<const float>(t) == raw);
+  CHECK(ptr_or_null<float>(Tensor()) == nullptr);
+  CHECK_THROWS_WITH_AS(t.data<float>(), doctest::Contains("host access needs a cpu tensor"), Error);
+  CHECK_THROWS_WITH_AS(t.ptr<double>(), doctest::Contains("tensor is float32, asked for float64"), Error);
+}

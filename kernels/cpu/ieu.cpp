@@ -56,7 +56,7 @@ void ieu_update(const Tensor& params, const Tensor& grad_retain, const Tensor& g
   LETHE_DISPATCH_FLOAT(params.dtype(), "ieu_update",
                        ieu_loop(static_cast<scalar_t*>(params.data_ptr()),
                                 static_cast<const scalar_t*>(grad_retain.data_ptr()),
-                                data_or_null<const scalar_t>(grad_forget), data_or_null<scalar_t>(momentum),
+                                ptr_or_null<const scalar_t>(grad_forget), ptr_or_null<scalar_t>(momentum),
                                 params.numel(), ieu::step_values<scalar_t>(s, config, grad_forget.defined())));
 }
 

@@ -31,8 +31,8 @@ void batch_norm_stats(const Tensor& x, ChannelShape s, BatchNormParams p, const 
   const int64_t count = s.count();
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm", {
     const scalar_t* xp = x.data<scalar_t>();
-    scalar_t* rm = data_or_null<scalar_t>(running_mean);
-    scalar_t* rv = data_or_null<scalar_t>(running_var);
+    scalar_t* rm = ptr_or_null<scalar_t>(running_mean);
+    scalar_t* rv = ptr_or_null<scalar_t>(running_var);
     parallel_for(s.channels, channel_grain(s), [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c) {
         if (!p.training) {
@@ -60,8 +60,8 @@ void batch_norm_forward(const Tensor& x, ChannelShape s, const Tensor& mean, con
   const double* is = invstd.data<double>();
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm", {
     const scalar_t* xp = x.data<scalar_t>();
-    const scalar_t* w = data_or_null<scalar_t>(weight);
-    const scalar_t* bp = data_or_null<scalar_t>(bias);
+    const scalar_t* w = ptr_or_null<scalar_t>(weight);
+    const scalar_t* bp = ptr_or_null<scalar_t>(bias);
     scalar_t* yp = y.data<scalar_t>();
     parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) yp[i] = bn::forward(xp[i], s.channel_of(i), m, is, w, bp);
@@ -94,13 +94,13 @@ void batch_norm_backward(const Tensor& g, const Tensor& x, ChannelShape s, const
                          const Tensor& sum_dy_xhat, bool training, const Tensor& gx) {
   const double* m = mean.data<double>();
   const double* is = invstd.data<double>();
-  const double* sdy = data_or_null<double>(sum_dy);
-  const double* sdx = data_or_null<double>(sum_dy_xhat);
+  const double* sdy = ptr_or_null<double>(sum_dy);
+  const double* sdx = ptr_or_null<double>(sum_dy_xhat);
   const int64_t count = s.count();
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", {
     const scalar_t* gp = g.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
-    const scalar_t* w = data_or_null<scalar_t>(weight);
+    const scalar_t* w = ptr_or_null<scalar_t>(weight);
     scalar_t* out = gx.data<scalar_t>();
     parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)

@@ -83,7 +83,7 @@ void sgd_step(const Tensor& params, const Tensor& grad, const Tensor& momentum, 
   optim::sgd_advance(s);
   LETHE_DISPATCH_FLOAT(params.dtype(), "sgd_step",
                        sgd_loop(static_cast<scalar_t*>(params.data_ptr()),
-                                static_cast<const scalar_t*>(grad.data_ptr()), data_or_null<scalar_t>(momentum),
+                                static_cast<const scalar_t*>(grad.data_ptr()), ptr_or_null<scalar_t>(momentum),
                                 params.numel(), optim::sgd_step_values<scalar_t>(s, config)));
 }
 

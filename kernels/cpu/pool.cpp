@@ -62,7 +62,7 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, 
   LETHE_DISPATCH_FLOAT(x.dtype(), "max_pool2d", {
     const scalar_t* xp = x.data<scalar_t>();
     scalar_t* yp = y.data<scalar_t>();
-    int64_t* ip = data_or_null<int64_t>(argmax);  // undefined without autograd
+    int64_t* ip = ptr_or_null<int64_t>(argmax);  // undefined without autograd
     if (is_2x2(g)) {
       for_output_rows(y.numel(), g, [&](int64_t p, int64_t oh, int64_t e) {
         max_row_2x2(xp + p * g.plane(), g.width, oh, g.out_w, yp + e, ip != nullptr ? ip + e : nullptr);

@@ -24,7 +24,7 @@ void augment_normalize(const Tensor& out, const Tensor& images, const Tensor& cr
   if (n == 0) return;
   DeviceGuard guard(out.device().index);
   // Device pointers: Tensor::data<T>() is for host access only.
-  const auto* crop = data_or_null<const int32_t>(crops);
+  const auto* crop = ptr_or_null<const int32_t>(crops);
   augment_normalize_kernel<<<grid_for(n), kThreads, 0, stream(out.device().index)>>>(
       static_cast<float*>(out.data_ptr()), static_cast<const uint8_t*>(images.data_ptr()), crop, g, norm, n);
   LETHE_CUDA_CHECK_LAUNCH();

@@ -86,7 +86,7 @@ void ieu_update(const Tensor& params, const Tensor& grad_retain, const Tensor& g
     auto* kernel = vector ? ieu_kernel<scalar_t, true> : ieu_kernel<scalar_t, false>;
     kernel<<<grid_for((n + 3) / 4), kThreads, 0, s>>>(
         static_cast<scalar_t*>(params.data_ptr()), static_cast<const scalar_t*>(grad_retain.data_ptr()),
-        data_or_null<const scalar_t>(grad_forget), data_or_null<scalar_t>(momentum), n, sp, config);
+        ptr_or_null<const scalar_t>(grad_forget), ptr_or_null<scalar_t>(momentum), n, sp, config);
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }

@@ -105,8 +105,8 @@ void batch_norm_stats(const Tensor& x, ChannelShape s, BatchNormParams p, const 
   DeviceGuard guard(device);
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm", {
     stats_kernel<<<static_cast<unsigned>(s.channels), kThreads, 0, stream(device)>>>(
-        static_cast<const scalar_t*>(x.data_ptr()), s, p, data_or_null<scalar_t>(running_mean),
-        data_or_null<scalar_t>(running_var), data_or_null<double>(mean), data_or_null<double>(invstd));
+        static_cast<const scalar_t*>(x.data_ptr()), s, p, ptr_or_null<scalar_t>(running_mean),
+        ptr_or_null<scalar_t>(running_var), ptr_or_null<double>(mean), ptr_or_null<double>(invstd));
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }
@@ -119,8 +119,8 @@ void batch_norm_forward(const Tensor& x, ChannelShape s, const Tensor& mean, con
   DeviceGuard guard(device);
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm", {
     forward_kernel<<<grid_for(n), kThreads, 0, stream(device)>>>(
-        static_cast<const scalar_t*>(x.data_ptr()), s, data_or_null<double>(mean),
-        data_or_null<double>(invstd), data_or_null<scalar_t>(weight), data_or_null<scalar_t>(bias),
+        static_cast<const scalar_t*>(x.data_ptr()), s, ptr_or_null<double>(mean),
+        ptr_or_null<double>(invstd), ptr_or_null<scalar_t>(weight), ptr_or_null<scalar_t>(bias),
         static_cast<scalar_t*>(y.data_ptr()), n);
   });
   LETHE_CUDA_CHECK_LAUNCH();
@@ -134,8 +134,8 @@ void batch_norm_backward_reduce(const Tensor& g, const Tensor& x, ChannelShape s
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", {
     backward_reduce_kernel<<<static_cast<unsigned>(s.channels), kThreads, 0, stream(device)>>>(
         static_cast<const scalar_t*>(g.data_ptr()), static_cast<const scalar_t*>(x.data_ptr()), s,
-        data_or_null<double>(mean), data_or_null<double>(invstd), data_or_null<double>(sum_dy),
-        data_or_null<double>(sum_dy_xhat));
+        ptr_or_null<double>(mean), ptr_or_null<double>(invstd), ptr_or_null<double>(sum_dy),
+        ptr_or_null<double>(sum_dy_xhat));
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }
@@ -150,8 +150,8 @@ void batch_norm_backward(const Tensor& g, const Tensor& x, ChannelShape s, const
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", {
     backward_kernel<<<grid_for(n), kThreads, 0, stream(device)>>>(
         static_cast<const scalar_t*>(g.data_ptr()), static_cast<const scalar_t*>(x.data_ptr()), s,
-        data_or_null<double>(mean), data_or_null<double>(invstd), data_or_null<scalar_t>(weight),
-        data_or_null<double>(sum_dy), data_or_null<double>(sum_dy_xhat), training,
+        ptr_or_null<double>(mean), ptr_or_null<double>(invstd), ptr_or_null<scalar_t>(weight),
+        ptr_or_null<double>(sum_dy), ptr_or_null<double>(sum_dy_xhat), training,
         static_cast<scalar_t*>(gx.data_ptr()), n);
   });
   LETHE_CUDA_CHECK_LAUNCH();

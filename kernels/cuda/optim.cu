@@ -91,7 +91,7 @@ void sgd_step(const Tensor& params, const Tensor& grad, const Tensor& momentum, 
   LETHE_DISPATCH_FLOAT(params.dtype(), "sgd_step", {
     sgd_kernel<<<grid_for(n), kThreads, 0, s>>>(static_cast<scalar_t*>(params.data_ptr()),
                                                  static_cast<const scalar_t*>(grad.data_ptr()),
-                                                 data_or_null<scalar_t>(momentum), n, sp, config);
+                                                 ptr_or_null<scalar_t>(momentum), n, sp, config);
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }

@@ -52,7 +52,7 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, 
   DeviceGuard guard(x.device().index);
   LETHE_DISPATCH_FLOAT(x.dtype(), "max_pool2d", {
     max_forward_kernel<<<grid_for(n), kThreads, 0, stream(x.device().index)>>>(
-        g, in<scalar_t>(x), out<scalar_t>(y), data_or_null<int64_t>(argmax), n);
+        g, in<scalar_t>(x), out<scalar_t>(y), ptr_or_null<int64_t>(argmax), n);
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }

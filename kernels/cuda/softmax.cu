@@ -79,7 +79,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, const Ten
     using T = decltype(t);
     cross_entropy_forward_kernel<<<grid_for(N), kThreads, 0, stream(device)>>>(
         static_cast<const T*>(logits.data_ptr()), static_cast<const decltype(i)*>(labels.data_ptr()),
-        data_or_null<const T>(weight), smoothing, static_cast<T*>(loss.data_ptr()), N, C);
+        ptr_or_null<const T>(weight), smoothing, static_cast<T*>(loss.data_ptr()), N, C);
   });
   LETHE_CUDA_CHECK_LAUNCH();
 }
@@ -95,7 +95,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Te
     using T = decltype(t);
     cross_entropy_backward_kernel<<<grid_for(N), kThreads, 0, stream(device)>>>(
         static_cast<const T*>(logits.data_ptr()), static_cast<const decltype(i)*>(labels.data_ptr()),
-        data_or_null<const T>(weight), smoothing, static_cast<const T*>(g.data_ptr()), g_stride, g_scale,
+        ptr_or_null<const T>(weight), smoothing, static_cast<const T*>(g.data_ptr()), g_stride, g_scale,
         static_cast<T*>(glogits.data_ptr()), N, C);
   });
   LETHE_CUDA_CHECK_LAUNCH();
