@@ -46,6 +46,20 @@ std::vector<int64_t> sample(const std::vector<int64_t>& indices, double count, u
   return out;
 }
 
+// Every label a relearning run reads, checked once up front: the steps then skip the per-call
+// check, which on CUDA waits for the GPU and under a CUDA graph cannot run at all (a bad label
+// would become a NaN loss, reported as divergence instead of an error).
+void check_labels(const data::Subset& s, int64_t classes, const char* what) {
+  const Tensor labels = s.base->labels.to(Device::cpu()).to(DType::i64).contiguous();
+  const int64_t* l = labels.data<int64_t>();
+  for (const int64_t i : s.indices) {
+    LETHE_CHECK(i >= 0 && i < labels.numel(), "relearn", what, " sample ", i, " is outside the data set (", labels.numel(),
+                " samples)");
+    LETHE_CHECK(l[i] >= 0 && l[i] < classes, "relearn", what, " sample ", i, " has label ", l[i], ", outside [0, ",
+                classes, ") of the model");
+  }
+}
+
 // ---- evaluation of the forget set
 
 // The forget set's batches, normalised once and kept: every evaluation point reads them again.
@@ -112,10 +126,12 @@ std::unique_ptr<nn::Optimizer> make_optimizer(const ParamArena& arena, const Rel
 }
 
 // Runs a relearning step eagerly or, on CUDA, as a CUDA graph: the first step of each batch size
-// runs eagerly (it creates the library handles, loads the kernels, warms the allocator and
-// checks the labels), then the step is captured on a copy of the batch and replayed on copies of
-// the later batches. A replay runs the eager step's kernels, so the results are the same bit for
-// bit.
+// runs eagerly as the warm-up a capture needs (it picks the cuDNN algorithms of that shape, which
+// a capture refuses to do, loads the kernels and warms the allocator; the library handles are
+// made by the capture itself, before it begins), then the step is captured on a copy of the
+// batch and replayed on copies of the later batches. A replay runs the eager step's kernels, so
+// the results are the same bit for bit. A captured step checks no labels (that would read back
+// to the host): relearn() checks every label of the data set once, before the first step.
 class StepRunner {
  public:
   using Step = std::function<void(const Tensor& images, const Tensor& labels)>;
@@ -157,6 +173,12 @@ class Learners {
   virtual std::vector<double> distances() const = 0;
   virtual std::vector<ModelState> states() const = 0;
   virtual NamedTensors parameters(size_t j) const = 0;  // learner j's, named as the single model's
+  // Whether any subset of the learners, rebuilt from their states, steps bitwise as they do here.
+  // True one by one. Not for a stack: on CUDA its size is in every grouped-convolution and
+  // batched-GEMM shape, and cuDNN and cuBLAS pick algorithms (summation orders) by shape. (On the
+  // CPU a stack is bitwise its models anyway; one rule for both devices lets the CPU tests run
+  // the path CUDA takes.)
+  virtual bool independent() const = 0;
 };
 using LearnersFactory = std::function<std::unique_ptr<Learners>(const std::vector<ModelState>&)>;
 
@@ -169,7 +191,9 @@ class SequentialLearners final : public Learners {
           for (One& m : models_) {
             m.model->train(options_.bn == "train");
             m.model->arena().zero_grad(0);
-            cross_entropy(m.model->forward(images), labels).backward();
+            CrossEntropyOptions ce;
+            ce.labels_checked = true;  // relearn() checked the data set's
+            cross_entropy(m.model->forward(images), labels, ce).backward();
             m.optimizer->step(0);
           }
         }) {
@@ -212,6 +236,7 @@ class SequentialLearners final : public Learners {
   }
 
   NamedTensors parameters(size_t j) const override { return models_.at(j).model->net().named_parameters(); }
+  bool independent() const override { return true; }
 
  private:
   struct One {
@@ -235,7 +260,7 @@ class StackedLearners final : public Learners {
         step_(device, o.cuda_graph, [this](const Tensor& images, const Tensor& labels) {
           model_.train(options_.bn == "train");
           model_.arena().zero_grad(0);
-          nn::stacked_cross_entropy(model_.forward(images), labels).total.backward();
+          nn::stacked_cross_entropy(model_.forward(images), labels, /*labels_checked=*/true).total.backward();
           optimizer_->step(0);
         }) {
     optimizer_ = make_optimizer(model_.arena(), o);
@@ -279,6 +304,7 @@ class StackedLearners final : public Learners {
   }
 
   NamedTensors parameters(size_t j) const override { return model_.parameters(static_cast<int64_t>(j)); }
+  bool independent() const override { return false; }
 
  private:
   static std::vector<NamedTensors> weights_of(const std::vector<ModelState>& states) {
@@ -430,7 +456,8 @@ class Driver {
     }
   }
 
-  // Drops the learners that stopped, rebuilding the set from the others' states.
+  // Drops the learners that stopped, rebuilding the set from the others' states. A smaller stack
+  // is a new baseline: every bracket after it is snapshot, run and replayed on that stack.
   void keep_active() {
     std::vector<size_t> keep;
     for (size_t j = 0; j < ids_.size(); ++j)
@@ -446,12 +473,17 @@ class Driver {
 
   // Steps (from, end] of the learners at positions `crossed`, replayed one by one from the snapshot
   // taken at `from` and evaluated after each, until each has stopped or reached `end` — where the
-  // replay must land exactly on the run's own evaluation (`end_metrics`, `end_distances`).
+  // replay must land exactly on the run's own evaluation (`end_metrics`, `end_distances`). The
+  // replay runs the same shapes as the run (replay_positions): only the crossed learners where
+  // they are independent, the whole snapshot in its order otherwise, read out at the crossed ones.
   void replay(const std::vector<ModelState>& snapshot, const std::vector<size_t>& crossed, int64_t from, int64_t end,
               const std::vector<ForgetMetrics>& end_metrics, const std::vector<double>& end_distances) {
+    const std::vector<size_t> replayed = replay_positions(learners_->independent(), crossed, snapshot.size());
     std::vector<ModelState> states;
-    for (const size_t j : crossed) states.push_back(snapshot[j]);
+    for (const size_t j : replayed) states.push_back(snapshot[j]);
     const std::unique_ptr<Learners> again = factory_(states);
+    std::vector<size_t> at;  // each crossed learner's position in the replay
+    for (const size_t j : crossed) at.push_back(static_cast<size_t>(std::find(replayed.begin(), replayed.end(), j) - replayed.begin()));
     std::vector<bool> done(crossed.size(), false);
     for (int64_t step = from + 1; step <= end; ++step) {
       again->step(batch_at(step - 1));
@@ -459,10 +491,11 @@ class Driver {
       const std::vector<double> d = again->distances();
       for (size_t r = 0; r < crossed.size(); ++r) {
         if (done[r]) continue;
-        if (step == end) check_same(m[r], d[r], end_metrics[crossed[r]], end_distances[crossed[r]], from, end);
+        const size_t k = at[r];
+        if (step == end) check_same(m[k], d[k], end_metrics[crossed[r]], end_distances[crossed[r]], from, end);
         Tracker& t = trackers_[ids_[crossed[r]]];
-        if (t.record(step, m[r], d[r], targets_, options_.stop)) {
-          t.result.final_state = to_cpu(again->states()[r].weights);
+        if (t.record(step, m[k], d[k], targets_, options_.stop)) {
+          t.result.final_state = to_cpu(again->states()[k].weights);
           done[r] = true;
         }
       }
@@ -499,6 +532,13 @@ class Driver {
 };
 
 }  // namespace
+
+std::vector<size_t> replay_positions(bool independent, const std::vector<size_t>& crossed, size_t learners) {
+  if (independent) return crossed;
+  std::vector<size_t> all(learners);
+  std::iota(all.begin(), all.end(), size_t{0});
+  return all;
+}
 
 void RelearnOptions::resolve(const Scenario& scenario) {
   auto check = [](bool ok, const char* field, auto value, const char* want) {
@@ -648,6 +688,8 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
                                    RelearnMode mode, const std::function<void(const RelearnProgress&)>& progress,
                                    const RelearnObserver& observe) {
   LETHE_CHECK(!starts.empty(), "relearn", "no models to relearn");
+  check_labels(data.train, spec.classes, "training");
+  check_labels(data.forget, spec.classes, "forget");
   std::vector<ModelState> states;
   for (const NamedTensors& s : starts) {
     nn::Model m(spec, 0, device);

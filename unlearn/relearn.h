@@ -133,6 +133,12 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
                                    const std::function<void(const RelearnProgress&)>& progress = {},
                                    const RelearnObserver& observe = {});
 
+// Which learners a bracket's replay steps again, as positions among the `learners` the run
+// stepped: the `crossed` ones (ascending) where learners step independently (one by one), and all
+// of them, in order, where they do not (a stack on CUDA, whose size is in every shape): a replay
+// must run the very shapes the run ran, or its bitwise check against the run fails.
+std::vector<size_t> replay_positions(bool independent, const std::vector<size_t>& crossed, size_t learners);
+
 // The "rcd" record of one model (schema in README, "lethe run"): steps to each target (the cap,
 // flagged censored, when not met), the loss AUC, and each divided by the retrained model's
 // (null where undefined). `retrained` may be null.
