@@ -26,6 +26,10 @@ void synchronize(int device);
 int begin_graph_pool(int device);
 void end_graph_pool();
 void retire_graph_pool(int device, int pool);
+// Whether the work queued on `device`'s compute stream is being captured into a CUDA graph
+// (by any thread): such work runs nothing now, so it must not read back, synchronise or make
+// per-call host decisions that a replay would freeze.
+bool capturing(int device);
 
 // CUDA graphs (kernels/cuda/graph.cu), behind lethe::CudaGraph.
 struct Graph;

@@ -117,6 +117,9 @@ struct CrossEntropyOptions {
   // With weights, mean is sum_i w_i·loss_i / N (divided by the count, not by the weights' sum).
   Tensor sample_weight;
   double label_smoothing = 0;
+  // The caller has range-checked every label already (relearning checks its whole data set once):
+  // skips the per-call check, which on CUDA reads back to the host and so waits for the GPU.
+  bool labels_checked = false;
 };
 // logits [N,C] (float), labels [N] (int32 or int64).
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels,

@@ -239,14 +239,19 @@ Tensor StackedModel::stack_flat(const std::vector<Tensor>& single_flats) const {
   return out;
 }
 
-StackedLoss stacked_cross_entropy(const Tensor& logits, const Tensor& labels) {
+StackedLoss stacked_cross_entropy(const Tensor& logits, const Tensor& labels, bool labels_checked) {
   LETHE_CHECK(logits.defined() && logits.dim() == 3 && logits.size(0) > 0, "stacked_cross_entropy",
               "expects logits [N,B,classes] with N >= 1, got ", logits.defined() ? logits.str() : "undefined");
   // One cross_entropy per model on its slice: the single model's kernel and 1/B scale. The
   // slices' gradients land in disjoint parts of the logits' gradient (the rest zeros, which add
-  // exactly), and the sum passes each loss a gradient of exactly 1.
+  // exactly), and the sum passes each loss a gradient of exactly 1. The labels are range-checked
+  // once, with model 0's loss: every model reads the same labels.
   std::vector<Tensor> losses;
-  for (int64_t n = 0; n < logits.size(0); ++n) losses.push_back(cross_entropy(logits.select(0, n), labels));
+  CrossEntropyOptions opt;
+  for (int64_t n = 0; n < logits.size(0); ++n) {
+    opt.labels_checked = labels_checked || n > 0;
+    losses.push_back(cross_entropy(logits.select(0, n), labels, opt));
+  }
   const Tensor all = stack(losses, 0);
   return {sum(all), all.detach()};
 }

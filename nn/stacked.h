@@ -124,6 +124,7 @@ struct StackedLoss {
   Tensor total, per_model;
 };
 // logits [N, B, classes], labels [B] (int32 or int64), the same labels for every model.
-StackedLoss stacked_cross_entropy(const Tensor& logits, const Tensor& labels);
+// `labels_checked`: as CrossEntropyOptions::labels_checked.
+StackedLoss stacked_cross_entropy(const Tensor& logits, const Tensor& labels, bool labels_checked = false);
 
 }  // namespace lethe::nn

@@ -130,4 +130,56 @@ TEST_CASE("cuda graph: work that reads back to the host cannot be captured, and 
   CHECK((x + 1.0).to(lethe::Device::cpu()).to_vector<float>() == std::vector<float>(4, 2));
 }
 
+TEST_CASE("cuda graph: a process's first cuBLAS call can be captured (the handles are made before)") {
+  using lethe::Tensor;
+  if (!lethe::test::cuda_or_skip("CUDA graph handle warm-up")) return;
+  // ctest runs each case in its own process: here the capture is the first use of cuBLAS.
+  const lethe::Device cuda = lethe::Device::cuda();
+  const Tensor a = Tensor::ones({8, 8}, lethe::DType::f32, cuda);
+  Tensor y = Tensor::zeros({8, 8}, lethe::DType::f32, cuda);
+  lethe::CudaGraph graph(0, [&] { y.copy_(lethe::matmul(a, a)); });
+  graph.launch();
+  CHECK(y.to(lethe::Device::cpu()).to_vector<float>() == std::vector<float>(64, 8));
+}
+
+TEST_CASE("cuda graph: dropout and an unplanned convolution refuse to be captured") {
+  using lethe::Tensor;
+  if (!lethe::test::cuda_or_skip("CUDA graph refusals")) return;
+  const lethe::Device cuda = lethe::Device::cuda();
+  const Tensor x = Tensor::ones({2, 3, 8, 8}, lethe::DType::f32, cuda);
+  const Tensor w = Tensor::ones({4, 3, 3, 3}, lethe::DType::f32, cuda);
+  lethe::Conv2dOptions same;
+  same.pad_h = same.pad_w = 1;
+  CHECK_THROWS_WITH_AS(lethe::CudaGraph(0, [&] { (void)lethe::dropout(x, 0.5, true, 1, 0); }),
+                       doctest::Contains("dropout: cannot be captured"), lethe::Error);
+  CHECK_THROWS_WITH_AS(lethe::CudaGraph(0, [&] { (void)lethe::conv2d(x, w, Tensor(), same); }),
+                       doctest::Contains("run the work once eagerly first"), lethe::Error);
+  // Once run eagerly, the same convolution captures and replays its eager result.
+  const Tensor eager = lethe::conv2d(x, w, Tensor(), same);
+  Tensor y = Tensor::zeros(eager.shape(), lethe::DType::f32, cuda);
+  lethe::CudaGraph graph(0, [&] { y.copy_(lethe::conv2d(x, w, Tensor(), same)); });
+  graph.launch();
+  CHECK(y.to(lethe::Device::cpu()).to_vector<float>() == eager.to(lethe::Device::cpu()).to_vector<float>());
+}
+
+TEST_CASE("cuda graph: a destroyed graph's pool goes back to the cache, which can be freed") {
+  using lethe::Tensor;
+  if (!lethe::test::cuda_or_skip("CUDA graph pool reclaim")) return;
+  const lethe::Device cuda = lethe::Device::cuda();
+  const Tensor x = Tensor::ones({1 << 20}, lethe::DType::f32, cuda);
+  Tensor y = Tensor::zeros({1 << 20}, lethe::DType::f32, cuda);
+  lethe::cuda_empty_cache();
+  const size_t before = lethe::cuda_memory_stats().reserved_bytes;
+  {
+    // 4 MiB temporaries from the graph's private pool, held while the graph lives.
+    lethe::CudaGraph graph(0, [&] { y.copy_((x * 2.0) + 1.0); });
+    graph.launch();
+    lethe::cuda_empty_cache();
+    CHECK(lethe::cuda_memory_stats().reserved_bytes > before);
+  }
+  // Retired: what out-of-memory recovery and empty_cache free.
+  lethe::cuda_empty_cache();
+  CHECK(lethe::cuda_memory_stats().reserved_bytes == before);
+}
+
 #endif

@@ -2,6 +2,9 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/norm.h"
+#if defined(LETHE_WITH_CUDA)
+#include "engine/cuda_runtime.h"
+#endif
 
 namespace lethe {
 
@@ -96,6 +99,12 @@ Tensor dropout(const Tensor& x_in, double p, bool training, uint64_t seed, uint6
   LETHE_CHECK(is_floating(x_in.dtype()), "dropout", "needs a floating tensor, got ", x_in.str());
   LETHE_CHECK(p >= 0 && p <= 1, "dropout", "p must be in [0, 1], got ", p);
   if (!training || p == 0) return x_in;
+#if defined(LETHE_WITH_CUDA)
+  // The mask's key is a kernel argument: a captured graph would replay one mask at every step.
+  LETHE_CHECK(!x_in.is_cuda() || !cuda::capturing(x_in.device().index), "dropout",
+              "cannot be captured in a CUDA graph: every replay would draw the captured call's mask; run it "
+              "without a graph (relearning: cuda_graph = false)");
+#endif
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   LETHE_DISPATCH(x.device(), dropout_apply, x, p, seed, stream, y);

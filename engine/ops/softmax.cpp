@@ -28,9 +28,9 @@ Tensor softmax_op(const char* name, bool log_out, const Tensor& x_in, int dim) {
   return y;
 }
 
-// input [N,C] floating; labels int32/int64 [N] on its device, each in [0, C). Returns the labels
-// contiguous.
-Tensor checked_labels(const char* op, const Tensor& input, const Tensor& labels) {
+// input [N,C] floating; labels int32/int64 [N] on its device, each in [0, C) (unless the caller
+// checked the range itself: `check_range` false). Returns the labels contiguous.
+Tensor checked_labels(const char* op, const Tensor& input, const Tensor& labels, bool check_range = true) {
   LETHE_CHECK(input.defined() && labels.defined(), op, "undefined input");
   LETHE_CHECK(is_floating(input.dtype()) && input.dim() == 2, op, "needs floating [N,C] scores, got ",
               input.str());
@@ -40,6 +40,7 @@ Tensor checked_labels(const char* op, const Tensor& input, const Tensor& labels)
               op, "labels must be int32 or int64 [", N, "] on ", input.device().str(), " for scores ",
               input.str(), ", got ", labels.str());
   const Tensor l = labels.contiguous();
+  if (!check_range) return l;
   const IndexCheck check{op, "label", "row", detail::concat(" (scores ", input.str(), ")")};
   LETHE_DISPATCH(l.device(), check_index_range, l, C, check);
   return l;
@@ -71,7 +72,7 @@ Tensor log_softmax(const Tensor& x, int dim) { return softmax_op("log_softmax", 
 // One kernel computes each row's (weighted, smoothed) loss; the reduction runs outside autograd
 // and the backward kernel applies its scale, so the whole loss is one graph node.
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& labels_in, const CrossEntropyOptions& opt) {
-  const Tensor labels = checked_labels("cross_entropy", logits_in, labels_in);
+  const Tensor labels = checked_labels("cross_entropy", logits_in, labels_in, !opt.labels_checked);
   const int64_t N = logits_in.size(0);
   LETHE_CHECK(opt.label_smoothing >= 0 && opt.label_smoothing <= 1, "cross_entropy",
               "label_smoothing must be in [0, 1], got ", opt.label_smoothing);

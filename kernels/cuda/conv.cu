@@ -104,7 +104,14 @@ const CudnnPlan& plan(int device, DType dtype, int64_t N, const ConvGeometry& g)
                 g.dilation_h, g.dilation_w, g.groups};
   std::lock_guard<std::mutex> lock(mutex);
   auto& slot = (*plans)[key];
-  if (!slot) slot = std::make_unique<CudnnPlan>(make_plan(cudnn(device), dtype, N, g));
+  if (!slot) {
+    // Algorithms are chosen before a capture, by running the work eagerly once at each shape
+    // (relearning's StepRunner does): what cuDNN does to choose is not ours to vouch for in a
+    // capture, and a failed choice must not leave a half-captured graph.
+    LETHE_CHECK(!capturing(device), "conv2d", "no cuDNN plan for input [", N, ",", g.channels, ",", g.height, ",",
+                g.width, "] yet, and the stream is capturing a CUDA graph: run the work once eagerly first");
+    slot = std::make_unique<CudnnPlan>(make_plan(cudnn(device), dtype, N, g));
+  }
   return *slot;
 }
 

@@ -27,6 +27,10 @@ void abandon_capture(cudaStream_t s) {
 Graph* capture_graph(int device, const std::function<void()>& work) {
   DeviceGuard guard(device);
   const cudaStream_t s = stream(device);
+  // The library handles first: creating one (and cuBLAS's workspace) is not capturable work, and
+  // the workspace must not land in the graph's private pool.
+  (void)cublas(device);
+  (void)cudnn(device);
   auto g = std::make_unique<Graph>();
   g->device = device;
   g->pool = begin_graph_pool(device);

@@ -44,9 +44,7 @@ void check_index_range(const Tensor& index, int64_t limit, const IndexCheck& che
   if (n == 0) return;
   const int device = index.device().index;
   DeviceGuard guard(device);
-  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  LETHE_CUDA_CHECK(cudaStreamIsCapturing(stream(device), &capture));
-  if (capture != cudaStreamCaptureStatusNone) return;  // a read-back cannot be captured
+  if (capturing(device)) return;  // a read-back cannot be captured
   Tensor first = Tensor::full({1}, static_cast<double>(n), DType::i64, index.device());
   LETHE_DISPATCH_INDEX(index.dtype(), check.op, {
     first_out_of_range_kernel<<<grid_for(n), kThreads, 0, stream(device)>>>(

@@ -73,9 +73,9 @@ struct Capturing {
   int device = -1;
   int pool = 0;
 };
-thread_local Capturing capturing;
+thread_local Capturing this_thread_capture;
 
-int capture_pool(int device) { return capturing.device == device ? capturing.pool : 0; }
+int capture_pool(int device) { return this_thread_capture.device == device ? this_thread_capture.pool : 0; }
 
 // Takes the best-fitting block of `blocks` for a rounded request, or returns nullptr.
 void* take(FreeBlocks& blocks, size_t size, size_t& block) {
@@ -186,14 +186,14 @@ void release(void* ptr, size_t bytes, int device) {
 int begin_graph_pool(int device) {
   DeviceState& s = state(device);
   std::lock_guard lock(s.mutex);
-  LETHE_CHECK(capturing.pool == 0, "cuda graph", "this thread is already capturing a graph");
+  LETHE_CHECK(this_thread_capture.pool == 0, "cuda graph", "this thread is already capturing a graph");
   const int pool = s.next_pool++;
   s.pools.emplace(pool, FreeBlocks{});
-  capturing = {device, pool};
+  this_thread_capture = {device, pool};
   return pool;
 }
 
-void end_graph_pool() { capturing = {}; }
+void end_graph_pool() { this_thread_capture = {}; }
 
 void retire_graph_pool(int device, int pool) {
   DeviceState& s = state(device);
@@ -276,6 +276,13 @@ cudaStream_t stream(int device) {
     LETHE_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
   });
   return s.stream;
+}
+
+bool capturing(int device) {
+  DeviceGuard guard(device);
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  LETHE_CUDA_CHECK(cudaStreamIsCapturing(stream(device), &status));
+  return status != cudaStreamCaptureStatusNone;
 }
 
 cublasHandle_t cublas(int device) {
