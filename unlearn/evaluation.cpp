@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/data/loader.h"
+#include "unlearn/stats.h"
 
 namespace lethe::unlearn {
 
@@ -38,8 +39,12 @@ ModelMetrics measure(nn::Model& model, const EvalSets& sets) {
   const SampleScores retain = score(model, sets, {sets.train, split.retain});
   SampleScores test = score(model, sets, data::Subset::all(sets.test));
   ModelMetrics m;
+  m.membership_gap = stats::membership_gap(test.loss, forget.loss);
   if (split.scenario.kind == ScenarioKind::class_wise) {
-    m.forgotten_class_test_accuracy = accuracy(filter_classes(test, split.scenario.classes, true));
+    const SampleScores forgotten = filter_classes(test, split.scenario.classes, true);
+    m.forgotten_class_test_accuracy = accuracy(forgotten);
+    m.forgotten_class_test_loss = mean_loss(forgotten);
+    m.membership_gap = stats::membership_gap(forgotten.loss, forget.loss);
     test = filter_classes(test, split.scenario.classes, false);
   }
   m.headline.fa = accuracy(forget);
@@ -66,9 +71,11 @@ nlohmann::json to_json(const ModelMetrics& m) {
                       {"forget_loss", m.forget_loss},
                       {"retain_loss", m.retain_loss},
                       {"test_loss", m.test_loss},
+                      {"membership_gap", m.membership_gap},
                       {"mia", nlohmann::json::object()}};
   for (const MiaResult& r : m.mia) j["mia"][r.feature][r.classifier_kind] = to_json(r);
   if (m.forgotten_class_test_accuracy) j["forgotten_class_test_accuracy"] = *m.forgotten_class_test_accuracy;
+  if (m.forgotten_class_test_loss) j["forgotten_class_test_loss"] = *m.forgotten_class_test_loss;
   if (m.attack_success) j["attack_success_rate"] = *m.attack_success;
   return j;
 }

@@ -45,7 +45,12 @@ struct ModelMetrics {
   std::vector<MiaResult> mia;  // every feature × classifier, the headline's first
   const MiaResult& mia_entropy() const { return mia.at(2); }  // entropy, logistic
   double forget_loss = 0, retain_loss = 0, test_loss = 0;
-  std::optional<double> forgotten_class_test_accuracy;  // class-wise
+  // Mean loss on data the model never saw − mean forget loss, in nats (unlearn/stats.h): about 0
+  // for a model that never saw the forget set, > 0 for one that still fits it better. The unseen
+  // data: the test set; class-wise, the forgotten classes' test images (the same classes as the
+  // forget set, so a gap is memory of the samples, not of the classes).
+  double membership_gap = 0;
+  std::optional<double> forgotten_class_test_accuracy, forgotten_class_test_loss;  // class-wise
   std::optional<double> attack_success;                 // backdoor
 };
 ModelMetrics measure(nn::Model& model, const EvalSets& sets);
