@@ -3,6 +3,7 @@
 // and the options, targets, data and RCD records mean what they say.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -45,8 +46,9 @@ RelearnOptions small_options(int64_t eval_every) {
 RelearnTargets targets() { return {0.75, 0.9}; }
 
 std::vector<RelearnResult> run(const Setup& s, const RelearnOptions& o, RelearnMode mode,
-                               const std::vector<NamedTensors>& starts) {
-  return relearn(s.spec, starts, s.data(o), data::fashion_mnist_normalization(), o, targets(), Device::cpu(), mode);
+                               const std::vector<NamedTensors>& starts, const std::vector<size_t>& extended = {}) {
+  return relearn(s.spec, starts, s.data(o), data::fashion_mnist_normalization(), o, targets(), Device::cpu(), mode, {},
+                 {}, extended);
 }
 
 void check_same_state(const NamedTensors& a, const NamedTensors& b) {
@@ -66,6 +68,7 @@ void check_same_result(const RelearnResult& a, const RelearnResult& b, bool same
   CHECK(a.accuracy_steps == b.accuracy_steps);
   CHECK(a.loss_steps == b.loss_steps);
   CHECK(a.steps == b.steps);
+  CHECK(a.cap == b.cap);
   CHECK(a.diverged == b.diverged);
   check_same_state(a.final_state, b.final_state);
   if (!same_curve) return;
@@ -137,6 +140,29 @@ TEST_CASE("relearn: the batched pass gives bitwise what relearning each model al
       }
       CHECK(batched[first].steps < batched[last].steps);
       check_same_result(batched[last], run(s, o, RelearnMode::sequential, {s.starts[last]})[0], true);
+
+      // The cap extension: with a cap before the last model's stop, that model as the gold standard
+      // relearns past it (the stack shrinks to it there), bitwise alike batched and one by one, to
+      // the very stop of the uncapped run; the others stop at the cap.
+      RelearnOptions e = o;
+      REQUIRE(batched[last].steps > 3);
+      e.steps = batched[last].steps - 3;
+      e.cap_limit = o.steps;
+      for (const int64_t every : {5, 7}) {
+        CAPTURE(every);
+        e.eval_every = every;
+        const std::vector<RelearnResult> eb = run(s, e, RelearnMode::batched, s.starts, {last});
+        const std::vector<RelearnResult> es = run(s, e, RelearnMode::sequential, s.starts, {last});
+        for (size_t m = 0; m < s.starts.size(); ++m) {
+          CAPTURE(m);
+          check_same_result(eb[m], es[m], true);
+          CHECK(eb[m].cap == (m == last ? o.steps : e.steps));
+          CHECK(eb[m].steps == (m == last ? batched[m].steps : std::min(batched[m].steps, e.steps)));
+        }
+        CHECK(eb[last].extended);
+        // Its steps past the cap are those of a run without the cap (the grid of brackets differs).
+        check_same_result(eb[last], batched[last], false);
+      }
     }
   }
 }
@@ -235,22 +261,161 @@ TEST_CASE("relearn: the original meets its own targets at step 0; a capped model
   CHECK(capped[0].loss_steps == -1);
   CHECK(capped[0].steps == 10);
   CHECK(capped[0].curve.size() == 3);  // steps 0, 5, 10
-  const nlohmann::json j = rcd_json(capped[0], &r[0], o.steps);
+  CHECK(capped[0].cap == 10);
+  const nlohmann::json j = rcd_json(capped[0], &r[0]);
   CHECK(j["loss_steps"] == 10);
   CHECK(j["loss_censored"] == true);
+  CHECK(j["cap"] == 10);
+  CHECK(j["extended"] == false);
+  CHECK(j["censored_at_limit"].is_null());
   CHECK(j["normalized"]["loss"].is_null());  // the reference relearned in 0 steps: no ratio
+  CHECK(j["bound"]["loss"] == "none");
 }
 
-TEST_CASE("relearn: RCD records divide by the retrained model's") {
-  RelearnResult model, retrained;
-  model.loss_steps = 30, model.accuracy_steps = 10, model.loss_auc = 2;
-  retrained.loss_steps = 120, retrained.accuracy_steps = -1, retrained.loss_auc = 8;
-  const nlohmann::json j = rcd_json(model, &retrained, 300);
+TEST_CASE("relearn: the retrained model relearns past the cap until it meets both targets, or to cap_limit") {
+  const Setup s("mlp");
+  RelearnOptions o = small_options(1);
+  const std::vector<RelearnResult> full = run(s, o, RelearnMode::sequential, s.starts);  // cap 60: all stop on their own
+  size_t last = 0;
+  for (size_t m = 1; m < full.size(); ++m)
+    if (full[m].steps > full[last].steps) last = m;
+  REQUIRE(full[last].steps > 4);
+  RelearnOptions capped = o;
+  capped.steps = full[last].steps / 2;  // the gold standard has not met both targets by then
+  capped.cap_limit = o.steps;
+  const std::vector<RelearnResult> r = run(s, capped, RelearnMode::sequential, s.starts, {last});
+  for (size_t m = 0; m < r.size(); ++m) {
+    CAPTURE(m);
+    if (m == last) {
+      check_same_result(r[m], full[m], true);  // exactly the uncapped run's steps, curve and weights
+      CHECK(r[m].extended);
+      CHECK(r[m].cap == o.steps);
+    } else {
+      CHECK(r[m].steps == std::min(full[m].steps, capped.steps));
+      CHECK(r[m].cap == capped.steps);
+      CHECK_FALSE(r[m].extended);
+    }
+  }
+  const nlohmann::json j = rcd_json(r[last], &r[last]);
+  CHECK(j["extended"] == true);
+  CHECK(j["cap"] == o.steps);
+  CHECK(j["censored_at_limit"] == false);
+  CHECK(j["normalized"]["loss"] == 1.0);
+  CHECK(j["bound"]["loss"] == "exact");
+
+  // Not met even at cap_limit: censored there.
+  capped.cap_limit = capped.steps + 1;
+  REQUIRE(capped.cap_limit < full[last].steps);
+  const std::vector<RelearnResult> short_limit = run(s, capped, RelearnMode::sequential, {s.starts[last]}, {0});
+  CHECK(short_limit[0].steps == capped.cap_limit);
+  CHECK(short_limit[0].cap == capped.cap_limit);
+  CHECK((short_limit[0].loss_steps < 0 || short_limit[0].accuracy_steps < 0));
+  const nlohmann::json c = rcd_json(short_limit[0], &short_limit[0]);
+  CHECK(c["censored_at_limit"] == true);
+  CHECK(c["cap"] == capped.cap_limit);
+
+  // Under stop none the gold standard runs to the cap like the others, then on until both are met.
+  RelearnOptions none = capped;
+  none.stop = "none";
+  none.cap_limit = o.steps;
+  const std::vector<RelearnResult> n = run(s, none, RelearnMode::sequential, s.starts, {last});
+  for (size_t m = 0; m < n.size(); ++m) CHECK(n[m].steps == (m == last ? full[last].steps : none.steps));
+
+  RelearnOptions bad;
+  bad.steps = 100;
+  bad.cap_limit = 50;
+  CHECK_THROWS_WITH_AS(bad.resolve(parse_scenario("random:0.1")), doctest::Contains("--cap-limit = 50: must be >= --steps"),
+                       Error);
+  RelearnOptions dflt;
+  dflt.steps = 40;
+  dflt.resolve(parse_scenario("random:0.1"));
+  CHECK(dflt.cap_limit == 320);
+}
+
+namespace {
+// A result that met the loss target at `loss` (−1: not within `steps`), the accuracy target at 10.
+RelearnResult result(int64_t loss, int64_t steps, double auc, bool extended = false) {
+  RelearnResult r;
+  r.loss_steps = loss;
+  r.accuracy_steps = 10;
+  r.loss_auc = auc;
+  r.steps = steps;
+  r.cap = steps;
+  r.extended = extended;
+  return r;
+}
+}  // namespace
+
+TEST_CASE("relearn: RCD records divide by the retrained model's, and say which ratios are bounds") {
+  const RelearnResult exact = result(30, 30, 2), censored = result(-1, 300, 9);
+  const RelearnResult gold = result(120, 120, 8, true), gold_censored = result(-1, 2400, 16, true);
+  // Both measured: exact.
+  nlohmann::json j = rcd_json(exact, &gold);
   CHECK(j["normalized"]["loss"].get<double>() == doctest::Approx(0.25));
-  CHECK(j["normalized"]["accuracy"].get<double>() == doctest::Approx(10.0 / 300));  // against the cap
+  CHECK(j["bound"]["loss"] == "exact");
   CHECK(j["normalized"]["loss_auc"].get<double>() == doctest::Approx(0.25));
+  CHECK(j["bound"]["loss_auc"] == "exact");
+  CHECK(j["normalized"]["accuracy"] == 1.0);
   CHECK(j["accuracy_censored"] == false);
-  CHECK(rcd_json(model, nullptr, 300)["normalized"]["loss"].is_null());
+  CHECK(rcd_ratio_text(j, "loss") == "0.25");
+  // This model censored at its cap, the gold standard measured: at least.
+  j = rcd_json(censored, &gold);
+  CHECK(j["loss_steps"] == 300);
+  CHECK(j["loss_censored"] == true);
+  CHECK(j["normalized"]["loss"].get<double>() == doctest::Approx(2.5));
+  CHECK(j["bound"]["loss"] == "at_least");
+  CHECK(j["bound"]["loss_auc"] == "at_least");  // the area up to the cap: a lower bound too
+  CHECK(rcd_ratio_text(j, "loss") == "≥2.50");
+  CHECK(rcd_figure_text(j, "loss") == "≥300");
+  // This model measured, the gold standard censored even at cap_limit: at most.
+  j = rcd_json(exact, &gold_censored);
+  CHECK(j["normalized"]["loss"].get<double>() == doctest::Approx(30.0 / 2400));
+  CHECK(j["bound"]["loss"] == "at_most");
+  CHECK(rcd_ratio_text(j, "loss") == "≤0.01");
+  CHECK(j["bound"]["accuracy"] == "exact");
+  // Both censored: no number.
+  j = rcd_json(censored, &gold_censored);
+  CHECK(j["normalized"]["loss"].is_null());
+  CHECK(j["bound"]["loss"] == "none");
+  CHECK(rcd_ratio_text(j, "loss") == "n/a");
+  // The gold standard's own record.
+  j = rcd_json(gold_censored, &gold_censored);
+  CHECK(j["cap"] == 2400);
+  CHECK(j["extended"] == true);
+  CHECK(j["censored_at_limit"] == true);
+  CHECK(j["bound"]["loss"] == "none");
+  CHECK(j["bound"]["accuracy"] == "exact");
+  // 0 steps is exactly 0 whatever the denominator; a denominator of 0, or none at all, gives none.
+  CHECK(rcd_json(result(0, 0, 0), &gold_censored)["bound"]["loss"] == "exact");
+  CHECK(rcd_json(result(0, 0, 0), &gold_censored)["normalized"]["loss"] == 0.0);
+  const RelearnResult instant = result(0, 0, 0);
+  j = rcd_json(exact, &instant);
+  CHECK(j["normalized"]["loss"].is_null());
+  CHECK(j["bound"]["loss"] == "none");
+  j = rcd_json(exact, nullptr);
+  CHECK(j["normalized"]["loss"].is_null());
+  CHECK(j["bound"]["accuracy"] == "none");
+}
+
+TEST_CASE("relearn: a diverged model's unmet targets are no delay") {
+  RelearnResult diverged = result(-1, 17, 5.5);
+  diverged.diverged = true;
+  const RelearnResult gold = result(120, 120, 8, true);
+  const nlohmann::json j = rcd_json(diverged, &gold);
+  CHECK(j["diverged"] == true);
+  CHECK(j["loss_steps"].is_null());  // not met before the divergence: no step, not the cap
+  CHECK(j["loss_censored"] == false);
+  CHECK(j["loss_auc"].is_null());
+  CHECK(j["accuracy_steps"] == 10);  // met before it diverged: a measured step
+  CHECK(j["steps_run"] == 17);
+  CHECK(j["normalized"]["loss"].is_null());
+  CHECK(j["bound"]["loss"] == "none");
+  CHECK(j["bound"]["loss_auc"] == "none");
+  CHECK(j["normalized"]["accuracy"].get<double>() == doctest::Approx(1));
+  CHECK(rcd_figure_text(j, "loss") == "diverged");
+  CHECK(rcd_figure_text(j, "loss_auc") == "diverged");
+  CHECK(rcd_figure_text(j, "accuracy") == "10");
+  CHECK(rcd_ratio_text(j, "loss") == "n/a");
 }
 
 TEST_CASE("relearn: the loss AUC is the area of the forget loss above its target, up to the crossing") {
@@ -302,6 +467,48 @@ TEST_CASE("relearn: options, presets and data") {
     bad(x);
     CHECK_THROWS_AS(x.resolve(random), Error);
   }
+  // The relearning data's defaults: random forget only, class-wise (and backdoor) 1:1 with retain samples.
+  CHECK(o.retain_mix == 0);
+  CHECK(c.retain_mix == 0.5);
+  CHECK(o.target_set == "forget");
+  CHECK(c.target_set == "forget");
+  CHECK(g.retain_mix == 0);  // golatkar: the whole training set instead
+  RelearnOptions b;
+  b.resolve(parse_scenario("backdoor:0.05"));
+  CHECK(b.retain_mix == 0.5);
+  RelearnOptions explicit_retain;
+  explicit_retain.retain_samples = 0;  // an explicit --retain-samples decides the retain part
+  explicit_retain.resolve(cls);
+  CHECK(explicit_retain.retain_mix == 0);
+  // ain on a class-wise scenario measures the forgotten class on its held-out test images.
+  RelearnOptions ac;
+  ac.preset = "ain";
+  ac.resolve(cls);
+  CHECK(ac.target_set == "class-test");
+  CHECK(ac.batch == 256);
+  CHECK(ac.lr == 1e-3);
+  CHECK(a.target_set == "forget");
+  auto error_of = [](RelearnOptions x, const Scenario& sc) {
+    try {
+      x.resolve(sc);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  RelearnOptions m;
+  m.retain_mix = 1.5;
+  CHECK(error_of(m, cls).find("--retain-mix = 1.5: must be a fraction in [0, 1]") != std::string::npos);
+  m.retain_mix = -0.1;
+  CHECK(error_of(m, cls).find("--retain-mix") != std::string::npos);
+  m.retain_mix = 0.5;
+  m.retain_samples = 10;
+  CHECK(error_of(m, cls).find("give one") != std::string::npos);
+  RelearnOptions t;
+  t.target_set = "class-test";
+  CHECK(error_of(t, random).find("--target-set = class-test: needs a class-wise scenario") != std::string::npos);
+  t.target_set = "test";
+  CHECK(error_of(t, cls).find("--target-set = test: must be forget or class-test") != std::string::npos);
 
   const Setup s("mlp");
   RelearnOptions d = small_options(5);
@@ -318,6 +525,69 @@ TEST_CASE("relearn: options, presets and data") {
   d.forget_samples = 0;
   d.retain_samples = 1;
   CHECK(s.data(d).train.size() == 160);  // the whole training set
+}
+
+TEST_CASE("relearn: class-wise relearning data mixes retain samples; class-test measures the class's test images") {
+  const auto train = test::band_task(160, kSize, kClasses), test = test::band_task(60, kSize, kClasses);
+  const Scenario cls = parse_scenario("class:1");
+  const Split split = make_split(cls, *train, kClasses, 0);
+  REQUIRE(split.forget.size() == 40);
+  auto data_of = [&](double mix, double forget_samples = 0) {
+    RelearnOptions o = small_options(1);
+    o.retain_mix = mix;
+    o.forget_samples = forget_samples;
+    return relearn_data(train, split, o, test);
+  };
+  auto counts = [&](const RelearnData& d) {  // forget and retain samples among the steps' data
+    int64_t f = 0, r = 0;
+    for (const int64_t i : d.train.indices) (std::binary_search(split.forget.begin(), split.forget.end(), i) ? f : r)++;
+    CHECK(f == d.forget_read);
+    CHECK(r == d.retain_read);
+    return std::pair<int64_t, int64_t>{f, r};
+  };
+  CHECK(counts(data_of(0)) == std::pair<int64_t, int64_t>{40, 0});
+  CHECK(counts(data_of(0.5)) == std::pair<int64_t, int64_t>{40, 40});     // 1:1
+  CHECK(counts(data_of(0.25)) == std::pair<int64_t, int64_t>{40, 13});    // round(40 · 0.25 / 0.75)
+  CHECK(counts(data_of(0.75)) == std::pair<int64_t, int64_t>{40, 120});   // 40 · 3: all of the retain set
+  CHECK(counts(data_of(0.5, 0.5)) == std::pair<int64_t, int64_t>{20, 20});  // of the forget samples the steps read
+  CHECK(counts(data_of(1)) == std::pair<int64_t, int64_t>{0, 40});        // the control: retain samples only
+  // Seeded, and a smaller share draws a subset of a larger one's retain samples.
+  CHECK(data_of(0.5).train.indices == data_of(0.5).train.indices);
+  const RelearnData quarter = data_of(0.25), half = data_of(0.5);
+  CHECK(std::includes(half.train.indices.begin(), half.train.indices.end(), quarter.train.indices.begin(),
+                      quarter.train.indices.end()));
+  // The default for class-wise: 1:1.
+  RelearnOptions dflt;
+  dflt.resolve(cls);
+  CHECK(counts(relearn_data(train, split, dflt, test)) == std::pair<int64_t, int64_t>{40, 40});
+
+  // class-test: exactly the test set's images of class 1, and the loop measures the models on them.
+  RelearnOptions o = small_options(1);
+  o.target_set = "class-test";
+  const RelearnData d = relearn_data(train, split, o, test);
+  CHECK(d.forget.base == test);
+  std::vector<int64_t> class_images;
+  for (int64_t i = 1; i < 60; i += kClasses) class_images.push_back(i);
+  CHECK(d.forget.indices == class_images);
+  CHECK(d.train.size() == 40);  // the steps still read the forget set
+  CHECK(relearn_data_json(d, o)["target_set"] == "class-test");
+  CHECK(relearn_data_json(d, o)["target_samples"] == 15);
+  const nn::ModelSpec spec{"mlp", 1, kSize, kClasses};
+  nn::Model model(spec, 5, Device::cpu());
+  const ForgetMetrics on_class = forget_metrics(model, d.forget, data::fashion_mnist_normalization(), o);
+  const ForgetMetrics on_forget =
+      forget_metrics(model, {train, split.forget}, data::fashion_mnist_normalization(), o);
+  CHECK(on_class.loss != on_forget.loss);
+  o.stop = "none";
+  o.steps = 2;
+  const std::vector<RelearnResult> r = relearn(spec, {model.net().state_dict()}, d, data::fashion_mnist_normalization(), o,
+                                               relearn_targets(o, on_class), Device::cpu());
+  CHECK(r[0].curve.front().forget_accuracy == on_class.accuracy);
+  CHECK(r[0].curve.front().forget_loss == on_class.loss);
+  // Errors: no test set given; not a class-wise split.
+  CHECK_THROWS_WITH_AS(relearn_data(train, split, o), doctest::Contains("no test set"), Error);
+  const Split random_split = make_split(parse_scenario("random:0.25"), *train, kClasses, 0);
+  CHECK_THROWS_WITH_AS(relearn_data(train, random_split, o, test), doctest::Contains("needs a class-wise scenario"), Error);
 }
 
 TEST_CASE("relearn: an observer sees every step of every model up to its stop, and changes no result") {

@@ -1,6 +1,7 @@
 #include "unlearn/relearn.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <numeric>
 
@@ -32,18 +33,23 @@ void fill(int64_t& field, int64_t value) {
   if (field == 0) field = value;
 }
 
-// `count` of `indices` drawn with Philox (seed, stream), in ascending order: < 1 a fraction,
-// ≥ 1 a count (at most all of them).
-std::vector<int64_t> sample(const std::vector<int64_t>& indices, double count, uint64_t seed, uint64_t stream) {
+// `k` of `indices` (at most all of them) drawn with Philox (seed, stream), in ascending order. The
+// first k of one permutation: a smaller k draws a subset of a larger one.
+std::vector<int64_t> take(const std::vector<int64_t>& indices, int64_t k, uint64_t seed, uint64_t stream) {
   const auto n = static_cast<int64_t>(indices.size());
-  const int64_t k = count < 1 ? static_cast<int64_t>(std::llround(count * static_cast<double>(n)))
-                              : std::min<int64_t>(n, static_cast<int64_t>(count));
+  k = std::clamp<int64_t>(k, 0, n);
   const std::vector<int64_t> order = data::permutation(n, seed, stream);
   std::vector<int64_t> out;
   out.reserve(static_cast<size_t>(k));
   for (int64_t i = 0; i < k; ++i) out.push_back(indices[static_cast<size_t>(order[static_cast<size_t>(i)])]);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// `count` of `indices`: < 1 a fraction, ≥ 1 a count.
+std::vector<int64_t> sample(const std::vector<int64_t>& indices, double count, uint64_t seed, uint64_t stream) {
+  const auto n = static_cast<double>(indices.size());
+  return take(indices, count < 1 ? std::llround(count * n) : static_cast<int64_t>(count), seed, stream);
 }
 
 // Every label a relearning run reads, checked once up front: the steps then skip the per-call
@@ -339,8 +345,10 @@ class StackedLearners final : public Learners {
 
 // Where one model stands while relearning.
 struct Tracker {
-  RelearnResult result;
+  RelearnResult result;  // result.cap: where it stops at the latest
   bool stopped = false;
+  std::string stop;      // its stop rule: the run's, or "all" for an extended model
+  int64_t hold_until = 0;  // no stop (but divergence) before this step: an extended model under stop none
 
   bool accuracy_met(const ForgetMetrics& m, const RelearnTargets& t) const {
     return !std::isnan(t.accuracy) && m.accuracy >= t.accuracy;
@@ -351,16 +359,18 @@ struct Tracker {
     return (result.accuracy_steps < 0 && accuracy_met(m, t)) || (result.loss_steps < 0 && loss_met(m, t)) ||
            !std::isfinite(m.loss);
   }
-  // Records the point and what it meets; returns whether the model stops here.
-  bool record(int64_t step, const ForgetMetrics& m, double distance, const RelearnTargets& t, const std::string& stop) {
+  // Records the point and what it meets; returns whether the model stops here. (Reaching its cap
+  // is the driver's to record: the cap is not an evaluation.)
+  bool record(int64_t step, const ForgetMetrics& m, double distance, const RelearnTargets& t) {
     result.curve.push_back({step, m.accuracy, m.loss, distance});
     if (result.accuracy_steps < 0 && accuracy_met(m, t)) result.accuracy_steps = step;
     if (result.loss_steps < 0 && loss_met(m, t)) result.loss_steps = step;
     result.diverged = !std::isfinite(m.loss);
     const bool acc = result.accuracy_steps >= 0 || std::isnan(t.accuracy);
     const bool loss = result.loss_steps >= 0 || std::isnan(t.loss);
-    stopped = result.diverged || (stop == "all" && acc && loss) || (stop == "accuracy" && result.accuracy_steps >= 0) ||
-              (stop == "loss" && result.loss_steps >= 0);
+    const bool met = (stop == "all" && acc && loss) || (stop == "accuracy" && result.accuracy_steps >= 0) ||
+                     (stop == "loss" && result.loss_steps >= 0);
+    stopped = result.diverged || (met && step >= hold_until);
     if (stopped) result.steps = step;
     return stopped;
   }
@@ -388,8 +398,21 @@ class Driver {
     if (observe_) options_.eval_every = 1;  // an observed step must not lie past a model's stop
   }
 
-  std::vector<RelearnResult> run(const std::vector<ModelState>& starts) {
+  std::vector<RelearnResult> run(const std::vector<ModelState>& starts, const std::vector<size_t>& extended) {
     trackers_.assign(starts.size(), Tracker{});
+    for (Tracker& t : trackers_) {
+      t.result.cap = options_.steps;
+      t.stop = options_.stop;
+    }
+    for (const size_t e : extended) {
+      LETHE_CHECK(e < trackers_.size(), "relearn", "extended model ", e, " of ", trackers_.size());
+      Tracker& t = trackers_[e];
+      t.result.extended = true;
+      t.result.cap = std::max(options_.cap_limit, options_.steps);
+      t.stop = "all";
+      if (options_.stop == "none") t.hold_until = options_.steps;
+    }
+    for (const Tracker& t : trackers_) max_cap_ = std::max(max_cap_, t.result.cap);
     ids_.resize(starts.size());
     std::iota(ids_.begin(), ids_.end(), size_t{0});
     learners_ = factory_(starts);
@@ -397,10 +420,15 @@ class Driver {
     observe(step);
     record(step, learners_->evaluate(forget_), learners_->distances(), {});
     for (;;) {
+      stop_capped(step);
       keep_active();
       report(step);
-      if (ids_.empty() || step >= options_.steps) break;
-      const int64_t span = std::min(options_.eval_every, options_.steps - step);
+      if (ids_.empty()) break;
+      // A bracket ends at the nearest cap at the latest: there the models of that cap stop, the
+      // stack shrinks, and the others (the extended ones) go on from a new baseline.
+      int64_t cap = max_cap_;
+      for (const size_t id : ids_) cap = std::min(cap, trackers_[id].result.cap);
+      const int64_t span = std::min(options_.eval_every, cap - step);
       const std::vector<ModelState> snapshot = span > 1 ? learners_->states() : std::vector<ModelState>{};
       for (int64_t i = 0; i < span; ++i) learners_->step(batch_at(step + i));
       step += span;
@@ -412,13 +440,6 @@ class Driver {
         if (span > 1 && trackers_[ids_[j]].newly_met(m[j], targets_)) crossed.push_back(j);
       record(step, m, d, crossed);
       if (!crossed.empty()) replay(snapshot, crossed, step - span, step, m, d);
-    }
-    if (!ids_.empty()) {  // the cap
-      const std::vector<ModelState> last = learners_->states();
-      for (size_t j = 0; j < ids_.size(); ++j) {
-        trackers_[ids_[j]].result.steps = options_.steps;
-        trackers_[ids_[j]].result.final_state = to_cpu(last[j].weights);
-      }
     }
     std::vector<RelearnResult> out;
     for (Tracker& t : trackers_) {
@@ -450,8 +471,21 @@ class Driver {
         continue;
       }
       Tracker& t = trackers_[ids_[j]];
-      if (!t.record(step, m[j], d[j], targets_, options_.stop)) continue;
+      if (!t.record(step, m[j], d[j], targets_)) continue;
       if (states.empty()) states = learners_->states();
+      t.result.final_state = to_cpu(states[j].weights);
+    }
+  }
+
+  // Stops the learners whose cap is `step` (their last evaluation was just recorded).
+  void stop_capped(int64_t step) {
+    std::vector<ModelState> states;
+    for (size_t j = 0; j < ids_.size(); ++j) {
+      Tracker& t = trackers_[ids_[j]];
+      if (t.stopped || step < t.result.cap) continue;
+      if (states.empty()) states = learners_->states();
+      t.stopped = true;
+      t.result.steps = step;
       t.result.final_state = to_cpu(states[j].weights);
     }
   }
@@ -494,7 +528,7 @@ class Driver {
         const size_t k = at[r];
         if (step == end) check_same(m[k], d[k], end_metrics[crossed[r]], end_distances[crossed[r]], from, end);
         Tracker& t = trackers_[ids_[crossed[r]]];
-        if (t.record(step, m[k], d[k], targets_, options_.stop)) {
+        if (t.record(step, m[k], d[k], targets_)) {
           t.result.final_state = to_cpu(again->states()[k].weights);
           done[r] = true;
         }
@@ -516,7 +550,7 @@ class Driver {
 
   void report(int64_t step) const {
     if (progress_)
-      progress_({step, options_.steps, static_cast<int64_t>(ids_.size()), static_cast<int64_t>(trackers_.size())});
+      progress_({step, max_cap_, static_cast<int64_t>(ids_.size()), static_cast<int64_t>(trackers_.size())});
   }
 
   LearnersFactory factory_;
@@ -529,6 +563,7 @@ class Driver {
   std::vector<Tracker> trackers_;
   std::unique_ptr<Learners> learners_;
   std::vector<size_t> ids_;  // the tracker of each learner, in learner order
+  int64_t max_cap_ = 0;
 };
 
 }  // namespace
@@ -545,30 +580,41 @@ void RelearnOptions::resolve(const Scenario& scenario) {
     LETHE_CHECK(ok, "relearn", "--", field, " = ", value, ": ", want);
   };
   check(preset.empty() || preset == "golatkar" || preset == "ain", "preset", preset, "must be golatkar or ain");
+  const bool class_wise = scenario.kind == ScenarioKind::class_wise;
   if (preset == "golatkar") {  // Golatkar et al.: fine-tune on the whole training set in chunks of 500
     fill(batch, 500);
-    fill(retain_samples, 1);
+    if (std::isnan(retain_mix)) fill(retain_samples, 1);
     fill(stop, "loss");
     fill(headline, "loss");
-  } else if (preset == "ain") {  // Chundawat et al.'s anamnesis index: Adam, to 95% of the original's accuracy
+  } else if (preset == "ain") {
+    // Chundawat et al.'s anamnesis index as their public code computes it (README, "Relearning"):
+    // Adam at 1e-3 in batches of 256, until the accuracy is within 5% of the original's on the
+    // held-out images of the forgotten class.
     fill(optimizer, "adam");
+    fill(batch, 256);
     fill(accuracy_ratio, 0.95);
     fill(stop, "accuracy");
     fill(headline, "accuracy");
+    fill(target_set, class_wise ? "class-test" : "forget");
   }
   fill(optimizer, "sgd");
   fill(lr, optimizer == "adam" ? 1e-3 : scenario.kind == ScenarioKind::random ? 0.05 : 0.01);
   fill(batch, 128);
   fill(eval_every, scenario.kind == ScenarioKind::random ? 5 : 1);
+  // A forget set of one class (class-wise) or one label (backdoor) is mixed 1:1 with retain samples.
+  fill(retain_mix, !std::isnan(retain_samples) || (!class_wise && scenario.kind != ScenarioKind::backdoor) ? 0 : 0.5);
   fill(retain_samples, 0);
   fill(stop, "all");
   fill(headline, "loss");
+  fill(target_set, "forget");
   check(optimizer == "sgd" || optimizer == "adam", "optimizer", optimizer, "must be sgd or adam");
   check(std::isfinite(lr) && lr > 0, "lr", lr, "must be positive");
   check(momentum >= 0 && momentum < 1, "momentum", momentum, "must be in [0, 1)");
   check(std::isfinite(weight_decay) && weight_decay >= 0, "weight-decay", weight_decay, "must be >= 0");
   check(batch > 0, "batch", batch, "must be positive");
   check(steps > 0, "steps", steps, "must be positive");
+  fill(cap_limit, 8 * steps);
+  LETHE_CHECK(cap_limit >= steps, "relearn", "--cap-limit = ", cap_limit, ": must be >= --steps (", steps, ")");
   check(eval_every > 0, "eval-every", eval_every, "must be positive");
   check(eval_batch > 0, "eval-batch", eval_batch, "must be positive");
   check(bn == "train" || bn == "frozen", "bn", bn, "must be train or frozen");
@@ -576,6 +622,13 @@ void RelearnOptions::resolve(const Scenario& scenario) {
         "must be 0 (all), a fraction < 1 or a count");
   check(std::isfinite(retain_samples) && retain_samples >= 0, "retain-samples", retain_samples,
         "must be 0 (none), a fraction <= 1 or a count");
+  check(std::isfinite(retain_mix) && retain_mix >= 0 && retain_mix <= 1, "retain-mix", retain_mix,
+        "must be a fraction in [0, 1] (the share of retain samples in the relearning data)");
+  LETHE_CHECK(retain_mix == 0 || retain_samples == 0, "relearn", "--retain-mix = ", retain_mix,
+              " and --retain-samples = ", retain_samples, ": both set the retain part of the relearning data; give one");
+  check(target_set == "forget" || target_set == "class-test", "target-set", target_set, "must be forget or class-test");
+  check(target_set != "class-test" || class_wise, "target-set", target_set,
+        "needs a class-wise scenario (it is the test images of the forgotten classes)");
   check(std::isfinite(accuracy_drop) && accuracy_drop >= 0 && accuracy_drop < 1, "accuracy-drop", accuracy_drop,
         "must be in [0, 1)");
   check(std::isnan(accuracy_ratio) || (accuracy_ratio > 0 && accuracy_ratio <= 1), "accuracy-ratio", accuracy_ratio,
@@ -598,6 +651,7 @@ void to_json(nlohmann::json& j, const RelearnOptions& o) {
        {"weight_decay", o.weight_decay},
        {"batch", o.batch},
        {"steps", o.steps},
+       {"cap_limit", o.cap_limit},
        {"eval_every", o.eval_every},
        {"eval_batch", o.eval_batch},
        {"seed", o.seed},
@@ -605,6 +659,8 @@ void to_json(nlohmann::json& j, const RelearnOptions& o) {
        {"cuda_graph", o.cuda_graph},
        {"forget_samples", o.forget_samples},
        {"retain_samples", number(o.retain_samples)},
+       {"retain_mix", number(o.retain_mix)},
+       {"target_set", o.target_set},
        {"accuracy_drop", o.accuracy_drop},
        {"accuracy_ratio", number(o.accuracy_ratio)},
        {"accuracy_target", number(o.accuracy_target)},
@@ -629,22 +685,51 @@ const char* relearn_mode_name(RelearnMode mode) {
   return "?";
 }
 
-RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split& split, const RelearnOptions& o) {
+RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split& split, const RelearnOptions& o,
+                         std::shared_ptr<const data::Dataset> test) {
   LETHE_CHECK(!split.forget.empty(), "relearn", "the split's forget set is empty");
   RelearnData d;
-  d.forget = {train, split.forget};
-  std::vector<int64_t> steps_read =
-      o.forget_samples == 0 ? split.forget : sample(split.forget, o.forget_samples, o.seed, kForgetSampleStream);
-  if (o.retain_samples > 0) {
-    const std::vector<int64_t> retain = o.retain_samples == 1 ? split.retain
-                                                                : sample(split.retain, o.retain_samples, o.seed,
-                                                                         kRetainSampleStream);
-    steps_read.insert(steps_read.end(), retain.begin(), retain.end());
-    std::sort(steps_read.begin(), steps_read.end());
+  if (o.target_set == "class-test") {
+    LETHE_CHECK(split.scenario.kind == ScenarioKind::class_wise, "relearn", "--target-set class-test needs a "
+                "class-wise scenario (it is the test images of the forgotten classes), not ", split.scenario.str());
+    LETHE_CHECK(test != nullptr, "relearn", "--target-set class-test: no test set to take the forgotten classes' images from");
+    const Tensor labels = test->labels.to(Device::cpu()).to(DType::i64).contiguous();
+    const int64_t* l = labels.data<int64_t>();
+    std::vector<int64_t> images;
+    for (int64_t i = 0; i < labels.numel(); ++i)
+      if (std::find(split.scenario.classes.begin(), split.scenario.classes.end(), l[i]) != split.scenario.classes.end())
+        images.push_back(i);
+    LETHE_CHECK(!images.empty(), "relearn", "--target-set class-test: the test set has no image of ", split.scenario.str());
+    d.forget = {std::move(test), std::move(images)};
+  } else {
+    d.forget = {train, split.forget};
   }
+  std::vector<int64_t> forget =
+      o.forget_samples == 0 ? split.forget : sample(split.forget, o.forget_samples, o.seed, kForgetSampleStream);
+  std::vector<int64_t> retain;
+  if (o.retain_samples > 0) {
+    retain = o.retain_samples == 1 ? split.retain : sample(split.retain, o.retain_samples, o.seed, kRetainSampleStream);
+  } else if (o.retain_mix > 0) {  // m of the data: F·m/(1 − m) retain samples next to F forget samples
+    const auto f = static_cast<double>(forget.size());
+    retain = take(split.retain, o.retain_mix >= 1 ? static_cast<int64_t>(f) : std::llround(f * o.retain_mix / (1 - o.retain_mix)),
+                  o.seed, kRetainSampleStream);
+    if (o.retain_mix >= 1) forget.clear();  // the control: retain samples only, as many as the forget set's
+  }
+  d.forget_read = static_cast<int64_t>(forget.size());
+  d.retain_read = static_cast<int64_t>(retain.size());
+  std::vector<int64_t> steps_read = std::move(forget);
+  steps_read.insert(steps_read.end(), retain.begin(), retain.end());
+  std::sort(steps_read.begin(), steps_read.end());
   LETHE_CHECK(!steps_read.empty(), "relearn", "--forget-samples ", o.forget_samples, " leaves no samples to relearn on");
   d.train = {std::move(train), std::move(steps_read)};
   return d;
+}
+
+nlohmann::json relearn_data_json(const RelearnData& d, const RelearnOptions& o) {
+  return {{"forget_samples", d.forget_read},
+          {"retain_samples", d.retain_read},
+          {"target_set", o.target_set.empty() ? "forget" : o.target_set},
+          {"target_samples", d.forget.size()}};
 }
 
 ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const data::Normalization& normalization,
@@ -686,7 +771,7 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
                                    const RelearnData& data, const data::Normalization& normalization,
                                    const RelearnOptions& o, const RelearnTargets& targets, Device device,
                                    RelearnMode mode, const std::function<void(const RelearnProgress&)>& progress,
-                                   const RelearnObserver& observe) {
+                                   const RelearnObserver& observe, const std::vector<size_t>& extended) {
   LETHE_CHECK(!starts.empty(), "relearn", "no models to relearn");
   check_labels(data.train, spec.classes, "training");
   check_labels(data.forget, spec.classes, "forget");
@@ -703,27 +788,94 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
     return std::make_unique<SequentialLearners>(spec, s, device, o);
   };
   Driver driver(factory, data, normalization, o, targets, device, progress, observe);
-  return driver.run(states);
+  return driver.run(states, extended);
 }
 
-nlohmann::json rcd_json(const RelearnResult& r, const RelearnResult* retrained, int64_t cap) {
-  auto steps = [cap](int64_t s) { return s < 0 ? cap : s; };
-  auto ratio = [](double a, double b) { return std::isfinite(a) && std::isfinite(b) && b > 0 ? nlohmann::json(a / b) : nlohmann::json(); };
+namespace {
+
+// One RCD figure of one model: steps to a target or the loss AUC. Censored: the target was not met
+// within the steps the model ran, so the true figure is at least `value`. Unknown: the model
+// diverged before meeting the target (or the figure is undefined): no delay to report.
+struct Figure {
+  double value = kUnset;
+  bool censored = false;
+  bool known() const { return std::isfinite(value); }
+};
+
+Figure steps_figure(const RelearnResult& r, int64_t met) {
+  if (met >= 0) return {static_cast<double>(met), false};
+  if (r.diverged) return {};
+  return {static_cast<double>(r.steps), true};  // ran r.steps steps (its cap, or its stop) without meeting it
+}
+
+Figure auc_figure(const RelearnResult& r) {
+  const bool censored = r.loss_steps < 0;
+  if (censored && r.diverged) return {};
+  return {r.loss_auc, censored};
+}
+
+nlohmann::json value(const Figure& f) { return f.known() ? nlohmann::json(f.value) : nlohmann::json(); }
+
+// a / b and the kind of number it is: a censored numerator makes it a lower bound, a censored
+// denominator an upper bound, both (or anything undefined) no number at all. 0 / b is exactly 0.
+std::pair<nlohmann::json, const char*> ratio(const Figure& a, const Figure& b) {
+  if (!a.known() || !b.known() || !(b.value > 0) || (a.censored && b.censored)) return {nullptr, "none"};
+  const double v = a.value / b.value;
+  if (a.value == 0 && !a.censored) return {v, "exact"};
+  return {v, a.censored ? "at_least" : b.censored ? "at_most" : "exact"};
+}
+
+}  // namespace
+
+nlohmann::json rcd_json(const RelearnResult& r, const RelearnResult* retrained) {
+  const Figure loss = steps_figure(r, r.loss_steps), accuracy = steps_figure(r, r.accuracy_steps), auc = auc_figure(r);
   nlohmann::json normalized = {{"loss", nullptr}, {"accuracy", nullptr}, {"loss_auc", nullptr}};
+  nlohmann::json bound = {{"loss", "none"}, {"accuracy", "none"}, {"loss_auc", "none"}};
   if (retrained != nullptr) {
-    normalized["loss"] = ratio(static_cast<double>(steps(r.loss_steps)), static_cast<double>(steps(retrained->loss_steps)));
-    normalized["accuracy"] =
-        ratio(static_cast<double>(steps(r.accuracy_steps)), static_cast<double>(steps(retrained->accuracy_steps)));
-    normalized["loss_auc"] = ratio(r.loss_auc, retrained->loss_auc);
+    const std::pair<nlohmann::json, const char*> l = ratio(loss, steps_figure(*retrained, retrained->loss_steps)),
+                                                 a = ratio(accuracy, steps_figure(*retrained, retrained->accuracy_steps)),
+                                                 u = ratio(auc, auc_figure(*retrained));
+    normalized = {{"loss", l.first}, {"accuracy", a.first}, {"loss_auc", u.first}};
+    bound = {{"loss", l.second}, {"accuracy", a.second}, {"loss_auc", u.second}};
   }
-  return {{"loss_steps", steps(r.loss_steps)},
-          {"accuracy_steps", steps(r.accuracy_steps)},
-          {"loss_censored", r.loss_steps < 0},
-          {"accuracy_censored", r.accuracy_steps < 0},
-          {"loss_auc", std::isnan(r.loss_auc) ? nlohmann::json() : nlohmann::json(r.loss_auc)},
+  auto steps = [](const Figure& f) { return f.known() ? nlohmann::json(static_cast<int64_t>(f.value)) : nlohmann::json(); };
+  return {{"loss_steps", steps(loss)},
+          {"accuracy_steps", steps(accuracy)},
+          {"loss_censored", loss.censored},
+          {"accuracy_censored", accuracy.censored},
+          {"loss_auc", value(auc)},
           {"steps_run", r.steps},
+          {"cap", r.cap},
+          {"extended", r.extended},
+          {"censored_at_limit", r.extended ? nlohmann::json(loss.censored || accuracy.censored) : nlohmann::json()},
           {"diverged", r.diverged},
-          {"normalized", normalized}};
+          {"normalized", normalized},
+          {"bound", bound}};
+}
+
+namespace {
+std::string fixed(double v, int digits) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", digits, v);
+  return text;
+}
+}  // namespace
+
+std::string rcd_figure_text(const nlohmann::json& rcd, const std::string& figure) {
+  const bool auc = figure == "loss_auc";
+  const nlohmann::json& v = rcd.at(auc ? "loss_auc" : figure + "_steps");
+  const bool censored = rcd.at(auc ? "loss_censored" : figure + "_censored").get<bool>();
+  if (!v.is_number()) return rcd.at("diverged").get<bool>() ? "diverged" : "n/a";
+  const std::string x = auc ? fixed(v.get<double>(), 1) : std::to_string(v.get<int64_t>());
+  return censored ? "≥" + x : x;
+}
+
+std::string rcd_ratio_text(const nlohmann::json& rcd, const std::string& figure) {
+  const nlohmann::json& v = rcd.at("normalized").at(figure);
+  if (!v.is_number()) return "n/a";
+  const std::string bound = rcd.contains("bound") ? rcd.at("bound").at(figure).get<std::string>() : "exact";
+  const std::string x = fixed(v.get<double>(), 2);
+  return bound == "at_least" ? "≥" + x : bound == "at_most" ? "≤" + x : x;
 }
 
 nlohmann::json curve_json(const RelearnResult& r) {

@@ -39,6 +39,10 @@ struct RelearnOptions {
   double weight_decay = 0;        // sgd (coupled) and adam (decoupled, AdamW)
   int64_t batch = 0;              // 0: 128 (golatkar: 500)
   int64_t steps = 300;            // the cap
+  // The retrained model's cap (relearn()'s `extended` models): it relearns past `steps` until it
+  // meets both targets or reaches this, so the denominator of every ratio is measured, not capped.
+  // 0: 8 × steps. Must be ≥ steps.
+  int64_t cap_limit = 0;
   int64_t eval_every = 0;         // 0: random forgetting 5, otherwise 1
   int64_t eval_batch = 1000;      // forward-only (on the CPU, 100 made one RCD ~10% cheaper: bench/RESULTS.md)
   uint64_t seed = 0;              // batch order and the sampled subsets
@@ -48,6 +52,17 @@ struct RelearnOptions {
   // 0: all of it), plus a seeded sample of the retain set (0: none; ≤ 1: a fraction; > 1: a count).
   double forget_samples = 0;
   double retain_samples = kUnset;  // unset: 0 (golatkar: 1, the whole training set)
+  // Or the retain part as a share of the relearning data: m in [0, 1) adds
+  // round(F × m / (1 − m)) seeded retain samples (at most all of them) to the F forget samples the
+  // steps read; m = 1 reads F retain samples and no forget sample (a control). Unset: 0.5 for
+  // class-wise and backdoor scenarios (their forget set is one class or one label: relearning on it
+  // alone can meet the targets by predicting that class for everything), 0 otherwise — and 0
+  // whenever retain_samples is given (the two are exclusive).
+  double retain_mix = kUnset;
+  // What the targets and RCD are measured on: "forget" (the forget set) or "class-test" (the test
+  // set's images of the forgotten classes; class-wise scenarios only). "": forget (ain on a
+  // class-wise scenario: class-test).
+  std::string target_set;
   // Targets, from the original model's forget accuracy and loss: accuracy ≥ original − drop, or
   // ≥ ratio × original when the ratio is set (ain: 0.95); loss ≤ original's. An explicit target
   // (a fraction / nats) replaces the derived one.
@@ -62,12 +77,17 @@ struct RelearnOptions {
 };
 void to_json(nlohmann::json& j, const RelearnOptions& o);
 
-// The samples a relearning run trains on, and the forget set it is measured on.
+// The samples a relearning run trains on, and the set it is measured on (`forget`: the forget set,
+// or with target_set class-test the test images of the forgotten classes).
 struct RelearnData {
   data::Subset train;
   data::Subset forget;
+  int64_t forget_read = 0, retain_read = 0;  // how many of `train` are forget / retain samples
 };
-RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split& split, const RelearnOptions& o);
+// `test` is needed for target_set class-test only.
+RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split& split, const RelearnOptions& o,
+                         std::shared_ptr<const data::Dataset> test = nullptr);
+nlohmann::json relearn_data_json(const RelearnData& d, const RelearnOptions& o);
 
 struct ForgetMetrics {
   double accuracy = kUnset, loss = kUnset;  // fraction; mean cross-entropy in nats
@@ -96,6 +116,8 @@ struct RelearnResult {
   // step the loss target is met (or the last point): how much loss was left to relearn, for how long.
   double loss_auc = kUnset;
   int64_t steps = 0;      // steps taken when the model stopped
+  int64_t cap = 0;        // the step cap that applied to it: o.steps, or o.cap_limit when extended
+  bool extended = false;  // relearned past o.steps (the retrained model: the gold standard)
   bool diverged = false;  // the forget loss became NaN or infinite (the model stopped there)
   NamedTensors final_state;  // the model when it stopped, on the CPU
 };
@@ -126,12 +148,18 @@ using RelearnObserver = std::function<void(size_t model, int64_t step, const Nam
 // (nn::stackable); otherwise, and in `sequential` mode, each step runs the models one after another
 // through the ordinary single-model path. Both give the same results, bitwise on the CPU. With an
 // observer, every step is evaluated (eval_every 1), so no step past a model's stop is observed.
+//
+// The starts at the positions `extended` (the retrained model) are the gold standard: they stop
+// when both targets are met (with stop none: not before o.steps), and otherwise at o.cap_limit,
+// not at o.steps; the others stop by o.stop, at o.steps at the latest. All models read one batch
+// stream, so the steps an extended model takes past o.steps are the ones a run with
+// steps = cap_limit would take.
 std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<NamedTensors>& starts,
                                    const RelearnData& data, const data::Normalization& normalization,
                                    const RelearnOptions& o, const RelearnTargets& targets, Device device,
                                    RelearnMode mode = RelearnMode::automatic,
                                    const std::function<void(const RelearnProgress&)>& progress = {},
-                                   const RelearnObserver& observe = {});
+                                   const RelearnObserver& observe = {}, const std::vector<size_t>& extended = {});
 
 // Which learners a bracket's replay steps again, as positions among the `learners` the run
 // stepped: the `crossed` ones (ascending) where learners step independently (one by one), and all
@@ -139,10 +167,18 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
 // must run the very shapes the run ran, or its bitwise check against the run fails.
 std::vector<size_t> replay_positions(bool independent, const std::vector<size_t>& crossed, size_t learners);
 
-// The "rcd" record of one model (schema in README, "lethe run"): steps to each target (the cap,
-// flagged censored, when not met), the loss AUC, and each divided by the retrained model's
-// (null where undefined). `retrained` may be null.
-nlohmann::json rcd_json(const RelearnResult& r, const RelearnResult* retrained, int64_t cap);
+// The "rcd" record of one model (schema in README, "Relearning"): steps to each target (its cap,
+// flagged censored, when not met; null when it diverged first), the loss AUC, its cap, and each
+// figure divided by the retrained model's with the kind of number that ratio is ("bound"): exact,
+// at_least (this model censored), at_most (the retrained model censored) or none (both censored,
+// or undefined: the value is then null). `retrained` may be null.
+nlohmann::json rcd_json(const RelearnResult& r, const RelearnResult* retrained);
+// How a figure of an "rcd" record reads in a table. `figure`: loss | accuracy (steps: "N", "≥N"
+// censored, "diverged" when the model diverged before meeting the target) or loss_auc ("x.x",
+// "≥x.x", "diverged"). rcd_ratio_text: its ratio to the retrained model's, "x.xx", "≥x.xx"
+// (at_least), "≤x.xx" (at_most) or "n/a" (none).
+std::string rcd_figure_text(const nlohmann::json& rcd, const std::string& figure);
+std::string rcd_ratio_text(const nlohmann::json& rcd, const std::string& figure);
 nlohmann::json curve_json(const RelearnResult& r);
 
 }  // namespace lethe::unlearn

@@ -58,6 +58,7 @@ void run_relearn(const RelearnCommand& c) {
                            {"forget_size", split.forget.size()},
                            {"relearn", in.options},
                            {"targets", out.targets},
+                           {"relearn_data", out.data},
                            {"margin", c.margin},
                            {"mode", c.mode},
                            {"device", device.str()},
@@ -69,9 +70,12 @@ void run_relearn(const RelearnCommand& c) {
   if (!c.trajectory.empty()) result["trajectory"] = c.trajectory;
   if (!c.curves.empty()) append_curves_csv(c.curves, split.scenario.str(), out.models);
   const std::string text =
-      fmt::format("{} on {}: targets forget accuracy >= {:.2f}%, forget loss <= {:.4f}; {:.1f} s\n",
+      fmt::format("{} on {}: targets on {} ({} images) accuracy >= {:.2f}%, loss <= {:.4f}; relearning data {} forget "
+                  "+ {} retain samples; {:.1f} s\n",
                   in.options.preset.empty() ? "relearning" : in.options.preset, split.scenario.str(),
-                  100 * out.targets.accuracy, out.targets.loss, out.seconds) +
+                  out.data.at("target_set").get<std::string>(), out.data.at("target_samples").get<int64_t>(),
+                  100 * out.targets.accuracy, out.targets.loss, out.data.at("forget_samples").get<int64_t>(),
+                  out.data.at("retain_samples").get<int64_t>(), out.seconds) +
       rcd_table(out.models, in.options.headline);
   print_result(c.run, result, text);
 }

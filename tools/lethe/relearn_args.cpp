@@ -4,8 +4,9 @@ namespace lethe::cli {
 
 void add_relearn_options(CLI::App& cmd, unlearn::RelearnOptions& o) {
   cmd.add_option("--preset", o.preset, "a literature protocol: golatkar (fine-tune time: the whole training set in "
-                 "chunks of 500, until the forget loss <= the original's) or ain (Adam until 95% of the original's "
-                 "forget accuracy); flags given explicitly win")
+                 "chunks of 500, until the forget loss <= the original's) or ain (Adam at 1e-3 in batches of 256 until "
+                 "95% of the original's accuracy, class-wise on the forgotten classes' test images); flags given "
+                 "explicitly win")
       ->check(CLI::IsMember({"golatkar", "ain"}));
   cmd.add_option("--optimizer", o.optimizer, "sgd (default) or adam")->check(CLI::IsMember({"sgd", "adam"}));
   cmd.add_option("--lr", o.lr, "learning rate (default: sgd 0.05 for random forgetting, 0.01 otherwise; adam 1e-3)");
@@ -14,6 +15,8 @@ void add_relearn_options(CLI::App& cmd, unlearn::RelearnOptions& o) {
   cmd.add_option("--batch", o.batch, "batch size (default 128; golatkar 500)");
   cmd.add_option("--steps", o.steps, "step cap: a target not met by then is reported as the cap, censored")
       ->capture_default_str();
+  cmd.add_option("--cap-limit", o.cap_limit, "the retrained model's cap: it relearns past --steps until it meets "
+                 "both targets or reaches this, so the ratios' denominator is measured (default 8 x --steps; >= --steps)");
   cmd.add_option("--eval-every", o.eval_every, "evaluate the forget set every K steps; a crossing is replayed step "
                  "by step (default: 5 for random forgetting, 1 otherwise)");
   cmd.add_option("--eval-batch", o.eval_batch, "batch size of the forward-only evaluations")->capture_default_str();
@@ -26,6 +29,12 @@ void add_relearn_options(CLI::App& cmd, unlearn::RelearnOptions& o) {
                  "count, seeded (0: all of it); always measured on all of it")->capture_default_str();
   cmd.add_option("--retain-samples", o.retain_samples, "add retain samples: a fraction <= 1 or a count > 1, seeded "
                  "(default 0; golatkar 1, the whole training set)");
+  cmd.add_option("--retain-mix", o.retain_mix, "the share of retain samples in the relearning data, in [0, 1]: "
+                 "F forget samples get round(F m / (1 - m)) seeded retain samples (1: retain samples only, F of them); "
+                 "default 0.5 for class-wise and backdoor scenarios, 0 otherwise or with --retain-samples");
+  cmd.add_option("--target-set", o.target_set, "what the targets and RCD are measured on: forget (the forget set, "
+                 "default) or class-test (the test images of the forgotten classes; class-wise only; ain's default there)")
+      ->check(CLI::IsMember({"forget", "class-test"}));
   cmd.add_option("--accuracy-drop", o.accuracy_drop, "accuracy target = the original's forget accuracy minus this")
       ->capture_default_str();
   cmd.add_option("--accuracy-ratio", o.accuracy_ratio, "accuracy target = this times the original's (ain: 0.95)");

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -30,6 +31,13 @@ std::string cell(const nlohmann::json& v, const char* format, double scale = 1) 
   return fmt::format(fmt::runtime(format), scale * v.get<double>());
 }
 
+// Right-aligns `v` in `width` columns, counting UTF-8 characters (≥, ≤ and — are one column, three bytes).
+std::string pad(const std::string& v, size_t width) {
+  size_t shown = 0;
+  for (const char c : v) shown += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return std::string(shown < width ? width - shown : 0, ' ') + v;
+}
+
 }  // namespace
 
 nlohmann::json model_distances(const nn::Module& model, const nn::Module* original, const nn::Module* retrained) {
@@ -39,7 +47,7 @@ nlohmann::json model_distances(const nn::Module& model, const nn::Module* origin
   return {{"original", l2(original)}, {"retrained", l2(retrained)}};
 }
 
-nlohmann::json models_json(const std::vector<RelearnedModel>& models, int64_t cap, double margin) {
+nlohmann::json models_json(const std::vector<RelearnedModel>& models, double margin) {
   const RelearnedModel* retrained = find_role(models, "retrained");
   nlohmann::json out = nlohmann::json::array();
   for (const RelearnedModel& m : models) {
@@ -55,44 +63,50 @@ nlohmann::json models_json(const std::vector<RelearnedModel>& models, int64_t ca
          {"damaged", damaged},
          {"unlearn_seconds", m.unlearn_seconds},
          {"distance", m.distance},
-         {"rcd", unlearn::rcd_json(m.relearn, retrained ? &retrained->relearn : nullptr, cap)},
+         {"rcd", unlearn::rcd_json(m.relearn, retrained ? &retrained->relearn : nullptr)},
          {"curve", unlearn::curve_json(m.relearn)}});
   }
   return out;
 }
 
 std::string rcd_table(const nlohmann::json& models, const std::string& headline) {
-  const bool loss_first = headline != "accuracy";
-  std::string s = fmt::format("  {:<12}{:>7}{:>7}{:>7}{:>7}{:>7}  {:>11}{:>8}  {:>11}{:>8}{:>9}{:>7}\n", "model", "FA",
-                              "RA", "TA", "MIA", "gap", loss_first ? "RCD loss" : "RCD acc", "/retr",
-                              loss_first ? "RCD acc" : "RCD loss", "/retr", "loss AUC", "/retr");
-  bool any_damaged = false;
+  const std::string first = headline == "accuracy" ? "accuracy" : "loss", second = first == "loss" ? "accuracy" : "loss";
+  std::string s = fmt::format("  {:<12}{:>7}{:>7}{:>7}{:>7}{:>7}  {:>11}{:>8}  {:>11}{:>8}{:>10}{:>8}\n", "model", "FA",
+                              "RA", "TA", "MIA", "gap", first == "loss" ? "RCD loss" : "RCD acc", "/retr",
+                              first == "loss" ? "RCD acc" : "RCD loss", "/retr", "loss AUC", "/retr");
+  bool any_damaged = false, any_bound = false;
+  std::string extended;
+  int64_t cap = -1;
   for (const nlohmann::json& m : models) {
     const nlohmann::json& x = m.at("metrics");
     const nlohmann::json& r = m.at("rcd");
-    auto steps = [&](const char* key, const char* censored) {
-      const std::string v = std::to_string(r.at(key).get<int64_t>());
-      return r.at(censored).get<bool>() ? "≥" + v : v;
-    };
-    const std::string first = loss_first ? steps("loss_steps", "loss_censored") : steps("accuracy_steps", "accuracy_censored");
-    const std::string second = loss_first ? steps("accuracy_steps", "accuracy_censored") : steps("loss_steps", "loss_censored");
-    const nlohmann::json& n = r.at("normalized");
     const bool damaged = m.at("damaged").get<bool>();
     any_damaged = any_damaged || damaged;
-    // "≥" is one column wide but three bytes: pad by hand.
-    auto pad = [](const std::string& v, size_t width) {
-      const size_t shown = v.rfind("≥", 0) == 0 ? v.size() - 2 : v.size();
-      return std::string(shown < width ? width - shown : 0, ' ') + v;
-    };
-    s += fmt::format("  {:<12}{:>7}{:>7}{:>7}{:>7}{:>7}  {}{:>8}  {}{:>8}{:>9}{:>7}{}\n", m.at("name").get<std::string>(),
+    std::vector<std::string> ratios;
+    for (const std::string& f : {first, second, std::string("loss_auc")}) {
+      ratios.push_back(unlearn::rcd_ratio_text(r, f));
+      any_bound = any_bound || ratios.back() == "n/a" || ratios.back().rfind("≥", 0) == 0 || ratios.back().rfind("≤", 0) == 0;
+    }
+    if (r.value("extended", false))
+      extended = fmt::format("{}: {} (--cap-limit: the gold standard relearns until it meets both targets{})",
+                             m.at("name").get<std::string>(), r.at("cap").get<int64_t>(),
+                             r.at("censored_at_limit") == true ? "; it did not, even there: censored" : "");
+    else if (r.contains("cap"))
+      cap = r.at("cap").get<int64_t>();
+    s += fmt::format("  {:<12}{:>7}{:>7}{:>7}{:>7}{:>7}  {}{}  {}{}{}{}{}\n", m.at("name").get<std::string>(),
                      cell(x.at("fa"), "{:.2f}", 100), cell(x.at("ra"), "{:.2f}", 100), cell(x.at("ta"), "{:.2f}", 100),
-                     cell(x.at("mia"), "{:.2f}", 100), cell(m.at("gap"), "{:.2f}", 100), pad(first, 11),
-                     cell(n.at(loss_first ? "loss" : "accuracy"), "{:.2f}"), pad(second, 11),
-                     cell(n.at(loss_first ? "accuracy" : "loss"), "{:.2f}"), cell(r.at("loss_auc"), "{:.1f}"),
-                     cell(n.at("loss_auc"), "{:.2f}"), damaged ? "  damaged*" : "");
+                     cell(x.at("mia"), "{:.2f}", 100), cell(m.at("gap"), "{:.2f}", 100),
+                     pad(unlearn::rcd_figure_text(r, first), 11), pad(ratios[0], 8),
+                     pad(unlearn::rcd_figure_text(r, second), 11), pad(ratios[1], 8),
+                     pad(unlearn::rcd_figure_text(r, "loss_auc"), 10), pad(ratios[2], 8), damaged ? "  damaged*" : "");
   }
-  s += "  FA/RA/TA/MIA and gap in points; RCD in relearning steps (≥: not met within the cap); /retr: divided by the "
-       "retrained model's (1: relearns like a model that never saw the data, < 1: faster, the data was hidden)\n";
+  s += "  FA/RA/TA/MIA and gap in points; RCD in relearning steps (≥: not met within the steps run, censored); /retr: "
+       "divided by the retrained model's (1: relearns like a model that never saw the data, < 1: faster, the data was "
+       "hidden)\n";
+  if (!extended.empty()) s += cap >= 0 ? fmt::format("  cap {} steps; {}\n", cap, extended) : "  cap of " + extended + "\n";
+  if (any_bound)
+    s += "  /retr ≥ x: a lower bound (this model censored), ≤ x: an upper bound (the retrained model censored), n/a: "
+         "undefined (both censored, a model diverged, or no retrained model)\n";
   if (any_damaged) s += "  * RA or TA below the retrained model's by more than the margin: a damaged model relearns slowly too\n";
   return s;
 }
@@ -103,7 +117,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   const unlearn::EvalSets sets =
       unlearn::make_eval_sets(in.split, in.source.train, in.source.test, in.source.normalization, in.device);
   const std::shared_ptr<const data::Dataset> train = unlearn::scenario_training_set(in.split, in.source.train);
-  const unlearn::RelearnData data = unlearn::relearn_data(train, in.split, o);
+  const unlearn::RelearnData data = unlearn::relearn_data(train, in.split, o, in.source.test);
   std::vector<nn::Model> nets;
   std::vector<NamedTensors> starts;
   std::vector<RelearnedModel> rows;
@@ -131,11 +145,14 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
     if (rows[i].role == "original") reference = unlearn::forget_metrics(nets[i], data.forget, in.source.normalization, o);
   RelearnOutput out;
   out.targets = unlearn::relearn_targets(o, reference);
+  out.data = unlearn::relearn_data_json(data, o);
+  const char* measured_on = o.target_set == "class-test" ? "the forgotten classes' test images" : "the forget set";
   if (!in.quiet)
-    fmt::print(stderr, "relearning {} models on {} samples of {} ({}, {}); targets: forget accuracy >= {:.2f}%, "
-               "forget loss <= {:.4f}\n",
-               rows.size(), data.train.size(), in.split.scenario.str(), o.optimizer,
-               unlearn::relearn_mode_name(in.mode), 100 * out.targets.accuracy, out.targets.loss);
+    fmt::print(stderr, "relearning {} models on {} samples of {} ({} forget, {} retain; {}, {}); targets on {} ({} "
+               "images): accuracy >= {:.2f}%, loss <= {:.4f}\n",
+               rows.size(), data.train.size(), in.split.scenario.str(), data.forget_read, data.retain_read, o.optimizer,
+               unlearn::relearn_mode_name(in.mode), measured_on, data.forget.size(), 100 * out.targets.accuracy,
+               out.targets.loss);
   // One log per model (each has its own start), all appending to one file.
   std::vector<std::unique_ptr<unlearn::TrajectoryLog>> logs;
   if (!in.trajectory.empty())
@@ -149,24 +166,32 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   const unlearn::RelearnObserver observe = [&](size_t model, int64_t step, const NamedTensors& params) {
     logs[model]->record(rows[model].name, "relearn", step, params);
   };
-  Progress progress("relearn", o.steps, in.quiet);
+  // The retrained model is the gold standard: it relearns past the cap, to cap_limit at most.
+  std::vector<size_t> extended;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (rows[i].role == "retrained") extended.push_back(i);
+  Progress progress("relearn", extended.empty() ? o.steps : std::max(o.steps, o.cap_limit), in.quiet);
   const auto start = std::chrono::steady_clock::now();
   std::vector<unlearn::RelearnResult> results = unlearn::relearn(
       nets.front().spec(), starts, data, in.source.normalization, o, out.targets, in.device,
       in.mode,
-      [&](const unlearn::RelearnProgress& p) { progress.update(p.step); }, logs.empty() ? nullptr : observe);
+      [&](const unlearn::RelearnProgress& p) { progress.update(p.step); }, logs.empty() ? nullptr : observe, extended);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress.finish(fmt::format("{:.1f} s", out.seconds));
   for (size_t i = 0; i < rows.size(); ++i) rows[i].relearn = std::move(results[i]);
-  out.models = models_json(rows, o.steps, in.margin);
+  out.models = models_json(rows, in.margin);
   return out;
 }
 
-void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models) {
-  std::ofstream f = append_to_csv(path, "scenario,model,step,forget_accuracy,forget_loss,distance");
+void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models,
+                       int64_t replicate) {
+  const bool study = replicate >= 0;
+  std::ofstream f = append_to_csv(path, study ? "scenario,replicate,model,step,forget_accuracy,forget_loss,distance"
+                                              : "scenario,model,step,forget_accuracy,forget_loss,distance");
+  const std::string who = study ? scenario + "," + std::to_string(replicate) : scenario;
   for (const nlohmann::json& m : models)
     for (const nlohmann::json& p : m.at("curve"))
-      f << scenario << ',' << m.at("name").get<std::string>() << ',' << p.at("step").get<int64_t>() << ','
+      f << who << ',' << m.at("name").get<std::string>() << ',' << p.at("step").get<int64_t>() << ','
         << fmt::format("{:.17g}", p.at("forget_accuracy").get<double>()) << ','
         << (p.at("forget_loss").is_number() ? fmt::format("{:.17g}", p.at("forget_loss").get<double>()) : "nan") << ','
         << (p.at("distance").is_number() ? fmt::format("{:.17g}", p.at("distance").get<double>()) : "nan") << '\n';

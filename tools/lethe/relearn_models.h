@@ -46,24 +46,31 @@ struct RelearnOutput {
   nlohmann::json models;  // the "models" array
   unlearn::RelearnTargets targets;
   double seconds = 0;     // the relearning itself
+  nlohmann::json data;    // unlearn::relearn_data_json: what the steps read and what was measured
 };
 
 // Measures every model (FA, RA, TA, MIA, distances), takes the targets from the original (or the
-// options' explicit ones), relearns all models in one batched pass (one by one when
-// `sequential`), with a progress bar on stderr unless `quiet`.
+// options' explicit ones) on the target set, relearns all models in one batched pass (one by one
+// when `sequential`), the retrained model up to the options' cap_limit, with a progress bar on
+// stderr unless `quiet`.
 RelearnOutput relearn_models(const RelearnInputs& in);
 
 // L2 distances of `model` to the original and retrained models (either may be null).
 nlohmann::json model_distances(const nn::Module& model, const nn::Module* original, const nn::Module* retrained);
 
 // The "models" array: metrics, gap to retrain, the damaged flag (RA or TA more than `margin` below
-// the retrained model's), distances, RCD (normalised by the retrained model's) and the curve.
-nlohmann::json models_json(const std::vector<RelearnedModel>& models, int64_t cap, double margin);
+// the retrained model's), distances, RCD (normalised by the retrained model's, with bounds) and the
+// curve.
+nlohmann::json models_json(const std::vector<RelearnedModel>& models, double margin);
 
-// A fixed-width table of a "models" array, the headline RCD first.
+// A fixed-width table of a "models" array, the headline RCD first: "≥ N" a target not met within N
+// steps, "diverged" a model that diverged first; a ratio "≥ x" / "≤ x" is a bound (one side
+// censored), "n/a" undefined.
 std::string rcd_table(const nlohmann::json& models, const std::string& headline);
 
-// The curves of a "models" array as CSV rows: scenario,model,step,forget_accuracy,forget_loss,distance.
-void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models);
+// The curves of a "models" array as CSV rows: scenario,model,step,forget_accuracy,forget_loss,distance
+// (a study's: scenario,replicate,model,..., with `replicate` ≥ 0).
+void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models,
+                       int64_t replicate = -1);
 
 }  // namespace lethe::cli
