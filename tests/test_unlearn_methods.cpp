@@ -1,6 +1,6 @@
 // The unlearning methods on a tiny synthetic task: each runs, changes the model, is bitwise
 // reproducible, and keeps its defining property (SalUn's frozen weights, IEU's gate and its
-// single-pass gradient).
+// single-pass gradient, IEU's ablations).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -137,6 +137,41 @@ TEST_CASE("unlearn methods: IEU's bounded ascent closes the gate above the cap")
   closed.cap = 1e-6;
   zero.alpha = 0;
   CHECK(run_method("ieu", closed).weights == run_method("ieu", zero).weights);
+}
+
+TEST_CASE("unlearn methods: each IEU ablation is IEU with that option 0, bitwise") {
+  const std::vector<float> ieu = run_method("ieu", small_options()).weights;
+  struct Ablation {
+    const char* name;
+    const char* option;
+    double MethodOptions::* field;
+  };
+  for (const Ablation& a : {Ablation{"ieu-no-noise", "sigma", &MethodOptions::sigma},
+                            Ablation{"ieu-no-decay", "ieu-decay", &MethodOptions::ieu_decay},
+                            Ablation{"ieu-no-ascent", "alpha", &MethodOptions::alpha}}) {
+    CAPTURE(a.name);
+    MethodOptions zero = small_options();
+    zero.*a.field = 0;
+    const Outcome ablated = run_method(a.name, small_options()), explicit_zero = run_method("ieu", zero);
+    CHECK(ablated.weights == explicit_zero.weights);
+    CHECK(ablated.weights != ieu);  // the term switched off does something
+    CHECK(ablated.details["switched_off"]["option"] == a.option);
+    CHECK(ablated.details["switched_off"]["used"] == 0);
+    // A value given for the switched-off option is replaced by 0; the others are taken as given.
+    MethodOptions given = small_options(), given_zero = small_options();
+    given.*a.field = 0.3;
+    given.cap = given_zero.cap = INFINITY;
+    given.seed = given_zero.seed = 5;
+    given_zero.*a.field = 0;
+    const Outcome g = run_method(a.name, given);
+    CHECK(g.weights == run_method("ieu", given_zero).weights);
+    CHECK(g.details["switched_off"]["given"] == 0.3);
+  }
+  // Without ascent no step ascends, whatever the gate says; the gate's count is IEU's otherwise.
+  MethodOptions open = small_options();
+  open.cap = INFINITY;
+  CHECK(run_method("ieu-no-ascent", open).details["ascent_steps"] == 0);
+  CHECK(run_method("ieu-no-noise", open).details["ascent_steps"] == open.steps);
 }
 
 TEST_CASE("unlearn methods: IEU's single pass matches the two-pass gradient") {

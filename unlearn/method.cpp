@@ -164,6 +164,13 @@ const std::vector<Method>& methods() {
       {"salun", "random labels on the weights most salient for the forget set only", 1, run_salun},
       {"scrub", "max-min distillation from the original: away from it on forget, towards it on retain", 1, run_scrub},
       {"ieu", "IEU: ascend forget, descend retain, decoupled decay and Gaussian noise in one fused update", 2, run_ieu},
+      {"ieu-no-noise", "IEU ablation: σ = 0 (no noise), every other term and flag as ieu", 2,
+       [](MethodRun& run) { return run_ieu_without(run, IeuTerm::noise); }},
+      {"ieu-no-decay", "IEU ablation: λ = 0 (no weight decay), every other term and flag as ieu", 2,
+       [](MethodRun& run) { return run_ieu_without(run, IeuTerm::decay); }},
+      {"ieu-no-ascent", "IEU ablation: α = 0 (no forget ascent: retain descent, decay and noise only), the "
+       "control for whether IEU's delay comes from the forget set", 2,
+       [](MethodRun& run) { return run_ieu_without(run, IeuTerm::ascent); }},
   };
   return all;
 }

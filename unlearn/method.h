@@ -49,7 +49,7 @@ struct MethodOptions {
   // cap ln 10; class-wise and the poisoning scenarios — α 0.1, λ 0.02, σ 3e-4, cap 10.
   double alpha = kUnset, ieu_decay = kUnset, sigma = kUnset, cap = kUnset;
   std::string alpha_schedule = "constant", decay_schedule = "constant", sigma_schedule = "constant";  // constant | linear | cosine
-  double ieu_momentum = 0;  // heavy-ball momentum of the IEU update (0: plain)
+  double ieu_momentum = 0;  // heavy-ball momentum of the IEU update (0: plain, as the update is defined)
   bool single_pass = false;  // g_r − α·g_f from one backward over the concatenated batch (no batch norm)
 
   // Fills the scenario-dependent defaults; checks every field (throws lethe::Error naming it).
@@ -133,5 +133,11 @@ nlohmann::json run_l1_sparse(MethodRun& run);
 nlohmann::json run_salun(MethodRun& run);
 nlohmann::json run_scrub(MethodRun& run);
 nlohmann::json run_ieu(MethodRun& run);
+
+// IEU's ablations: IEU with one term of its update switched off (its option set to 0 whatever was
+// given), every other option as given; the same code as run_ieu, so each is bitwise IEU with that
+// option 0. ascent: α = 0 (retain descent, decay and noise only); decay: λ = 0; noise: σ = 0.
+enum class IeuTerm { ascent, decay, noise };
+nlohmann::json run_ieu_without(MethodRun& run, IeuTerm off);
 
 }  // namespace lethe::unlearn

@@ -172,9 +172,12 @@ void add_unlearn_command(CLI::App& app) {
   cmd->add_option("--scrub-gamma", m.scrub_gamma, "scrub: weight of the cross-entropy on retain batches")
       ->capture_default_str();
   cmd->add_option("--scrub-temperature", m.scrub_temperature, "scrub: distillation temperature")->capture_default_str();
-  cmd->add_option("--alpha", m.alpha, "ieu: forget-ascent weight α (default: 0.5 random, 0.1 otherwise)");
-  cmd->add_option("--ieu-decay", m.ieu_decay, "ieu: decoupled weight decay λ (default: 0.05 random, 0.02 otherwise)");
-  cmd->add_option("--sigma", m.sigma, "ieu: noise standard deviation σ (default: 1e-3 random, 3e-4 otherwise)");
+  cmd->add_option("--alpha", m.alpha, "ieu: forget-ascent weight α (default: 0.5 random, 0.1 otherwise; "
+                  "ieu-no-ascent: 0)");
+  cmd->add_option("--ieu-decay", m.ieu_decay, "ieu: decoupled weight decay λ (default: 0.05 random, 0.02 otherwise; "
+                  "ieu-no-decay: 0)");
+  cmd->add_option("--sigma", m.sigma, "ieu: noise standard deviation σ (default: 1e-3 random, 3e-4 otherwise; "
+                  "ieu-no-noise: 0)");
   cmd->add_option("--cap", m.cap, "ieu: ascend the forget batch only while its mean CE is below this (default: "
                   "ln 10 random, 10 otherwise; inf: always)");
   for (auto [flag, field, what] : {std::tuple{"--alpha-schedule", &m.alpha_schedule, "α"},
@@ -182,7 +185,8 @@ void add_unlearn_command(CLI::App& app) {
                                    std::tuple{"--sigma-schedule", &m.sigma_schedule, "σ"}})
     cmd->add_option(flag, *field, fmt::format("ieu: schedule of {}: constant, linear or cosine (decay to 0)", what))
         ->capture_default_str()->check(CLI::IsMember({"constant", "linear", "cosine"}));
-  cmd->add_option("--ieu-momentum", m.ieu_momentum, "ieu: heavy-ball momentum of the fused update")->capture_default_str();
+  cmd->add_option("--ieu-momentum", m.ieu_momentum, "ieu: heavy-ball momentum of the fused update (0: the plain "
+                  "update IEU is defined with; the SGD baselines use --momentum)")->capture_default_str();
   cmd->add_flag("--single-pass", m.single_pass,
                 "ieu: g_r − α·g_f from one backward over both batches with signed per-sample weights (no batch norm)");
   cmd->callback([o] { run_unlearn(*o); });

@@ -10,6 +10,10 @@
 // --single-pass computes g_r − α_t·g_f in one forward/backward over the concatenated batch with
 // signed per-sample weights (the gate applied as a 0/1 factor on the device); with batch norm that
 // would mix the two batches' statistics, so it is refused there.
+// The ablations (ieu-no-ascent, ieu-no-decay, ieu-no-noise) are this same run with α, λ or σ set to
+// 0: run_ieu_without. The no-ascent one still draws each forget batch and computes g_f (the update
+// weighs it by 0), so it costs what IEU costs, sees the same batches, and with batch norm its forget
+// forward passes move the running statistics as IEU's do: only the ascent differs.
 #include <cmath>
 #include <numbers>
 
@@ -89,10 +93,24 @@ nlohmann::json run_ieu(MethodRun& run) {
     }
     run.report(step + 1, o.steps);
   }
-  const double open_steps = gate_open_steps.item();
+  const auto open_steps = static_cast<int64_t>(gate_open_steps.item());
+  // With α = 0 no step ascends, whatever the gate said.
   return {{"update", o.single_pass ? "single pass (signed per-sample weights)" : "two passes, fused update"},
-          {"ascent_steps", static_cast<int64_t>(open_steps)},
-          {"capped_steps", o.steps - static_cast<int64_t>(open_steps)}};
+          {"ascent_steps", o.alpha == 0 ? 0 : open_steps},
+          {"capped_steps", o.alpha == 0 ? 0 : o.steps - open_steps}};
+}
+
+nlohmann::json run_ieu_without(MethodRun& run, IeuTerm off) {
+  MethodOptions o = run.options;
+  double& term = off == IeuTerm::ascent ? o.alpha : off == IeuTerm::decay ? o.ieu_decay : o.sigma;
+  const char* name = off == IeuTerm::ascent ? "alpha" : off == IeuTerm::decay ? "ieu-decay" : "sigma";
+  const double given = term;
+  term = 0;
+  MethodRun ablated{run.model, run.original, run.train, run.split, run.normalization, o, run.progress, run.observe};
+  nlohmann::json details = run_ieu(ablated);
+  // The options recorded with the run show the value given; this says it was replaced by 0.
+  details["switched_off"] = {{"option", name}, {"given", given}, {"used", 0}};
+  return details;
 }
 
 }  // namespace lethe::unlearn
