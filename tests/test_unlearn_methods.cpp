@@ -1,6 +1,6 @@
 // The unlearning methods on a tiny synthetic task: each runs, changes the model, is bitwise
 // reproducible, and keeps its defining property (SalUn's frozen weights, IEU's gate and its
-// single-pass gradient, IEU's ablations).
+// single-pass gradient, IEU's ablations, SCRUB's max/min schedule).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -100,7 +100,8 @@ TEST_CASE("unlearn methods: options resolve to the scenario's IEU defaults and a
   CHECK(given.alpha == 0.7);
   for (auto bad : {+[](MethodOptions& o) { o.steps = 0; }, +[](MethodOptions& o) { o.lr = -1; },
                    +[](MethodOptions& o) { o.mask = "tight"; }, +[](MethodOptions& o) { o.saliency = 0; },
-                   +[](MethodOptions& o) { o.alpha_schedule = "step"; }, +[](MethodOptions& o) { o.momentum = 1; }}) {
+                   +[](MethodOptions& o) { o.alpha_schedule = "step"; }, +[](MethodOptions& o) { o.momentum = 1; },
+                   +[](MethodOptions& o) { o.scrub_epochs = 0; }, +[](MethodOptions& o) { o.scrub_msteps = -1; }}) {
     MethodOptions o;
     bad(o);
     CHECK_THROWS_AS(o.resolve(parse_scenario("random:0.1")), Error);
@@ -172,6 +173,37 @@ TEST_CASE("unlearn methods: each IEU ablation is IEU with that option 0, bitwise
   open.cap = INFINITY;
   CHECK(run_method("ieu-no-ascent", open).details["ascent_steps"] == 0);
   CHECK(run_method("ieu-no-noise", open).details["ascent_steps"] == open.steps);
+}
+
+TEST_CASE("unlearn methods: SCRUB's schedule, max steps then min steps per epoch, max in the first msteps epochs") {
+  auto pattern = [](const std::vector<bool>& max) {
+    std::string s;
+    for (const bool m : max) s += m ? 'M' : 'm';
+    return s;
+  };
+  // 10 steps in 3 epochs: steps [0, 3), [3, 6), [6, 10). A quarter of the samples forget:
+  // round(3/4) = 1 max step in epochs 0 and 1; epoch 2 (≥ msteps) is min steps only.
+  CHECK(pattern(scrub_schedule(10, 3, 2, 1, 3)) == "Mmm" "Mmm" "mmmm");
+  // Half forget: round(3/2) = 2 (half up), at most L − 1 = 2, so every epoch keeps a min step.
+  CHECK(pattern(scrub_schedule(10, 3, 2, 5, 5)) == "MMm" "MMm" "mmmm");
+  CHECK(pattern(scrub_schedule(10, 3, 3, 9, 1)) == "MMm" "MMm" "MMMm");  // round(3·0.9) = 3, clamped to 2
+  // A tiny forget set still gets one max step per max epoch (the code's pass has at least one batch).
+  CHECK(pattern(scrub_schedule(6, 2, 2, 1, 1000)) == "Mmm" "Mmm");
+  CHECK(pattern(scrub_schedule(6, 3, 0, 1, 1)) == "mmmmmm");            // msteps 0: distillation only
+  CHECK(pattern(scrub_schedule(4, 3, 3, 1, 1)) == "m" "m" "Mm");  // epochs of 1, 1, 2 steps: no room in 1
+  // W1, random:0.1: 6,000 forget and 54,000 retain samples, 300 steps, the defaults (3 epochs, 2 with
+  // a max pass): 10 max then 90 min steps, twice, then 100 min steps.
+  const MethodOptions d;
+  const std::vector<bool> w1 = scrub_schedule(300, d.scrub_epochs, d.scrub_msteps, 6000, 54000);
+  CHECK(pattern(w1) == std::string(10, 'M') + std::string(90, 'm') + std::string(10, 'M') + std::string(190, 'm'));
+  // It runs on the small task (40 forget, 120 retain: epochs of 2 steps, round(2/4) = 1 max step each).
+  const Outcome scrub = run_method("scrub", small_options());
+  CHECK(scrub.details["max_steps"] == 2);
+  CHECK(scrub.details["min_steps"] == 4);
+  MethodOptions none = small_options();
+  none.scrub_msteps = 0;
+  CHECK(run_method("scrub", none).details["max_steps"] == 0);
+  CHECK(run_method("scrub", none).weights != scrub.weights);
 }
 
 TEST_CASE("unlearn methods: IEU's single pass matches the two-pass gradient") {

@@ -44,7 +44,8 @@ void MethodOptions::resolve(const Scenario& scenario) {
   rate(l1, "l1");
   check(saliency > 0 && saliency <= 1, "saliency", saliency, "must be in (0, 1]");
   check(mask == "strict" || mask == "loose", "mask", mask, "must be strict or loose");
-  check(scrub_max_steps >= 0, "scrub-max-steps", scrub_max_steps, "must be non-negative");
+  check(scrub_epochs >= 1, "scrub-epochs", scrub_epochs, "must be at least 1");
+  check(scrub_msteps >= 0, "scrub-msteps", scrub_msteps, "must be non-negative");
   rate(scrub_alpha, "scrub-alpha");
   rate(scrub_gamma, "scrub-gamma");
   check(scrub_temperature > 0, "scrub-temperature", scrub_temperature, "must be positive");
@@ -70,7 +71,8 @@ void to_json(nlohmann::json& j, const MethodOptions& o) {
        {"l1", o.l1},
        {"saliency", o.saliency},
        {"mask", o.mask},
-       {"scrub-max-steps", o.scrub_max_steps},
+       {"scrub-epochs", o.scrub_epochs},
+       {"scrub-msteps", o.scrub_msteps},
        {"scrub-alpha", o.scrub_alpha},
        {"scrub-gamma", o.scrub_gamma},
        {"scrub-temperature", o.scrub_temperature},

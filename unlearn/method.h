@@ -40,10 +40,14 @@ struct MethodOptions {
   double saliency = 0.5;        // SalUn: fraction of weights with the largest forget-gradient magnitude
   std::string mask = "strict";  // SalUn: strict (masked weights frozen: no update, decay or momentum)
                                 // or loose (the gradient masked only, as in the original code)
-  int64_t scrub_max_steps = 150;  // SCRUB: max (forget) steps, alternating with min steps at the start (at most steps/2)
-  double scrub_alpha = 1;        // SCRUB: weight of the KL to the teacher on retain batches
-  double scrub_gamma = 1;        // SCRUB: weight of the cross-entropy on retain batches
-  double scrub_temperature = 4;  // SCRUB: distillation temperature
+  // SCRUB, as the public code's CIFAR-10 configuration (large_scale_unlearning.ipynb): `scrub_epochs`
+  // epochs, the first `scrub_msteps` of them a max pass on forget batches then a min pass on retain
+  // batches, the rest min passes only; the epochs share the step budget (scrub_schedule below).
+  int64_t scrub_epochs = 3;       // SCRUB: epochs the step budget is cut into (sgda_epochs)
+  int64_t scrub_msteps = 2;       // SCRUB: epochs that begin with a max pass (msteps)
+  double scrub_alpha = 0.001;     // SCRUB: weight of the KL to the teacher on retain batches (alpha)
+  double scrub_gamma = 0.99;      // SCRUB: weight of the cross-entropy on retain batches (gamma)
+  double scrub_temperature = 4;   // SCRUB: distillation temperature (kd_T)
 
   // IEU. NaN: the scenario's default (WORKLOADS.md W1): random — α 0.5, λ 0.05, σ 1e-3,
   // cap ln 10; class-wise and the poisoning scenarios — α 0.1, λ 0.02, σ 3e-4, cap 10.
@@ -139,5 +143,12 @@ nlohmann::json run_ieu(MethodRun& run);
 // option 0. ascent: α = 0 (retain descent, decay and noise only); decay: λ = 0; noise: σ = 0.
 enum class IeuTerm { ascent, decay, noise };
 nlohmann::json run_ieu_without(MethodRun& run, IeuTerm off);
+
+// SCRUB's step schedule: true for a max step (a forget batch, ascending the KL), false for a min
+// step (a retain batch). The `steps` are cut into `epochs` epochs, epoch e covering steps
+// [⌊e·steps/epochs⌋, ⌊(e+1)·steps/epochs⌋); each of the first `msteps` epochs of L steps begins with
+// F = round(L·n_forget/(n_forget + n_retain)) max steps (half up), clamped to [1, L − 1] (an epoch of
+// one step or none has no max step), the rest are min steps.
+std::vector<bool> scrub_schedule(int64_t steps, int64_t epochs, int64_t msteps, int64_t n_forget, int64_t n_retain);
 
 }  // namespace lethe::unlearn

@@ -155,7 +155,8 @@ void add_unlearn_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", m.seed, "seed of batch orders, random labels and the IEU noise")->capture_default_str();
   cmd->add_option("--ga-lr", m.ga_lr, "ga: learning rate")->capture_default_str();
-  cmd->add_option("--ascent-clip", m.ascent_clip, "ga, neggrad+, scrub: clip the gradient to this global L2 norm (0: off)")
+  cmd->add_option("--ascent-clip", m.ascent_clip, "ga, neggrad+, scrub (its max steps): clip the gradient to this "
+                  "global L2 norm (0: off)")
       ->capture_default_str();
   cmd->add_option("--neggrad-beta", m.neggrad_beta, "neggrad+: β of β·CE(retain) − (1 − β)·CE(forget)")
       ->capture_default_str();
@@ -165,7 +166,10 @@ void add_unlearn_command(CLI::App& app) {
   cmd->add_option("--mask", m.mask, "salun: strict (masked weights frozen: no update, decay or momentum) or loose "
                   "(gradient masked only, as in the original code)")
       ->capture_default_str()->check(CLI::IsMember({"strict", "loose"}));
-  cmd->add_option("--scrub-max-steps", m.scrub_max_steps, "scrub: max (forget) steps, alternating with min steps first")
+  cmd->add_option("--scrub-epochs", m.scrub_epochs, "scrub: epochs the steps are cut into (the code's sgda_epochs)")
+      ->capture_default_str();
+  cmd->add_option("--scrub-msteps", m.scrub_msteps, "scrub: epochs that begin with max steps on forget batches, "
+                  "their share of the epoch n_forget/(n_forget + n_retain) (the code's msteps)")
       ->capture_default_str();
   cmd->add_option("--scrub-alpha", m.scrub_alpha, "scrub: weight of the KL to the teacher on retain batches")
       ->capture_default_str();
