@@ -110,6 +110,7 @@ TEST_CASE("unlearn methods: options resolve to the scenario's IEU defaults and a
 }
 
 TEST_CASE("unlearn methods: strict SalUn freezes the masked-out weights, loose lets decay move them") {
+  CHECK(MethodOptions{}.mask == "strict");  // as the public code since its PR #33
   const std::vector<float> before = original_weights();
   MethodOptions o = small_options();
   o.saliency = 0.3;

@@ -38,8 +38,9 @@ struct MethodOptions {
   double neggrad_beta = 0.999;  // NegGrad+: β·CE(retain) − (1 − β)·CE(forget)
   double l1 = 5e-4;             // l1-sparse: γ of γ·‖θ‖₁, decayed linearly to 0 over the steps
   double saliency = 0.5;        // SalUn: fraction of weights with the largest forget-gradient magnitude
-  std::string mask = "strict";  // SalUn: strict (masked weights frozen: no update, decay or momentum)
-                                // or loose (the gradient masked only, as in the original code)
+  std::string mask = "strict";  // SalUn: strict (masked weights held at the original: no update, decay or
+                                // momentum; the public code since its PR #33) or loose (the gradient masked
+                                // only, as the code was before it)
   // SCRUB, as the public code's CIFAR-10 configuration (large_scale_unlearning.ipynb): `scrub_epochs`
   // epochs, the first `scrub_msteps` of them a max pass on forget batches then a min pass on retain
   // batches, the rest min passes only; the epochs share the step budget (scrub_schedule below).

@@ -163,8 +163,9 @@ void add_unlearn_command(CLI::App& app) {
   cmd->add_option("--l1", m.l1, "l1-sparse: γ of γ·‖θ‖₁, decayed linearly to 0")->capture_default_str();
   cmd->add_option("--saliency", m.saliency, "salun: fraction of weights updated (largest forget-gradient magnitude)")
       ->capture_default_str();
-  cmd->add_option("--mask", m.mask, "salun: strict (masked weights frozen: no update, decay or momentum) or loose "
-                  "(gradient masked only, as in the original code)")
+  cmd->add_option("--mask", m.mask, "salun: strict (masked weights held at the original: no update, decay or "
+                  "momentum; as the public code since its PR #33) or loose (gradient masked only, as the code was "
+                  "before it)")
       ->capture_default_str()->check(CLI::IsMember({"strict", "loose"}));
   cmd->add_option("--scrub-epochs", m.scrub_epochs, "scrub: epochs the steps are cut into (the code's sgda_epochs)")
       ->capture_default_str();

@@ -1,11 +1,17 @@
-// SalUn (Fan et al., ICLR 2024): random-label unlearning restricted to the weights that matter
-// most for the forget set. The saliency mask keeps the `saliency` fraction of weights with the
-// largest |∂CE(forget set)/∂θ| (the gradient of the mean loss over the whole forget set, the
-// model in eval mode); then RL steps with the gradient masked. Two mask semantics:
-//  - strict (default): masked-out weights are frozen outright, so neither weight decay nor
-//    momentum moves them (they are restored after every step);
-//  - loose: only the gradient is masked, as in the original code, so coupled weight decay and
-//    momentum still move every weight.
+// SalUn (Fan et al., ICLR 2024; code github.com/OPTML-Group/Unlearn-Saliency, Classification/):
+// random-label unlearning restricted to the weights that matter most for the forget set. The
+// saliency mask keeps the `saliency` fraction of weights with the largest |∂CE(forget set)/∂θ| (the
+// gradient of the mean loss over the whole forget set, the model in eval mode; the code's
+// generate_mask.py sums the batch gradients of −CE over the forget loader); then RL steps with the
+// gradient masked. Two mask semantics:
+//  - strict (default): masked-out weights stay at the original's values, so neither weight decay
+//    nor momentum moves them (restored after every step). This is the public code since PR #33
+//    ("Fix weight decay", for issue #32): Classification/unlearn/RL.py masks the gradient, and after
+//    every optimizer.step() restores the masked-out coordinates to θ0 and zeroes their momentum
+//    buffer (_restore_masked_params). lethe does not zero that buffer: the masked-out coordinates'
+//    momentum only ever moves those coordinates, which the restore undoes, so the weights are the same.
+//  - loose: only the gradient is masked, as RL.py did before PR #33 (the code as released with the
+//    paper), so coupled weight decay and momentum still move every weight.
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
