@@ -172,6 +172,7 @@ name = "tiny"
 model = "mlp"
 scenarios = ["random:0.1"]
 methods = ["ft", "ieu"]
+replicates = 2
 [train]
 limit = 2048
 epochs = 1
@@ -186,28 +187,54 @@ batch = 64
 TOML
 "$lethe" run "$work/study.toml" --out "$work/study" > "$work/run1.out" 2> "$work/run1.err" || fail "lethe run: $(tail -5 "$work/run1.err")"
 grep -q "report: $work/study/report.html" "$work/run1.out" || fail "lethe run did not say where the report is"
-cp "$work/study/random-0.1/relearn.json" "$work/relearn-before.json"
+cp "$work/study/replicate-0/random-0.1/relearn.json" "$work/relearn-before.json"
 "$lethe" run "$work/study.toml" --out "$work/study" > /dev/null 2> "$work/run2.err"
-[[ $(grep -c "done before" "$work/run2.err") -eq 5 ]] || fail "a second run redid phases: $(cat "$work/run2.err")"
-cmp "$work/study/random-0.1/relearn.json" "$work/relearn-before.json" || fail "the second run changed the results"
+[[ $(grep -c "done before" "$work/run2.err") -eq 10 ]] || fail "a second run redid phases: $(cat "$work/run2.err")"
+cmp "$work/study/replicate-0/random-0.1/relearn.json" "$work/relearn-before.json" || fail "the second run changed the results"
 sed -i 's/^steps = 8$/steps = 6/' "$work/study.toml"  # new unlearning flags: the methods and the relearning re-run
 "$lethe" run "$work/study.toml" --out "$work/study" > /dev/null 2> "$work/run3.err"
-[[ $(grep -c "done before" "$work/run3.err") -eq 1 ]] || fail "changed unlearning flags did not re-run the methods"
-! cmp -s "$work/study/random-0.1/relearn.json" "$work/relearn-before.json" || fail "the relearning was not redone"
+[[ $(grep -c "done before" "$work/run3.err") -eq 2 ]] || fail "changed unlearning flags did not re-run the methods"
+! cmp -s "$work/study/replicate-0/random-0.1/relearn.json" "$work/relearn-before.json" || fail "the relearning was not redone"
 python3 - "$work/study" <<'PY' || fail "study outputs wrong"
 import csv, json, sys
 d = sys.argv[1]
 r = json.load(open(d + "/results.json"))
-models = r["scenarios"][0]["models"]
+sc = r["scenarios"][0]
+assert r["replicates"] == 2 and [x["replicate"] for x in sc["replicates"]] == [0, 1]
+assert [x["seed"] for x in sc["replicates"]] == [0, 1]  # study_seed + r
+assert sc["replicates"][0]["split_digest"] != sc["replicates"][1]["split_digest"]  # each its own split
+models = sc["replicates"][0]["models"]
 assert [m["name"] for m in models] == ["original", "retrained", "ft", "ieu"], [m["name"] for m in models]
-assert r["scenarios"][0]["relearn"]["loss_target"] == models[0]["metrics"]["forget_loss"]
-assert len(list(csv.DictReader(open(d + "/results.csv")))) == 4
+assert sc["relearn"]["loss_target"] == models[0]["metrics"]["forget_loss"]
+# Each replicate trains its own original: different weights, so different forget losses.
+assert models[0]["metrics"]["forget_loss"] != sc["replicates"][1]["models"][0]["metrics"]["forget_loss"]
+summary = {m["name"]: m for m in sc["summary"]["models"]}
+fa = summary["ieu"]["figures"]["metrics.fa"]
+values = [x["models"][3]["metrics"]["fa"] for x in sc["replicates"]]
+assert fa["n"] == 2 and abs(fa["mean"] - sum(values) / 2) < 1e-12, (fa, values)
+assert fa["ci_low"] <= fa["mean"] <= fa["ci_high"]
+assert summary["retrained"]["rcd"]["loss"]["n"] == 2
+assert len(list(csv.DictReader(open(d + "/results.csv")))) == 8
+rows = list(csv.DictReader(open(d + "/summary.csv")))
+assert any(x["model"] == "ieu" and x["figure"] == "metrics.fa" and float(x["mean"]) == fa["mean"] for x in rows)
+assert any(x["figure"] == "rcd.loss" and x["median_bound"] in ("exact", "at_least") for x in rows)
+curves = list(csv.DictReader(open(d + "/curves.csv")))
+assert {x["replicate"] for x in curves} == {"0", "1"}
 html = open(d + "/report.html").read()
-assert html.count('<svg class="plot"') == 4 and "ieu" in html
+assert html.count('<svg class="plot"') >= 4 and "ieu" in html
 PY
 echo "[study]" > "$work/bad.toml"; echo "[trian]" >> "$work/bad.toml"
 if "$lethe" run "$work/bad.toml" --out "$work/bad" > /dev/null 2> "$work/err"; then fail "unknown study table accepted"; fi
 grep -q "unknown table \[trian\]" "$work/err" || fail "unclear study config error: $(cat "$work/err")"
+for bad in "replicates = 0|replicates = 0: must be at least 1" "split_seed = 1|split_seed is replaced by study_seed" \
+           "confidence = 1.5|confidence = 1.5: must be in (0, 1)"; do
+  printf '[study]\n%s\n' "${bad%%|*}" > "$work/bad.toml"
+  if "$lethe" run "$work/bad.toml" --out "$work/bad" > /dev/null 2> "$work/err"; then fail "accepted: ${bad%%|*}"; fi
+  grep -qF "${bad#*|}" "$work/err" || fail "unclear error for ${bad%%|*}: $(cat "$work/err")"
+done
+printf '[study]\n[train]\nseed = 3\n' > "$work/bad.toml"
+if "$lethe" run "$work/bad.toml" --out "$work/bad" > /dev/null 2> "$work/err"; then fail "a [train] seed accepted in a study"; fi
+grep -q "seeds come from \[study\] study_seed" "$work/err" || fail "unclear seed error: $(cat "$work/err")"
 for sub in train eval split unlearn relearn; do
   "$lethe" "$sub" --help > "$work/help"  # not piped: grep -q would cut it short
   grep -q -- "--device" "$work/help" || fail "$sub --help"

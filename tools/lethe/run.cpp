@@ -32,8 +32,10 @@
 #include "relearn_args.h"
 #include "relearn_models.h"
 #include "report.h"
+#include "study_output.h"
 #include "toml_config.h"
 #include "unlearn/method.h"
+#include "unlearn/study_summary.h"
 
 namespace lethe::cli {
 
@@ -47,7 +49,11 @@ struct Study {
   RunOptions run;
   std::vector<std::string> scenarios = {"random:0.1", "class:0"};
   std::vector<std::string> methods;  // default: every method but retrain (which always runs)
-  uint64_t split_seed = 0;
+  // Replicate r (0-based) trains, draws its split and relearns with seed study_seed + r: each its
+  // own original, retrained model and unlearned models (README, "Replicates").
+  int64_t replicates = 1;
+  uint64_t study_seed = 0;
+  double confidence = 0.95;
   double margin = 0.02;
   unlearn::RelearnMode relearn_mode = unlearn::RelearnMode::automatic;
   // The [train], [split], [unlearn], [relearn] tables as flags of those subcommands; [unlearn.M]
@@ -110,10 +116,15 @@ Study read_study(const std::string& path) {
     if (k == "study") {
       for (const auto& [sk, sv] : t) {
         const std::string name(sk.str());
-        static const std::set<std::string> known = {"name", "model", "dataset", "data", "device", "threads",
-                                                    "scenarios", "methods", "split_seed", "margin", "relearn_mode"};
+        static const std::set<std::string> known = {"name",      "model",      "dataset",    "data",
+                                                    "device",    "threads",    "scenarios",  "methods",
+                                                    "replicates", "study_seed", "confidence", "margin",
+                                                    "relearn_mode"};
+        LETHE_CHECK(name != "split_seed", "run", path, ": [study] split_seed is replaced by study_seed: replicate r "
+                    "trains, draws its split and relearns with seed study_seed + r");
         LETHE_CHECK(known.count(name) != 0, "run", path, ": [study] has no key '", name, "' (known: name, model, "
-                    "dataset, data, device, threads, scenarios, methods, split_seed, margin, relearn_mode)");
+                    "dataset, data, device, threads, scenarios, methods, replicates, study_seed, confidence, margin, "
+                    "relearn_mode)");
         (void)sv;
       }
       s.name = get_or<std::string>(t, "name", s.name, path);
@@ -124,11 +135,20 @@ Study read_study(const std::string& path) {
       s.run.threads = static_cast<int>(get_or<int64_t>(t, "threads", s.run.threads, path));
       s.scenarios = get_list(t, "scenarios", s.scenarios, path);
       s.methods = get_list(t, "methods", s.methods, path);
-      s.split_seed = static_cast<uint64_t>(get_or<int64_t>(t, "split_seed", 0, path));
+      s.replicates = get_or<int64_t>(t, "replicates", s.replicates, path);
+      LETHE_CHECK(s.replicates >= 1, "run", path, ": [study] replicates = ", s.replicates, ": must be at least 1");
+      const int64_t seed = get_or<int64_t>(t, "study_seed", 0, path);
+      LETHE_CHECK(seed >= 0, "run", path, ": [study] study_seed = ", seed, ": must be >= 0");
+      s.study_seed = static_cast<uint64_t>(seed);
+      s.confidence = get_or<double>(t, "confidence", s.confidence, path);
+      LETHE_CHECK(s.confidence > 0 && s.confidence < 1, "run", path, ": [study] confidence = ", s.confidence,
+                  ": must be in (0, 1)");
       s.margin = get_or<double>(t, "margin", s.margin, path);
       s.relearn_mode = unlearn::parse_relearn_mode(
           get_or<std::string>(t, "relearn_mode", unlearn::relearn_mode_name(s.relearn_mode), path));
     } else if (k == "train" || k == "split" || k == "relearn") {
+      LETHE_CHECK(!t.contains("seed") && !t.contains("split-seed"), "run", path, ": [", k, "] sets a seed; a study's "
+                  "seeds come from [study] study_seed (replicate r uses study_seed + r)");
       (k == "train" ? s.train : k == "split" ? s.split : s.relearn) = table_flags(t, path + " [" + k + "]");
     } else if (k == "unlearn") {
       toml::table shared;
@@ -244,68 +264,41 @@ std::string utc_now() {
   return text;
 }
 
-// One row per scenario and model: the metrics and RCD figures of results.json.
-void write_results_csv(const fs::path& path, const nlohmann::json& results) {
-  std::string csv =
-      "scenario,model,method,role,fa,ra,ta,mia,gap,damaged,rcd_loss_steps,rcd_loss_censored,rcd_loss_normalized,"
-      "rcd_accuracy_steps,rcd_accuracy_censored,rcd_accuracy_normalized,loss_auc,loss_auc_normalized,"
-      "distance_original,distance_retrained,unlearn_seconds\n";
-  auto v = [](const nlohmann::json& x) {
-    if (x.is_null()) return std::string();
-    if (x.is_string()) return x.get<std::string>();
-    if (x.is_boolean()) return std::string(x.get<bool>() ? "true" : "false");
-    return x.is_number_float() ? fmt::format("{:.17g}", x.get<double>()) : x.dump();
-  };
-  for (const nlohmann::json& sc : results.at("scenarios"))
-    for (const nlohmann::json& m : sc.at("models")) {
-      const nlohmann::json &x = m.at("metrics"), &r = m.at("rcd"), &n = r.at("normalized");
-      const std::vector<std::string> cells = {
-          v(sc.at("scenario")), v(m.at("name")), v(m.at("method")), v(m.at("role")), v(x.at("fa")), v(x.at("ra")),
-          v(x.at("ta")), v(x.at("mia")), v(m.at("gap")), v(m.at("damaged")), v(r.at("loss_steps")),
-          v(r.at("loss_censored")), v(n.at("loss")), v(r.at("accuracy_steps")), v(r.at("accuracy_censored")),
-          v(n.at("accuracy")), v(r.at("loss_auc")), v(n.at("loss_auc")), v(m.at("distance").at("original")),
-          v(m.at("distance").at("retrained")), v(m.at("unlearn_seconds"))};
-      for (size_t i = 0; i < cells.size(); ++i) csv += (i ? "," : "") + cells[i];
-      csv += "\n";
-    }
-  write_file_atomically(path.string(), csv, "run");
-}
-
 struct RunCommand {
   std::string config, out;
   bool quick = false;
 };
 
-void run_study(const RunCommand& c) {
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
-  Study s = read_study(c.config);
-  if (c.quick) {
-    s.train = overridden(s.train, kQuickTrain);
-    s.split = overridden(s.split, kQuickSplit);
-    s.unlearn = overridden(s.unlearn, kQuickUnlearn);
-    s.relearn = overridden(s.relearn, kQuickRelearn);
-    s.name += "-quick";
-  }
-  const fs::path out = c.out.empty() ? fs::path("study") / s.name : fs::path(c.out);
-  fs::create_directories(out);
-  const std::vector<std::string> run = run_flags(s.run);
-  Phases phases(1 + static_cast<int64_t>(s.scenarios.size()) * (3 + static_cast<int64_t>(s.methods.size())));
-  nlohmann::json timings = nlohmann::json::array();
+// What one replicate runs with: its seed (study_seed + index) and its folder.
+struct Replicate {
+  int64_t index = 0;
+  uint64_t seed = 0;
+  fs::path dir;
+};
+
+// Runs one replicate: the original, then per scenario the split, every method, the measurements and
+// the relearning. Returns per scenario (in the config's order) the replicate's record.
+std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, const DataSource& source, Device device,
+                                          Phases& phases, nlohmann::json& timings) {
+  const std::string seed = std::to_string(rep.seed);
+  const std::string tag = s.replicates > 1 ? fmt::format("r{}: ", rep.index) : "";
   auto timing = [&](const std::string& phase, const nlohmann::json& record) {
-    timings.push_back({{"phase", phase}, {"seconds", record.at("seconds")}});
+    timings.push_back({{"phase", tag + phase}, {"seconds", record.at("seconds")}});
   };
+  const std::vector<std::string> run = run_flags(s.run);
+  fs::create_directories(rep.dir);
 
   // The original. A phase's record holds its own flags and its inputs' records' flags, so a
   // changed original also re-runs everything made from it.
-  const fs::path original = out / "original.safetensors";
+  const fs::path original = rep.dir / "original.safetensors";
   std::vector<std::string> original_key;
   {
-    const std::vector<std::string> flags = joined({{"train", "--model=" + s.model, "--out=" + original.string()}, run, s.train});
-    phases.begin("train the original (" + s.model + ")");
+    const std::vector<std::string> flags =
+        joined({{"train", "--model=" + s.model, "--out=" + original.string(), "--seed=" + seed}, run, s.train});
+    phases.begin(tag + "train the original (" + s.model + ", seed " + seed + ")");
     std::optional<nlohmann::json> done = finished(original, flags, true);
     if (!done) {
-      const fs::path pending = out / "original.pending.json";  // an interrupted training resumes if its flags match
+      const fs::path pending = rep.dir / "original.pending.json";  // an interrupted training resumes if its flags match
       const bool resume = fs::exists(original) && fs::exists(pending) &&
                           nlohmann::json::parse(read_file(pending.string(), "run")) == nlohmann::json(flags);
       write_file_atomically(pending.string(), nlohmann::json(flags).dump(), "run");
@@ -323,21 +316,17 @@ void run_study(const RunCommand& c) {
     original_key = flags;
   }
 
-  const DataSource source = load_data(s.run);
-  const Device device = start(s.run);
-  nlohmann::json scenarios = nlohmann::json::array();
+  std::vector<nlohmann::json> out;
   for (const std::string& scenario_text : s.scenarios) {
     const unlearn::Scenario scenario = unlearn::parse_scenario(scenario_text);
-    const fs::path dir = out / scenario_dir(scenario.str());
+    const fs::path dir = rep.dir / scenario_dir(scenario.str());
     fs::create_directories(dir);
     const fs::path split_file = dir / "split.json";
     std::vector<std::string> split_key;
     {
-      const std::vector<std::string> flags =
-          joined({{"split", "--scenario=" + scenario.str(), "--split-seed=" + std::to_string(s.split_seed),
-                   "--out=" + split_file.string()},
-                  run_flags(s.run), s.split});
-      phases.begin(scenario.str() + ": draw the split");
+      const std::vector<std::string> flags = joined(
+          {{"split", "--scenario=" + scenario.str(), "--split-seed=" + seed, "--out=" + split_file.string()}, run, s.split});
+      phases.begin(tag + scenario.str() + ": draw the split");
       std::optional<nlohmann::json> done = finished(split_file, flags, false);
       if (!done) {
         write_record(split_file, flags, timed([&] { run_command(flags); }));
@@ -358,7 +347,7 @@ void run_study(const RunCommand& c) {
                    "--out=" + checkpoint.string(), "--no-eval"},
                   run, s.unlearn, s.method_flags.count(method) ? s.method_flags.at(method) : std::vector<std::string>{}});
       const std::vector<std::string> key = joined({flags, {"--inputs:"}, original_key, split_key});
-      phases.begin(scenario.str() + ": " + method);
+      phases.begin(tag + scenario.str() + ": " + method);
       std::optional<nlohmann::json> done = finished(checkpoint, key, true);
       if (!done) {
         write_record(checkpoint, key, timed([&] { run_command(flags); }));
@@ -374,16 +363,17 @@ void run_study(const RunCommand& c) {
     }
 
     // Measure and relearn every model of the scenario.
+    const std::vector<std::string> relearn_flags = joined({s.relearn, {"--seed=" + seed}});
     unlearn::RelearnOptions relearn_options;
     {
       CLI::App parser;
       add_relearn_options(parser, relearn_options);
-      parse_flags(parser, s.relearn, "[relearn]");
+      parse_flags(parser, relearn_flags, "[relearn]");
     }
     relearn_options.resolve(scenario);
     const fs::path relearn_file = dir / "relearn.json";
-    const std::vector<std::string> key = joined({{"relearn", records.dump()}, s.relearn, {fmt::format("{}", s.margin)}});
-    phases.begin(scenario.str() + ": measure and relearn " + std::to_string(models.size()) + " models");
+    const std::vector<std::string> key = joined({{"relearn", records.dump()}, relearn_flags, {fmt::format("{}", s.margin)}});
+    phases.begin(tag + scenario.str() + ": measure and relearn " + std::to_string(models.size()) + " models");
     std::optional<nlohmann::json> done = finished(relearn_file, key, false);
     if (!done) {
       const unlearn::Split split = unlearn::load_split(split_file.string());
@@ -409,13 +399,53 @@ void run_study(const RunCommand& c) {
     relearn_json["accuracy_target"] = body.at("targets").at("accuracy");
     relearn_json["loss_target"] = body.at("targets").at("loss");
     relearn_json["data"] = relearn_options.retain_samples > 0 ? "forget+retain" : "forget";
-    scenarios.push_back({{"scenario", scenario.str()},
-                         {"split_seed", s.split_seed},
-                         {"split_digest", body.at("split_digest")},
-                         {"forget_size", body.at("forget_size")},
-                         {"relearn", relearn_json},
-                         {"relearn_seconds", body.at("relearn_seconds")},
-                         {"models", body.at("models")}});
+    out.push_back({{"replicate", rep.index},
+                   {"seed", rep.seed},
+                   {"split_digest", body.at("split_digest")},
+                   {"forget_size", body.at("forget_size")},
+                   {"relearn", relearn_json},
+                   {"relearn_seconds", body.at("relearn_seconds")},
+                   {"models", body.at("models")}});
+  }
+  return out;
+}
+
+void run_study(const RunCommand& c) {
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+  Study s = read_study(c.config);
+  if (c.quick) {
+    s.train = overridden(s.train, kQuickTrain);
+    s.split = overridden(s.split, kQuickSplit);
+    s.unlearn = overridden(s.unlearn, kQuickUnlearn);
+    s.relearn = overridden(s.relearn, kQuickRelearn);
+    s.name += "-quick";
+  }
+  const fs::path out = c.out.empty() ? fs::path("study") / s.name : fs::path(c.out);
+  fs::create_directories(out);
+  Phases phases(s.replicates * (1 + static_cast<int64_t>(s.scenarios.size()) * (3 + static_cast<int64_t>(s.methods.size()))));
+  nlohmann::json timings = nlohmann::json::array();
+
+  const DataSource source = load_data(s.run);
+  const Device device = start(s.run);
+  std::vector<std::vector<nlohmann::json>> by_scenario(s.scenarios.size());  // [scenario][replicate]
+  for (int64_t r = 0; r < s.replicates; ++r) {
+    const Replicate rep{r, s.study_seed + static_cast<uint64_t>(r), out / fmt::format("replicate-{}", r)};
+    const std::vector<nlohmann::json> records = run_replicate(s, rep, source, device, phases, timings);
+    for (size_t i = 0; i < records.size(); ++i) by_scenario[i].push_back(records[i]);
+  }
+
+  nlohmann::json scenarios = nlohmann::json::array();
+  for (size_t i = 0; i < s.scenarios.size(); ++i) {
+    std::vector<nlohmann::json> models;
+    for (const nlohmann::json& rep : by_scenario[i]) models.push_back(rep.at("models"));
+    const nlohmann::json summary = unlearn::summarize_replicates(models, s.confidence);
+    scenarios.push_back({{"scenario", unlearn::parse_scenario(s.scenarios[i]).str()},
+                         {"relearn", by_scenario[i].front().at("relearn")},
+                         {"replicates", by_scenario[i]},
+                         {"summary", summary}});
+    if (s.replicates > 1)
+      fmt::print(stderr, "\n== {}: {} replicates\n{}", s.scenarios[i], s.replicates, summary_table(summary));
   }
 
   double total = 0;
@@ -426,18 +456,25 @@ void run_study(const RunCommand& c) {
                                   {"config", {{"file", c.config}, {"quick", c.quick}, {"toml", s.config}}},
                                   {"device", device.str()},
                                   {"threads", s.run.threads},
+                                  {"replicates", s.replicates},
+                                  {"study_seed", s.study_seed},
+                                  {"confidence", s.confidence},
                                   {"timings", timings},
                                   {"total_seconds", total},
                                   {"margin", s.margin},
                                   {"scenarios", scenarios}};
   write_file_atomically((out / "results.json").string(), results.dump(1), "run");
   write_results_csv(out / "results.csv", results);
+  write_summary_csv(out / "summary.csv", results);
   const fs::path curves = out / "curves.csv";
   fs::remove(curves);
-  for (const nlohmann::json& sc : scenarios) append_curves_csv(curves.string(), sc.at("scenario"), sc.at("models"));
+  for (const nlohmann::json& sc : scenarios)
+    for (const nlohmann::json& rep : sc.at("replicates"))
+      append_curves_csv(curves.string(), sc.at("scenario"), rep.at("models"), rep.at("replicate").get<int64_t>());
   write_report(results, out / "report.html");
-  fmt::print("study {}: {:.0f} s of phases ({:.0f} s this run)\nresults: {}\nreport: {}\n", s.name, total,
-             phases.seconds(), (out / "results.json").string(), (out / "report.html").string());
+  fmt::print("study {}: {} replicate{}, {:.0f} s of phases ({:.0f} s this run)\nresults: {}\nreport: {}\n", s.name,
+             s.replicates, s.replicates == 1 ? "" : "s", total, phases.seconds(), (out / "results.json").string(),
+             (out / "report.html").string());
 }
 
 }  // namespace
