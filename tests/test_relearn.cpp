@@ -624,3 +624,69 @@ TEST_CASE("relearn: a label outside the model's classes is an error before the f
   CHECK_THROWS_WITH_AS(relearn(s.spec, s.starts, d, data::fashion_mnist_normalization(), o, targets(), Device::cpu()),
                        doctest::Contains("has label 4, outside [0, 4) of the model"), Error);
 }
+
+TEST_CASE("relearn: the calibration-matched RCD sees through a model that is only under-confident") {
+  // A trained model, and the same model with its last layer halved: every logit exactly halved
+  // (a power of two), so the same predictions, a higher forget loss, and — at the temperature
+  // fitted on held-out data — the same calibrated forget loss. The plain loss RCD counts steps for
+  // the halved model; the calibrated one does not.
+  const Setup s("mlp");
+  RelearnOptions o = small_options(1);
+  o.stop = "none";
+  o.steps = 40;
+  const NamedTensors trained = run(s, o, RelearnMode::sequential, {s.starts[0]})[0].final_state;
+  NamedTensors halved;
+  for (const auto& [name, t] : trained) halved.emplace_back(name, name.rfind("fc3.", 0) == 0 ? t * 0.5 : t.clone());
+
+  o = small_options(1);
+  o.calibration_samples = 64;
+  // Held-out data the model gets partly wrong (every third label moved on by one), so the fitted
+  // temperature is an interior optimum, not the search's bound.
+  auto noisy = std::make_shared<data::Dataset>(*test::band_task(96, kSize, kClasses));
+  noisy->labels = noisy->labels.clone();
+  int64_t* l = noisy->labels.data<int64_t>();
+  for (int64_t i = 0; i < noisy->labels.numel(); i += 3) l[i] = (l[i] + 1) % kClasses;
+  const std::shared_ptr<const data::Dataset> test = noisy;
+  const RelearnData d = relearn_data(s.train, s.split, o, test);
+  REQUIRE(d.heldout.size() == 64);
+  nn::Model original(s.spec, 0, Device::cpu());
+  original.net().load_state_dict(trained);
+  const ForgetMetrics m = forget_metrics(original, d.forget, data::fashion_mnist_normalization(), o, d.heldout);
+  REQUIRE(std::isfinite(m.calibrated_loss));
+  const RelearnTargets t = relearn_targets(o, m);
+  CHECK(t.calibrated_loss == m.calibrated_loss);
+
+  const std::vector<RelearnResult> r =
+      relearn(s.spec, {trained, halved}, d, data::fashion_mnist_normalization(), o, t, Device::cpu());
+  CHECK(r[0].loss_steps == 0);
+  CHECK(r[0].calibrated_loss_steps == 0);
+  const RelearnPoint& start = r[1].curve.front();
+  CHECK(start.forget_accuracy == r[0].curve.front().forget_accuracy);  // the same predictions
+  CHECK(start.forget_loss > t.loss + 0.05);                             // less confident
+  CHECK(start.temperature == doctest::Approx(r[0].curve.front().temperature * 0.5).epsilon(1e-6));
+  CHECK(start.calibrated_loss == doctest::Approx(t.calibrated_loss).epsilon(1e-9));
+  CHECK(r[1].loss_steps > 0);
+  CHECK(r[1].calibrated_loss_steps >= 0);
+  CHECK(r[1].calibrated_loss_steps <= 1);  // met at once, or one step later for a rounding hair
+  CHECK(r[1].calibrated_loss_steps < r[1].loss_steps);
+  // The record carries it, with its ratio; the curve the held-out loss and membership gap.
+  const nlohmann::json j = rcd_json(r[1], &r[0]);
+  CHECK(j.at("calibrated_loss_steps") == r[1].calibrated_loss_steps);
+  CHECK(curve_json(r[1]).front().at("membership_gap").get<double>() ==
+        doctest::Approx(start.heldout_loss - start.forget_loss));
+
+  // Batched gives bitwise the one-by-one results, calibrated figures included.
+  const std::vector<RelearnResult> b =
+      relearn(s.spec, {trained, halved}, d, data::fashion_mnist_normalization(), o, t, Device::cpu(), RelearnMode::batched);
+  for (size_t k = 0; k < 2; ++k) {
+    CHECK(b[k].calibrated_loss_steps == r[k].calibrated_loss_steps);
+    CHECK(b[k].curve.back().calibrated_loss == r[k].curve.back().calibrated_loss);
+  }
+
+  RelearnOptions bad = small_options(1);
+  bad.calibration_samples = -1;
+  CHECK_THROWS_WITH_AS(bad.resolve(parse_scenario("random:0.25")), doctest::Contains("--calibration-samples = -1"), Error);
+  RelearnOptions none = small_options(1);
+  none.calibration_samples = 8;
+  CHECK_THROWS_WITH_AS(relearn_data(s.train, s.split, none), doctest::Contains("no test set"), Error);
+}

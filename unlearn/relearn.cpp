@@ -15,6 +15,7 @@
 #include "nn/optim.h"
 #include "nn/stacked.h"
 #include "unlearn/metrics.h"
+#include "unlearn/stats.h"
 
 namespace lethe::unlearn {
 
@@ -74,6 +75,7 @@ struct EvalSet {
   std::vector<std::vector<int64_t>> labels;
 };
 EvalSet eval_set(const data::Subset& forget, const data::Normalization& normalization, int64_t batch, Device device) {
+  if (forget.indices.empty()) return {};  // no held-out set: no calibration
   data::DataLoader loader = data::evaluation_loader(forget, batch, normalization, device);
   EvalSet s;
   for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
@@ -84,9 +86,46 @@ EvalSet eval_set(const data::Subset& forget, const data::Normalization& normaliz
   return s;
 }
 
+// What one evaluation reads of one model: its forget-set scores and, with a held-out set, the
+// logits of both sets (float64, row-major) for the temperature.
+struct PointScores {
+  SampleScores forget;
+  std::vector<double> forget_logits, heldout_logits;
+  std::vector<int64_t> heldout_labels;
+  int64_t classes = 0;
+};
+
+void append_logits(std::vector<double>& out, const Tensor& logits) {
+  const std::vector<float> v = logits.to(Device::cpu()).contiguous().to_vector<float>();
+  out.insert(out.end(), v.begin(), v.end());
+}
+
+// One batch of model outputs into its scores. `calibrate`: keep the logits too.
+void add_forget(PointScores& s, const Tensor& logits, const std::vector<int64_t>& labels, bool calibrate) {
+  append_scores(s.forget, logits, labels);
+  s.classes = logits.size(1);
+  if (calibrate) append_logits(s.forget_logits, logits);
+}
+void add_heldout(PointScores& s, const Tensor& logits, const std::vector<int64_t>& labels) {
+  append_logits(s.heldout_logits, logits);
+  s.heldout_labels.insert(s.heldout_labels.end(), labels.begin(), labels.end());
+}
+
 // A model's forget accuracy and loss from its scores: the arithmetic of every other FA and loss
-// figure (unlearn/metrics), so they do not depend on which path measured them.
-ForgetMetrics forget_metrics_of(const SampleScores& s) { return {accuracy(s), mean_loss(s)}; }
+// figure (unlearn/metrics), so they do not depend on which path measured them. With held-out
+// logits, the temperature fitted there and the forget loss at it.
+ForgetMetrics forget_metrics_of(const PointScores& s) {
+  ForgetMetrics m{accuracy(s.forget), mean_loss(s.forget)};
+  if (s.heldout_labels.empty()) return m;
+  if (!std::isfinite(m.loss)) {  // diverged: nothing to calibrate
+    m.temperature = m.calibrated_loss = m.heldout_loss = std::nan("");
+    return m;
+  }
+  m.temperature = stats::fit_temperature(s.heldout_logits, s.classes, s.heldout_labels);
+  m.calibrated_loss = stats::temperature_nll(s.forget_logits, s.classes, s.forget.labels, m.temperature);
+  m.heldout_loss = stats::temperature_nll(s.heldout_logits, s.classes, s.heldout_labels, 1);
+  return m;
+}
 
 double l2_distance(const Tensor& a, const Tensor& b) {
   const std::vector<float> x = a.to(Device::cpu()).to_vector<float>(), y = b.to(Device::cpu()).to_vector<float>();
@@ -175,7 +214,8 @@ class Learners {
   virtual ~Learners() = default;
   virtual int64_t size() const = 0;
   virtual void step(const data::Batch& batch) = 0;
-  virtual std::vector<ForgetMetrics> evaluate(const EvalSet& forget) = 0;
+  // The forget set's metrics of every learner; calibrated on `heldout` when it has batches.
+  virtual std::vector<ForgetMetrics> evaluate(const EvalSet& forget, const EvalSet& heldout) = 0;
   virtual std::vector<double> distances() const = 0;
   virtual std::vector<ModelState> states() const = 0;
   virtual NamedTensors parameters(size_t j) const = 0;  // learner j's, named as the single model's
@@ -215,14 +255,17 @@ class SequentialLearners final : public Learners {
 
   void step(const data::Batch& batch) override { step_(batch); }
 
-  std::vector<ForgetMetrics> evaluate(const EvalSet& forget) override {
+  std::vector<ForgetMetrics> evaluate(const EvalSet& forget, const EvalSet& heldout) override {
     NoGradGuard no_grad;
+    const bool calibrate = !heldout.images.empty();
     std::vector<ForgetMetrics> out;
     for (One& m : models_) {
       m.model->eval();
-      SampleScores scores;
+      PointScores scores;
       for (size_t b = 0; b < forget.images.size(); ++b)
-        append_scores(scores, m.model->forward(forget.images[b]), forget.labels[b]);
+        add_forget(scores, m.model->forward(forget.images[b]), forget.labels[b], calibrate);
+      for (size_t b = 0; b < heldout.images.size(); ++b)
+        add_heldout(scores, m.model->forward(heldout.images[b]), heldout.labels[b]);
       out.push_back(forget_metrics_of(scores));
     }
     return out;
@@ -277,16 +320,22 @@ class StackedLearners final : public Learners {
 
   void step(const data::Batch& batch) override { step_(batch); }
 
-  std::vector<ForgetMetrics> evaluate(const EvalSet& forget) override {
+  std::vector<ForgetMetrics> evaluate(const EvalSet& forget, const EvalSet& heldout) override {
     NoGradGuard no_grad;
     model_.eval();
-    std::vector<SampleScores> scores(static_cast<size_t>(size()));
+    const bool calibrate = !heldout.images.empty();
+    std::vector<PointScores> scores(static_cast<size_t>(size()));
     for (size_t b = 0; b < forget.images.size(); ++b) {
       const Tensor logits = model_.forward(forget.images[b]);
-      for (int64_t n = 0; n < size(); ++n) append_scores(scores[static_cast<size_t>(n)], logits.select(0, n), forget.labels[b]);
+      for (int64_t n = 0; n < size(); ++n)
+        add_forget(scores[static_cast<size_t>(n)], logits.select(0, n), forget.labels[b], calibrate);
+    }
+    for (size_t b = 0; b < heldout.images.size(); ++b) {
+      const Tensor logits = model_.forward(heldout.images[b]);
+      for (int64_t n = 0; n < size(); ++n) add_heldout(scores[static_cast<size_t>(n)], logits.select(0, n), heldout.labels[b]);
     }
     std::vector<ForgetMetrics> out;
-    for (const SampleScores& s : scores) out.push_back(forget_metrics_of(s));
+    for (const PointScores& s : scores) out.push_back(forget_metrics_of(s));
     return out;
   }
 
@@ -354,21 +403,27 @@ struct Tracker {
     return !std::isnan(t.accuracy) && m.accuracy >= t.accuracy;
   }
   bool loss_met(const ForgetMetrics& m, const RelearnTargets& t) const { return !std::isnan(t.loss) && m.loss <= t.loss; }
+  bool calibrated_met(const ForgetMetrics& m, const RelearnTargets& t) const {
+    return !std::isnan(t.calibrated_loss) && m.calibrated_loss <= t.calibrated_loss;
+  }
   // Whether this point meets a target not met before.
   bool newly_met(const ForgetMetrics& m, const RelearnTargets& t) const {
     return (result.accuracy_steps < 0 && accuracy_met(m, t)) || (result.loss_steps < 0 && loss_met(m, t)) ||
-           !std::isfinite(m.loss);
+           (result.calibrated_loss_steps < 0 && calibrated_met(m, t)) || !std::isfinite(m.loss);
   }
   // Records the point and what it meets; returns whether the model stops here. (Reaching its cap
   // is the driver's to record: the cap is not an evaluation.)
   bool record(int64_t step, const ForgetMetrics& m, double distance, const RelearnTargets& t) {
-    result.curve.push_back({step, m.accuracy, m.loss, distance});
+    result.curve.push_back({step, m.accuracy, m.loss, distance, m.temperature, m.calibrated_loss, m.heldout_loss});
     if (result.accuracy_steps < 0 && accuracy_met(m, t)) result.accuracy_steps = step;
     if (result.loss_steps < 0 && loss_met(m, t)) result.loss_steps = step;
+    if (result.calibrated_loss_steps < 0 && calibrated_met(m, t)) result.calibrated_loss_steps = step;
     result.diverged = !std::isfinite(m.loss);
     const bool acc = result.accuracy_steps >= 0 || std::isnan(t.accuracy);
     const bool loss = result.loss_steps >= 0 || std::isnan(t.loss);
-    const bool met = (stop == "all" && acc && loss) || (stop == "accuracy" && result.accuracy_steps >= 0) ||
+    // "all" waits for the calibrated target too: it is one of the run's figures.
+    const bool calibrated = result.calibrated_loss_steps >= 0 || std::isnan(t.calibrated_loss);
+    const bool met = (stop == "all" && acc && loss && calibrated) || (stop == "accuracy" && result.accuracy_steps >= 0) ||
                      (stop == "loss" && result.loss_steps >= 0);
     stopped = result.diverged || (met && step >= hold_until);
     if (stopped) result.steps = step;
@@ -387,6 +442,7 @@ class Driver {
         targets_(targets),
         progress_(progress),
         forget_(eval_set(data.forget, normalization, o.eval_batch, device)),
+        heldout_(eval_set(data.heldout, normalization, o.eval_batch, device)),
         loader_(data.train, [&] {
           data::LoaderOptions l;
           l.batch_size = o.batch;
@@ -402,6 +458,7 @@ class Driver {
     trackers_.assign(starts.size(), Tracker{});
     for (Tracker& t : trackers_) {
       t.result.cap = options_.steps;
+      t.result.calibrated = !std::isnan(targets_.calibrated_loss);
       t.stop = options_.stop;
     }
     for (const size_t e : extended) {
@@ -418,7 +475,7 @@ class Driver {
     learners_ = factory_(starts);
     int64_t step = 0;
     observe(step);
-    record(step, learners_->evaluate(forget_), learners_->distances(), {});
+    record(step, learners_->evaluate(forget_, heldout_), learners_->distances(), {});
     for (;;) {
       stop_capped(step);
       keep_active();
@@ -433,7 +490,7 @@ class Driver {
       for (int64_t i = 0; i < span; ++i) learners_->step(batch_at(step + i));
       step += span;
       observe(step);
-      const std::vector<ForgetMetrics> m = learners_->evaluate(forget_);
+      const std::vector<ForgetMetrics> m = learners_->evaluate(forget_, heldout_);
       const std::vector<double> d = learners_->distances();
       std::vector<size_t> crossed;  // learners whose bracket is replayed: a target was met within it
       for (size_t j = 0; j < ids_.size(); ++j)
@@ -521,7 +578,7 @@ class Driver {
     std::vector<bool> done(crossed.size(), false);
     for (int64_t step = from + 1; step <= end; ++step) {
       again->step(batch_at(step - 1));
-      const std::vector<ForgetMetrics> m = again->evaluate(forget_);
+      const std::vector<ForgetMetrics> m = again->evaluate(forget_, heldout_);
       const std::vector<double> d = again->distances();
       for (size_t r = 0; r < crossed.size(); ++r) {
         if (done[r]) continue;
@@ -537,8 +594,9 @@ class Driver {
   }
 
   static void check_same(const ForgetMetrics& a, double da, const ForgetMetrics& b, double db, int64_t from, int64_t end) {
-    const bool same_loss = a.loss == b.loss || (std::isnan(a.loss) && std::isnan(b.loss));
-    LETHE_CHECK(same_loss && a.accuracy == b.accuracy && (da == db || (std::isnan(da) && std::isnan(db))), "relearn",
+    auto same = [](double x, double y) { return x == y || (std::isnan(x) && std::isnan(y)); };
+    LETHE_CHECK(same(a.loss, b.loss) && a.accuracy == b.accuracy && same(da, db) && same(a.calibrated_loss, b.calibrated_loss),
+                "relearn",
                 "replaying steps ", from + 1, "..", end, " gave forget loss ", a.loss, " where the run gave ", b.loss,
                 ": the steps are not deterministic");
   }
@@ -558,7 +616,7 @@ class Driver {
   RelearnObserver observe_;
   RelearnTargets targets_;
   std::function<void(const RelearnProgress&)> progress_;
-  EvalSet forget_;
+  EvalSet forget_, heldout_;  // heldout_: no batches without calibration
   data::DataLoader loader_;
   std::vector<Tracker> trackers_;
   std::unique_ptr<Learners> learners_;
@@ -617,6 +675,8 @@ void RelearnOptions::resolve(const Scenario& scenario) {
   LETHE_CHECK(cap_limit >= steps, "relearn", "--cap-limit = ", cap_limit, ": must be >= --steps (", steps, ")");
   check(eval_every > 0, "eval-every", eval_every, "must be positive");
   check(eval_batch > 0, "eval-batch", eval_batch, "must be positive");
+  check(calibration_samples >= 0, "calibration-samples", calibration_samples,
+        "must be >= 0 (0: no calibration-matched RCD; N: the first N test images are the held-out set)");
   check(bn == "train" || bn == "frozen", "bn", bn, "must be train or frozen");
   check(std::isfinite(forget_samples) && forget_samples >= 0, "forget-samples", forget_samples,
         "must be 0 (all), a fraction < 1 or a count");
@@ -661,6 +721,7 @@ void to_json(nlohmann::json& j, const RelearnOptions& o) {
        {"retain_samples", number(o.retain_samples)},
        {"retain_mix", number(o.retain_mix)},
        {"target_set", o.target_set},
+       {"calibration_samples", o.calibration_samples},
        {"accuracy_drop", o.accuracy_drop},
        {"accuracy_ratio", number(o.accuracy_ratio)},
        {"accuracy_target", number(o.accuracy_target)},
@@ -715,6 +776,19 @@ RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split
                   o.seed, kRetainSampleStream);
     if (o.retain_mix >= 1) forget.clear();  // the control: retain samples only, as many as the forget set's
   }
+  if (o.calibration_samples > 0) {
+    LETHE_CHECK(test != nullptr, "relearn", "--calibration-samples: no test set to take the held-out images from");
+    const Tensor labels = test->labels.to(Device::cpu()).to(DType::i64).contiguous();
+    const int64_t* l = labels.data<int64_t>();
+    const std::vector<int64_t>& gone = split.scenario.kind == ScenarioKind::class_wise ? split.scenario.classes
+                                                                                       : std::vector<int64_t>{};
+    std::vector<int64_t> heldout;  // the first N test images, class-wise of the remaining classes only
+    for (int64_t i = 0; i < labels.numel() && static_cast<int64_t>(heldout.size()) < o.calibration_samples; ++i)
+      if (std::find(gone.begin(), gone.end(), l[i]) == gone.end()) heldout.push_back(i);
+    LETHE_CHECK(!heldout.empty(), "relearn", "--calibration-samples ", o.calibration_samples,
+                ": the test set has no image to fit a temperature on (the held-out set is empty)");
+    d.heldout = {test, std::move(heldout)};
+  }
   d.forget_read = static_cast<int64_t>(forget.size());
   d.retain_read = static_cast<int64_t>(retain.size());
   std::vector<int64_t> steps_read = std::move(forget);
@@ -733,13 +807,16 @@ nlohmann::json relearn_data_json(const RelearnData& d, const RelearnOptions& o) 
 }
 
 ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const data::Normalization& normalization,
-                             const RelearnOptions& o) {
+                             const RelearnOptions& o, const data::Subset& heldout) {
   const EvalSet set = eval_set(forget, normalization, o.eval_batch, model.device());
+  const EvalSet held = eval_set(heldout, normalization, o.eval_batch, model.device());
   const bool was_training = model.net().is_training();
   model.eval();
   NoGradGuard no_grad;
-  SampleScores scores;
-  for (size_t b = 0; b < set.images.size(); ++b) append_scores(scores, model.forward(set.images[b]), set.labels[b]);
+  PointScores scores;
+  for (size_t b = 0; b < set.images.size(); ++b)
+    add_forget(scores, model.forward(set.images[b]), set.labels[b], !held.images.empty());
+  for (size_t b = 0; b < held.images.size(); ++b) add_heldout(scores, model.forward(held.images[b]), held.labels[b]);
   model.train(was_training);
   return forget_metrics_of(scores);
 }
@@ -750,6 +827,7 @@ RelearnTargets relearn_targets(const RelearnOptions& o, const ForgetMetrics& ori
                : !std::isnan(o.accuracy_ratio) ? o.accuracy_ratio * original.accuracy
                                                : original.accuracy - o.accuracy_drop;
   t.loss = !std::isnan(o.loss_target) ? o.loss_target : original.loss;
+  t.calibrated_loss = original.calibrated_loss;
   return t;
 }
 
@@ -765,7 +843,11 @@ double loss_auc(const RelearnResult& r, double target) {
   return area;
 }
 
-void to_json(nlohmann::json& j, const RelearnTargets& t) { j = {{"accuracy", t.accuracy}, {"loss", t.loss}}; }
+void to_json(nlohmann::json& j, const RelearnTargets& t) {
+  j = {{"accuracy", t.accuracy},
+       {"loss", t.loss},
+       {"calibrated_loss", std::isnan(t.calibrated_loss) ? nlohmann::json() : nlohmann::json(t.calibrated_loss)}};
+}
 
 std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<NamedTensors>& starts,
                                    const RelearnData& data, const data::Normalization& normalization,
@@ -775,6 +857,7 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
   LETHE_CHECK(!starts.empty(), "relearn", "no models to relearn");
   check_labels(data.train, spec.classes, "training");
   check_labels(data.forget, spec.classes, "forget");
+  if (!data.heldout.indices.empty()) check_labels(data.heldout, spec.classes, "held-out");
   std::vector<ModelState> states;
   for (const NamedTensors& s : starts) {
     nn::Model m(spec, 0, device);
@@ -829,20 +912,26 @@ std::pair<nlohmann::json, const char*> ratio(const Figure& a, const Figure& b) {
 
 nlohmann::json rcd_json(const RelearnResult& r, const RelearnResult* retrained) {
   const Figure loss = steps_figure(r, r.loss_steps), accuracy = steps_figure(r, r.accuracy_steps), auc = auc_figure(r);
-  nlohmann::json normalized = {{"loss", nullptr}, {"accuracy", nullptr}, {"loss_auc", nullptr}};
-  nlohmann::json bound = {{"loss", "none"}, {"accuracy", "none"}, {"loss_auc", "none"}};
+  const Figure calibrated = r.calibrated ? steps_figure(r, r.calibrated_loss_steps) : Figure{};
+  nlohmann::json normalized = {{"loss", nullptr}, {"accuracy", nullptr}, {"loss_auc", nullptr}, {"calibrated_loss", nullptr}};
+  nlohmann::json bound = {{"loss", "none"}, {"accuracy", "none"}, {"loss_auc", "none"}, {"calibrated_loss", "none"}};
   if (retrained != nullptr) {
     const std::pair<nlohmann::json, const char*> l = ratio(loss, steps_figure(*retrained, retrained->loss_steps)),
                                                  a = ratio(accuracy, steps_figure(*retrained, retrained->accuracy_steps)),
-                                                 u = ratio(auc, auc_figure(*retrained));
-    normalized = {{"loss", l.first}, {"accuracy", a.first}, {"loss_auc", u.first}};
-    bound = {{"loss", l.second}, {"accuracy", a.second}, {"loss_auc", u.second}};
+                                                 u = ratio(auc, auc_figure(*retrained)),
+                                                 c = ratio(calibrated, retrained->calibrated
+                                                                           ? steps_figure(*retrained, retrained->calibrated_loss_steps)
+                                                                           : Figure{});
+    normalized = {{"loss", l.first}, {"accuracy", a.first}, {"loss_auc", u.first}, {"calibrated_loss", c.first}};
+    bound = {{"loss", l.second}, {"accuracy", a.second}, {"loss_auc", u.second}, {"calibrated_loss", c.second}};
   }
   auto steps = [](const Figure& f) { return f.known() ? nlohmann::json(static_cast<int64_t>(f.value)) : nlohmann::json(); };
   return {{"loss_steps", steps(loss)},
           {"accuracy_steps", steps(accuracy)},
+          {"calibrated_loss_steps", steps(calibrated)},
           {"loss_censored", loss.censored},
           {"accuracy_censored", accuracy.censored},
+          {"calibrated_loss_censored", calibrated.censored},
           {"loss_auc", value(auc)},
           {"steps_run", r.steps},
           {"cap", r.cap},
@@ -885,7 +974,11 @@ nlohmann::json curve_json(const RelearnResult& r) {
     out.push_back({{"step", p.step},
                    {"forget_accuracy", p.forget_accuracy},
                    {"forget_loss", number(p.forget_loss)},
-                   {"distance", number(p.distance)}});
+                   {"distance", number(p.distance)},
+                   {"temperature", number(p.temperature)},
+                   {"calibrated_loss", number(p.calibrated_loss)},
+                   {"heldout_loss", number(p.heldout_loss)},
+                   {"membership_gap", number(p.heldout_loss - p.forget_loss)}});
   return out;
 }
 

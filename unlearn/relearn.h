@@ -63,6 +63,13 @@ struct RelearnOptions {
   // set's images of the forgotten classes; class-wise scenarios only). "": forget (ain on a
   // class-wise scenario: class-test).
   std::string target_set;
+  // The calibration-matched RCD (0: off): the first N test images (class-wise: of the remaining
+  // classes) are a held-out set on which, at every evaluation, one temperature per model is fitted
+  // (unlearn/stats.h, fit_temperature); the forget loss at that temperature must fall to the
+  // original's, measured the same way. A model that is only under-confident everywhere (shrunk
+  // weights, noise) then no longer looks like one that forgot. The held-out loss also gives the
+  // membership gap along each curve.
+  int64_t calibration_samples = 0;
   // Targets, from the original model's forget accuracy and loss: accuracy ≥ original − drop, or
   // ≥ ratio × original when the ratio is set (ain: 0.95); loss ≤ original's. An explicit target
   // (a fraction / nats) replaces the derived one.
@@ -82,6 +89,7 @@ void to_json(nlohmann::json& j, const RelearnOptions& o);
 struct RelearnData {
   data::Subset train;
   data::Subset forget;
+  data::Subset heldout;  // the calibration set: empty without calibration_samples
   int64_t forget_read = 0, retain_read = 0;  // how many of `train` are forget / retain samples
 };
 // `test` is needed for target_set class-test only.
@@ -91,13 +99,18 @@ nlohmann::json relearn_data_json(const RelearnData& d, const RelearnOptions& o);
 
 struct ForgetMetrics {
   double accuracy = kUnset, loss = kUnset;  // fraction; mean cross-entropy in nats
+  // With a held-out set: the temperature fitted on it, the forget loss at that temperature, and
+  // the held-out loss (at temperature 1).
+  double temperature = kUnset, calibrated_loss = kUnset, heldout_loss = kUnset;
 };
-// Forward-only, in eval mode, in batches of o.eval_batch.
+// Forward-only, in eval mode, in batches of o.eval_batch; the calibrated figures when `heldout`
+// is not empty.
 ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const data::Normalization& normalization,
-                             const RelearnOptions& o);
+                             const RelearnOptions& o, const data::Subset& heldout = {});
 
 struct RelearnTargets {
   double accuracy = kUnset, loss = kUnset;
+  double calibrated_loss = kUnset;  // the original's calibrated forget loss (unset: no calibration)
 };
 RelearnTargets relearn_targets(const RelearnOptions& o, const ForgetMetrics& original);
 void to_json(nlohmann::json& j, const RelearnTargets& t);
@@ -106,12 +119,15 @@ struct RelearnPoint {
   int64_t step = 0;
   double forget_accuracy = 0, forget_loss = 0;
   double distance = 0;  // L2 distance of the parameters from the starting model
+  double temperature = kUnset, calibrated_loss = kUnset, heldout_loss = kUnset;  // with calibration
 };
 
 struct RelearnResult {
   // Every evaluation point, and every step of a replayed bracket, in step order.
   std::vector<RelearnPoint> curve;
   int64_t accuracy_steps = -1, loss_steps = -1;  // first step meeting the target; −1: not within the cap
+  int64_t calibrated_loss_steps = -1;             // the calibrated loss target's (with calibration)
+  bool calibrated = false;                        // the run had a calibration target
   // Σ over the curve (trapezoids) of max(0, forget loss − loss target), in nats·steps, up to the
   // step the loss target is met (or the last point): how much loss was left to relearn, for how long.
   double loss_auc = kUnset;

@@ -12,7 +12,7 @@ namespace lethe::unlearn {
 namespace {
 
 constexpr const char* kOp = "study summary";
-constexpr const char* kRcdKinds[] = {"loss", "accuracy"};
+constexpr const char* kRcdKinds[] = {"loss", "accuracy", "calibrated_loss"};
 
 std::optional<double> number_at(const nlohmann::json& j, const std::string& key) {
   if (!j.is_object() || !j.contains(key) || !j.at(key).is_number()) return std::nullopt;
@@ -38,7 +38,8 @@ bool diverged(const nlohmann::json& m) {
   return r.contains("diverged") && r.at("diverged").is_boolean() && r.at("diverged").get<bool>();
 }
 
-// One RCD figure of a model as a censored observation; NaN (diverged) when the run diverged.
+// One RCD figure of a model as a censored observation; NaN (diverged) when the run diverged
+// before meeting the target.
 stats::CensoredValue rcd_value(const nlohmann::json& m, const std::string& kind) {
   const nlohmann::json& r = m.at("rcd");
   const std::string steps = kind + "_steps", censored = kind + "_censored";
@@ -46,6 +47,15 @@ stats::CensoredValue rcd_value(const nlohmann::json& m, const std::string& kind)
               "' has no rcd.", steps, " / rcd.", censored);
   if (diverged(m) || !r.at(steps).is_number()) return {std::nan(""), false};
   return {r.at(steps).get<double>(), r.at(censored).get<bool>()};
+}
+
+// Whether the runs measured an RCD figure at all (the calibrated one only exists with calibration).
+bool measured(const std::vector<const nlohmann::json*>& runs, const std::string& kind) {
+  for (const nlohmann::json* m : runs)
+    if (m != nullptr && m->at("rcd").contains(kind + "_steps") &&
+        (m->at("rcd").at(kind + "_steps").is_number() || m->at("rcd").value(kind + "_censored", false)))
+      return true;
+  return false;
 }
 
 // The loss AUC is an area up to the crossing, or up to the cap when the loss target was not met:
@@ -73,7 +83,8 @@ nlohmann::json summaries_of(const std::vector<const nlohmann::json*>& runs, doub
 
 nlohmann::json rcd_of(const std::vector<const nlohmann::json*>& runs, const Row* retrained) {
   nlohmann::json out = nlohmann::json::object();
-  for (const std::string kind : {"loss", "accuracy", "loss_auc"}) {
+  for (const std::string kind : {"loss", "accuracy", "loss_auc", "calibrated_loss"}) {
+    if (kind == "calibrated_loss" && !measured(runs, kind)) continue;
     std::vector<stats::CensoredValue> x;
     std::vector<stats::BoundedValue> ratios;  // ÷ the retrained model of the same replicate
     for (size_t r = 0; r < runs.size(); ++r) {
@@ -120,6 +131,8 @@ nlohmann::json paired_with(const Row& row, const Row& reference, double confiden
         pairs[key].second.push_back(b.at(key));
       }
     for (const char* kind : kRcdKinds) {
+      const std::string steps = std::string(kind) + "_steps";
+      if (!row.runs[r]->at("rcd").contains(steps) || !reference.runs[r]->at("rcd").contains(steps)) continue;
       const stats::CensoredValue x = rcd_value(*row.runs[r], kind), y = rcd_value(*reference.runs[r], kind);
       if (std::isfinite(x.value) && std::isfinite(y.value) && !x.censored && !y.censored) {
         pairs[std::string("rcd.") + kind + "_steps"].first.push_back(x.value);

@@ -35,6 +35,10 @@ void add_relearn_options(CLI::App& cmd, unlearn::RelearnOptions& o) {
   cmd.add_option("--target-set", o.target_set, "what the targets and RCD are measured on: forget (the forget set, "
                  "default) or class-test (the test images of the forgotten classes; class-wise only; ain's default there)")
       ->check(CLI::IsMember({"forget", "class-test"}));
+  cmd.add_option("--calibration-samples", o.calibration_samples, "the calibration-matched RCD: the first N test images "
+                 "(class-wise: of the remaining classes) are a held-out set on which each model's temperature is fitted "
+                 "at every evaluation; its forget loss at that temperature must fall to the original's (0: off)")
+      ->capture_default_str();
   cmd.add_option("--accuracy-drop", o.accuracy_drop, "accuracy target = the original's forget accuracy minus this")
       ->capture_default_str();
   cmd.add_option("--accuracy-ratio", o.accuracy_ratio, "accuracy target = this times the original's (ain: 0.95)");

@@ -59,6 +59,12 @@ nlohmann::json models_json(const std::vector<RelearnedModel>& models, double mar
          {"method", m.method},
          {"role", m.role},
          {"metrics", {{"fa", h.fa}, {"ra", h.ra}, {"ta", h.ta}, {"mia", h.mia}, {"forget_loss", number(m.metrics.forget_loss)}}},
+         // What tells forgetting from damage at the start (README, "Controls"); along the curve
+         // the points carry the held-out loss and the membership gap.
+         {"controls",
+          {{"retain_loss", number(m.metrics.retain_loss)},
+           {"test_loss", number(m.metrics.test_loss)},
+           {"membership_gap", number(m.metrics.membership_gap)}}},
          {"gap", retrained ? number(unlearn::average_gap(h, retrained->metrics.headline)) : nlohmann::json()},
          {"damaged", damaged},
          {"unlearn_seconds", m.unlearn_seconds},
@@ -142,7 +148,8 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
 
   unlearn::ForgetMetrics reference;
   for (size_t i = 0; i < rows.size(); ++i)
-    if (rows[i].role == "original") reference = unlearn::forget_metrics(nets[i], data.forget, in.source.normalization, o);
+    if (rows[i].role == "original")
+      reference = unlearn::forget_metrics(nets[i], data.forget, in.source.normalization, o, data.heldout);
   RelearnOutput out;
   out.targets = unlearn::relearn_targets(o, reference);
   out.data = unlearn::relearn_data_json(data, o);

@@ -444,8 +444,8 @@ void run_study(const RunCommand& c) {
                          {"relearn", by_scenario[i].front().at("relearn")},
                          {"replicates", by_scenario[i]},
                          {"summary", summary}});
-    if (s.replicates > 1)
-      fmt::print(stderr, "\n== {}: {} replicates\n{}", s.scenarios[i], s.replicates, summary_table(summary));
+    fmt::print(stderr, "\n== {}: {} replicate{}\n{}", s.scenarios[i], s.replicates, s.replicates == 1 ? "" : "s",
+               summary_table(summary));
   }
 
   double total = 0;

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "engine/error.h"
 #include "engine/file.h"
@@ -109,8 +110,9 @@ void write_summary_csv(const std::filesystem::path& path, const nlohmann::json& 
 std::string summary_table(const nlohmann::json& summary) {
   std::string s = fmt::format("  {:<14}{:>3}", "model", "n");
   for (const auto& [name, width] : std::vector<std::pair<const char*, size_t>>{
-           {"FA", 12}, {"RA", 12}, {"TA", 12}, {"MIA", 12}, {"gap", 11}, {"  RCD loss", 11}, {"÷retr", 8}, {"cens", 7},
-           {"  RCD acc", 11}, {"÷retr", 8}, {"cens", 7}, {"  gap − IEU's", 18}})
+           {"FA", 12}, {"RA", 12}, {"TA", 12}, {"MIA", 12}, {"gap", 11}, {"memb. gap", 13}, {"  RCD loss", 11},
+           {"÷retr", 8}, {"cens", 7}, {"  RCD cal", 11}, {"÷retr", 8}, {"cens", 7}, {"  RCD acc", 11}, {"÷retr", 8},
+           {"cens", 7}, {"  gap − IEU's", 18}})
     s += pad(name, width);
   s += "\n";
   for (const nlohmann::json& m : summary.at("models")) {
@@ -124,18 +126,25 @@ std::string summary_table(const nlohmann::json& summary) {
     };
     const auto [loss, loss_ratio, loss_cens] = rcd("loss");
     const auto [acc, acc_ratio, acc_cens] = rcd("accuracy");
+    std::string cal = "—", cal_ratio = "—", cal_cens;
+    if (m.at("rcd").contains("calibrated_loss")) std::tie(cal, cal_ratio, cal_cens) = rcd("calibrated_loss");
     std::string versus = "—";
     const nlohmann::json& d = at_or_null(at_or_null(at_or_null(m, "paired"), "ieu"), "gap");
     if (d.is_object()) versus = mean_ci(d.at("summary"), 100, 2) + (d.at("significant").get<bool>() ? "" : " n.s.");
     s += fmt::format("  {:<14}{:>3}", m.at("name").get<std::string>(), m.at("replicates").get<int64_t>()) + pad(fig("metrics.fa", 100, 2), 12) +
          pad(fig("metrics.ra", 100, 2), 12) + pad(fig("metrics.ta", 100, 2), 12) + pad(fig("metrics.mia", 100, 2), 12) +
-         pad(fig("gap", 100, 2), 11) + "  " + pad(loss, 9) + pad(loss_ratio, 8) + pad(loss_cens, 7) + "  " + pad(acc, 9) +
-         pad(acc_ratio, 8) + pad(acc_cens, 7) + "  " + pad(versus, 16) + "\n";
+         pad(fig("gap", 100, 2), 11) + pad(fig("controls.membership_gap", 1, 3), 13) + "  " + pad(loss, 9) +
+         pad(loss_ratio, 8) + pad(loss_cens, 7) + "  " + pad(cal, 9) + pad(cal_ratio, 8) + pad(cal_cens, 7) + "  " +
+         pad(acc, 9) + pad(acc_ratio, 8) + pad(acc_cens, 7) + "  " + pad(versus, 16) + "\n";
   }
   s += "  mean ± half-width of the 95% t-interval over replicates, in points; RCD: median relearning steps (≥: a bound, "
        "censored runs rank at the cap), ÷retr: median ÷ the retrained model's median (≥ / ≤ / n/a when a side is "
-       "censored); cens: censored/n (+Nd: diverged, left out); gap − IEU's: paired difference, n.s. when its interval "
-       "holds 0\n";
+       "censored); cens: censored/n (+Nd: diverged, left out); memb. gap: mean unseen loss − mean forget loss at the "
+       "start (nats; ≈ 0: never saw the forget set); RCD cal: steps until the forget loss at the temperature fitted "
+       "on held-out data falls to the original's (— without [relearn] calibration-samples); gap − IEU's: paired "
+       "difference, n.s. when its interval holds 0\n"
+       "  IEU and its ablations take plain steps (no momentum), as IEU's update θ ← (1 − ηλ)θ − η(g_r − αg_f) + σξ is "
+       "defined; the SGD baselines use momentum 0.9 and coupled weight decay 5e-4\n";
   return s;
 }
 
