@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The study report as a browser shows it: `lethe report` on the fixture, then headless Chromium's
-# DOM (a plot <svg> per scenario and kind, a curve per model, no "nan") and a screenshot to look
-# at. Exits 77 (ctest: skipped) where Chromium is not installed; tools/setup installs it.
+# DOM (every plot, a curve per model and replicate, the error bars, the summary's and replicates'
+# rows, no "nan") and a screenshot to look at. Exits 77 (ctest: skipped) where Chromium is not
+# installed; tools/setup installs it.
 #   tests/report_browser.sh LETHE RESULTS.json OUT_DIR
 set -euo pipefail
 lethe=$1 results=$2 out=$3
@@ -28,18 +29,39 @@ browse --screenshot="$out/report.png" >/dev/null
 fail=0
 expect() {  # expect WHAT COUNT PATTERN: the rendered DOM holds COUNT matches of PATTERN
   local n
-  n=$(grep -o -- "$3" "$out/dom.html" | wc -l)
+  n=$({ grep -o -- "$3" "$out/dom.html" || true; } | wc -l)  # none (grep fails) is a count too
   if [[ $n -ne $2 ]]; then
     echo "FAIL: $1: $n in the rendered DOM, expected $2"
     fail=1
   fi
 }
-# The fixture: 2 scenarios of 10 models; per scenario the loss, accuracy and distance plots (a
-# curve per model) and the RCD bars (a bar per model).
-expect "plots" 8 '<svg class="plot"'
-expect "curves" 60 '<path class="curve"'
-expect "RCD bars" 20 '<rect class="bar"'
-expect "model rows" 20 '<tr class="model'
+# What the results file should show, counted from it: per scenario the gap plot, the plot of the
+# gap against IEU's (when the study has IEU), the two RCD median plots and the loss, accuracy and
+# distance curves (a curve per model and replicate); an error bar per mean with an interval; a row
+# per model in the summary and per model and replicate in the replicates' tables.
+read -r plots curves errorbars summary_rows model_rows < <(python3 - "$results" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+plots = curves = errorbars = summary_rows = model_rows = 0
+def has_interval(s):
+    return isinstance(s, dict) and s.get("ci_low") is not None and s.get("ci_high") is not None
+for sc in d["scenarios"]:
+    models = sc["summary"]["models"]
+    versus_ieu = [m for m in models if "gap" in (m.get("paired") or {}).get("ieu", {})]
+    plots += 6 + (1 if versus_ieu else 0)
+    curves += 3 * sum(len(r["models"]) for r in sc["replicates"])
+    errorbars += sum(1 for m in models if m["role"] != "retrained" and has_interval(m["figures"].get("gap")))
+    errorbars += sum(1 for m in versus_ieu if has_interval(m["paired"]["ieu"]["gap"]["summary"]))
+    summary_rows += len(models)
+    model_rows += sum(len(r["models"]) for r in sc["replicates"])
+print(plots, curves, errorbars, summary_rows, model_rows)
+PY
+)
+expect "plots" "$plots" '<svg class="plot"'
+expect "curves" "$curves" '<path class="curve"'
+expect "error bars" "$errorbars" '<g class="errorbar"'
+expect "summary rows" "$summary_rows" '<tr class="summary-model'
+expect "replicate rows" "$model_rows" '<tr class="model'
 if grep -qiw -e nan -e inf "$out/dom.html"; then
   echo "FAIL: the rendered report shows a non-finite number:"
   grep -oiw -e '.\{40\}nan.\{20\}' -e '.\{40\}inf.\{20\}' "$out/dom.html" | head -5

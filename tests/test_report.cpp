@@ -1,17 +1,22 @@
 // The study report (tools/lethe/report.cpp): the HTML page made from a results.json, checked on
-// tests/data/study_results.json (two scenarios of ten models) and on edited copies of it.
+// tests/data/study_results.json (a real tiny study: mlp, random:0.1, ft and IEU, 2 replicates of 4
+// models each) and on edited copies of it. An edit of a replicate's records is summarised again
+// with unlearn/study_summary.h, as `lethe run` does, so the page sees a consistent file.
 #include <doctest/doctest.h>
+#include <fmt/core.h>
 
 #include <algorithm>
 #include <cmath>
 #include <regex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/file.h"
 #include "tests/temp_dir.h"
 #include "tools/lethe/report.h"
+#include "unlearn/study_summary.h"
 
 using nlohmann::json;
 using lethe::cli::render_report;
@@ -25,6 +30,8 @@ size_t count(std::string_view haystack, std::string_view needle) {
   for (size_t at = haystack.find(needle); at != std::string_view::npos; at = haystack.find(needle, at + 1)) ++n;
   return n;
 }
+
+bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
 
 // The text from the first `open` to the `close` after it (empty when `open` is absent).
 std::string_view between(std::string_view html, std::string_view open, std::string_view close) {
@@ -43,12 +50,32 @@ std::string_view plot(std::string_view section, std::string_view kind) {
   return between(section, "data-plot=\"" + std::string(kind) + "\"", "</svg>");
 }
 
-// The table row of the model called `name` (its name cell follows the colour swatch).
-std::string_view row(std::string_view section, const std::string& name) {
-  const size_t at = section.find("></span>" + name);
-  REQUIRE(at != std::string_view::npos);
-  const size_t begin = section.rfind("<tr", at);
-  return section.substr(begin, section.find("</tr>", at) - begin);
+// The table row of class `cls` (summary-model, paired-model, model) of the model called `name`.
+std::string_view row(std::string_view html, std::string_view cls, const std::string& name) {
+  const std::string open = "<tr class=\"" + std::string(cls) + " ";
+  for (size_t at = html.find(open); at != std::string_view::npos; at = html.find(open, at + 1)) {
+    const size_t tag_end = html.find('>', at);
+    if (contains(html.substr(at, tag_end - at), "data-model=\"" + name + "\""))
+      return html.substr(at, html.find("</tr>", at) - at);
+  }
+  FAIL("no ", cls, " row for ", name);
+  return {};
+}
+
+// Replicate r's <details> (its table) in a scenario's section.
+std::string_view replicate(std::string_view section, size_t r) {
+  return between(section, "<details class=\"replicate\" data-replicate=\"" + std::to_string(r) + "\"", "</details>");
+}
+
+// The cells of a table row, their tags stripped.
+std::vector<std::string> cells(std::string_view tr) {
+  std::vector<std::string> out;
+  for (size_t at = tr.find("<td"); at != std::string_view::npos; at = tr.find("<td", at + 1)) {
+    const size_t begin = tr.find('>', at) + 1, end = tr.find("</td>", begin);
+    const std::string inner(tr.substr(begin, end - begin));
+    out.push_back(std::regex_replace(inner, std::regex("<[^>]*>"), ""));
+  }
+  return out;
 }
 
 // "nan" or "inf" as a word: a non-finite number printed as it is.
@@ -56,63 +83,276 @@ bool mentions_non_finite(const std::string& html) {
   return std::regex_search(html, std::regex("\\b(nan|inf|infinity)\\b", std::regex::icase));
 }
 
-json& model(json& results, size_t scenario_index, const std::string& name) {
-  json& models = results["scenarios"][scenario_index]["models"];
+// Replicate r's record of model `name`.
+json& model(json& results, size_t r, const std::string& name) {
+  json& models = results["scenarios"][0]["replicates"][r]["models"];
   const auto it = std::find_if(models.begin(), models.end(), [&](const json& m) { return m["name"] == name; });
   REQUIRE(it != models.end());
   return *it;
 }
 
+json& summary_of(json& results, const std::string& name) {
+  json& models = results["scenarios"][0]["summary"]["models"];
+  const auto it = std::find_if(models.begin(), models.end(), [&](const json& m) { return m["name"] == name; });
+  REQUIRE(it != models.end());
+  return *it;
+}
+
+// Each scenario's summary made again from its replicates' records (after an edit), as lethe run does.
+void resummarize(json& results) {
+  for (json& sc : results["scenarios"]) {
+    std::vector<json> models;
+    for (const json& rep : sc["replicates"]) models.push_back(rep["models"]);
+    sc["summary"] = lethe::unlearn::summarize_replicates(models, results["confidence"].get<double>());
+  }
+}
+
+// A run that never met the loss target within the cap of 20 steps.
+void censor_loss(json& m, double retrained_steps) {
+  m["rcd"]["loss_steps"] = 20;
+  m["rcd"]["loss_censored"] = true;
+  m["rcd"]["normalized"]["loss"] = 20 / retrained_steps;
+  m["rcd"]["bound"]["loss"] = "at_least";
+}
+
+// A run whose forget loss stopped being finite: no steps, no ratios.
+void diverge(json& m) {
+  json& rcd = m["rcd"];
+  rcd["diverged"] = true;
+  rcd["loss_steps"] = nullptr;
+  rcd["accuracy_steps"] = nullptr;
+  rcd["loss_auc"] = nullptr;
+  for (const char* k : {"loss", "accuracy", "loss_auc"}) {
+    rcd["normalized"][k] = nullptr;
+    rcd["bound"][k] = "none";
+  }
+  m["curve"].back()["forget_loss"] = nullptr;
+}
+
 }  // namespace
 
-TEST_CASE("report: four plots per scenario, a curve, a row and a bar per model") {
+TEST_CASE("report: per scenario the summary, plots with error bars, every replicate's curves and tables") {
   const json results = fixture();
   const std::string html = render_report(results);
-  REQUIRE(results["scenarios"].size() == 2);
-  CHECK(count(html, "<svg") == 8);
-  for (size_t i = 0; i < 2; ++i) {
-    CAPTURE(i);
-    const std::string_view section = scenario(html, i);
-    const json& models = results["scenarios"][i]["models"];
-    REQUIRE(models.size() == 10);
-    CHECK(count(section, "<svg") == 4);
-    for (const char* kind : {"loss", "accuracy", "distance"}) {
-      CAPTURE(kind);
-      const std::string_view svg = plot(section, kind);
-      CHECK(count(svg, "<path class=\"curve\"") == models.size());
-      for (const json& m : models)
-        CHECK(count(svg, "data-model=\"" + m["name"].get<std::string>() + "\"") == 1);
-    }
-    CHECK(count(plot(section, "loss"), "class=\"target\"") == 1);  // the dashed loss target
-    CHECK(count(plot(section, "accuracy"), "class=\"target\"") == 1);
-    CHECK(count(plot(section, "rcd"), "<rect class=\"bar\"") == models.size());
-    CHECK(count(section, "<tr class=\"model") == models.size());
+  REQUIRE(results["scenarios"].size() == 1);
+  const json& sc = results["scenarios"][0];
+  REQUIRE(sc["replicates"].size() == 2);
+  const json& models = sc["summary"]["models"];
+  REQUIRE(models.size() == 4);
+  const std::string_view section = scenario(html, 0);
+  CHECK(contains(section, "2 replicates (seeds 0–1)"));
+
+  // Seven plots: the gap with its interval, the gap against IEU's, two of RCD medians, three of curves.
+  CHECK(count(html, "<svg") == 7);
+  for (const char* kind : {"gap", "paired-ieu", "rcd-loss", "rcd-accuracy", "loss", "accuracy", "distance"}) {
+    CAPTURE(kind);
+    CHECK(!plot(section, kind).empty());
   }
+  // The error bars: a mean and its interval per model but the retrained one (its gap is 0 by
+  // definition), and per model compared with IEU.
+  const std::string_view gap = plot(section, "gap");
+  CHECK(count(gap, "<g class=\"errorbar\"") == 3);
+  CHECK(count(gap, "<circle class=\"mean\"") == 3);
+  CHECK(count(gap, "<circle class=\"replicate-point\"") == 6);  // each replicate's own gap
+  CHECK(count(gap, "data-model=\"retrained\"") == 0);
+  CHECK(count(plot(section, "paired-ieu"), "<g class=\"errorbar\"") == 3);  // original, retrained, ft
+  for (const char* kind : {"rcd-loss", "rcd-accuracy"}) {
+    CAPTURE(kind);
+    CHECK(count(plot(section, kind), "<g class=\"rcd-row\"") == 4);
+    CHECK(count(plot(section, kind), "<g class=\"median\" data-bound=\"exact\"") == 4);
+  }
+
+  // The curves of every replicate: a line per model and replicate, replicate 0's bold.
+  for (const char* kind : {"loss", "accuracy", "distance"}) {
+    CAPTURE(kind);
+    const std::string_view svg = plot(section, kind);
+    CHECK(count(svg, "<path class=\"curve\"") == 8);
+    for (const json& m : models) {
+      const std::string name = m["name"];
+      CHECK(count(svg, "data-model=\"" + name + "\" data-replicate=\"0\"") == 1);
+      CHECK(count(svg, "data-model=\"" + name + "\" data-replicate=\"1\"") == 1);
+    }
+    CHECK(count(svg, "stroke-opacity=\"0.45\" d=") == 4);  // replicate 1's, thin and pale
+    CHECK(contains(svg, "thin: replicate 1"));
+  }
+  CHECK(count(plot(section, "loss"), "class=\"target\"") == 2);  // one dashed target per replicate
+  CHECK(count(plot(section, "accuracy"), "class=\"target\"") == 2);
+
+  // The tables: the summary and the paired differences, a row per model; each replicate's own
+  // table, folded in a <details>.
+  CHECK(count(section, "<tr class=\"summary-model") == 4);
+  CHECK(count(section, "<tr class=\"paired-model") == 4);
+  CHECK(count(section, "<details class=\"replicate\"") == 2);
+  for (size_t r = 0; r < 2; ++r) {
+    CAPTURE(r);
+    const std::string_view details = replicate(section, r);
+    CHECK(count(details, "<tr class=\"model") == 4);
+    CHECK(!contains(between(details, "<details", ">"), " open"));  // folded with several replicates
+  }
+  CHECK(contains(section, "mean ± 95% interval (%)"));
   CHECK(!mentions_non_finite(html));
 }
 
-TEST_CASE("report: damaged models are flagged, with a footnote") {
+TEST_CASE("report: the summary shows the file's means with the half-width of their interval") {
   json results = fixture();
-  std::string html = render_report(results);
-  for (size_t i = 0; i < 2; ++i) {
-    const std::string_view section = scenario(html, i);
-    CHECK(count(section, "class=\"flag\"") == 1);  // ga in both scenarios of the fixture
-    CHECK(row(section, "ga").find("damaged*") != std::string_view::npos);
-    CHECK(count(section, "<b>damaged*</b>: RA or TA more than 2.0 percentage points") == 1);
+  const std::string html = render_report(results);
+  const std::string_view section = scenario(html, 0);
+  for (const char* name : {"original", "retrained", "ft", "ieu"}) {
+    CAPTURE(name);
+    const json& f = summary_of(results, name)["figures"];
+    const std::vector<std::string> c = cells(row(section, "summary-model", name));
+    REQUIRE(c.size() == 12);  // model, n, FA, RA, TA, MIA, gap, RCD loss ×2, RCD accuracy ×2, seconds
+    CHECK(c[1] == "2");
+    const char* keys[] = {"metrics.fa", "metrics.ra", "metrics.ta", "metrics.mia", "gap"};
+    for (size_t k = 0; k < 5; ++k) {
+      const json& s = f[keys[k]];
+      const double mean = s["mean"].get<double>() * 100,
+                   half = (s["ci_high"].get<double>() - s["ci_low"].get<double>()) / 2 * 100;
+      CHECK(c[2 + k] == fmt::format("{:.2f} ± {:.2f}", mean, half));
+    }
   }
-  for (json& m : results["scenarios"][0]["models"]) m["damaged"] = false;
-  html = render_report(results);
-  CHECK(count(scenario(html, 0), "damaged*") == 0);  // neither flag nor footnote
+  // RCD: medians as written, with the ratio to the retrained model's median; the retrained model is
+  // the reference. IEU's median of 0 and 1 steps is 0.5, never printed as "0".
+  const std::vector<std::string> ieu = cells(row(section, "summary-model", "ieu"));
+  CHECK(ieu[7] == "0.5");
+  CHECK(ieu[8] == "0.17");
+  CHECK(cells(row(section, "summary-model", "retrained"))[8] == "1 (ref.)");
+  CHECK(contains(section, "two-sided 95% Student-t interval over the 2 replicates"));
 }
 
-TEST_CASE("report: RCD censored at the cap shows as a lower bound") {
-  const std::string html = render_report(fixture());
-  // ieu never reaches the loss target of random:0.1 within 300 steps (3× the retrained model's 100).
-  const std::string_view ieu = row(scenario(html, 0), "ieu");
-  CHECK(ieu.find("≥ 300") != std::string_view::npos);
-  CHECK(ieu.find("≥ 3.00") != std::string_view::npos);
-  CHECK(plot(scenario(html, 0), "rcd").find("≥ 3.00") != std::string_view::npos);
-  CHECK(row(scenario(html, 0), "retrain").find("≥") == std::string_view::npos);
+TEST_CASE("report: a difference whose interval holds 0 is greyed and marked n.s.") {
+  json results = fixture();
+  std::string html = render_report(results);
+  std::string_view section = scenario(html, 0);
+  // ft − IEU: +3.61 ± 55.63 points of gap, the interval holds 0.
+  std::vector<std::string> ft = cells(row(section, "paired-model", "ft"));
+  REQUIRE(ft.size() == 7);  // model, then gap, RCD loss, RCD accuracy minus IEU and minus retrained
+  CHECK(ft[1] == "+3.61 ± 55.63n.s.");
+  CHECK(contains(row(section, "paired-model", "ft"), "<td class=\"num ns\""));
+  // ft − retrained in RCD loss: −3 in both replicates, an interval of width 0 that excludes 0.
+  CHECK(ft[5] == "−3.0 ± 0.0");
+  CHECK(cells(row(section, "paired-model", "ieu"))[1] == "ref.");
+  CHECK(count(plot(section, "paired-ieu"), "<g class=\"interval-row muted\"") == 3);
+
+  // An interval clear of 0 is neither greyed nor marked, in the table and in the plot.
+  json& d = summary_of(results, "ft")["paired"]["ieu"]["gap"];
+  d["summary"]["mean"] = 0.03;
+  d["summary"]["ci_low"] = 0.01;
+  d["summary"]["ci_high"] = 0.05;
+  d["significant"] = true;
+  html = render_report(results);
+  section = scenario(html, 0);
+  ft = cells(row(section, "paired-model", "ft"));
+  CHECK(ft[1] == "+3.00 ± 2.00");
+  CHECK(contains(row(section, "paired-model", "ft"), "<td class=\"num sig\""));
+  CHECK(count(plot(section, "paired-ieu"), "<g class=\"interval-row muted\"") == 2);
+  CHECK(count(plot(section, "paired-ieu"), "<g class=\"interval-row\" data-model=\"ft\"") == 1);
+}
+
+TEST_CASE("report: a censored median prints as a bound, and so does a ratio with it") {
+  json results = fixture();
+  // IEU never meets the loss target within the cap of 20 steps, in either replicate.
+  for (size_t r = 0; r < 2; ++r) censor_loss(model(results, r, "ieu"), 3);
+  resummarize(results);
+  std::string html = render_report(results);
+  std::string_view section = scenario(html, 0);
+  std::vector<std::string> ieu = cells(row(section, "summary-model", "ieu"));
+  CHECK(ieu[7] == "≥ 20" "2 of 2 censored");
+  CHECK(ieu[8] == "≥ 6.67");  // the median ÷ the retrained model's 3: a lower bound too
+  const std::string_view rcd = between(plot(section, "rcd-loss"), "data-model=\"ieu\"", "</text>\n</g>");
+  CHECK(contains(rcd, "<g class=\"median\" data-bound=\"at_least\""));  // an open marker with an arrow
+  CHECK(count(rcd, "<path class=\"replicate-censored\"") == 2);
+  CHECK(contains(rcd, "≥ 20 (2 of 2 censored)"));
+  for (size_t r = 0; r < 2; ++r) {
+    const std::vector<std::string> c = cells(row(replicate(section, r), "model", "ieu"));
+    CHECK(c[7] == "≥ 20");
+    CHECK(c[10] == "≥ 6.67");
+  }
+  // Paired RCD differences leave the censored runs out: none are left.
+  CHECK(cells(row(section, "paired-model", "ft"))[2] == "—");
+
+  // The retrained model censored instead: its median is a lower bound, every ratio to it an upper
+  // bound (or n/a where both are censored), never a number that looks exact.
+  results = fixture();
+  for (size_t r = 0; r < 2; ++r) {
+    censor_loss(model(results, r, "retrained"), 20);
+    model(results, r, "ieu")["rcd"]["normalized"]["loss"] = 1.0 / 20;
+    model(results, r, "ieu")["rcd"]["bound"]["loss"] = "at_most";
+  }
+  resummarize(results);
+  html = render_report(results);
+  section = scenario(html, 0);
+  CHECK(cells(row(section, "summary-model", "retrained"))[7] == "≥ 20" "2 of 2 censored");
+  ieu = cells(row(section, "summary-model", "ieu"));
+  CHECK(ieu[8].rfind("≤ ", 0) == 0);
+  CHECK(cells(row(replicate(section, 1), "model", "ieu"))[10] == "≤ 0.05");
+  CHECK(contains(plot(section, "rcd-loss"), "retrained ≥ 20") == false);  // at the cap: the cap line says it
+}
+
+TEST_CASE("report: a diverged run prints \"diverged\", never a number of steps") {
+  json results = fixture();
+  diverge(model(results, 1, "ieu"));
+  resummarize(results);
+  std::string html = render_report(results);
+  std::string_view section = scenario(html, 0);
+  const std::vector<std::string> c = cells(row(replicate(section, 1), "model", "ieu"));
+  CHECK(c[0] == "ieudiverged");  // the name and its flag
+  CHECK(c[7] == "diverged");
+  CHECK(c[8] == "diverged");
+  for (size_t k = 9; k < 13; ++k) CHECK(c[k] == "—");  // no AUC, no ratio
+  CHECK(contains(replicate(section, 1), "<b>diverged</b>: the forget loss stopped being finite"));
+  CHECK(!contains(replicate(section, 0), "diverged"));
+  // Over the replicates: the median of the one that did not diverge, the other counted apart.
+  std::vector<std::string> summary = cells(row(section, "summary-model", "ieu"));
+  CHECK(summary[0] == "ieudiverged 1 of 2");
+  CHECK(summary[7] == "01 diverged");
+  CHECK(contains(between(plot(section, "rcd-loss"), "data-model=\"ieu\"", "</text>\n</g>"), "0, 1 diverged"));
+  CHECK(!mentions_non_finite(html));
+
+  // Steps met before it diverged still print "diverged": the summary leaves the run out too.
+  model(results, 1, "ieu")["rcd"]["loss_steps"] = 1;
+  model(results, 1, "ieu")["rcd"]["accuracy_steps"] = 1;
+  html = render_report(results);
+  CHECK(cells(row(replicate(scenario(html, 0), 1), "model", "ieu"))[7] == "diverged");
+
+  // Every run diverged: no median at all.
+  diverge(model(results, 0, "ieu"));
+  resummarize(results);
+  html = render_report(results);
+  section = scenario(html, 0);
+  summary = cells(row(section, "summary-model", "ieu"));
+  CHECK(summary[7] == "diverged2 diverged");
+  CHECK(summary[8] == "n/a");
+  CHECK(count(between(plot(section, "rcd-loss"), "data-model=\"ieu\"", "</text>\n</g>"), "class=\"median\"") == 0);
+}
+
+TEST_CASE("report: one replicate reads well: values without empty interval columns") {
+  json results = fixture();
+  json& sc = results["scenarios"][0];
+  sc["replicates"].erase(1);
+  results["replicates"] = 1;
+  resummarize(results);
+  const std::string html = render_report(results);
+  const std::string_view section = scenario(html, 0);
+  CHECK(contains(html, "1 replicate (seed 0)"));
+  CHECK(contains(section, "value (one replicate) (%)"));
+  CHECK(contains(section, "intervals, and any claim that two methods differ, need at least 2 replicates"));
+  const std::string_view summary = between(section, "<table class=\"summary\"", "</table>");
+  CHECK(!contains(summary, "±"));
+  const json& ft = model(results, 0, "ft");
+  const std::vector<std::string> c = cells(row(section, "summary-model", "ft"));
+  CHECK(c[1] == "1");
+  CHECK(c[2] == fmt::format("{:.2f}", ft["metrics"]["fa"].get<double>() * 100));
+  CHECK(c[6] == fmt::format("{:.2f}", ft["gap"].get<double>() * 100));
+  // Paired differences are the one replicate's, said to have no interval; no error bars anywhere.
+  CHECK(contains(row(section, "paired-model", "ft"), "no CI"));
+  CHECK(count(html, "class=\"errorbar\"") == 0);
+  CHECK(count(plot(section, "gap"), "<circle class=\"mean\"") == 3);
+  CHECK(contains(plot(section, "gap"), "one replicate: no interval"));
+  CHECK(count(plot(section, "loss"), "<path class=\"curve\"") == 4);
+  CHECK(!contains(plot(section, "loss"), "thin:"));
+  CHECK(contains(between(replicate(section, 0), "<details", ">"), " open"));  // the only one: unfolded
+  CHECK(!mentions_non_finite(html));
 }
 
 TEST_CASE("report: unknown and non-finite values show as a dash, never nan") {
@@ -120,53 +360,126 @@ TEST_CASE("report: unknown and non-finite values show as a dash, never nan") {
   json& ft = model(results, 0, "ft");
   ft["metrics"]["fa"] = nullptr;
   ft["metrics"]["ra"] = std::nan("");
-  ft["rcd"]["normalized"]["loss"] = nullptr;
   ft["distance"]["retrained"] = INFINITY;
-  ft["curve"][3]["forget_loss"] = std::nan("");  // breaks its loss line: a second segment
+  model(results, 0, "retrained")["curve"][1]["forget_loss"] = std::nan("");  // breaks its loss line
+  summary_of(results, "ft")["figures"]["metrics.ta"] = nullptr;
+  summary_of(results, "ft")["figures"]["metrics.mia"]["ci_low"] = nullptr;  // no interval: the mean alone
   const std::string html = render_report(results);
   CHECK(!mentions_non_finite(html));
   const std::string_view section = scenario(html, 0);
-  CHECK(count(row(section, "ft"), ">—<") == 4);
-  CHECK(count(row(section, "scrub"), ">—<") == 2);  // the fixture's MIA and gap of scrub are null
+  const std::vector<std::string> r0 = cells(row(replicate(section, 0), "model", "ft"));
+  CHECK(r0[2] == "—");
+  CHECK(r0[3] == "—");
+  CHECK(r0[15] == "—");
+  const std::vector<std::string> s = cells(row(section, "summary-model", "ft"));
+  CHECK(s[4] == "—");
+  CHECK(s[5].find("±") == std::string::npos);
+  const json& seconds = summary_of(results, "ft")["figures"]["unlearn_seconds"];
+  CHECK(s[11] == fmt::format("{:.1f} ± {:.1f}", seconds["mean"].get<double>(),
+                             (seconds["ci_high"].get<double>() - seconds["ci_low"].get<double>()) / 2));
   const std::string_view loss = plot(section, "loss");
-  const std::string_view ft_path = between(loss, "data-model=\"ft\"", "/>");
-  CHECK(count(ft_path, "M") == 2);
-  CHECK(count(plot(section, "rcd"), "<rect class=\"bar\"") == 9);  // no bar without a value
+  const std::string_view path = between(loss, "data-model=\"retrained\" data-replicate=\"0\"", "/>");
+  CHECK(count(path, "M") == 2);
 }
 
 TEST_CASE("report: names and strings are HTML-escaped") {
   json results = fixture();
-  model(results, 0, "ieu")["name"] = "ieu <b>\"α=2\"</b> & co";
+  const std::string name = "ieu <b>\"α=2\"</b> & co";
+  for (size_t r = 0; r < 2; ++r) model(results, r, "ieu")["name"] = name;
+  resummarize(results);
   results["study"] = "<script>alert(1)</script>";
   const std::string html = render_report(results);
   CHECK(html.find("<b>\"α=2\"") == std::string::npos);
   CHECK(html.find("<script>") == std::string::npos);
   CHECK(html.find("&lt;script&gt;alert(1)&lt;/script&gt;") != std::string::npos);
   const std::string escaped = "ieu &lt;b&gt;&quot;α=2&quot;&lt;/b&gt; &amp; co";
-  CHECK(count(html, "data-model=\"" + escaped + "\"") == 4);  // three curves and a bar
-  CHECK(count(html, escaped) >= 6);                            // and the table and legends
+  // Six curves (three plots, two replicates), the gap plot's row and error bar, two RCD rows, the
+  // summary's, the paired table's, the figures' and both replicates' rows.
+  CHECK(count(html, "data-model=\"" + escaped + "\"") == 15);
+  CHECK(count(html, escaped) >= 20);  // and the names shown in tables, plots and legends
 }
 
 TEST_CASE("report: the loss plot goes logarithmic when losses span more than a factor of ten") {
-  const std::string html = render_report(fixture());
-  CHECK(plot(scenario(html, 0), "loss").find("(log scale)") == std::string_view::npos);  // 0.17 … 1.4
-  CHECK(plot(scenario(html, 1), "loss").find("(log scale)") != std::string_view::npos);  // 0.3 … 14
+  json results = fixture();
+  CHECK(plot(scenario(render_report(results), 0), "loss").find("(log scale)") == std::string_view::npos);  // 1.2 … 1.4
+  model(results, 1, "retrained")["curve"][0]["forget_loss"] = 14.0;
+  CHECK(plot(scenario(render_report(results), 0), "loss").find("(log scale)") != std::string_view::npos);
+}
+
+TEST_CASE("report: the rcd record's other shapes: ratios as {value, bound}, no bounds, controls") {
+  json results = fixture();
+  // A ratio written as {value, bound} (a newer record) is read with its bound.
+  model(results, 0, "ieu")["rcd"]["normalized"]["loss"] = {{"value", 6.5}, {"bound", "at_least"}};
+  // A record without bounds (an older one): a censored figure's ratio is a lower bound.
+  json& ft = model(results, 1, "ft");
+  ft["rcd"].erase("bound");
+  ft["rcd"]["loss_censored"] = true;
+  ft["rcd"]["loss_steps"] = 20;
+  ft["rcd"]["normalized"]["loss"] = 20.0 / 3;
+  // Controls, summarised as figures of their own.
+  for (size_t r = 0; r < 2; ++r)
+    for (json& m : results["scenarios"][0]["replicates"][r]["models"])
+      m["controls"] = {{"membership_gap", 0.01 * static_cast<double>(r + 1)}};
+  resummarize(results);
+  const std::string html = render_report(results);
+  const std::string_view section = scenario(html, 0);
+  CHECK(cells(row(replicate(section, 0), "model", "ieu"))[10] == "≥ 6.50");
+  CHECK(cells(row(replicate(section, 1), "model", "ft"))[10] == "≥ 6.67");
+  const std::string_view figures = between(section, "<table class=\"figures\"", "</table>");
+  CHECK(contains(figures, "<th>membership_gap</th>"));
+  const std::vector<std::string> c = cells(row(figures, "figure-model", "ft"));
+  CHECK(std::any_of(c.begin(), c.end(), [](const std::string& x) { return x.rfind("0.0150 ± ", 0) == 0; }));  // 0.01, 0.02
 }
 
 TEST_CASE("report: a missing or mistyped field is a lethe::Error naming it") {
   json results = fixture();
-  results["scenarios"][0]["models"][2].erase("rcd");
-  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].models[2].rcd", lethe::Error);
-
-  results = fixture();
-  results["scenarios"][1]["models"][0]["name"] = 3;
-  CHECK_THROWS_WITH_AS(render_report(results), "report: scenarios[1].models[0].name: expected a string, got number",
+  results["scenarios"][0]["replicates"][1]["models"][2].erase("rcd");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].replicates[1].models[2].rcd",
                        lethe::Error);
 
   results = fixture();
-  results["scenarios"][0]["models"][4]["curve"][7].erase("step");
-  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].models[4].curve[7].step",
+  results["scenarios"][0]["replicates"][0]["models"][0]["name"] = 3;
+  CHECK_THROWS_WITH_AS(render_report(results),
+                       "report: scenarios[0].replicates[0].models[0].name: expected a string, got number", lethe::Error);
+
+  results = fixture();
+  results["scenarios"][0]["replicates"][1]["models"][1]["curve"][2].erase("step");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].replicates[1].models[1].curve[2].step",
                        lethe::Error);
+
+  results = fixture();
+  results["scenarios"][0]["replicates"][0]["relearn"].erase("loss_target");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].replicates[0].relearn.loss_target",
+                       lethe::Error);
+
+  results = fixture();
+  results["scenarios"][0]["summary"]["models"][1]["rcd"]["loss"].erase("median");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].summary.models[1].rcd.loss.median",
+                       lethe::Error);
+
+  results = fixture();
+  results["scenarios"][0]["summary"]["models"][3]["rcd"]["accuracy"]["median"]["bound"] = "roughly";
+  CHECK_THROWS_WITH_AS(render_report(results),
+                       "report: scenarios[0].summary.models[3].rcd.accuracy.median.bound: expected exact, at_least, "
+                       "at_most or none, got \"roughly\"",
+                       lethe::Error);
+
+  results = fixture();
+  results["scenarios"][0]["summary"]["models"][2]["figures"]["gap"].erase("mean");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].summary.models[2].figures.gap.mean",
+                       lethe::Error);
+
+  results = fixture();
+  results["scenarios"][0].erase("summary");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field scenarios[0].summary", lethe::Error);
+
+  results = fixture();
+  results["scenarios"][0]["replicates"] = json::array();
+  CHECK_THROWS_WITH_AS(render_report(results), "report: scenarios[0].replicates: no replicate", lethe::Error);
+
+  results = fixture();
+  results.erase("confidence");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field confidence", lethe::Error);
 
   results = fixture();
   results.erase("scenarios");
