@@ -36,9 +36,10 @@ expect() {  # expect WHAT COUNT PATTERN: the rendered DOM holds COUNT matches of
   fi
 }
 # What the results file should show, counted from it: per scenario the gap plot, the plot of the
-# gap against IEU's (when the study has IEU), the two RCD median plots and the loss, accuracy and
-# distance curves (a curve per model and replicate); an error bar per mean with an interval; a row
-# per model in the summary and per model and replicate in the replicates' tables.
+# gap against IEU's (when the study has IEU), the RCD median plots (RCD-cal's too when the study
+# relearned with calibration) and the loss, accuracy and distance curves (a curve per model and
+# replicate); an error bar per mean with an interval; a row per model in the summary and per model
+# and replicate in the replicates' tables.
 read -r plots curves errorbars summary_rows model_rows < <(python3 - "$results" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -48,7 +49,8 @@ def has_interval(s):
 for sc in d["scenarios"]:
     models = sc["summary"]["models"]
     versus_ieu = [m for m in models if "gap" in (m.get("paired") or {}).get("ieu", {})]
-    plots += 6 + (1 if versus_ieu else 0)
+    calibrated = any("calibrated_loss" in m["rcd"] for m in models)  # RCD-cal: with calibration only
+    plots += 6 + (1 if versus_ieu else 0) + (1 if calibrated else 0)
     curves += 3 * sum(len(r["models"]) for r in sc["replicates"])
     errorbars += sum(1 for m in models if m["role"] != "retrained" and has_interval(m["figures"].get("gap")))
     errorbars += sum(1 for m in versus_ieu if has_interval(m["paired"]["ieu"]["gap"]["summary"]))

@@ -1,6 +1,6 @@
 // The study report (tools/lethe/report.cpp): the HTML page made from a results.json, checked on
 // tests/data/study_results.json (a real tiny study: mlp, random:0.1, ft and IEU, 2 replicates of 4
-// models each) and on edited copies of it. An edit of a replicate's records is summarised again
+// models each, relearned with calibration: 500 held-out images) and on edited copies of it. An edit of a replicate's records is summarised again
 // with unlearn/study_summary.h, as `lethe run` does, so the page sees a consistent file.
 #include <doctest/doctest.h>
 #include <fmt/core.h>
@@ -142,9 +142,11 @@ TEST_CASE("report: per scenario the summary, plots with error bars, every replic
   const std::string_view section = scenario(html, 0);
   CHECK(contains(section, "2 replicates (seeds 0–1)"));
 
-  // Seven plots: the gap with its interval, the gap against IEU's, two of RCD medians, three of curves.
-  CHECK(count(html, "<svg") == 7);
-  for (const char* kind : {"gap", "paired-ieu", "rcd-loss", "rcd-accuracy", "loss", "accuracy", "distance"}) {
+  // Eight plots: the gap with its interval, the gap against IEU's, three of RCD medians (loss,
+  // accuracy, calibrated), three of curves.
+  CHECK(count(html, "<svg") == 8);
+  for (const char* kind :
+       {"gap", "paired-ieu", "rcd-loss", "rcd-accuracy", "rcd-calibrated", "loss", "accuracy", "distance"}) {
     CAPTURE(kind);
     CHECK(!plot(section, kind).empty());
   }
@@ -156,7 +158,7 @@ TEST_CASE("report: per scenario the summary, plots with error bars, every replic
   CHECK(count(gap, "<circle class=\"replicate-point\"") == 6);  // each replicate's own gap
   CHECK(count(gap, "data-model=\"retrained\"") == 0);
   CHECK(count(plot(section, "paired-ieu"), "<g class=\"errorbar\"") == 3);  // original, retrained, ft
-  for (const char* kind : {"rcd-loss", "rcd-accuracy"}) {
+  for (const char* kind : {"rcd-loss", "rcd-accuracy", "rcd-calibrated"}) {
     CAPTURE(kind);
     CHECK(count(plot(section, kind), "<g class=\"rcd-row\"") == 4);
     CHECK(count(plot(section, kind), "<g class=\"median\" data-bound=\"exact\"") == 4);
@@ -201,7 +203,7 @@ TEST_CASE("report: the summary shows the file's means with the half-width of the
     CAPTURE(name);
     const json& f = summary_of(results, name)["figures"];
     const std::vector<std::string> c = cells(row(section, "summary-model", name));
-    REQUIRE(c.size() == 12);  // model, n, FA, RA, TA, MIA, gap, RCD loss ×2, RCD accuracy ×2, seconds
+    REQUIRE(c.size() == 14);  // model, n, FA, RA, TA, MIA, gap, RCD loss, accuracy and cal. ×2, seconds
     CHECK(c[1] == "2");
     const char* keys[] = {"metrics.fa", "metrics.ra", "metrics.ta", "metrics.mia", "gap"};
     for (size_t k = 0; k < 5; ++k) {
@@ -217,6 +219,8 @@ TEST_CASE("report: the summary shows the file's means with the half-width of the
   CHECK(ieu[7] == "0.5");
   CHECK(ieu[8] == "0.17");
   CHECK(cells(row(section, "summary-model", "retrained"))[8] == "1 (ref.)");
+  CHECK(ieu[11] == "1.5");   // RCD-cal: 1 and 2 steps
+  CHECK(ieu[12] == "0.43");  // ÷ the retrained model's 3.5
   CHECK(contains(section, "two-sided 95% Student-t interval over the 2 replicates"));
 }
 
@@ -226,11 +230,11 @@ TEST_CASE("report: a difference whose interval holds 0 is greyed and marked n.s.
   std::string_view section = scenario(html, 0);
   // ft − IEU: +3.61 ± 55.63 points of gap, the interval holds 0.
   std::vector<std::string> ft = cells(row(section, "paired-model", "ft"));
-  REQUIRE(ft.size() == 7);  // model, then gap, RCD loss, RCD accuracy minus IEU and minus retrained
+  REQUIRE(ft.size() == 9);  // model, then gap, RCD loss, accuracy, cal. minus IEU and minus retrained
   CHECK(ft[1] == "+3.61 ± 55.63n.s.");
   CHECK(contains(row(section, "paired-model", "ft"), "<td class=\"num ns\""));
   // ft − retrained in RCD loss: −3 in both replicates, an interval of width 0 that excludes 0.
-  CHECK(ft[5] == "−3.0 ± 0.0");
+  CHECK(ft[6] == "−3.0 ± 0.0");
   CHECK(cells(row(section, "paired-model", "ieu"))[1] == "ref.");
   CHECK(count(plot(section, "paired-ieu"), "<g class=\"interval-row muted\"") == 3);
 
@@ -266,7 +270,7 @@ TEST_CASE("report: a censored median prints as a bound, and so does a ratio with
   for (size_t r = 0; r < 2; ++r) {
     const std::vector<std::string> c = cells(row(replicate(section, r), "model", "ieu"));
     CHECK(c[7] == "≥ 20");
-    CHECK(c[10] == "≥ 6.67");
+    CHECK(c[11] == "≥ 6.67");
   }
   // Paired RCD differences leave the censored runs out: none are left.
   CHECK(cells(row(section, "paired-model", "ft"))[2] == "—");
@@ -285,7 +289,7 @@ TEST_CASE("report: a censored median prints as a bound, and so does a ratio with
   CHECK(cells(row(section, "summary-model", "retrained"))[7] == "≥ 20" "2 of 2 censored");
   ieu = cells(row(section, "summary-model", "ieu"));
   CHECK(ieu[8].rfind("≤ ", 0) == 0);
-  CHECK(cells(row(replicate(section, 1), "model", "ieu"))[10] == "≤ 0.05");
+  CHECK(cells(row(replicate(section, 1), "model", "ieu"))[11] == "≤ 0.05");
   CHECK(contains(plot(section, "rcd-loss"), "retrained ≥ 20") == false);  // at the cap: the cap line says it
 }
 
@@ -299,7 +303,9 @@ TEST_CASE("report: a diverged run prints \"diverged\", never a number of steps")
   CHECK(c[0] == "ieudiverged");  // the name and its flag
   CHECK(c[7] == "diverged");
   CHECK(c[8] == "diverged");
-  for (size_t k = 9; k < 13; ++k) CHECK(c[k] == "—");  // no AUC, no ratio
+  CHECK(c[9] == "—");  // no AUC
+  CHECK(c[10] == "diverged");  // RCD-cal
+  for (size_t k = 11; k < 15; ++k) CHECK(c[k] == "—");  // no ratio
   CHECK(contains(replicate(section, 1), "<b>diverged</b>: the forget loss stopped being finite"));
   CHECK(!contains(replicate(section, 0), "diverged"));
   // Over the replicates: the median of the one that did not diverge, the other counted apart.
@@ -370,12 +376,12 @@ TEST_CASE("report: unknown and non-finite values show as a dash, never nan") {
   const std::vector<std::string> r0 = cells(row(replicate(section, 0), "model", "ft"));
   CHECK(r0[2] == "—");
   CHECK(r0[3] == "—");
-  CHECK(r0[15] == "—");
+  CHECK(r0[17] == "—");
   const std::vector<std::string> s = cells(row(section, "summary-model", "ft"));
   CHECK(s[4] == "—");
   CHECK(s[5].find("±") == std::string::npos);
   const json& seconds = summary_of(results, "ft")["figures"]["unlearn_seconds"];
-  CHECK(s[11] == fmt::format("{:.1f} ± {:.1f}", seconds["mean"].get<double>(),
+  CHECK(s[13] == fmt::format("{:.1f} ± {:.1f}", seconds["mean"].get<double>(),
                              (seconds["ci_high"].get<double>() - seconds["ci_low"].get<double>()) / 2));
   const std::string_view loss = plot(section, "loss");
   const std::string_view path = between(loss, "data-model=\"retrained\" data-replicate=\"0\"", "/>");
@@ -393,9 +399,9 @@ TEST_CASE("report: names and strings are HTML-escaped") {
   CHECK(html.find("<script>") == std::string::npos);
   CHECK(html.find("&lt;script&gt;alert(1)&lt;/script&gt;") != std::string::npos);
   const std::string escaped = "ieu &lt;b&gt;&quot;α=2&quot;&lt;/b&gt; &amp; co";
-  // Six curves (three plots, two replicates), the gap plot's row and error bar, two RCD rows, the
+  // Six curves (three plots, two replicates), the gap plot's row and error bar, three RCD rows, the
   // summary's, the paired table's, the figures' and both replicates' rows.
-  CHECK(count(html, "data-model=\"" + escaped + "\"") == 15);
+  CHECK(count(html, "data-model=\"" + escaped + "\"") == 16);
   CHECK(count(html, escaped) >= 20);  // and the names shown in tables, plots and legends
 }
 
@@ -423,12 +429,40 @@ TEST_CASE("report: the rcd record's other shapes: ratios as {value, bound}, no b
   resummarize(results);
   const std::string html = render_report(results);
   const std::string_view section = scenario(html, 0);
-  CHECK(cells(row(replicate(section, 0), "model", "ieu"))[10] == "≥ 6.50");
-  CHECK(cells(row(replicate(section, 1), "model", "ft"))[10] == "≥ 6.67");
+  CHECK(cells(row(replicate(section, 0), "model", "ieu"))[11] == "≥ 6.50");
+  CHECK(cells(row(replicate(section, 1), "model", "ft"))[11] == "≥ 6.67");
   const std::string_view figures = between(section, "<table class=\"figures\"", "</table>");
   CHECK(contains(figures, "<th>membership_gap</th>"));
   const std::vector<std::string> c = cells(row(figures, "figure-model", "ft"));
   CHECK(std::any_of(c.begin(), c.end(), [](const std::string& x) { return x.rfind("0.0150 ± ", 0) == 0; }));  // 0.01, 0.02
+}
+
+TEST_CASE("report: RCD-cal has its columns and plot only where the study relearned with calibration") {
+  json results = fixture();
+  std::string html = render_report(results);
+  CHECK(contains(scenario(html, 0), "<th colspan=\"2\">RCD-cal (steps)</th>"));
+  CHECK(cells(row(replicate(scenario(html, 0), 1), "model", "retrained"))[10] == "5");
+  // A study without calibration: the records' calibrated steps are null, the summary has none.
+  for (size_t r = 0; r < 2; ++r)
+    for (json& m : results["scenarios"][0]["replicates"][r]["models"]) {
+      m["rcd"]["calibrated_loss_steps"] = nullptr;
+      m["rcd"]["calibrated_loss_censored"] = false;
+    }
+  resummarize(results);
+  REQUIRE(!summary_of(results, "ieu")["rcd"].contains("calibrated_loss"));
+  html = render_report(results);
+  const std::string_view section = scenario(html, 0);
+  CHECK(!contains(section, "RCD-cal"));
+  CHECK(plot(section, "rcd-calibrated").empty());
+  CHECK(cells(row(section, "summary-model", "ieu")).size() == 12);
+  CHECK(cells(row(section, "paired-model", "ft")).size() == 7);
+  CHECK(cells(row(replicate(section, 0), "model", "ieu")).size() == 16);
+  // An older record without the fields at all reads the same.
+  for (json& m : results["scenarios"][0]["replicates"][0]["models"]) {
+    m["rcd"].erase("calibrated_loss_steps");
+    m["rcd"].erase("calibrated_loss_censored");
+  }
+  CHECK(cells(row(replicate(scenario(render_report(results), 0), 0), "model", "ieu")).size() == 16);
 }
 
 TEST_CASE("report: a missing or mistyped field is a lethe::Error naming it") {

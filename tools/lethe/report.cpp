@@ -130,6 +130,11 @@ struct Model {
   Value loss_steps, accuracy_steps, loss_auc;
   bool loss_censored = false, accuracy_censored = false;
   Bounded norm_loss, norm_accuracy, norm_auc;  // ÷ the retrained model's of the same replicate
+  // RCD-cal, the calibration-matched RCD: only where the study relearned with calibration.
+  bool calibrated = false;
+  Value calibrated_steps;
+  bool calibrated_censored = false;
+  Bounded norm_calibrated;
   std::vector<Point> curve;
 };
 
@@ -170,7 +175,7 @@ struct ModelSummary {
   std::string name, method, role;
   Value replicates, diverged, damaged;  // counts
   std::vector<std::pair<std::string, Interval>> figures;
-  RcdSummary loss, accuracy;
+  RcdSummary loss, accuracy, calibrated;  // calibrated: RCD-cal, present only with calibration
   bool has_ieu = false, has_retrained = false;  // paired differences (the references have none)
   std::map<std::string, Paired> ieu, retrained;
 
@@ -247,6 +252,11 @@ Model read_model(const Field& f) {
   m.norm_loss = read_ratio(rcd, "loss", m.loss_censored);
   m.norm_accuracy = read_ratio(rcd, "accuracy", m.accuracy_censored);
   m.norm_auc = read_ratio(rcd, "loss_auc", m.loss_censored);
+  const Field calibrated = rcd.optional("calibrated_loss_steps");
+  m.calibrated_steps = calibrated.number();
+  m.calibrated_censored = rcd.optional("calibrated_loss_censored").flag();
+  m.calibrated = m.calibrated_steps || m.calibrated_censored;
+  if (m.calibrated) m.norm_calibrated = read_ratio(rcd, "calibrated_loss", m.calibrated_censored);
   for (const Field& p : f["curve"].items()) m.curve.push_back(read_point(p));
   return m;
 }
@@ -314,6 +324,7 @@ ModelSummary read_model_summary(const Field& f) {
   const Field rcd = f["rcd"];
   m.loss = read_rcd_summary(rcd["loss"]);
   m.accuracy = read_rcd_summary(rcd["accuracy"]);
+  if (!rcd.optional("calibrated_loss").is_null()) m.calibrated = read_rcd_summary(rcd["calibrated_loss"]);
   const Field paired = f.optional("paired");
   if (!paired.is_null()) {
     const Field ieu = paired.optional("ieu"), retrained = paired.optional("retrained");
@@ -809,14 +820,23 @@ std::string interval_plot(std::string_view kind, std::string_view title, std::st
   return svg + "</svg>\n";
 }
 
+// The RCD figures counted in steps: the loss and accuracy ones, and RCD-cal (with calibration).
+enum class Rcd { loss, accuracy, calibrated };
+
+const RcdSummary& summary_of(const ModelSummary& m, Rcd k) {
+  return k == Rcd::loss ? m.loss : k == Rcd::accuracy ? m.accuracy : m.calibrated;
+}
+
 // One run's RCD for the median plot.
 struct RcdRun {
   Value steps;
   bool censored = false, diverged = false;
 };
 
-RcdRun rcd_run(const Model& m, bool loss) {
-  return {loss ? m.loss_steps : m.accuracy_steps, loss ? m.loss_censored : m.accuracy_censored, m.diverged};
+RcdRun rcd_run(const Model& m, Rcd k) {
+  if (k == Rcd::loss) return {m.loss_steps, m.loss_censored, m.diverged};
+  if (k == Rcd::accuracy) return {m.accuracy_steps, m.accuracy_censored, m.diverged};
+  return {m.calibrated_steps, m.calibrated_censored, m.diverged};
 }
 
 // A marker for a value that is only a bound: an open circle with an arrow to where the true value
@@ -835,19 +855,21 @@ std::string bound_marker(double x, double y, const Style& st, Bound b, double r)
 
 // Per model the median RCD over the replicates (filled when exact, open with an arrow when only a
 // bound) and each replicate's run (dots; open triangles for runs censored at the cap).
-std::string rcd_plot(const Scenario& s, const Styles& styles, bool loss) {
+std::string rcd_plot(const Scenario& s, const Styles& styles, Rcd kind) {
   std::vector<std::string> names;
   for (const ModelSummary& m : s.models) names.push_back(m.name);
   const RowFrame rf = row_frame(names);
   const Frame& f = rf.frame;
-  const std::string what = loss ? "loss" : "accuracy";
-  std::string svg = svg_open(f, "rcd-" + what, "RCD (" + what + "): median over the replicates");
+  const std::string what = kind == Rcd::loss ? "loss" : kind == Rcd::accuracy ? "accuracy" : "calibrated";
+  std::string svg = svg_open(f, "rcd-" + what,
+                             (kind == Rcd::calibrated ? std::string("RCD-cal") : "RCD (" + what + ")") +
+                                 ": median over the replicates");
   // The replicates' runs of model `name`, in replicate order.
   auto runs_of = [&](const std::string& name) {
     std::vector<RcdRun> out;
     for (const Replicate& r : s.replicates)
       for (const Model& m : r.models)
-        if (m.name == name) out.push_back(rcd_run(m, loss));
+        if (m.name == name) out.push_back(rcd_run(m, kind));
     return out;
   };
   double hi = 1;
@@ -856,7 +878,7 @@ std::string rcd_plot(const Scenario& s, const Styles& styles, bool loss) {
     if (r.relearn.steps) cap = std::max(cap.value_or(0), *r.relearn.steps);
   if (cap) hi = std::max(hi, *cap);
   for (const ModelSummary& m : s.models) {
-    const RcdSummary& k = loss ? m.loss : m.accuracy;
+    const RcdSummary& k = summary_of(m, kind);
     if (k.median.value) hi = std::max(hi, *k.median.value);
     for (const RcdRun& run : runs_of(m.name))
       if (run.steps && !run.diverged) hi = std::max(hi, *run.steps);
@@ -866,13 +888,13 @@ std::string rcd_plot(const Scenario& s, const Styles& styles, bool loss) {
   if (cap) svg += reference_line(rf, x(*cap), fmt::format("cap {}", tick_label(*cap)), "cap");
   for (const ModelSummary& m : s.models)
     if (m.role == "retrained") {
-      const RcdSummary& k = loss ? m.loss : m.accuracy;
+      const RcdSummary& k = summary_of(m, kind);
       if (k.median.value && k.median.bound != Bound::none && !(cap && *k.median.value == *cap))
         svg += reference_line(rf, x(*k.median.value), "retrained " + bounded(k.median, 0), "target");
     }
   for (size_t i = 0; i < s.models.size(); ++i) {
     const ModelSummary& m = s.models[i];
-    const RcdSummary& k = loss ? m.loss : m.accuracy;
+    const RcdSummary& k = summary_of(m, kind);
     const Style& st = styles[m.name];
     const double y = rf.y(i);
     svg += fmt::format("<g class=\"rcd-row\" data-model=\"{}\">\n", escape(m.name));
@@ -1037,14 +1059,20 @@ std::string flags_of(const ModelSummary& m) {
   return flags;
 }
 
+bool any_calibrated(const Scenario& s) {
+  return std::any_of(s.models.begin(), s.models.end(), [](const ModelSummary& m) { return m.calibrated.present; });
+}
+
 std::string summary_table(const Scenario& s, const Styles& styles) {
-  const bool intervals = count_of(s.replicate_count) >= 2;
+  const bool intervals = count_of(s.replicate_count) >= 2, calibrated = any_calibrated(s);
   std::string t = fmt::format(
       "<table class=\"summary\">\n<thead><tr><th rowspan=\"2\">model</th><th rowspan=\"2\">n</th>"
       "<th colspan=\"5\">{} (%)</th><th colspan=\"2\">RCD loss (steps)</th><th colspan=\"2\">RCD accuracy (steps)</th>"
-      "<th rowspan=\"2\">unlearn<br>seconds</th></tr>\n<tr><th>FA</th><th>RA</th><th>TA</th><th>MIA</th><th>gap</th>"
-      "<th>median</th><th>÷ retrained</th><th>median</th><th>÷ retrained</th></tr></thead>\n<tbody>\n",
-      intervals ? "mean ± " + confidence_text(s.confidence) + " interval" : std::string("value (one replicate)"));
+      "{}<th rowspan=\"2\">unlearn<br>seconds</th></tr>\n<tr><th>FA</th><th>RA</th><th>TA</th><th>MIA</th><th>gap</th>"
+      "<th>median</th><th>÷ retrained</th><th>median</th><th>÷ retrained</th>{}</tr></thead>\n<tbody>\n",
+      intervals ? "mean ± " + confidence_text(s.confidence) + " interval" : std::string("value (one replicate)"),
+      calibrated ? "<th colspan=\"2\">RCD-cal (steps)</th>" : "",
+      calibrated ? "<th>median</th><th>÷ retrained</th>" : "");
   for (const ModelSummary& m : s.models) {
     t += fmt::format("<tr class=\"summary-model {}{}\" data-model=\"{}\">", m.role,
                      count_of(m.damaged) > 0 ? " damaged" : "", escape(m.name));
@@ -1052,7 +1080,9 @@ std::string summary_table(const Scenario& s, const Styles& styles) {
     for (const char* key : {"metrics.fa", "metrics.ra", "metrics.ta", "metrics.mia", "gap"})
       t += cell(mean_pm_html(m.figure(key), 100, 2));
     t += rcd_median_cell(m.loss) + rcd_ratio_cell(m, m.loss) + rcd_median_cell(m.accuracy) +
-         rcd_ratio_cell(m, m.accuracy) + cell(mean_pm_html(m.figure("unlearn_seconds"), 1, 1));
+         rcd_ratio_cell(m, m.accuracy);
+    if (calibrated) t += rcd_median_cell(m.calibrated) + rcd_ratio_cell(m, m.calibrated);
+    t += cell(mean_pm_html(m.figure("unlearn_seconds"), 1, 1));
     t += "</tr>\n";
   }
   t += "</tbody></table>\n";
@@ -1069,6 +1099,10 @@ std::string summary_table(const Scenario& s, const Styles& styles) {
        "run (its forget loss stopped being finite) has no delay: it is left out and counted apart. ÷ retrained: the "
        "median over the retrained model's median, bounded as its parts are: “≥” when the model's median is a "
        "bound, “≤” when the retrained model's is, “n/a” when both are or either is unknown.</p>\n";
+  if (calibrated)
+    t += "<p class=\"footnote\">RCD-cal, the calibration-matched RCD: the steps until the forget loss at the "
+         "temperature fitted on held-out test images falls to the original's at its own; a model that is only less "
+         "confident everywhere (shrunk or jittered weights) meets it at once, one that forgot does not.</p>\n";
   return t;
 }
 
@@ -1101,16 +1135,19 @@ std::string paired_cell(const ModelSummary& m, bool ieu, const std::string& key,
 }
 
 std::string paired_table(const Scenario& s, const Styles& styles) {
+  const bool calibrated = any_calibrated(s);
   bool any_ieu = false, any_retrained = false;
   for (const ModelSummary& m : s.models) any_ieu = any_ieu || m.has_ieu, any_retrained = any_retrained || m.has_retrained;
   if (!any_ieu && !any_retrained) return "";
   const int64_t n = count_of(s.replicate_count);
   std::string t = "<table class=\"paired\">\n<thead><tr><th rowspan=\"2\">model</th>";
-  if (any_ieu) t += "<th colspan=\"3\">minus IEU</th>";
-  if (any_retrained) t += "<th colspan=\"3\">minus the retrained model</th>";
+  const int columns = calibrated ? 4 : 3;
+  if (any_ieu) t += fmt::format("<th colspan=\"{}\">minus IEU</th>", columns);
+  if (any_retrained) t += fmt::format("<th colspan=\"{}\">minus the retrained model</th>", columns);
   t += "</tr>\n<tr>";
   for (int i = 0; i < (any_ieu ? 1 : 0) + (any_retrained ? 1 : 0); ++i)
-    t += "<th>gap (points)</th><th>RCD loss (steps)</th><th>RCD accuracy (steps)</th>";
+    t += std::string("<th>gap (points)</th><th>RCD loss (steps)</th><th>RCD accuracy (steps)</th>") +
+         (calibrated ? "<th>RCD-cal (steps)</th>" : "");
   t += "</tr></thead>\n<tbody>\n";
   for (const ModelSummary& m : s.models) {
     t += fmt::format("<tr class=\"paired-model {}\" data-model=\"{}\">", m.role, escape(m.name));
@@ -1119,6 +1156,7 @@ std::string paired_table(const Scenario& s, const Styles& styles) {
       if (ieu ? !any_ieu : !any_retrained) continue;
       t += paired_cell(m, ieu, "gap", 100, 2, n) + paired_cell(m, ieu, "rcd.loss_steps", 1, 1, n) +
            paired_cell(m, ieu, "rcd.accuracy_steps", 1, 1, n);
+      if (calibrated) t += paired_cell(m, ieu, "rcd.calibrated_loss_steps", 1, 1, n);
     }
     t += "</tr>\n";
   }
@@ -1172,7 +1210,7 @@ std::string figures_table(const Scenario& s, const Styles& styles) {
 
 // ---- one replicate
 
-std::string model_row(const Model& m, const Style& st) {
+std::string model_row(const Model& m, const Style& st, bool calibrated) {
   std::string flags;
   if (m.damaged) flags += "<span class=\"flag\" title=\"RA or TA well below the retrained model's\">damaged*</span>";
   if (m.diverged)
@@ -1186,12 +1224,16 @@ std::string model_row(const Model& m, const Style& st) {
   const std::string accuracy_steps =
       m.diverged ? "diverged" : at_least(fixed(m.accuracy_steps, 0), m.accuracy_censored);
   const std::string none(kNone);
-  const std::string cells[] = {
-      percent(m.fa), percent(m.ra), percent(m.ta), percent(m.mia), percent(m.gap), loss_steps, accuracy_steps,
-      m.diverged ? none : at_least(significant(m.loss_auc), m.loss_censored),
-      m.diverged ? none : bounded(m.norm_loss, 2), m.diverged ? none : bounded(m.norm_accuracy, 2),
-      m.diverged ? none : bounded(m.norm_auc, 2), fixed(m.unlearn_seconds, 1), significant(m.to_original),
-      significant(m.to_retrained)};
+  const std::string calibrated_steps =
+      m.diverged ? "diverged" : at_least(fixed(m.calibrated_steps, 0), m.calibrated_censored);
+  std::vector<std::string> cells = {percent(m.fa), percent(m.ra), percent(m.ta), percent(m.mia), percent(m.gap),
+                                    loss_steps, accuracy_steps,
+                                    m.diverged ? none : at_least(significant(m.loss_auc), m.loss_censored)};
+  if (calibrated) cells.push_back(calibrated_steps);
+  for (const Bounded* b : {&m.norm_loss, &m.norm_accuracy, &m.norm_auc}) cells.push_back(m.diverged ? none : bounded(*b, 2));
+  if (calibrated) cells.push_back(m.diverged ? none : bounded(m.norm_calibrated, 2));
+  for (const std::string& c : {fixed(m.unlearn_seconds, 1), significant(m.to_original), significant(m.to_retrained)})
+    cells.push_back(c);
   for (const std::string& c : cells) row += cell(escape(c));
   return row + "</tr>\n";
 }
@@ -1210,15 +1252,19 @@ std::string model_table(const Replicate& r, const Styles& styles, const Value& m
       relearn_text(r.relearn), plain(r.relearn.loss_target),
       plain(r.relearn.accuracy_target ? Value(*r.relearn.accuracy_target * 100) : std::nullopt),
       escape(r.digest.empty() ? std::string(kNone) : r.digest), duration(r.relearn_seconds));
-  t += "<table class=\"models\">\n<thead><tr><th rowspan=\"2\">model</th><th rowspan=\"2\">method</th>"
-       "<th colspan=\"5\">metrics (%)</th><th colspan=\"3\">RCD (relearning steps)</th>"
-       "<th colspan=\"3\">RCD ÷ retrained</th><th rowspan=\"2\">unlearn<br>seconds</th>"
-       "<th colspan=\"2\">L2 distance to</th></tr>\n<tr><th>FA</th><th>RA</th><th>TA</th><th>MIA</th><th>gap</th>"
-       "<th>loss</th><th>accuracy</th><th>loss AUC</th><th>loss</th><th>accuracy</th><th>loss AUC</th>"
-       "<th>original</th><th>retrained</th></tr></thead>\n<tbody>\n";
+  const bool calibrated = std::any_of(r.models.begin(), r.models.end(), [](const Model& m) { return m.calibrated; });
+  const std::string rcd_columns =
+      std::string("<th>loss</th><th>accuracy</th><th>loss AUC</th>") + (calibrated ? "<th>calibrated</th>" : "");
+  t += fmt::format(
+      "<table class=\"models\">\n<thead><tr><th rowspan=\"2\">model</th><th rowspan=\"2\">method</th>"
+      "<th colspan=\"5\">metrics (%)</th><th colspan=\"{0}\">RCD (relearning steps)</th>"
+      "<th colspan=\"{0}\">RCD ÷ retrained</th><th rowspan=\"2\">unlearn<br>seconds</th>"
+      "<th colspan=\"2\">L2 distance to</th></tr>\n<tr><th>FA</th><th>RA</th><th>TA</th><th>MIA</th><th>gap</th>"
+      "{1}{1}<th>original</th><th>retrained</th></tr></thead>\n<tbody>\n",
+      calibrated ? 4 : 3, rcd_columns);
   bool any_damaged = false, any_diverged = false;
   for (const Model& m : r.models) {
-    t += model_row(m, styles[m.name]);
+    t += model_row(m, styles[m.name], calibrated);
     any_damaged = any_damaged || m.damaged;
     any_diverged = any_diverged || m.diverged;
   }
@@ -1311,11 +1357,14 @@ std::string scenario_section(const Scenario& s, size_t index, const Value& margi
                 intervals ? "Mean paired difference with its " + ci + " interval; left of 0 the model is closer to "
                                 "the retrained model than IEU. Pale rows (n.s.): the interval holds 0."
                           : std::string("One replicate: the difference of its values, no interval."));
-  h += figure(rcd_plot(s, styles, true),
+  h += figure(rcd_plot(s, styles, Rcd::loss),
               "Median RCD (loss) over the replicates: filled when exact, open with an arrow when only a lower bound "
               "(censored runs at or below the median). Small marks: each replicate (triangles: censored at the cap). "
               "Diverged runs are not drawn, only counted.");
-  h += figure(rcd_plot(s, styles, false), "The same for RCD (accuracy).");
+  h += figure(rcd_plot(s, styles, Rcd::accuracy), "The same for RCD (accuracy).");
+  if (any_calibrated(s))
+    h += figure(rcd_plot(s, styles, Rcd::calibrated),
+                "The same for RCD-cal: the forget loss at each model's fitted temperature against the original's.");
   std::vector<double> loss_lines, accuracy_lines;
   for (const Value& v : loss_targets)
     if (v) loss_lines.push_back(*v);
