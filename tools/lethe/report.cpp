@@ -1103,6 +1103,9 @@ std::string summary_table(const Scenario& s, const Styles& styles) {
     t += "<p class=\"footnote\">RCD-cal, the calibration-matched RCD: the steps until the forget loss at the "
          "temperature fitted on held-out test images falls to the original's at its own; a model that is only less "
          "confident everywhere (shrunk or jittered weights) meets it at once, one that forgot does not.</p>\n";
+  t += "<p class=\"footnote\">IEU and its ablations take plain steps (no momentum), as IEU's update θ ← (1 − ηλ)θ − "
+       "η(g<sub>r</sub> − αg<sub>f</sub>) + σξ is defined; the SGD baselines use momentum 0.9 and coupled weight "
+       "decay 5e-4 by default (README, “Sources and deviations”).</p>\n";
   return t;
 }
 

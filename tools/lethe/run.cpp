@@ -383,6 +383,7 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
       });
       const nlohmann::json body = {{"models", result.models},
                                    {"targets", result.targets},
+                                   {"relearn_data", result.data},
                                    {"relearn_seconds", result.seconds},
                                    {"split_digest", split.digest()},
                                    {"forget_size", split.forget.size()}};
@@ -398,7 +399,10 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
     nlohmann::json relearn_json = relearn_options;
     relearn_json["accuracy_target"] = body.at("targets").at("accuracy");
     relearn_json["loss_target"] = body.at("targets").at("loss");
-    relearn_json["data"] = relearn_options.retain_samples > 0 ? "forget+retain" : "forget";
+    relearn_json["calibrated_loss_target"] = body.at("targets").value("calibrated_loss", nlohmann::json());
+    const nlohmann::json read = body.value("relearn_data", nlohmann::json::object());
+    relearn_json["data"] = relearn_options.retain_samples > 0 || relearn_options.retain_mix > 0 ? "forget+retain" : "forget";
+    relearn_json["read"] = read;  // how many forget and retain samples the steps read, what was measured
     out.push_back({{"replicate", rep.index},
                    {"seed", rep.seed},
                    {"split_digest", body.at("split_digest")},

@@ -144,7 +144,7 @@ std::string summary_table(const nlohmann::json& summary) {
        "on held-out data falls to the original's (— without [relearn] calibration-samples); gap − IEU's: paired "
        "difference, n.s. when its interval holds 0\n"
        "  IEU and its ablations take plain steps (no momentum), as IEU's update θ ← (1 − ηλ)θ − η(g_r − αg_f) + σξ is "
-       "defined; the SGD baselines use momentum 0.9 and coupled weight decay 5e-4\n";
+       "defined; the SGD baselines use momentum 0.9 and coupled weight decay 5e-4 by default\n";
   return s;
 }
 
