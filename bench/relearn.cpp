@@ -137,12 +137,12 @@ bool same(const std::vector<unlearn::RelearnResult>& a, const std::vector<unlear
 int run(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines as they come: a long run shows its progress
   CLI::App app{"lethe-bench-relearn: RCD against a naive loop, and N models batched against one by one"};
-  std::string dir = "study/default", scenario = "random-0.1";
+  std::string dir = "study/default/replicate-0", scenario = "random-0.1";
   int threads = 2, repeats = 1;
   std::vector<int> counts = {8, 32};
   int64_t fixed_steps = 30, stacked_eval_batch = 100;
   bool own_stop = false;
-  app.add_option("--study", dir, "a `lethe run` output folder")->capture_default_str();
+  app.add_option("--study", dir, "one replicate of a `lethe run` study: OUT/replicate-R")->capture_default_str();
   app.add_option("--scenario", scenario, "its scenario folder")->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--repeats", repeats, "runs of each side, alternating")->capture_default_str();
