@@ -56,8 +56,22 @@ std::vector<int64_t> sample(const std::vector<int64_t>& indices, double count, u
 // Every label a relearning run reads, checked once up front: the steps then skip the per-call
 // check, which on CUDA waits for the GPU and under a CUDA graph cannot run at all (a bad label
 // would become a NaN loss, reported as divergence instead of an error).
+// A data set's labels as int64 on the host.
+Tensor host_labels(const data::Dataset& d) { return d.labels.to(Device::cpu()).to(DType::i64).contiguous(); }
+
+// The first `limit` images (in order; 0: all) whose label is among `classes` (`among`) or not.
+std::vector<int64_t> images_by_class(const data::Dataset& d, const std::vector<int64_t>& classes, bool among,
+                                     int64_t limit) {
+  const Tensor labels = host_labels(d);
+  const int64_t* l = labels.data<int64_t>();
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < labels.numel() && (limit == 0 || static_cast<int64_t>(out.size()) < limit); ++i)
+    if ((std::find(classes.begin(), classes.end(), l[i]) != classes.end()) == among) out.push_back(i);
+  return out;
+}
+
 void check_labels(const data::Subset& s, int64_t classes, const char* what) {
-  const Tensor labels = s.base->labels.to(Device::cpu()).to(DType::i64).contiguous();
+  const Tensor labels = host_labels(*s.base);
   const int64_t* l = labels.data<int64_t>();
   for (const int64_t i : s.indices) {
     LETHE_CHECK(i >= 0 && i < labels.numel(), "relearn", what, " sample ", i, " is outside the data set (", labels.numel(),
@@ -754,12 +768,7 @@ RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split
     LETHE_CHECK(split.scenario.kind == ScenarioKind::class_wise, "relearn", "--target-set class-test needs a "
                 "class-wise scenario (it is the test images of the forgotten classes), not ", split.scenario.str());
     LETHE_CHECK(test != nullptr, "relearn", "--target-set class-test: no test set to take the forgotten classes' images from");
-    const Tensor labels = test->labels.to(Device::cpu()).to(DType::i64).contiguous();
-    const int64_t* l = labels.data<int64_t>();
-    std::vector<int64_t> images;
-    for (int64_t i = 0; i < labels.numel(); ++i)
-      if (std::find(split.scenario.classes.begin(), split.scenario.classes.end(), l[i]) != split.scenario.classes.end())
-        images.push_back(i);
+    std::vector<int64_t> images = images_by_class(*test, split.scenario.classes, true, 0);
     LETHE_CHECK(!images.empty(), "relearn", "--target-set class-test: the test set has no image of ", split.scenario.str());
     d.forget = {std::move(test), std::move(images)};
   } else {
@@ -778,13 +787,10 @@ RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split
   }
   if (o.calibration_samples > 0) {
     LETHE_CHECK(test != nullptr, "relearn", "--calibration-samples: no test set to take the held-out images from");
-    const Tensor labels = test->labels.to(Device::cpu()).to(DType::i64).contiguous();
-    const int64_t* l = labels.data<int64_t>();
-    const std::vector<int64_t>& gone = split.scenario.kind == ScenarioKind::class_wise ? split.scenario.classes
-                                                                                       : std::vector<int64_t>{};
-    std::vector<int64_t> heldout;  // the first N test images, class-wise of the remaining classes only
-    for (int64_t i = 0; i < labels.numel() && static_cast<int64_t>(heldout.size()) < o.calibration_samples; ++i)
-      if (std::find(gone.begin(), gone.end(), l[i]) == gone.end()) heldout.push_back(i);
+    // The first N test images, class-wise of the remaining classes only.
+    const std::vector<int64_t> gone = split.scenario.kind == ScenarioKind::class_wise ? split.scenario.classes
+                                                                                      : std::vector<int64_t>{};
+    std::vector<int64_t> heldout = images_by_class(*test, gone, false, o.calibration_samples);
     LETHE_CHECK(!heldout.empty(), "relearn", "--calibration-samples ", o.calibration_samples,
                 ": the test set has no image to fit a temperature on (the held-out set is empty)");
     d.heldout = {test, std::move(heldout)};

@@ -85,25 +85,21 @@ nlohmann::json rcd_of(const std::vector<const nlohmann::json*>& runs, const Row*
   nlohmann::json out = nlohmann::json::object();
   for (const std::string kind : {"loss", "accuracy", "loss_auc", "calibrated_loss"}) {
     if (kind == "calibrated_loss" && !measured(runs, kind)) continue;
-    std::vector<stats::CensoredValue> x;
+    auto value_of = [&](const nlohmann::json& m) { return kind == "loss_auc" ? auc_value(m) : rcd_value(m, kind); };
+    std::vector<stats::CensoredValue> x, d;   // this model's; the retrained model's
     std::vector<stats::BoundedValue> ratios;  // ÷ the retrained model of the same replicate
     for (size_t r = 0; r < runs.size(); ++r) {
+      const bool theirs = retrained != nullptr && retrained->runs[r] != nullptr;
+      if (theirs) d.push_back(value_of(*retrained->runs[r]));
       if (runs[r] == nullptr) continue;
-      const stats::CensoredValue v = kind == "loss_auc" ? auc_value(*runs[r]) : rcd_value(*runs[r], kind);
-      x.push_back(v);
-      if (retrained != nullptr && retrained->runs[r] != nullptr) {
-        const stats::CensoredValue d =
-            kind == "loss_auc" ? auc_value(*retrained->runs[r]) : rcd_value(*retrained->runs[r], kind);
-        ratios.push_back(stats::ratio_bound(v, d));
-      }
+      x.push_back(value_of(*runs[r]));
+      if (theirs) ratios.push_back(stats::ratio_bound(x.back(), d.back()));
     }
-    nlohmann::json k = stats::to_json(stats::summarize_censored(x));
+    const stats::CensoredSummary num = stats::summarize_censored(x);
+    nlohmann::json k = stats::to_json(num);
     // The ratio of the medians, bounded as its parts are (a censored median is a lower bound).
     if (retrained != nullptr && kind != "loss_auc") {
-      std::vector<stats::CensoredValue> d;
-      for (const nlohmann::json* m : retrained->runs)
-        if (m != nullptr) d.push_back(rcd_value(*m, kind));
-      const stats::CensoredSummary num = stats::summarize_censored(x), den = stats::summarize_censored(d);
+      const stats::CensoredSummary den = stats::summarize_censored(d);
       auto as_value = [](const stats::BoundedValue& b) {
         return stats::CensoredValue{b.bound == stats::Bound::none ? std::nan("") : b.value,
                                     b.bound == stats::Bound::at_least};

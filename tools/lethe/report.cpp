@@ -123,8 +123,12 @@ struct Point {
 };
 
 // One model of one replicate: the per-model record of results.json.
-struct Model {
+// Who a row is, in a replicate's models and in the summary alike.
+struct Named {
   std::string name, method, role;  // role: original | retrained | unlearned
+};
+
+struct Model : Named {
   Value fa, ra, ta, mia, gap, unlearn_seconds, to_original, to_retrained;
   bool damaged = false, diverged = false;
   Value loss_steps, accuracy_steps, loss_auc;
@@ -171,8 +175,7 @@ struct RcdSummary {
 };
 
 // One model over the replicates: the scenario's summary.models[i].
-struct ModelSummary {
-  std::string name, method, role;
+struct ModelSummary : Named {
   Value replicates, diverged, damaged;  // counts
   std::vector<std::pair<std::string, Interval>> figures;
   RcdSummary loss, accuracy, calibrated;  // calibrated: RCD-cal, present only with calibration
@@ -225,13 +228,16 @@ Bounded read_ratio(const Field& rcd, const char* kind, bool censored) {
   return b;
 }
 
+Named read_named(const Field& f) {
+  Named n{f["name"].required_text(), f["method"].text(), f["role"].required_text()};
+  LETHE_CHECK(n.role == "original" || n.role == "retrained" || n.role == "unlearned", "report", f.path,
+              ".role: expected original, retrained or unlearned, got \"", n.role, "\"");
+  return n;
+}
+
 Model read_model(const Field& f) {
   Model m;
-  m.name = f["name"].required_text();
-  m.method = f["method"].text();
-  m.role = f["role"].required_text();
-  LETHE_CHECK(m.role == "original" || m.role == "retrained" || m.role == "unlearned", "report", f.path,
-              ".role: expected original, retrained or unlearned, got \"", m.role, "\"");
+  static_cast<Named&>(m) = read_named(f);
   const Field metrics = f["metrics"];
   m.fa = metrics["fa"].number();
   m.ra = metrics["ra"].number();
@@ -310,9 +316,7 @@ std::map<std::string, Paired> read_paired(const Field& f) {
 
 ModelSummary read_model_summary(const Field& f) {
   ModelSummary m;
-  m.name = f["name"].required_text();
-  m.method = f["method"].text();
-  m.role = f["role"].required_text();
+  static_cast<Named&>(m) = read_named(f);
   m.replicates = f["replicates"].number();
   m.diverged = f["diverged"].number();
   m.damaged = f["damaged"].number();
