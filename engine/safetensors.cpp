@@ -9,6 +9,7 @@
 
 #include "engine/error.h"
 #include "engine/file.h"
+#include "engine/json.h"
 
 namespace lethe {
 
@@ -53,19 +54,10 @@ std::string json_message(const json::exception& e) {
 // Parses the header, refusing a key that appears twice in one object (nlohmann would keep the
 // last silently; a file that names a tensor twice is corrupt).
 json parse_header(const std::string& text, const std::string& origin) {
-  std::vector<std::set<std::string>> open_objects;
-  const json::parser_callback_t refuse_duplicates = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) open_objects.emplace_back();
-    if (event == json::parse_event_t::object_end) open_objects.pop_back();
-    if (event == json::parse_event_t::key && !open_objects.back().insert(parsed.get<std::string>()).second)
-      fail(origin, "duplicate key '", parsed.get<std::string>(), "' in the header");
-    return true;
-  };
-  try {
-    return json::parse(text, refuse_duplicates);
-  } catch (const json::parse_error& e) {
-    fail(origin, "header is not valid JSON: ", json_message(e));
-  }
+  JsonLimits limits;
+  limits.max_bytes = kMaxHeaderBytes;
+  limits.refuse_duplicate_keys = true;
+  return parse_json(text, detail::concat("safetensors: ", origin, ": header"), limits);
 }
 
 // One tensor's header entry, checked on its own (before the ranges are checked together).
@@ -76,49 +68,53 @@ struct Entry {
   uint64_t begin, end;
 };
 
+// A tensor's name (from the file) for an error message.
+std::string quoted_tensor(const std::string& name) { return "tensor " + excerpt(name, 80, '\''); }
+
 DType parse_dtype(const json& value, const std::string& name, const std::string& origin) {
-  if (!value.is_string()) fail(origin, "tensor '", name, "': dtype must be a string, got ", value.dump());
+  if (!value.is_string()) fail(origin, quoted_tensor(name), ": dtype must be a string, got ", json_excerpt(value));
   const std::string s = value.get<std::string>();
   for (const DTypeName& d : kDTypeNames)
     if (s == d.name) return d.dtype;
   for (const char* other : kOtherDTypes)
-    if (s == other) fail(origin, "tensor '", name, "': unsupported dtype ", s, " (lethe reads F32, F64, I32, I64, U8)");
-  fail(origin, "tensor '", name, "': unknown dtype '", s, "'");
+    if (s == other) fail(origin, quoted_tensor(name), ": unsupported dtype ", s, " (lethe reads F32, F64, I32, I64, U8)");
+  fail(origin, quoted_tensor(name), ": unknown dtype ", excerpt(s, 80, '\''));
 }
 
 Shape parse_shape(const json& value, const std::string& name, const std::string& origin) {
-  if (!value.is_array()) fail(origin, "tensor '", name, "': shape must be an array, got ", value.dump());
+  if (!value.is_array()) fail(origin, quoted_tensor(name), ": shape must be an array, got ", json_excerpt(value));
   if (value.size() > static_cast<size_t>(kMaxDims))
-    fail(origin, "tensor '", name, "': shape ", value.dump(), " has ", value.size(), " dims, lethe tensors have at most ",
+    fail(origin, quoted_tensor(name), ": shape ", json_excerpt(value), " has ", value.size(), " dims, lethe tensors have at most ",
          kMaxDims);
   Shape shape;
   for (const json& dim : value) {
     if (dim.is_number_integer() && !dim.is_number_unsigned())
-      fail(origin, "tensor '", name, "': negative dim in shape ", value.dump());
+      fail(origin, quoted_tensor(name), ": negative dim in shape ", json_excerpt(value));
     if (!dim.is_number_unsigned() || dim.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-      fail(origin, "tensor '", name, "': shape ", value.dump(), " must hold non-negative integers below 2^63");
+      fail(origin, quoted_tensor(name), ": shape ", json_excerpt(value), " must hold non-negative integers below 2^63");
     shape.push_back(dim.get<int64_t>());
   }
   return shape;
 }
 
 Entry parse_entry(const std::string& name, const json& value, uint64_t data_size, const std::string& origin) {
-  if (!value.is_object()) fail(origin, "tensor '", name, "': entry must be an object, got ", value.dump());
+  if (!value.is_object()) fail(origin, quoted_tensor(name), ": entry must be an object, got ", json_excerpt(value));
   for (const auto& [key, unused] : value.items())
     if (key != "dtype" && key != "shape" && key != "data_offsets")
-      fail(origin, "tensor '", name, "': unexpected key '", key, "' (expected dtype, shape, data_offsets)");
+      fail(origin, quoted_tensor(name), ": unexpected key ", excerpt(key, 80, '\''), " (expected dtype, shape, data_offsets)");
   for (const char* key : {"dtype", "shape", "data_offsets"})
-    if (!value.contains(key)) fail(origin, "tensor '", name, "': missing key '", key, "'");
+    if (!value.contains(key)) fail(origin, quoted_tensor(name), ": missing key '", key, "'");
 
   Entry e{name, parse_dtype(value["dtype"], name, origin), parse_shape(value["shape"], name, origin), 0, 0};
   const json& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-    fail(origin, "tensor '", name, "': data_offsets must be [begin, end] with non-negative integers, got ", offsets.dump());
+    fail(origin, quoted_tensor(name), ": data_offsets must be [begin, end] with non-negative integers, got ",
+         json_excerpt(offsets));
   e.begin = offsets[0].get<uint64_t>();
   e.end = offsets[1].get<uint64_t>();
-  if (e.begin > e.end) fail(origin, "tensor '", name, "': data_offsets ", offsets.dump(), " end before they begin");
+  if (e.begin > e.end) fail(origin, quoted_tensor(name), ": data_offsets ", offsets.dump(), " end before they begin");
   if (e.end > data_size)
-    fail(origin, "tensor '", name, "': data_offsets ", offsets.dump(), " reach past the end of the ", data_size,
+    fail(origin, quoted_tensor(name), ": data_offsets ", offsets.dump(), " reach past the end of the ", data_size,
          "-byte data section (truncated file or wrong offsets)");
 
   // The bytes the shape needs; a shape too large to count cannot match any range.
@@ -128,7 +124,7 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
   for (int64_t dim : e.shape) overflow |= __builtin_mul_overflow(needed, static_cast<uint64_t>(dim), &needed);
   if (std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end()) needed = 0, overflow = false;
   if (overflow || needed != range)
-    fail(origin, "tensor '", name, "': shape ", e.shape.str(), " of ", safetensors_name(e.dtype), " needs ",
+    fail(origin, quoted_tensor(name), ": shape ", e.shape.str(), " of ", safetensors_name(e.dtype), " needs ",
          overflow ? "more than 2^64" : std::to_string(needed), " bytes but data_offsets ", offsets.dump(), " hold ",
          range);
   return e;
@@ -188,10 +184,8 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& o
     fail(origin, "header is not a JSON object: it starts with ",
          std::isprint(first) ? detail::concat("'", text[0], "'") : detail::concat("byte ", int{first}));
   }
-  // nlohmann stops at a NUL as at the end of a C string, so "{}\0garbage" would pass; JSON has none.
-  if (const size_t nul = text.find('\0'); nul != std::string::npos)
-    fail(origin, "header is not valid JSON: NUL byte at offset ", nul);
-  // Valid JSON that starts with '{' is an object.
+  // Valid JSON that starts with '{' is an object (parse_json refuses NUL bytes, nesting deeper than
+  // 64 levels and duplicate keys).
   const json header = parse_header(text, origin);
 
   const uint64_t data_size = bytes.size() - 8 - header_size;
@@ -202,9 +196,10 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& o
       entries.push_back(parse_entry(key, value, data_size, origin));
       continue;
     }
-    if (!value.is_object()) fail(origin, kMetadataKey, " must be an object, got ", value.dump());
+    if (!value.is_object()) fail(origin, kMetadataKey, " must be an object, got ", json_excerpt(value));
     for (const auto& [name, v] : value.items()) {
-      if (!v.is_string()) fail(origin, kMetadataKey, " value of '", name, "' must be a string, got ", v.dump());
+      if (!v.is_string())
+        fail(origin, kMetadataKey, " value of ", excerpt(name, 80, '\''), " must be a string, got ", json_excerpt(v));
       file.metadata[name] = v.get<std::string>();
     }
   }
@@ -217,8 +212,8 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& o
   for (size_t i = 0; i < entries.size(); ++i) {
     const Entry& e = entries[i];
     if (e.begin < covered)
-      fail(origin, "tensors '", entries[i - 1].name, "' [", entries[i - 1].begin, ",", entries[i - 1].end, "] and '",
-           e.name, "' [", e.begin, ",", e.end, "] overlap");
+      fail(origin, "tensors ", excerpt(entries[i - 1].name, 80, '\''), " [", entries[i - 1].begin, ",",
+           entries[i - 1].end, "] and ", excerpt(e.name, 80, '\''), " [", e.begin, ",", e.end, "] overlap");
     if (e.begin > covered)
       fail(origin, "hole in the data: bytes [", covered, ",", e.begin, ") belong to no tensor");
     covered = e.end;

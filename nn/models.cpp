@@ -90,7 +90,7 @@ std::shared_ptr<Module> build_network(const ModelSpec& spec) {
   if (spec.name == "mlp") return build_mlp(spec);
   if (spec.name == "cnn-s") return build_cnn_s(spec);
   if (spec.name == "resnet18c") return std::make_shared<ResNet18c>(spec);
-  LETHE_FAIL("model", "unknown model '", spec.name, "' (known: mlp, cnn-s, resnet18c)");
+  LETHE_FAIL("model", "unknown model ", excerpt(spec.name, 80, '\''), " (known: mlp, cnn-s, resnet18c)");
 }
 
 Model::Model(const ModelSpec& spec, uint64_t seed, Device device, int grad_buffers)

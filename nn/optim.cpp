@@ -43,7 +43,8 @@ std::vector<Tensor> match_state(const std::string& op, const NamedList& expected
               names_of(given));
   std::vector<Tensor> sources;  // in expected's order
   for (const auto& [name, want] : expected) {
-    const auto it = std::find_if(given.begin(), given.end(), [&](const auto& e) { return e.first == name; });
+    // (Captured by an init-capture: clang 14 cannot capture a structured binding.)
+    const auto it = std::find_if(given.begin(), given.end(), [&n = name](const auto& e) { return e.first == n; });
     LETHE_CHECK(it != given.end(), op, "missing '", name, "' (got ", names_of(given), ")");
     const Tensor& t = it->second;
     LETHE_CHECK(t.defined() && t.dtype() == want.dtype() && t.shape() == want.shape(), op, "'", name, "' is ",

@@ -34,8 +34,8 @@ std::vector<StackedLayer> plan(const Module& network, std::string& why) {
     l.name = name;
     l.single = module;
     const Module* m = module.get();
-    const auto refuse = [&](const char* layer, const char* reason) {
-      why = lethe::detail::concat("layer '", name, "' (", layer, ") ", reason);
+    const auto refuse = [&, &layer_name = name](const char* layer, const char* reason) {  // clang 14: no binding capture
+      why = lethe::detail::concat("layer '", layer_name, "' (", layer, ") ", reason);
       return layers;
     };
     const char* after_flatten = "comes after the flatten";
@@ -197,7 +197,7 @@ NamedTensors StackedModel::parameters(int64_t n) const {
   NamedTensors all = state_dict(n), out;
   const NamedTensors params = network_->named_parameters();
   for (auto& [name, t] : all)
-    if (std::any_of(params.begin(), params.end(), [&](const auto& p) { return p.first == name; }))
+    if (std::any_of(params.begin(), params.end(), [&n = name](const auto& p) { return p.first == n; }))
       out.emplace_back(name, std::move(t));
   return out;
 }

@@ -2,11 +2,13 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/json.h"
 #include "engine/ops.h"
 
 namespace lethe::nn {
@@ -48,16 +50,33 @@ void to_json(nlohmann::json& j, const Recipe& r) {
 #undef LETHE_TO_JSON
 }
 
-void from_json(const nlohmann::json& j, Recipe& r) {
-  LETHE_CHECK(j.is_object(), "recipe", "expected a JSON object, got ", j.dump());
-  try {
-#define LETHE_FROM_JSON(field, key) \
-  if (j.contains(key)) j.at(key).get_to(r.field);
-    LETHE_RECIPE_FIELDS(LETHE_FROM_JSON)
-#undef LETHE_FROM_JSON
-  } catch (const nlohmann::json::exception& e) {
-    LETHE_FAIL("recipe", "bad value in ", j.dump(), ": ", e.what());
+namespace {
+// One field of a recipe read from JSON (a checkpoint's metadata): of the field's type, integers in
+// its range (nlohmann's get<> would convert fractions and out-of-range numbers unchecked).
+template <class T>
+void read_field(const nlohmann::json& value, const char* key, T& out) {
+  if constexpr (std::is_same_v<T, bool>) {
+    LETHE_CHECK(value.is_boolean(), "recipe", key, " must be true or false, got ", json_excerpt(value));
+    out = value.get<bool>();
+  } else if constexpr (std::is_integral_v<T>) {
+    out = static_cast<T>(json_int(value, std::string("recipe: ") + key, std::numeric_limits<T>::min(),
+                                  std::numeric_limits<T>::max()));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    LETHE_CHECK(value.is_number(), "recipe", key, " must be a number, got ", json_excerpt(value));
+    out = value.get<T>();
+  } else {
+    LETHE_CHECK(value.is_string(), "recipe", key, " must be a string, got ", json_excerpt(value));
+    out = value.get<std::string>();
   }
+}
+}  // namespace
+
+void from_json(const nlohmann::json& j, Recipe& r) {
+  LETHE_CHECK(j.is_object(), "recipe", "expected a JSON object, got ", json_excerpt(j));
+#define LETHE_FROM_JSON(field, key) \
+  if (j.contains(key)) read_field(j.at(key), key, r.field);
+  LETHE_RECIPE_FIELDS(LETHE_FROM_JSON)
+#undef LETHE_FROM_JSON
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const Recipe& r, const ParamArena& arena) {

@@ -188,7 +188,7 @@ const Method& find_method(const std::string& name) {
     if (m.name == name) return m;
   std::string known;
   for (const Method& m : methods()) known += (known.empty() ? "" : ", ") + m.name;
-  LETHE_FAIL("unlearn", "unknown method '", name, "' (known: ", known, ")");
+  LETHE_FAIL("unlearn", "unknown method ", excerpt(name, 80, '\''), " (known: ", known, ")");
 }
 
 }  // namespace lethe::unlearn

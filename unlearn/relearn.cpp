@@ -748,7 +748,7 @@ RelearnMode parse_relearn_mode(const std::string& name) {
   if (name == "auto") return RelearnMode::automatic;
   if (name == "batched") return RelearnMode::batched;
   if (name == "sequential") return RelearnMode::sequential;
-  LETHE_FAIL("relearn", "--mode ", name, ": must be auto, batched or sequential");
+  LETHE_FAIL("relearn", "--mode ", excerpt(name, 80, '\''), ": must be auto, batched or sequential");
 }
 
 const char* relearn_mode_name(RelearnMode mode) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 #include <utility>
 
 #include "engine/error.h"
@@ -44,32 +45,63 @@ uint32_t big_endian(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 
-// An open file read through zlib, which inflates gzip files and passes other files through.
-class ZFile {
+// The bytes of a file, plain or gzip-compressed (the gzip magic 1f 8b tells them apart, as zlib's
+// gzread does), read as one stream: gzip members one after another are one stream, as with gunzip.
+class IdxBytes {
  public:
-  explicit ZFile(const std::string& path) : path_(path) {
-    errno = 0;
-    file_ = gzopen(path.c_str(), "rb");
-    if (file_ == nullptr) fail("cannot open: ", errno != 0 ? std::strerror(errno) : "out of memory");
+  IdxBytes(std::string_view bytes, const std::string& origin) : bytes_(bytes), origin_(origin) {
+    gzip_ = bytes.size() >= 2 && static_cast<uint8_t>(bytes[0]) == 0x1f && static_cast<uint8_t>(bytes[1]) == 0x8b;
+    if (gzip_) {
+      z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
+      z_.avail_in = 0;  // handed over in chunks of at most 1 GiB (avail_in is 32-bit)
+      const int r = inflateInit2(&z_, 16 + MAX_WBITS);  // gzip only
+      if (r != Z_OK) fail("zlib error: ", r == Z_MEM_ERROR ? "out of memory" : "cannot start inflating");
+    }
   }
-  ~ZFile() { gzclose(file_); }
-  ZFile(const ZFile&) = delete;
-  ZFile& operator=(const ZFile&) = delete;
+  ~IdxBytes() {
+    if (gzip_) inflateEnd(&z_);
+  }
+  IdxBytes(const IdxBytes&) = delete;
+  IdxBytes& operator=(const IdxBytes&) = delete;
 
   template <class... Args>
   [[noreturn]] void fail(Args&&... args) const {
-    LETHE_FAIL("idx", "'", path_, "': ", std::forward<Args>(args)...);
+    LETHE_FAIL("idx", "'", origin_, "': ", std::forward<Args>(args)...);
   }
+
+  bool gzip() const { return gzip_; }
+  // Plain bytes not read yet (for gzip input: unknown until inflated).
+  int64_t plain_left() const { return static_cast<int64_t>(bytes_.size() - consumed_); }
 
   // Reads up to n bytes into dst; fewer only where the data ends.
   int64_t read(void* dst, int64_t n) {
+    if (!gzip_) {
+      const int64_t got = std::min(n, plain_left());
+      if (got > 0) std::memcpy(dst, bytes_.data() + consumed_, static_cast<size_t>(got));
+      consumed_ += static_cast<size_t>(got);
+      return got;
+    }
     int64_t got = 0;
-    while (got < n) {
-      const auto chunk = static_cast<unsigned>(std::min<int64_t>(n - got, int64_t{1} << 30));
-      const int r = gzread(file_, static_cast<char*>(dst) + got, chunk);
-      if (r < 0) fail(zlib_error());
-      if (r == 0) break;
-      got += r;
+    while (got < n && !ended_) {
+      const auto chunk = static_cast<uInt>(std::min<int64_t>(n - got, int64_t{1} << 30));
+      z_.next_out = static_cast<Bytef*>(dst) + got;
+      z_.avail_out = chunk;
+      if (z_.avail_in == 0) feed();
+      const int r = inflate(&z_, Z_NO_FLUSH);
+      got += chunk - z_.avail_out;
+      if (r == Z_STREAM_END) {
+        next_member();
+      } else if (r == Z_DATA_ERROR) {
+        fail("corrupt gzip stream: ", z_.msg != nullptr ? z_.msg : "invalid data");
+      } else if (r == Z_MEM_ERROR) {
+        fail("zlib error: out of memory");
+      } else if (r == Z_OK || r == Z_BUF_ERROR) {
+        // Output space left but no input: the compressed bytes end before the stream does.
+        if (z_.avail_out > 0 && z_.avail_in == 0 && left_in() == 0) cut_ = ended_ = true;
+        else if (r == Z_BUF_ERROR && z_.avail_in > 0) fail("zlib error: inflate makes no progress");
+      } else {
+        fail("zlib error ", r);
+      }
     }
     return got;
   }
@@ -82,31 +114,55 @@ class ZFile {
     return total;
   }
 
-  // Said after a short read: zlib flags a gzip stream that stops mid-way.
-  std::string ending() const {
-    int errnum = Z_OK;
-    gzerror(file_, &errnum);
-    return errnum == Z_BUF_ERROR ? " (the gzip stream ends early)" : "";
+  // Said after a short read: the gzip stream stops mid-way.
+  std::string ending() const { return cut_ ? " (the gzip stream ends early)" : ""; }
+
+  // After the data: a gzip stream must end properly, and nothing but gzip members may follow it.
+  void check_end() const {
+    if (cut_) fail("the gzip stream ends early (it is cut in its trailer)");
+    if (garbage_ > 0) fail("trailing garbage: ", garbage_, " bytes after the end of the gzip stream");
   }
 
  private:
-  // zlib's message for a failed read, without the path it prefixes its messages with.
-  std::string zlib_error() const {
-    int errnum = Z_OK;
-    std::string msg = gzerror(file_, &errnum);
-    if (msg.rfind(path_ + ": ", 0) == 0) msg.erase(0, path_.size() + 2);
-    if (errnum == Z_ERRNO) return "read error: " + msg;
-    if (errnum == Z_DATA_ERROR) return "corrupt gzip stream: " + msg;
-    return "zlib error: " + msg;
+  size_t left_in() const { return bytes_.size() - consumed_; }
+  // Hands zlib the next chunk of the compressed bytes.
+  void feed() {
+    const size_t chunk = std::min<size_t>(left_in(), size_t{1} << 30);
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes_.data() + consumed_));
+    z_.avail_in = static_cast<uInt>(chunk);
+    consumed_ += chunk;
+  }
+  // At the end of a gzip member: another one may follow; anything else is garbage.
+  void next_member() {
+    const size_t unread = z_.avail_in + left_in();
+    if (unread == 0) {
+      ended_ = true;
+    } else if (unread >= 2 && starts_member(unread)) {
+      inflateReset(&z_);
+    } else {
+      garbage_ = static_cast<int64_t>(unread);
+      ended_ = true;
+    }
+  }
+  // The gzip magic at the next unread byte (zlib's input is a window of bytes_, so the unread bytes
+  // are its last `unread`).
+  bool starts_member(size_t unread) const {
+    const size_t first = bytes_.size() - unread;
+    return static_cast<uint8_t>(bytes_[first]) == 0x1f && static_cast<uint8_t>(bytes_[first + 1]) == 0x8b;
   }
 
-  std::string path_;
-  gzFile file_ = nullptr;
+  std::string_view bytes_;
+  std::string origin_;
+  bool gzip_ = false;
+  size_t consumed_ = 0;  // bytes handed to zlib (gzip) or read (plain)
+  z_stream z_{};
+  bool ended_ = false, cut_ = false;
+  int64_t garbage_ = 0;
 };
 
-// The uint8 elements of the IDX file at `path`, whose magic must be `magic`, in its shape.
-Tensor read_idx_u8(const std::string& path, uint32_t magic) {
-  ZFile file(path);
+// The uint8 elements of the IDX bytes, whose magic must be `magic`, in their shape.
+Tensor parse_idx_u8(std::string_view bytes, const std::string& origin, uint32_t magic) {
+  IdxBytes file(bytes, origin);
   uint8_t word[4];
   int64_t got = file.read(word, 4);
   if (got < 4)
@@ -131,6 +187,10 @@ Tensor read_idx_u8(const std::string& path, uint32_t magic) {
       file.fail("shape ", shape.str(), " has more than ", kMaxElements, " elements: a corrupt header?");
     numel *= shape[d];
   }
+  // Plain data that is too short is known before the tensor is allocated.
+  if (!file.gzip() && file.plain_left() < numel)
+    file.fail("truncated data: shape ", shape.str(), " needs ", numel, " bytes after the header, found ",
+              file.plain_left());
 
   Tensor out = Tensor::empty(shape, DType::u8);
   got = file.read(out.data<uint8_t>(), numel);
@@ -139,15 +199,44 @@ Tensor read_idx_u8(const std::string& path, uint32_t magic) {
               file.ending());
   if (const int64_t extra = file.remaining(); extra > 0)
     file.fail("trailing garbage: ", extra, " bytes after the ", numel, " bytes of shape ", shape.str());
+  file.check_end();
+  return out;
+}
+
+// Every byte of the file at `path`, with the errors of this reader.
+std::string read_bytes(const std::string& path) {
+  const auto fail = [&](const char* what, int err) {
+    LETHE_FAIL("idx", "'", path, "': ", what, ": ", std::strerror(err));
+  };
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) fail("cannot open", errno);
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const size_t n = std::fread(buf, 1, sizeof buf, f);
+    out.append(buf, n);
+    if (n < sizeof buf) break;
+  }
+  const int err = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  if (err != 0) fail("read error", err);
   return out;
 }
 
 }  // namespace
 
-Tensor read_idx_images(const std::string& path) { return read_idx_u8(path, kImagesMagic); }
+Tensor parse_idx_images(std::string_view bytes, const std::string& origin) {
+  return parse_idx_u8(bytes, origin, kImagesMagic);
+}
+
+Tensor read_idx_images(const std::string& path) { return parse_idx_images(read_bytes(path), path); }
 
 Tensor read_idx_labels(const std::string& path, int64_t num_classes) {
-  const Tensor raw = read_idx_u8(path, kLabelsMagic);
+  return parse_idx_labels(read_bytes(path), path, num_classes);
+}
+
+Tensor parse_idx_labels(std::string_view bytes, const std::string& path, int64_t num_classes) {
+  const Tensor raw = parse_idx_u8(bytes, path, kLabelsMagic);
   if (num_classes > 0) {
     const uint8_t* p = raw.data<uint8_t>();
     for (int64_t i = 0; i < raw.numel(); ++i)

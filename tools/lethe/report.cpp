@@ -22,6 +22,7 @@
 
 #include "engine/error.h"
 #include "engine/file.h"
+#include "engine/json.h"
 
 namespace lethe::cli {
 
@@ -90,6 +91,15 @@ struct Field {
   }
 };
 
+// A key read from the file as a part of a field's path in messages: as it is when it is a short
+// plain name, else quoted and cut.
+std::string path_key(const std::string& key) {
+  const bool plain = !key.empty() && key.size() <= 40 && std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+  return plain ? key : excerpt(key, 40);
+}
+
 // What a number is: exact, or only a bound on the true value (a censored RCD, a ratio with a
 // censored side), or nothing at all ("none": printed "n/a", never as a number).
 enum class Bound { exact, at_least, at_most, none };
@@ -104,8 +114,8 @@ Bound read_bound(const Field& f) {
   if (s == "exact") return Bound::exact;
   if (s == "at_least") return Bound::at_least;
   if (s == "at_most") return Bound::at_most;
-  LETHE_CHECK(s == "none" || s.empty(), "report", f.path, ": expected exact, at_least, at_most or none, got \"", s,
-              "\"");
+  LETHE_CHECK(s == "none" || s.empty(), "report", f.path, ": expected exact, at_least, at_most or none, got ",
+              excerpt(s));
   return Bound::none;
 }
 
@@ -231,7 +241,7 @@ Bounded read_ratio(const Field& rcd, const char* kind, bool censored) {
 Named read_named(const Field& f) {
   Named n{f["name"].required_text(), f["method"].text(), f["role"].required_text()};
   LETHE_CHECK(n.role == "original" || n.role == "retrained" || n.role == "unlearned", "report", f.path,
-              ".role: expected original, retrained or unlearned, got \"", n.role, "\"");
+              ".role: expected original, retrained or unlearned, got ", excerpt(n.role));
   return n;
 }
 
@@ -307,7 +317,7 @@ RcdSummary read_rcd_summary(const Field& f) {
 std::map<std::string, Paired> read_paired(const Field& f) {
   std::map<std::string, Paired> out;
   for (const auto& [key, value] : f.value.items()) {
-    const Field d{value, f.child(key)};
+    const Field d{value, f.child(path_key(key))};
     if (d.is_null()) continue;
     out[key] = {true, read_interval(d["summary"])};
   }
@@ -324,7 +334,7 @@ ModelSummary read_model_summary(const Field& f) {
   LETHE_CHECK(figures.value.is_object(), "report", figures.path, ": expected an object, got ",
               figures.value.type_name());
   for (const auto& [key, value] : figures.value.items())
-    m.figures.emplace_back(key, read_interval(Field{value, figures.child(key)}));
+    m.figures.emplace_back(key, read_interval(Field{value, figures.child(path_key(key))}));
   const Field rcd = f["rcd"];
   m.loss = read_rcd_summary(rcd["loss"]);
   m.accuracy = read_rcd_summary(rcd["accuracy"]);
@@ -1196,7 +1206,7 @@ std::string figures_table(const Scenario& s, const Styles& styles) {
   std::vector<std::string> others;  // controls.* and anything newer, in name order
   for (const ModelSummary& m : s.models)
     for (const auto& [key, v] : m.figures)
-      if (std::none_of(known.begin(), known.end(), [&](const auto& k) { return k.first == key; }) &&
+      if (std::none_of(known.begin(), known.end(), [&key = key](const auto& k) { return k.first == key; }) &&
           std::find(others.begin(), others.end(), key) == others.end())
         others.push_back(key);
   std::sort(others.begin(), others.end());
@@ -1423,20 +1433,22 @@ struct ReportOptions {
 };
 
 void run_report(const ReportOptions& o) {
-  const std::string bytes = read_file(o.results, "report");
-  json results;
-  try {
-    results = json::parse(bytes);
-  } catch (const json::parse_error& e) {
-    LETHE_FAIL("report", o.results, ": not valid JSON: ", e.what());
-  }
+  const json results = parse_results(read_file(o.results, "report"), o.results);
   const std::filesystem::path out =
       o.out.empty() ? std::filesystem::path(o.results).parent_path() / "report.html" : std::filesystem::path(o.out);
+  check_output_path(out.string(), "report");
+  check_distinct_output({"--out", out.string()}, {{"RESULTS", o.results}}, "report");
   write_report(results, out);
   fmt::print("report written to {}\n", out.string());
 }
 
 }  // namespace
+
+json parse_results(std::string_view text, const std::string& origin) {
+  JsonLimits limits;
+  limits.max_bytes = kMaxResultsBytes;
+  return parse_json(text, "report: " + origin, limits);
+}
 
 std::string render_report(const json& results) {
   const Study s = read_study(results);

@@ -9,13 +9,20 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace CLI {
 class App;
 }
 
 namespace lethe::cli {
+
+// results.json's text as JSON (engine/json.h: nesting, NUL bytes, at most kMaxResultsBytes: a study's
+// results are a few MB); `origin` names it in errors.
+constexpr size_t kMaxResultsBytes = size_t{256} << 20;
+nlohmann::json parse_results(std::string_view text, const std::string& origin);
 
 // The page for `results` (the results.json schema of README, "lethe run"; unknown values are
 // null). Throws lethe::Error naming the field ("report: missing field

@@ -63,7 +63,8 @@ std::pair<Tensor, int64_t> saliency_mask(MethodRun& run, double fraction) {
 }  // namespace
 
 nlohmann::json run_salun(MethodRun& run) {
-  const auto [mask, kept] = saliency_mask(run, run.options.saliency);
+  const auto [mask_, kept] = saliency_mask(run, run.options.saliency);
+  const Tensor& mask = mask_;  // the lambdas below capture it (clang 14 cannot capture a structured binding)
   const bool strict = run.options.mask == "strict";
   const Tensor unmask = rsub(1.0, mask);
   ParamArena& arena = run.model.arena();

@@ -1,0 +1,163 @@
+#include "study_config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "engine/error.h"
+#include "engine/file.h"
+#include "engine/json.h"
+#include "toml_config.h"
+#include "unlearn/method.h"
+
+namespace lethe::cli {
+
+namespace {
+
+template <class T>
+T get_or(const toml::table& t, const char* key, T fallback, const std::string& path) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return fallback;
+  const std::optional<T> v = n->value<T>();
+  LETHE_CHECK(v.has_value(), "run", path, ": [study] ", key, " has the wrong type");
+  return *v;
+}
+
+// An integer of [study] in [lo, hi], checked before it is narrowed to its field.
+int64_t get_int(const toml::table& t, const char* key, int64_t fallback, int64_t lo, int64_t hi,
+                const std::string& path) {
+  const int64_t v = get_or<int64_t>(t, key, fallback, path);
+  LETHE_CHECK(v >= lo && v <= hi, "run", path, ": [study] ", key, " = ", v, ": must be in [", lo, ", ", hi, "]");
+  return v;
+}
+
+std::vector<std::string> get_list(const toml::table& t, const char* key, std::vector<std::string> fallback,
+                                  const std::string& path) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return fallback;
+  const toml::array* a = n->as_array();
+  LETHE_CHECK(a != nullptr, "run", path, ": [study] ", key, " must be an array of strings");
+  std::vector<std::string> out;
+  for (const toml::node& e : *a) {
+    const auto s = e.value<std::string>();
+    LETHE_CHECK(s.has_value(), "run", path, ": [study] ", key, " must be an array of strings");
+    out.push_back(*s);
+  }
+  return out;
+}
+
+// toml++'s description of a syntax error, which may quote the input, cut to a few hundred bytes.
+std::string bounded(std::string_view text) {
+  constexpr size_t kMax = 240;
+  if (text.size() <= kMax) return std::string(text);
+  size_t end = kMax;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xc0) == 0x80) --end;
+  return std::string(text.substr(0, end)) + "\u2026 (" + std::to_string(text.size()) + " bytes)";
+}
+
+// A table's name from the file for a message: as it is when it is a short plain name, else quoted.
+std::string table_name(const std::string& key) {
+  const bool plain = !key.empty() && key.size() <= 40 && std::all_of(key.begin(), key.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+  return plain ? key : excerpt(key, 40);
+}
+
+Study default_study() {
+  Study s;
+  for (const unlearn::Method& m : unlearn::methods())
+    if (m.name != "retrain") s.methods.push_back(m.name);
+  return s;
+}
+
+}  // namespace
+
+Study parse_study(std::string_view toml_text, const std::string& path) {
+  Study s = default_study();
+  if (const auto unsafe = toml_unsafe_text(toml_text)) LETHE_FAIL("run", path, ": TOML error at ", *unsafe);
+  toml::table file;
+  try {
+    file = toml::parse(toml_text, path);
+  } catch (const toml::parse_error& e) {
+    LETHE_FAIL("run", path, ": TOML error at line ", e.source().begin.line, ", column ", e.source().begin.column, ": ",
+               bounded(e.description()));
+  }
+  for (const auto& [key, node] : file) {
+    const std::string k(key.str());
+    LETHE_CHECK(node.is_table(), "run", path, ": ", excerpt(k, 80, '\''), " must be a table ([study], [train], "
+                "[split], [unlearn], [relearn])");
+    const toml::table& t = *node.as_table();
+    if (k == "study") {
+      for (const auto& [sk, sv] : t) {
+        const std::string name(sk.str());
+        static const std::set<std::string> known = {"name",      "model",      "dataset",    "data",
+                                                    "device",    "threads",    "scenarios",  "methods",
+                                                    "replicates", "study_seed", "confidence", "margin",
+                                                    "relearn_mode"};
+        LETHE_CHECK(name != "split_seed", "run", path, ": [study] split_seed is replaced by study_seed: replicate r "
+                    "trains, draws its split and relearns with seed study_seed + r");
+        LETHE_CHECK(known.count(name) != 0, "run", path, ": [study] has no key ", excerpt(name, 80, '\''),
+                    " (known: name, model, dataset, data, device, threads, scenarios, methods, replicates, study_seed, "
+                    "confidence, margin, relearn_mode)");
+        (void)sv;
+      }
+      s.name = get_or<std::string>(t, "name", s.name, path);
+      s.model = get_or<std::string>(t, "model", s.model, path);
+      s.run.dataset = get_or<std::string>(t, "dataset", s.run.dataset, path);
+      s.run.data = get_or<std::string>(t, "data", s.run.data, path);
+      s.run.device = get_or<std::string>(t, "device", s.run.device, path);
+      s.run.threads = static_cast<int>(get_int(t, "threads", s.run.threads, 1, kMaxStudyThreads, path));
+      s.scenarios = get_list(t, "scenarios", s.scenarios, path);
+      s.methods = get_list(t, "methods", s.methods, path);
+      s.replicates = get_int(t, "replicates", s.replicates, 1, kMaxReplicates, path);
+      s.study_seed = static_cast<uint64_t>(
+          get_int(t, "study_seed", 0, 0, std::numeric_limits<int64_t>::max(), path));  // TOML has no larger integers
+      s.confidence = get_or<double>(t, "confidence", s.confidence, path);
+      LETHE_CHECK(s.confidence > 0 && s.confidence < 1, "run", path, ": [study] confidence = ", s.confidence,
+                  ": must be in (0, 1)");
+      s.margin = get_or<double>(t, "margin", s.margin, path);
+      LETHE_CHECK(s.margin >= 0 && s.margin <= 1, "run", path, ": [study] margin = ", s.margin,
+                  ": must be in [0, 1] (as relearn's --margin)");
+      s.relearn_mode = unlearn::parse_relearn_mode(
+          get_or<std::string>(t, "relearn_mode", unlearn::relearn_mode_name(s.relearn_mode), path));
+    } else if (k == "train" || k == "split" || k == "relearn") {
+      LETHE_CHECK(!t.contains("seed") && !t.contains("split-seed"), "run", path, ": [", k, "] sets a seed; a study's "
+                  "seeds come from [study] study_seed (replicate r uses study_seed + r)");
+      (k == "train" ? s.train : k == "split" ? s.split : s.relearn) = table_flags(t, path + " [" + k + "]");
+    } else if (k == "unlearn") {
+      toml::table shared;
+      for (const auto& [mk, mv] : t) {
+        if (mv.is_table()) {
+          const std::string method(mk.str());
+          unlearn::find_method(method);  // throws with the known names
+          s.method_flags[method] = table_flags(*mv.as_table(), path + " [unlearn." + method + "]");
+        } else {
+          shared.insert(mk, mv);
+        }
+      }
+      s.unlearn = table_flags(shared, path + " [unlearn]");
+    } else {
+      LETHE_FAIL("run", path, ": unknown table [", table_name(k), "] (known: study, train, split, unlearn, relearn)");
+    }
+  }
+  for (const std::string& m : s.methods) unlearn::find_method(m);
+  LETHE_CHECK(!s.scenarios.empty(), "run", path, ": [study] scenarios is empty");
+  // The file as JSON, for results.json and the report. Converted once it is known to be a study
+  // (tables of values and arrays of them), so it is shallow.
+  std::stringstream as_json;
+  as_json << toml::json_formatter{file};
+  s.config = parse_json(as_json.str(), "run: " + path + " (as JSON)");
+  return s;
+}
+
+Study read_study(const std::string& path) {
+  if (path.empty()) return default_study();
+  return parse_study(read_file(path, "run"), path);
+}
+
+}  // namespace lethe::cli
