@@ -5,6 +5,7 @@
 #include <stdlib.h>  // mkdtemp
 
 #include <filesystem>
+#include <set>
 #include <string>
 
 namespace lethe::test {
@@ -23,6 +24,12 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string file(const std::string& name) const { return (path / name).string(); }
+  // The names in the folder: a leftover temporary file shows up here.
+  std::set<std::string> names() const {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(path)) out.insert(e.path().filename().string());
+    return out;
+  }
 };
 
 }  // namespace lethe::test

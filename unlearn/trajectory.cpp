@@ -99,12 +99,9 @@ TrajectoryLog::TrajectoryLog(const std::filesystem::path& csv, TrajectoryReferen
   }
   // Always written in append mode, after truncating when not appending: several logs may share
   // one file (one per model of a batched run), and each record must land at the end, not over
-  // another log's rows.
-  if (!append) std::ofstream(csv, std::ios::trunc);
-  out_.open(csv, std::ios::app);
-  LETHE_CHECK(out_.is_open(), kOp, csv.string(), ": cannot open for writing (", std::strerror(errno), ")");
-  if (!has_rows) out_ << kHeader << '\n' << std::flush;
-  LETHE_CHECK(out_.good(), kOp, csv.string(), ": write failed (", std::strerror(errno), ")");
+  // another log's rows. Every write is checked (a full disk is an error, and leaves no half row).
+  out_.emplace(csv.string(), kOp, !append);
+  if (!has_rows) out_->write(std::string(kHeader) + '\n');
 }
 
 void TrajectoryLog::record(const std::string& run, const std::string& phase, int64_t step, const NamedTensors& params,
@@ -150,8 +147,7 @@ void TrajectoryLog::record(const std::string& run, const std::string& phase, int
     for (size_t j = 0; j < s.size(); ++j) model[j] += s[j];
   }
   row("model", total, model);
-  out_ << rows << std::flush;  // one write per record: an interrupted run loses at most the record in flight
-  LETHE_CHECK(out_.good(), kOp, path_.string(), ": write failed at step ", step, " (", std::strerror(errno), ")");
+  out_->write(rows);  // one write per record: an interrupted run loses at most the record in flight
 }
 
 }  // namespace lethe::unlearn

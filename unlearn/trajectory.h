@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "engine/file.h"
 #include "nn/checkpoint.h"
 #include "nn/module.h"
 
@@ -56,7 +58,7 @@ class TrajectoryLog {
   std::filesystem::path path_;
   std::vector<Reference> refs_;  // start, original, retrained: the column order
   int64_t every_;
-  std::ofstream out_;
+  std::optional<AppendFile> out_;
 };
 
 }  // namespace lethe::unlearn

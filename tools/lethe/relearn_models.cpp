@@ -130,7 +130,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   const nn::Module *original = nullptr, *retrained = nullptr;
   nets.reserve(in.models.size());  // `original` and `retrained` point into it
   for (const ModelFile& f : in.models) {
-    const nn::Checkpoint c = nn::load_checkpoint(f.path);
+    const nn::Checkpoint c = load_checkpoint_for(f.path, in.source);
     LETHE_CHECK(nets.empty() || c.info.model.name == nets.front().spec().name, "relearn", f.path, " holds a ",
                 c.info.model.name, ", not a ", nets.front().spec().name);
     check_trained_for(c.info, f.path, in.split);
@@ -190,19 +190,26 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   return out;
 }
 
-void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models,
-                       int64_t replicate) {
-  const bool study = replicate >= 0;
-  std::ofstream f = append_to_csv(path, study ? "scenario,replicate,model,step,forget_accuracy,forget_loss,distance"
-                                              : "scenario,model,step,forget_accuracy,forget_loss,distance");
-  const std::string who = study ? scenario + "," + std::to_string(replicate) : scenario;
+std::string curves_csv_header(bool study) {
+  return study ? "scenario,replicate,model,step,forget_accuracy,forget_loss,distance"
+               : "scenario,model,step,forget_accuracy,forget_loss,distance";
+}
+
+std::string curves_csv_rows(const std::string& scenario, const nlohmann::json& models, int64_t replicate) {
+  const std::string who = replicate >= 0 ? scenario + "," + std::to_string(replicate) : scenario;
+  std::string rows;
   for (const nlohmann::json& m : models)
     for (const nlohmann::json& p : m.at("curve"))
-      f << who << ',' << m.at("name").get<std::string>() << ',' << p.at("step").get<int64_t>() << ','
-        << fmt::format("{:.17g}", p.at("forget_accuracy").get<double>()) << ','
-        << (p.at("forget_loss").is_number() ? fmt::format("{:.17g}", p.at("forget_loss").get<double>()) : "nan") << ','
-        << (p.at("distance").is_number() ? fmt::format("{:.17g}", p.at("distance").get<double>()) : "nan") << '\n';
-  LETHE_CHECK(f.good(), "relearn", "writing ", path, " failed");
+      rows += fmt::format("{},{},{},{:.17g},{},{}\n", who, m.at("name").get<std::string>(), p.at("step").get<int64_t>(),
+                          p.at("forget_accuracy").get<double>(),
+                          p.at("forget_loss").is_number() ? fmt::format("{:.17g}", p.at("forget_loss").get<double>()) : "nan",
+                          p.at("distance").is_number() ? fmt::format("{:.17g}", p.at("distance").get<double>()) : "nan");
+  return rows;
+}
+
+void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models,
+                       int64_t replicate) {
+  append_to_csv(path, curves_csv_header(replicate >= 0), curves_csv_rows(scenario, models, replicate), "relearn");
 }
 
 }  // namespace lethe::cli

@@ -69,7 +69,11 @@ nlohmann::json models_json(const std::vector<RelearnedModel>& models, double mar
 std::string rcd_table(const nlohmann::json& models, const std::string& headline);
 
 // The curves of a "models" array as CSV rows: scenario,model,step,forget_accuracy,forget_loss,distance
-// (a study's: scenario,replicate,model,..., with `replicate` ≥ 0).
+// (a study's: scenario,replicate,model,..., with `replicate` ≥ 0), each ending in a newline, and
+// their header line (without one).
+std::string curves_csv_rows(const std::string& scenario, const nlohmann::json& models, int64_t replicate = -1);
+std::string curves_csv_header(bool study);
+// Appends them to `path` (the header first when it is new or empty) with one checked write.
 void append_curves_csv(const std::string& path, const std::string& scenario, const nlohmann::json& models,
                        int64_t replicate = -1);
 

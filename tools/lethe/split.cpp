@@ -21,6 +21,7 @@ void run_split(const SplitOptions& o) {
   start(o.run);
   const DataSource source = load_data(o.run);
   const unlearn::Split split = resolve_split(o.scenario, source);
+  check_outputs("split", {{"--out", o.out}}, {{"--split", o.scenario.split}});
   unlearn::save_split(o.out, split);
   nlohmann::json result = {{"command", "split"},       {"scenario", split.scenario.str()},
                            {"seed", split.seed},       {"train_size", split.train_size},

@@ -47,7 +47,7 @@ UnlearningReport unlearning_report(nn::Model& model, const ReportInputs& in) {
   std::optional<unlearn::ModelMetrics> original_metrics, retrained_metrics;
   auto load = [&](const std::string& path, std::optional<nn::Model>& m, std::optional<unlearn::ModelMetrics>& mm) {
     if (path.empty()) return;
-    const nn::Checkpoint c = nn::load_checkpoint(path);
+    const nn::Checkpoint c = load_checkpoint_for(path, in.source);
     LETHE_CHECK(c.info.model.name == model.spec().name, "unlearn", path, " holds a ", c.info.model.name, ", not a ",
                 model.spec().name);
     m.emplace(nn::load_model(c, in.device));
@@ -110,15 +110,14 @@ void append_csv(const std::string& path, const nlohmann::json& result) {
   };
   std::string header;
   for (const auto& [name, key] : columns) header += (header.empty() ? "" : ",") + name;
-  std::ofstream out = append_to_csv(path, header);
+  std::string row;  // built whole, then appended with one checked write
   for (size_t i = 0; i < columns.size(); ++i) {
     const nlohmann::json v = lookup(result, columns[i].second);
-    out << (i ? "," : "");
-    if (v.is_string()) out << '"' << v.get<std::string>() << '"';
-    else if (!v.is_null()) out << v.dump();
+    row += i ? "," : "";
+    if (v.is_string()) row += '"' + v.get<std::string>() + '"';
+    else if (!v.is_null()) row += v.dump();
   }
-  out << "\n";
-  LETHE_CHECK(out.good(), "csv", "writing ", path, " failed");
+  append_to_csv(path, header, row + "\n");
 }
 
 }  // namespace lethe::cli
