@@ -1,10 +1,13 @@
 #include "nn/checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/json.h"
 #include "engine/safetensors.h"
 #include "engine/version.h"
 
@@ -21,12 +24,13 @@ nlohmann::json spec_json(const ModelSpec& s) {
           {"width", s.width}};
 }
 
-template <class T>
-T parse_number(const std::string& path, const std::string& key, const std::string& text) {
+// A metadata value that holds a non-negative integer (as save_checkpoint writes it).
+uint64_t parse_number(const std::string& path, const std::string& key, const std::string& text, uint64_t max) {
+  const std::string what = detail::concat("checkpoint: ", path, ": metadata '", key, "'");
   try {
-    return nlohmann::json::parse(text).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    LETHE_FAIL("checkpoint", path, ": metadata '", key, "' is not a valid number: '", text, "'");
+    return json_uint(parse_json(text, what), what, max);
+  } catch (const Error&) {
+    LETHE_FAIL("checkpoint", path, ": metadata '", key, "' is not an integer in [0, ", max, "]: ", excerpt(text));
   }
 }
 
@@ -36,28 +40,58 @@ CheckpointInfo parse_info(const std::string& path, const std::map<std::string, s
     LETHE_CHECK(it != meta.end(), "checkpoint", path, ": metadata has no '", key, "'");
     return it->second;
   };
-  LETHE_CHECK(get("format") == kFormat, "checkpoint", path, ": unknown format '", get("format"), "' (expected ",
-              kFormat, ")");
+  LETHE_CHECK(get("format") == kFormat, "checkpoint", path, ": unknown format ", excerpt(get("format"), 80, '\''),
+              " (expected ", kFormat, ")");
   CheckpointInfo info;
   try {
-    const nlohmann::json m = nlohmann::json::parse(get("model"));
-    info.model.name = m.at("name").get<std::string>();
-    info.model.in_channels = m.at("in_channels").get<int64_t>();
-    info.model.image_size = m.at("image_size").get<int64_t>();
-    info.model.classes = m.at("classes").get<int64_t>();
-    info.model.width = m.at("width").get<double>();
-    if (meta.count("recipe")) info.recipe = nlohmann::json::parse(meta.at("recipe")).get<Recipe>();
+    const std::string model = "metadata 'model'";
+    const nlohmann::json m = parse_json(get("model"), model);
+    if (!m.is_object()) throw Error(model + " must be an object, got " + json_excerpt(m));
+    auto at = [&](const char* key) -> const nlohmann::json& {
+      if (!m.contains(key)) throw Error(detail::concat(model, " has no '", key, "'"));
+      return m.at(key);
+    };
+    if (!at("name").is_string()) throw Error(model + ": name must be a string, got " + json_excerpt(at("name")));
+    info.model.name = at("name").get<std::string>();
+    info.model.in_channels = json_int(at("in_channels"), model + ": in_channels");
+    info.model.image_size = json_int(at("image_size"), model + ": image_size");
+    info.model.classes = json_int(at("classes"), model + ": classes");
+    if (!at("width").is_number()) throw Error(model + ": width must be a number, got " + json_excerpt(at("width")));
+    info.model.width = at("width").get<double>();
+    if (meta.count("recipe"))
+      info.recipe = parse_json(meta.at("recipe"), "metadata 'recipe'").get<Recipe>();
+  } catch (const Error& e) {
+    LETHE_FAIL("checkpoint", path, ": bad model or recipe metadata: ", e.what());
   } catch (const nlohmann::json::exception& e) {
     LETHE_FAIL("checkpoint", path, ": bad model or recipe metadata: ", e.what());
   }
   if (meta.count("dataset")) info.dataset = meta.at("dataset");
-  info.epoch = parse_number<int64_t>(path, "epoch", get("epoch"));
-  info.step = parse_number<int64_t>(path, "step", get("step"));
-  info.seed = parse_number<uint64_t>(path, "seed", get("seed"));
+  constexpr auto kInt64Max = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  info.epoch = static_cast<int64_t>(parse_number(path, "epoch", get("epoch"), kInt64Max));
+  info.step = static_cast<int64_t>(parse_number(path, "step", get("step"), kInt64Max));
+  info.seed = parse_number(path, "seed", get("seed"), std::numeric_limits<uint64_t>::max());
   for (const auto& [key, value] : meta)
     if (std::find(std::begin(kKnownKeys), std::end(kKnownKeys), key) == std::end(kKnownKeys))
       info.extra[key] = value;
   return info;
+}
+
+// Refuses the first tensor of `tensors` holding a NaN or ±inf: "WHAT: tensor NAME has ... at element I".
+void check_finite(const NamedTensors& tensors, const std::string& what, const std::string& prefix = "") {
+  for (const auto& [name, t] : tensors) {
+    if (!is_floating(t.dtype())) continue;
+    const Tensor host = t.to(Device::cpu()).contiguous();
+    auto first_bad = [&](const auto* x) -> int64_t {
+      for (int64_t i = 0; i < host.numel(); ++i)
+        if (!std::isfinite(x[i])) return i;
+      return -1;
+    };
+    const int64_t bad = host.dtype() == DType::f32 ? first_bad(host.data<float>()) : first_bad(host.data<double>());
+    if (bad < 0) continue;
+    const double value = host.dtype() == DType::f32 ? host.data<float>()[bad] : host.data<double>()[bad];
+    LETHE_FAIL("checkpoint", what, ": tensor ", prefix, name, " holds ", value, " at element ", bad, " of ",
+               host.numel(), " (a diverged or corrupted model)");
+  }
 }
 
 }  // namespace
@@ -67,6 +101,7 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
   NamedTensors tensors = model.net().state_dict();
   if (optimizer)
     for (const auto& [name, t] : optimizer->state()) tensors.emplace_back(kOptimizerPrefix + name, t);
+  check_finite(tensors, path + " not written");
   std::map<std::string, std::string> meta = info.extra;
   meta["format"] = kFormat;
   meta["lethe_version"] = version();
@@ -79,7 +114,7 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
   save_safetensors(path, tensors, meta);
 }
 
-Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpec>& fallback) {
+Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpec>& fallback, NonFinite nonfinite) {
   SafetensorsFile file = load_safetensors(path);
   Checkpoint c;
   if (file.metadata.count("format")) {
@@ -97,7 +132,21 @@ Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpe
     else
       c.model_state.emplace_back(name, t);
   }
+  if (nonfinite == NonFinite::refuse) {
+    check_finite(c.model_state, path);
+    check_finite(c.optimizer_state, path, prefix);
+  }
   return c;
+}
+
+void check_fits_data(const CheckpointInfo& info, const std::string& path, const DataShape& data) {
+  const ModelSpec& m = info.model;
+  LETHE_CHECK(info.dataset.empty() || info.dataset == data.dataset, "checkpoint", path, ": trained on ",
+              excerpt(info.dataset, 40), ", not on ", data.dataset);
+  LETHE_CHECK(m.in_channels == data.channels && m.image_size == data.image_size && m.classes == data.classes,
+              "checkpoint", path, ": its ", excerpt(m.name, 40), " takes ", m.in_channels, "x", m.image_size, "x", m.image_size,
+              " images and ", m.classes, " classes; ", data.dataset, " has ", data.channels, "x", data.image_size,
+              "x", data.image_size, " and ", data.classes);
 }
 
 Model load_model(const Checkpoint& checkpoint, Device device, int grad_buffers) {

@@ -26,7 +26,8 @@ struct CheckpointInfo {
   std::map<std::string, std::string> extra;  // other metadata, kept as is
 };
 
-// Model state (and the optimizer's when given) plus `info` as metadata.
+// Model state (and the optimizer's when given) plus `info` as metadata. Refuses, naming the tensor,
+// to write a NaN or ±inf: a checkpoint no command would load again.
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer,
                      const CheckpointInfo& info);
 
@@ -35,9 +36,24 @@ struct Checkpoint {
   NamedTensors model_state;      // the state dict
   NamedTensors optimizer_state;  // names without the prefix; empty when none was saved
 };
+// Whether a load accepts weights or optimizer state holding NaN or ±inf. A ReLU maps NaN to 0, so
+// such a model can still give a finite loss and an accuracy: every command refuses it, but for
+// eval's --allow-nonfinite (forensics: how broken is it?).
+enum class NonFinite { refuse, allow };
+
 // Reads and validates a checkpoint. A file without lethe metadata (a PyTorch state dict saved
 // as safetensors) gives the spec `fallback` with the tensors as they are.
-Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpec>& fallback = std::nullopt);
+Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpec>& fallback = std::nullopt,
+                           NonFinite nonfinite = NonFinite::refuse);
+
+// The data a checkpoint is about to be run on.
+struct DataShape {
+  std::string dataset;  // its name
+  int64_t channels = 0, image_size = 0, classes = 0;
+};
+// Refuses, naming the file, a checkpoint made for another data set or for images or classes other
+// than these (its model would misread them, or its outputs name classes the data does not have).
+void check_fits_data(const CheckpointInfo& info, const std::string& path, const DataShape& data);
 
 // A model on `device` with the checkpoint's weights and buffers (names and shapes checked).
 Model load_model(const Checkpoint& checkpoint, Device device, int grad_buffers = 1);

@@ -116,3 +116,41 @@ TEST_CASE("checkpoint: a plain state dict needs a model spec; mismatches are nam
   CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("bad.safetensors")), doctest::Contains("bad model or recipe metadata"),
                        Error);
 }
+
+TEST_CASE("checkpoint: NaN or inf weights are never written and never loaded, but for forensics") {
+  TempDir dir;
+  Model m({"mlp"}, 1, Device::cpu());
+  const CheckpointInfo info{m.spec(), "fashion-mnist", std::nullopt, 0, 0, 1, {}};
+  save_checkpoint(dir.file("good.safetensors"), m, nullptr, info);
+  const std::string good = read_file(dir.file("good.safetensors"));
+
+  // A diverged model: writing it would leave a file no command loads; the old file stays.
+  const auto [name, first] = m.net().named_parameters().front();
+  Tensor weights = first;
+  weights.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(save_checkpoint(dir.file("good.safetensors"), m, nullptr, info),
+                       doctest::Contains((name + " holds nan at element 5").c_str()), Error);
+  CHECK(read_file(dir.file("good.safetensors")) == good);
+
+  // The same bytes written as a plain safetensors file (as a corrupted or foreign file would be).
+  NamedTensors state = m.net().state_dict();
+  std::map<std::string, std::string> meta;
+  for (const auto& [key, value] : parse_safetensors(good, "good").metadata) meta[key] = value;
+  weights.data<float>()[5] = std::numeric_limits<float>::infinity();
+  save_safetensors(dir.file("inf.safetensors"), state, meta);
+  CHECK_THROWS_WITH_AS(load_checkpoint(dir.file("inf.safetensors")), doctest::Contains((name + " holds inf").c_str()), Error);
+  const Checkpoint forensic = load_checkpoint(dir.file("inf.safetensors"), std::nullopt, NonFinite::allow);
+  CHECK(forensic.model_state.size() == state.size());
+}
+
+TEST_CASE("checkpoint: its metadata must fit the data it is run on") {
+  const CheckpointInfo info{{"mlp", 1, 28, 10, 1.0}, "fashion-mnist", std::nullopt, 0, 0, 1, {}};
+  CHECK_NOTHROW(check_fits_data(info, "m", {"fashion-mnist", 1, 28, 10}));
+  CHECK_THROWS_WITH_AS(check_fits_data(info, "m", {"mnist", 1, 28, 10}), doctest::Contains("trained on \"fashion-mnist\""),
+                       Error);
+  CHECK_THROWS_WITH_AS(check_fits_data(info, "m", {"fashion-mnist", 1, 28, 12}), doctest::Contains("10 classes"), Error);
+  CHECK_THROWS_WITH_AS(check_fits_data(info, "m", {"fashion-mnist", 3, 32, 10}), doctest::Contains("1x28x28"), Error);
+  CheckpointInfo anywhere = info;
+  anywhere.dataset.clear();  // a plain state dict says nothing of its data set: its shapes still must fit
+  CHECK_NOTHROW(check_fits_data(anywhere, "m", {"mnist", 1, 28, 10}));
+}

@@ -149,3 +149,32 @@ TEST_CASE("scenario: split files round-trip, and damaged ones are refused") {
   CHECK_THROWS_AS(load_split(write("other.json", "{\"format\": \"something\"}")), Error);
   CHECK_THROWS_AS(load_split(dir.file("missing.json")), Error);
 }
+
+TEST_CASE("scenario: a split must hold what its scenario says on the data it is used with") {
+  const data::Dataset set = small_set();
+  const Split cls = make_split(parse_scenario("class:3"), set, 10, 1);
+  CHECK_NOTHROW(check_split_fits(cls, set, 10, "cls"));
+  CHECK_THROWS_WITH_AS(check_split_fits(cls, set, 12, "cls"), doctest::Contains("10 classes"), Error);
+  Split wrong = cls;  // a class split whose forget set is other samples
+  wrong.forget = make_split(parse_scenario("random:0.1"), set, 10, 1).forget;
+  wrong.retain.clear();
+  CHECK_THROWS_WITH_AS(check_split_fits(wrong, set, 10, "wrong"), doctest::Contains("must forget exactly"), Error);
+
+  const Split drawn = make_split(parse_scenario("random:0.1"), set, 10, 1);
+  CHECK_NOTHROW(check_split_fits(drawn, set, 10, "drawn"));
+  Split more = drawn;
+  more.forget.push_back(more.retain.back());
+  CHECK_THROWS_WITH_AS(check_split_fits(more, set, 10, "more"), doctest::Contains("the split has 21"), Error);
+
+  Split backdoor = make_split(parse_scenario("backdoor:0.1:2"), set, 10, 1);
+  CHECK_NOTHROW(check_split_fits(backdoor, set, 10, "bd"));
+  backdoor.trigger.size = 29;
+  CHECK_THROWS_WITH_AS(check_split_fits(backdoor, set, 10, "bd"), doctest::Contains("trigger"), Error);
+  const std::string digest = backdoor.digest();
+  backdoor.trigger.size = 3;
+  CHECK(backdoor.digest() != digest);  // the trigger changes the training data, so the digest covers it
+
+  // Every class forgotten leaves nothing to retain: refused when drawn, so no such file is written.
+  CHECK_THROWS_WITH_AS(make_split(parse_scenario("class:0,1,2,3,4,5,6,7,8,9"), set, 10, 1),
+                       doctest::Contains("no retain sample"), Error);
+}

@@ -9,6 +9,7 @@
 
 #include "engine/error.h"
 #include "engine/file.h"
+#include "engine/json.h"
 #include "kernels/common/philox.h"
 #include "nn/data/loader.h"
 
@@ -33,7 +34,7 @@ const char* kind_name(ScenarioKind k) {
 }
 
 [[noreturn]] void bad_syntax(const std::string& text, const std::string& why) {
-  LETHE_FAIL(kOp, "'", text, "': ", why,
+  LETHE_FAIL(kOp, excerpt(text, 80, '\''), ": ", why,
              " (expected random:F, class:C[,C...], mislabeled:F or backdoor:F[:TARGET], F a fraction in (0, 1))");
 }
 
@@ -43,7 +44,7 @@ double parse_fraction(const std::string& text, const std::string& value) {
   try {
     f = std::stod(value, &used);
   } catch (const std::exception&) {
-    bad_syntax(text, "'" + value + "' is not a number");
+    bad_syntax(text, excerpt(value, 40, '\'') + " is not a number");
   }
   if (used != value.size() || !(f > 0 && f < 1)) bad_syntax(text, "the fraction must be in (0, 1)");
   return f;
@@ -55,9 +56,9 @@ int64_t parse_class(const std::string& text, const std::string& value) {
   try {
     c = std::stoll(value, &used);
   } catch (const std::exception&) {
-    bad_syntax(text, "'" + value + "' is not a class number");
+    bad_syntax(text, excerpt(value, 40, '\'') + " is not a class number");
   }
-  if (used != value.size() || c < 0) bad_syntax(text, "'" + value + "' is not a class number");
+  if (used != value.size() || c < 0) bad_syntax(text, excerpt(value, 40, '\'') + " is not a class number");
   return c;
 }
 
@@ -134,7 +135,7 @@ Scenario parse_scenario(const std::string& text) {
     std::sort(s.classes.begin(), s.classes.end());
     if (std::adjacent_find(s.classes.begin(), s.classes.end()) != s.classes.end()) bad_syntax(text, "a class twice");
   } else {
-    bad_syntax(text, "unknown scenario '" + kind + "'");
+    bad_syntax(text, "unknown scenario " + excerpt(kind, 40, '\''));
   }
   return s;
 }
@@ -152,6 +153,10 @@ std::string Split::digest() const {
   mix(static_cast<uint64_t>(train_size));
   for (const int64_t i : forget) mix(static_cast<uint64_t>(i));
   for (const int64_t l : poisoned_labels) mix(static_cast<uint64_t>(l));
+  if (scenario.kind == ScenarioKind::backdoor) {  // the trigger changes the training images too
+    mix(static_cast<uint64_t>(trigger.size));
+    mix(static_cast<uint64_t>(trigger.value));
+  }
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
@@ -189,6 +194,8 @@ Split make_split(const Scenario& scenario, const data::Dataset& train, int64_t c
     split.forget = pick(candidates, count, seed);
   }
   split.retain = complement(split.forget, n);
+  LETHE_CHECK(!split.retain.empty(), kOp, scenario.str(), " leaves no retain sample (", n,
+              " training samples), and every method and metric needs one");
   if (scenario.kind == ScenarioKind::mislabeled) {
     for (const int64_t i : split.forget) {
       const uint32_t r = philox::random_u32(seed, kLabelStream, static_cast<uint64_t>(i));
@@ -221,31 +228,44 @@ void save_split(const std::string& path, const Split& s) {
   write_file_atomically(path, j.dump() + "\n", "split");
 }
 
-Split load_split(const std::string& path) {
-  const std::string text = read_file(path, "split");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    LETHE_FAIL("split", path, ": not valid JSON (truncated or corrupt?): ", e.what());
-  }
+Split load_split(const std::string& path) { return parse_split(read_file(path, "split"), path); }
+
+Split parse_split(std::string_view text, const std::string& path) {
+  JsonLimits limits;
+  limits.refuse_duplicate_keys = true;  // lethe writes none; a repeated key is an edit
+  const nlohmann::json j = parse_json(text, "split: " + path, limits);
   Split s;
-  try {
-    LETHE_CHECK(j.is_object() && j.value("format", "") == "lethe-split", "split", path, ": not a lethe split file");
-    LETHE_CHECK(j.at("version").get<int>() == kSplitFormat, "split", path, ": unsupported version ", j.at("version"));
-    s.scenario = parse_scenario(j.at("scenario").get<std::string>());
-    s.seed = j.at("seed").get<uint64_t>();
-    s.train_size = j.at("train_size").get<int64_t>();
-    s.classes = j.at("classes").get<int64_t>();
-    s.forget = j.at("forget").get<std::vector<int64_t>>();
-    s.retain = j.at("retain").get<std::vector<int64_t>>();
-    if (j.contains("poisoned_labels")) s.poisoned_labels = j.at("poisoned_labels").get<std::vector<int64_t>>();
-    if (j.contains("trigger")) {
-      s.trigger.size = j.at("trigger").at("size").get<int64_t>();
-      s.trigger.value = j.at("trigger").at("value").get<int64_t>();
-    }
-  } catch (const nlohmann::json::exception& e) {
-    LETHE_FAIL("split", path, ": missing or malformed field: ", e.what());
+  LETHE_CHECK(j.is_object() && j.contains("format") && j.at("format") == "lethe-split", "split", path,
+              ": not a lethe split file");
+  const auto field = [&](const char* key) -> const nlohmann::json& {
+    LETHE_CHECK(j.contains(key), "split", path, ": missing field '", key, "'");
+    return j.at(key);
+  };
+  const auto name = [&](const std::string& key) { return "split: " + path + ": " + key; };
+  const auto indices = [&](const nlohmann::json& value, const std::string& key) {
+    LETHE_CHECK(value.is_array(), "split", path, ": ", key, " must be an array of integers, got ", json_excerpt(value));
+    std::vector<int64_t> out;
+    out.reserve(value.size());
+    for (const nlohmann::json& v : value) out.push_back(json_int(v, name(key) + " element"));
+    return out;
+  };
+  const int64_t version = json_int(field("version"), name("version"));
+  LETHE_CHECK(version == kSplitFormat, "split", path, ": unsupported version ", version);
+  LETHE_CHECK(field("scenario").is_string(), "split", path, ": scenario must be a string, got ",
+              json_excerpt(field("scenario")));
+  s.scenario = parse_scenario(field("scenario").get<std::string>());
+  s.seed = json_uint(field("seed"), name("seed"));
+  s.train_size = json_int(field("train_size"), name("train_size"));
+  s.classes = json_int(field("classes"), name("classes"));
+  s.forget = indices(field("forget"), "forget");
+  s.retain = indices(field("retain"), "retain");
+  if (j.contains("poisoned_labels")) s.poisoned_labels = indices(j.at("poisoned_labels"), "poisoned_labels");
+  if (j.contains("trigger")) {
+    const nlohmann::json& t = j.at("trigger");
+    LETHE_CHECK(t.is_object() && t.contains("size") && t.contains("value"), "split", path,
+                ": trigger must be an object with size and value, got ", json_excerpt(t));
+    s.trigger.size = json_int(t.at("size"), name("trigger.size"));
+    s.trigger.value = json_int(t.at("value"), name("trigger.value"));
   }
   auto check = [&](bool ok, const std::string& why) { LETHE_CHECK(ok, "split", path, ": ", why); };
   check(s.train_size > 0 && s.classes >= 2, "bad train_size or classes");
@@ -260,10 +280,15 @@ Split load_split(const std::string& path) {
   const bool poisons = s.scenario.poisons();
   check(poisons ? s.poisoned_labels.size() == s.forget.size() : s.poisoned_labels.empty(),
         "poisoned_labels must be present (and as long as forget) exactly for mislabeled and backdoor");
+  for (const int64_t c : s.scenario.classes)
+    check(c < s.classes, detail::concat(s.scenario.str(), ": class ", c, " does not exist (", s.classes, " classes)"));
+  check(s.scenario.kind != ScenarioKind::backdoor || s.scenario.target < s.classes,
+        detail::concat(s.scenario.str(), ": target class ", s.scenario.target, " does not exist (", s.classes, " classes)"));
   for (const int64_t l : s.poisoned_labels) check(l >= 0 && l < s.classes, "a poisoned label is out of range");
   check(s.trigger.size > 0 && s.trigger.value >= 0 && s.trigger.value <= 255, "bad trigger");
-  const std::string digest = j.value("digest", "");
-  check(digest == s.digest(), "the digest " + digest + " does not match the contents (" + s.digest() + "): edited or corrupt");
+  const nlohmann::json digest = j.contains("digest") ? j.at("digest") : nlohmann::json("");
+  check(digest == s.digest(), "the digest " + json_excerpt(digest) + " does not match the contents (" + s.digest() +
+                                  "): edited or corrupt");
   return s;
 }
 
@@ -318,6 +343,44 @@ data::Dataset triggered_test_set(const Split& split, const data::Dataset& test) 
   }
   for (int64_t i = 0; i < out.size(); ++i) stamp_trigger(out.images, i, split.trigger);
   return out;
+}
+
+void check_split_fits(const Split& s, const data::Dataset& train, int64_t classes, const std::string& origin) {
+  auto check = [&](bool ok, const auto&... why) { LETHE_CHECK(ok, "split", origin, ": ", why...); };
+  check(s.classes == classes, "drawn for ", s.classes, " classes, the data set has ", classes);
+  check(s.train_size <= train.size(), "drawn from ", s.train_size, " training samples, the data set has ", train.size());
+  const int64_t* labels = train.labels.data<int64_t>();
+  const Scenario& sc = s.scenario;
+  for (const int64_t c : sc.classes) check(c >= 0 && c < classes, sc.str(), ": class ", c, " does not exist");
+  if (sc.kind == ScenarioKind::class_wise) {
+    // Exactly the samples of the classes, none missing, none added.
+    std::vector<int64_t> expected;
+    for (int64_t i = 0; i < s.train_size; ++i)
+      if (std::binary_search(sc.classes.begin(), sc.classes.end(), labels[i])) expected.push_back(i);
+    check(s.forget == expected, sc.str(), " must forget exactly the ", expected.size(),
+          " training samples of those classes; the split's forget set (", s.forget.size(), " samples) is not that");
+    return;
+  }
+  // The drawn scenarios: as many samples as the fraction says, of the kind the scenario poisons.
+  const auto count = static_cast<int64_t>(std::llround(sc.fraction * static_cast<double>(s.train_size)));
+  check(static_cast<int64_t>(s.forget.size()) == count, sc.str(), " of ", s.train_size, " samples is ", count,
+        " forget samples, the split has ", s.forget.size());
+  if (sc.kind == ScenarioKind::mislabeled)
+    for (size_t k = 0; k < s.forget.size(); ++k)
+      check(s.poisoned_labels[k] != labels[s.forget[k]], "forget sample ", s.forget[k],
+            " keeps its true label: a mislabeled sample must carry another one");
+  if (sc.kind == ScenarioKind::backdoor) {
+    check(sc.target >= 0 && sc.target < classes, sc.str(), ": target class ", sc.target, " does not exist (", classes,
+          " classes)");
+    for (size_t k = 0; k < s.forget.size(); ++k) {
+      check(labels[s.forget[k]] != sc.target, "forget sample ", s.forget[k], " is of the target class ", sc.target);
+      check(s.poisoned_labels[k] == sc.target, "forget sample ", s.forget[k], " is relabelled ", s.poisoned_labels[k],
+            ", not the target ", sc.target);
+    }
+    const int64_t side = std::min(train.images.size(2), train.images.size(3));
+    check(s.trigger.size >= 1 && s.trigger.size <= side, "the trigger's size ", s.trigger.size, " is not in [1, ",
+          side, "] (the images' side)");
+  }
 }
 
 }  // namespace lethe::unlearn

@@ -18,6 +18,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "nn/data/dataset.h"
@@ -78,6 +79,14 @@ Split make_split(const Scenario& scenario, const data::Dataset& train, int64_t c
 // JSON, written atomically; load checks every field (indices in range, disjoint, complete).
 void save_split(const std::string& path, const Split& split);
 Split load_split(const std::string& path);
+// Refuses (as "split: ORIGIN: why") a split that does not describe what its scenario says on this
+// training set (clean labels) with `classes` classes: a class split must forget exactly those
+// classes' samples; a drawn one as many samples as its fraction gives, mislabeled ones relabelled
+// to another class, backdoor ones not of the target class, relabelled to it, with a trigger that
+// fits the images. load_split checks what the file alone can tell; this checks it against the data.
+void check_split_fits(const Split& split, const data::Dataset& train, int64_t classes, const std::string& origin);
+// The same from the file's text; `origin` names it in errors.
+Split parse_split(std::string_view text, const std::string& origin);
 
 // The first `count` samples of `set` (views, no copy).
 data::Dataset leading_samples(const data::Dataset& set, int64_t count);

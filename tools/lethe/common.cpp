@@ -6,6 +6,7 @@
 #include "engine/parallel.h"
 #include "nn/data/cifar10.h"
 #include "nn/data/fashion_mnist.h"
+#include "option_range.h"
 
 namespace lethe::cli {
 
@@ -25,8 +26,8 @@ void add_run_options(CLI::App& app, RunOptions& run) {
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}));
   app.add_option("--device", run.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", run.threads, "CPU threads (results are bitwise reproducible per thread count)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(integer_in(1, 1024))
+      ->capture_default_str();
   app.add_flag("--json", run.json, "print the final metrics as one JSON object on stdout");
 }
 
@@ -67,6 +68,13 @@ nn::ModelSpec model_spec(const std::string& name, double width, const DataSource
   return {name, data.channels, data.image_size, data.classes, width};
 }
 
+nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data, nn::NonFinite nonfinite,
+                                   const std::optional<nn::ModelSpec>& fallback) {
+  nn::Checkpoint c = nn::load_checkpoint(path, fallback, nonfinite);
+  nn::check_fits_data(c.info, path, {data.name, data.channels, data.image_size, data.classes});
+  return c;
+}
+
 data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const DataSource& source, Device device,
                              int64_t batch) {
   data::LoaderOptions o;
@@ -85,16 +93,22 @@ void print_result(const RunOptions& run, const nlohmann::json& result, const std
   std::fflush(stdout);
 }
 
-std::ofstream append_to_csv(const std::string& path, const std::string& header) {
-  bool fresh = true;
-  {
-    std::ifstream in(path);
-    fresh = !in.good() || in.peek() == std::ifstream::traits_type::eof();
+void append_to_csv(const std::string& path, const std::string& header, const std::string& rows, const char* op) {
+  AppendFile file(path, op);
+  file.write(file.was_empty() ? header + "\n" + rows : rows);
+  file.close();
+}
+
+void check_outputs(const char* op, const std::vector<OutputArg>& outputs, const std::vector<NamedPath>& inputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const OutputArg& o = outputs[i];
+    if (o.path.empty()) continue;
+    check_output_path(o.path, op, o.appended);
+    check_distinct_output({o.flag, o.path}, inputs, op);
+    for (size_t j = 0; j < i; ++j)
+      LETHE_CHECK(!same_file(o.path, outputs[j].path), op, outputs[j].flag, " and ", o.flag, " name the same file, ",
+                  o.path, ": give each output its own path");
   }
-  std::ofstream out(path, std::ios::app);
-  LETHE_CHECK(out.good(), "csv", "cannot open ", path, " for appending");
-  if (fresh) out << header << '\n';
-  return out;
 }
 
 }  // namespace lethe::cli

@@ -6,10 +6,13 @@
 
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/file.h"
+#include "nn/checkpoint.h"
 #include "nn/data/loader.h"
 #include "nn/models.h"
 
@@ -38,6 +41,11 @@ struct DataSource {
 DataSource load_data(const RunOptions& run, bool need_train = true);
 // The model spec of `name` for this data's geometry.
 nn::ModelSpec model_spec(const std::string& name, double width, const DataSource& data);
+// A checkpoint to run on `data`: loaded (finite, unless `nonfinite` allows otherwise) and checked
+// to fit its data set, image geometry and classes (nn::check_fits_data).
+nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data,
+                                   nn::NonFinite nonfinite = nn::NonFinite::refuse,
+                                   const std::optional<nn::ModelSpec>& fallback = std::nullopt);
 // Evaluation order: every sample once, in order, on `device`.
 data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const DataSource& source, Device device,
                              int64_t batch = 1000);
@@ -45,8 +53,20 @@ data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const Dat
 // Prints a command's final result: one JSON object on stdout with --json, `text` otherwise.
 void print_result(const RunOptions& run, const nlohmann::json& result, const std::string& text);
 
-// A CSV file opened for appending rows; `header` (one line, no newline) is written first when the
-// file is new or empty.
-std::ofstream append_to_csv(const std::string& path, const std::string& header);
+// Appends `rows` (whole lines, each ending in a newline) to the CSV file at `path`, with `header`
+// (one line, no newline) first when the file is new or empty: one checked write (AppendFile), so a
+// full disk is an error (lethe::Error naming `op` and the path) and leaves no half row.
+void append_to_csv(const std::string& path, const std::string& header, const std::string& rows, const char* op = "csv");
+
+// An output a command writes: its flag, its path (empty: not asked for), and whether it is
+// appended to (a log, a CSV: AppendFile) or replaced whole (write_file_atomically).
+struct OutputArg {
+  std::string flag, path;
+  bool appended = false;
+};
+// Call once the inputs are read and checked, before anything is written: each output can be
+// written (check_output_path: its folder exists, it is no directory, device or FIFO), and is not
+// the same file as an input or as another output. Empty paths are skipped.
+void check_outputs(const char* op, const std::vector<OutputArg>& outputs, const std::vector<NamedPath>& inputs);
 
 }  // namespace lethe::cli

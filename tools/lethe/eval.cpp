@@ -12,6 +12,7 @@
 #include "common.h"
 #include "nn/checkpoint.h"
 #include "nn/train.h"
+#include "option_range.h"
 #include "scenario_args.h"
 #include "toml_config.h"
 #include "unlearn_report.h"
@@ -24,6 +25,7 @@ struct EvalOptions {
   RunOptions run;
   std::string checkpoint, set = "test", model = "cnn-s";
   double width = 1;
+  bool allow_nonfinite = false;
   int64_t batch = 1000;
   ScenarioArgs scenario;
   std::string original, retrained, csv;
@@ -51,6 +53,9 @@ void run_unlearning_eval(const EvalOptions& o, const Device device, const DataSo
                          const nn::Checkpoint& checkpoint) {
   const unlearn::Split split = resolve_split(o.scenario, source);
   check_trained_for(checkpoint.info, o.checkpoint, split);
+  check_outputs("eval", {{"--csv", o.csv, true}},
+                {{"--checkpoint", o.checkpoint}, {"--original", o.original}, {"--retrained", o.retrained},
+                 {"--split", o.scenario.split}});
   const UnlearningReport report = unlearning_report(model, {source, split, device, o.original, o.retrained});
   nlohmann::json result = report.json;
   result["command"] = "eval";
@@ -74,7 +79,9 @@ void run_eval(const EvalOptions& o) {
   LETHE_CHECK(unlearning || (o.original.empty() && o.retrained.empty() && o.csv.empty()), "eval",
               "--original, --retrained and --csv go with --scenario or --split");
   const DataSource source = load_data(o.run, o.set == "train" || unlearning);
-  const nn::Checkpoint checkpoint = nn::load_checkpoint(o.checkpoint, model_spec(o.model, o.width, source));
+  const nn::Checkpoint checkpoint =
+      load_checkpoint_for(o.checkpoint, source, o.allow_nonfinite ? nn::NonFinite::allow : nn::NonFinite::refuse,
+                          model_spec(o.model, o.width, source));
   nn::Model model = nn::load_model(checkpoint, device);
   if (unlearning) return run_unlearning_eval(o, device, source, model, checkpoint);
   data::DataLoader loader = eval_loader(o.set == "train" ? source.train : source.test, source, device, o.batch);
@@ -101,9 +108,12 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--model", o->model, "the model a plain state dict (no lethe metadata) holds")
       ->capture_default_str()
       ->check(CLI::IsMember(nn::model_names()));
-  cmd->add_option("--width", o->width, "resnet18c's width multiplier, for a plain state dict")->capture_default_str();
-  cmd->add_option("--batch", o->batch, "evaluation batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--width", o->width, "resnet18c's width multiplier, for a plain state dict")
+      ->check(positive_up_to(64))->capture_default_str();
+  cmd->add_option("--batch", o->batch, "evaluation batch size")->check(integer_in(1, 1 << 20))->capture_default_str();
   add_scenario_options(*cmd, o->scenario);
+  cmd->add_flag("--allow-nonfinite", o->allow_nonfinite, "evaluate a checkpoint whose weights hold NaN or inf "
+                "(forensics; every other command refuses it)");
   cmd->add_option("--original", o->original, "with a scenario: the original model, for the test-accuracy gain, the "
                   "attack success before and the weight distance");
   cmd->add_option("--retrained", o->retrained, "with a scenario: the retrained model, for the average gap");

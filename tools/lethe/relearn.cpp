@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/version.h"
 #include "nn/checkpoint.h"
+#include "option_range.h"
 #include "relearn_args.h"
 #include "relearn_models.h"
 #include "scenario_args.h"
@@ -47,8 +48,12 @@ void run_relearn(const RelearnCommand& c) {
   in.options.resolve(split.scenario);
   if (!c.original.empty()) in.models.push_back({c.original, "original", "original", "original", nullptr});
   if (!c.retrained.empty()) in.models.push_back({c.retrained, "retrained", "retrain", "retrained", nullptr});
-  for (const std::string& path : c.from)
+  std::vector<NamedPath> inputs = {{"--original", c.original}, {"--retrained", c.retrained}, {"--split", c.scenario.split}};
+  for (const std::string& path : c.from) {
     in.models.push_back({path, std::filesystem::path(path).stem().string(), method_of(path), "unlearned", nullptr});
+    inputs.push_back({"--from", path});
+  }
+  check_outputs("relearn", {{"--curves", c.curves, true}, {"--trajectory", c.trajectory, true}}, inputs);
   const RelearnOutput out = relearn_models(in);
 
   nlohmann::json result = {{"command", "relearn"},
@@ -94,6 +99,7 @@ void add_relearn_command(CLI::App& app) {
                   "loss, and it is relearned too");
   cmd->add_option("--retrained", c->retrained, "the retrained model: relearned too, and every RCD is also given divided by its RCD");
   cmd->add_option("--margin", c->margin, "flag models whose RA or TA is more than this below the retrained model's")
+      ->check(fraction())
       ->capture_default_str();
   cmd->add_option("--curves", c->curves, "append the relearning curves to this CSV");
   CLI::Option* trajectory = cmd->add_option(
@@ -102,7 +108,8 @@ void add_relearn_command(CLI::App& app) {
       "plus a 'model' row, the L2 norm and the distances to the model's start, the original and the retrained model; "
       "evaluates after every step (--eval-every 1)");
   cmd->add_option("--trajectory-every", c->trajectory_every, "log every K-th relearning step")
-      ->capture_default_str()->check(CLI::PositiveNumber)->needs(trajectory);
+      ->check(integer_in(1, kMaxCount))
+      ->capture_default_str()->needs(trajectory);
   cmd->add_option("--mode", c->mode, "batched: all models stacked into one pass; sequential: one after another; "
                   "auto: batched on CUDA, sequential on the CPU (where it is faster); the results are the same")
       ->capture_default_str()->check(CLI::IsMember({"auto", "batched", "sequential"}));

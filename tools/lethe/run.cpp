@@ -4,22 +4,19 @@
 //
 // Every phase is the `lethe` subcommand a user could run by hand (train, split, unlearn), run in
 // this process with the config's flags. A phase's outputs are written atomically, then a small
-// record of the flags it and its inputs ran with (`NAME.done.json`); a re-run skips every phase
-// whose record matches and whose checkpoint loads, so after Ctrl-C it resumes where it stopped (the
-// original's training from its last finished epoch), and a changed phase re-runs what depends on it.
+// record of the flags it and its inputs ran with and of its files' digests (`NAME.done.json`); a
+// re-run skips every phase whose record matches, whose files still have those digests and whose
+// checkpoint loads, so after Ctrl-C (or a kill, or a crash) it resumes where it stopped (the
+// original's training from its last finished epoch), a corrupt or edited file re-runs the phase
+// that made it, and a changed phase re-runs what depends on it.
 #include <fmt/core.h>
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <optional>
-#include <set>
-#include <sstream>
 
 #include <unistd.h>
 
@@ -27,13 +24,14 @@
 #include "common.h"
 #include "engine/error.h"
 #include "engine/file.h"
+#include "engine/json.h"
 #include "engine/version.h"
 #include "nn/checkpoint.h"
 #include "relearn_args.h"
 #include "relearn_models.h"
 #include "report.h"
+#include "study_config.h"
 #include "study_output.h"
-#include "toml_config.h"
 #include "unlearn/method.h"
 #include "unlearn/study_summary.h"
 
@@ -43,133 +41,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Study {
-  std::string name = "default";
-  std::string model = "cnn-s";
-  RunOptions run;
-  std::vector<std::string> scenarios = {"random:0.1", "class:0"};
-  std::vector<std::string> methods;  // default: every method but retrain (which always runs)
-  // Replicate r (0-based) trains, draws its split and relearns with seed study_seed + r: each its
-  // own original, retrained model and unlearned models (README, "Replicates").
-  int64_t replicates = 1;
-  uint64_t study_seed = 0;
-  double confidence = 0.95;
-  double margin = 0.02;
-  unlearn::RelearnMode relearn_mode = unlearn::RelearnMode::automatic;
-  // The [train], [split], [unlearn], [relearn] tables as flags of those subcommands; [unlearn.M]
-  // tables add flags for method M only.
-  std::vector<std::string> train, split, unlearn, relearn;
-  std::map<std::string, std::vector<std::string>> method_flags;
-  nlohmann::json config;  // the file as read, for the report
-};
-
 // The flags --quick sets, over the config's own.
 const std::vector<std::string> kQuickTrain = {"--limit=4000", "--epochs=2"};
 const std::vector<std::string> kQuickSplit = {"--split-limit=4000"};
 const std::vector<std::string> kQuickUnlearn = {"--steps=40"};
 const std::vector<std::string> kQuickRelearn = {"--steps=60"};
-
-template <class T>
-T get_or(const toml::table& t, const char* key, T fallback, const std::string& path) {
-  const toml::node* n = t.get(key);
-  if (n == nullptr) return fallback;
-  const std::optional<T> v = n->value<T>();
-  LETHE_CHECK(v.has_value(), "run", path, ": [study] ", key, " has the wrong type");
-  return *v;
-}
-
-std::vector<std::string> get_list(const toml::table& t, const char* key, std::vector<std::string> fallback,
-                                  const std::string& path) {
-  const toml::node* n = t.get(key);
-  if (n == nullptr) return fallback;
-  const toml::array* a = n->as_array();
-  LETHE_CHECK(a != nullptr, "run", path, ": [study] ", key, " must be an array of strings");
-  std::vector<std::string> out;
-  for (const toml::node& e : *a) {
-    const auto s = e.value<std::string>();
-    LETHE_CHECK(s.has_value(), "run", path, ": [study] ", key, " must be an array of strings");
-    out.push_back(*s);
-  }
-  return out;
-}
-
-Study read_study(const std::string& path) {
-  Study s;
-  for (const unlearn::Method& m : unlearn::methods())
-    if (m.name != "retrain") s.methods.push_back(m.name);
-  if (path.empty()) return s;
-  toml::table file;
-  try {
-    file = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    LETHE_FAIL("run", path, ": TOML error at line ", e.source().begin.line, ", column ", e.source().begin.column, ": ",
-               e.description());
-  }
-  std::stringstream as_json;
-  as_json << toml::json_formatter{file};
-  s.config = nlohmann::json::parse(as_json.str());
-  for (const auto& [key, node] : file) {
-    const std::string k(key.str());
-    LETHE_CHECK(node.is_table(), "run", path, ": '", k, "' must be a table ([study], [train], [split], [unlearn], "
-                "[relearn])");
-    const toml::table& t = *node.as_table();
-    if (k == "study") {
-      for (const auto& [sk, sv] : t) {
-        const std::string name(sk.str());
-        static const std::set<std::string> known = {"name",      "model",      "dataset",    "data",
-                                                    "device",    "threads",    "scenarios",  "methods",
-                                                    "replicates", "study_seed", "confidence", "margin",
-                                                    "relearn_mode"};
-        LETHE_CHECK(name != "split_seed", "run", path, ": [study] split_seed is replaced by study_seed: replicate r "
-                    "trains, draws its split and relearns with seed study_seed + r");
-        LETHE_CHECK(known.count(name) != 0, "run", path, ": [study] has no key '", name, "' (known: name, model, "
-                    "dataset, data, device, threads, scenarios, methods, replicates, study_seed, confidence, margin, "
-                    "relearn_mode)");
-        (void)sv;
-      }
-      s.name = get_or<std::string>(t, "name", s.name, path);
-      s.model = get_or<std::string>(t, "model", s.model, path);
-      s.run.dataset = get_or<std::string>(t, "dataset", s.run.dataset, path);
-      s.run.data = get_or<std::string>(t, "data", s.run.data, path);
-      s.run.device = get_or<std::string>(t, "device", s.run.device, path);
-      s.run.threads = static_cast<int>(get_or<int64_t>(t, "threads", s.run.threads, path));
-      s.scenarios = get_list(t, "scenarios", s.scenarios, path);
-      s.methods = get_list(t, "methods", s.methods, path);
-      s.replicates = get_or<int64_t>(t, "replicates", s.replicates, path);
-      LETHE_CHECK(s.replicates >= 1, "run", path, ": [study] replicates = ", s.replicates, ": must be at least 1");
-      const int64_t seed = get_or<int64_t>(t, "study_seed", 0, path);
-      LETHE_CHECK(seed >= 0, "run", path, ": [study] study_seed = ", seed, ": must be >= 0");
-      s.study_seed = static_cast<uint64_t>(seed);
-      s.confidence = get_or<double>(t, "confidence", s.confidence, path);
-      LETHE_CHECK(s.confidence > 0 && s.confidence < 1, "run", path, ": [study] confidence = ", s.confidence,
-                  ": must be in (0, 1)");
-      s.margin = get_or<double>(t, "margin", s.margin, path);
-      s.relearn_mode = unlearn::parse_relearn_mode(
-          get_or<std::string>(t, "relearn_mode", unlearn::relearn_mode_name(s.relearn_mode), path));
-    } else if (k == "train" || k == "split" || k == "relearn") {
-      LETHE_CHECK(!t.contains("seed") && !t.contains("split-seed"), "run", path, ": [", k, "] sets a seed; a study's "
-                  "seeds come from [study] study_seed (replicate r uses study_seed + r)");
-      (k == "train" ? s.train : k == "split" ? s.split : s.relearn) = table_flags(t, path + " [" + k + "]");
-    } else if (k == "unlearn") {
-      toml::table shared;
-      for (const auto& [mk, mv] : t) {
-        if (mv.is_table()) {
-          const std::string method(mk.str());
-          unlearn::find_method(method);  // throws with the known names
-          s.method_flags[method] = table_flags(*mv.as_table(), path + " [unlearn." + method + "]");
-        } else {
-          shared.insert(mk, mv);
-        }
-      }
-      s.unlearn = table_flags(shared, path + " [unlearn]");
-    } else {
-      LETHE_FAIL("run", path, ": unknown table [", k, "] (known: study, train, split, unlearn, relearn)");
-    }
-  }
-  for (const std::string& m : s.methods) unlearn::find_method(m);
-  LETHE_CHECK(!s.scenarios.empty(), "run", path, ": [study] scenarios is empty");
-  return s;
-}
 
 std::vector<std::string> run_flags(const RunOptions& r) {
   std::vector<std::string> out = {"--dataset=" + r.dataset, "--device=" + r.device,
@@ -201,17 +77,53 @@ std::string scenario_dir(const std::string& scenario) {
   return s;
 }
 
-// ---- the phase records: `key` is what a phase ran with (its flags, then its inputs' keys)
+// ---- the phase records: `key` is what a phase ran with (its flags, then its inputs' keys, each
+// with the digest of the file it made); `digests` are those of the phase's output and input files
+// when it finished. A phase whose output (or an input) no longer has its digest — corrupt,
+// truncated, edited, replaced — runs again; if its new output differs, so does its digest, so
+// every phase made from it (whose key holds that digest) runs again too.
+
+// FNV-1a, 64 bits, over a file's bytes, with the file's length: it catches corruption and edits,
+// not collisions crafted on purpose (it is no cryptographic hash). Empty when it cannot be read.
+std::string file_digest(const fs::path& path) {
+  std::string bytes;
+  try {
+    bytes = read_file(path.string(), "run");
+  } catch (const Error&) {
+    return "";
+  }
+  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis and prime
+  for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return fmt::format("fnv1a64:{:016x}:{}", h, bytes.size());
+}
+
+nlohmann::json file_digests(const fs::path& output, const std::vector<fs::path>& inputs) {
+  nlohmann::json d = {{output.string(), file_digest(output)}};
+  for (const fs::path& f : inputs) d[f.string()] = file_digest(f);
+  return d;
+}
+
+// The digest of `file` as the record of a phase that finished saw it: what dependent keys hold.
+std::string recorded_digest(const nlohmann::json& record, const fs::path& file) {
+  return "--digest=" + record.at("digests").at(file.string()).get<std::string>();
+}
 
 fs::path record_path(const fs::path& output) { return fs::path(output.string() + ".done.json"); }
 
-// The record of `output` when it was made with `key` (and, for checkpoints, still loads).
-std::optional<nlohmann::json> finished(const fs::path& output, const std::vector<std::string>& key, bool checkpoint) {
+// The record of `output` when it was made with `key` from `inputs`, and the output and the inputs
+// still have the digests they had then (and, for checkpoints, the output still loads).
+std::optional<nlohmann::json> finished(const fs::path& output, const std::vector<std::string>& key, bool checkpoint,
+                                       const std::vector<fs::path>& inputs = {}) {
   const fs::path record = record_path(output);
   if (!fs::exists(record) || !fs::exists(output)) return std::nullopt;
   try {
-    nlohmann::json r = nlohmann::json::parse(read_file(record.string(), "run"));
+    nlohmann::json r = parse_json(read_file(record.string(), "run"), "run: " + record.string());
     if (r.at("key") != nlohmann::json(key)) return std::nullopt;
+    if (r.at("digests") != file_digests(output, inputs)) {
+      fmt::print(stderr, "{} or an input changed since its phase finished: running it again\n", output.string());
+      return std::nullopt;
+    }
+    if (!r.contains("seconds") || !r.at("seconds").is_number()) return std::nullopt;  // the timings read it
     if (checkpoint) nn::load_checkpoint(output.string());
     return r;
   } catch (const std::exception&) {
@@ -219,8 +131,12 @@ std::optional<nlohmann::json> finished(const fs::path& output, const std::vector
   }
 }
 
-void write_record(const fs::path& output, const std::vector<std::string>& key, double seconds) {
-  const nlohmann::json record = {{"key", key}, {"seconds", seconds}, {"lethe_version", version()}};
+void write_record(const fs::path& output, const std::vector<std::string>& key, double seconds,
+                  const std::vector<fs::path>& inputs = {}) {
+  const nlohmann::json record = {{"key", key},
+                                 {"digests", file_digests(output, inputs)},
+                                 {"seconds", seconds},
+                                 {"lethe_version", version()}};
   write_file_atomically(record_path(output).string(), record.dump(1), "run");
 }
 
@@ -288,8 +204,8 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
   const std::vector<std::string> run = run_flags(s.run);
   fs::create_directories(rep.dir);
 
-  // The original. A phase's record holds its own flags and its inputs' records' flags, so a
-  // changed original also re-runs everything made from it.
+  // The original. A phase's key holds its own flags and its inputs' keys with their files' digests,
+  // so a changed original also re-runs everything made from it.
   const fs::path original = rep.dir / "original.safetensors";
   std::vector<std::string> original_key;
   {
@@ -299,12 +215,22 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
     std::optional<nlohmann::json> done = finished(original, flags, true);
     if (!done) {
       const fs::path pending = rep.dir / "original.pending.json";  // an interrupted training resumes if its flags match
-      const bool resume = fs::exists(original) && fs::exists(pending) &&
-                          nlohmann::json::parse(read_file(pending.string(), "run")) == nlohmann::json(flags);
+      // A pending record or a checkpoint left by an interrupted training that no longer reads
+      // (corrupt, edited) is not resumed: the original is trained again.
+      const bool resumable = fs::exists(original) && fs::exists(pending) && [&] {
+        try {
+          if (parse_json(read_file(pending.string(), "run"), "run: " + pending.string()) != nlohmann::json(flags))
+            return false;
+          nn::load_checkpoint(original.string());
+          return true;
+        } catch (const Error&) {
+          return false;
+        }
+      }();
       write_file_atomically(pending.string(), nlohmann::json(flags).dump(), "run");
       const double seconds = timed([&] {
-        run_command(resume ? joined({{"train", "--resume=" + original.string(), "--out=" + original.string()}, run})
-                           : flags);
+        run_command(resumable ? joined({{"train", "--resume=" + original.string(), "--out=" + original.string()}, run})
+                              : flags);
       });
       write_record(original, flags, seconds);
       fs::remove(pending);
@@ -313,7 +239,7 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
       fmt::print(stderr, "done before: {}\n", original.string());
     }
     timing("train original", *done);
-    original_key = flags;
+    original_key = joined({flags, {recorded_digest(*done, original)}});
   }
 
   std::vector<nlohmann::json> out;
@@ -333,13 +259,13 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
         done = finished(split_file, flags, false);
       }
       timing(scenario.str() + ": split", *done);
-      split_key = flags;
+      split_key = joined({flags, {recorded_digest(*done, split_file)}});
     }
 
     std::vector<ModelFile> models = {{original.string(), "original", "original", "original", nullptr}};
     std::vector<std::string> made = {"retrain"};
     made.insert(made.end(), s.methods.begin(), s.methods.end());
-    nlohmann::json records = nlohmann::json::object();  // every model's flags: the relearning phase's key
+    nlohmann::json records = nlohmann::json::object();  // every model's key and digest: the relearning phase's key
     for (const std::string& method : made) {
       const fs::path checkpoint = dir / (method + ".safetensors");
       const std::vector<std::string> flags =
@@ -348,15 +274,15 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
                   run, s.unlearn, s.method_flags.count(method) ? s.method_flags.at(method) : std::vector<std::string>{}});
       const std::vector<std::string> key = joined({flags, {"--inputs:"}, original_key, split_key});
       phases.begin(tag + scenario.str() + ": " + method);
-      std::optional<nlohmann::json> done = finished(checkpoint, key, true);
+      std::optional<nlohmann::json> done = finished(checkpoint, key, true, {original, split_file});
       if (!done) {
-        write_record(checkpoint, key, timed([&] { run_command(flags); }));
-        done = finished(checkpoint, key, true);
+        write_record(checkpoint, key, timed([&] { run_command(flags); }), {original, split_file});
+        done = finished(checkpoint, key, true, {original, split_file});
       } else {
         fmt::print(stderr, "done before: {}\n", checkpoint.string());
       }
       timing(scenario.str() + ": " + method, *done);
-      records[method] = key;
+      records[method] = joined({key, {recorded_digest(*done, checkpoint)}});
       const bool is_retrain = method == "retrain";
       models.push_back({checkpoint.string(), is_retrain ? "retrained" : method, method,
                         is_retrain ? "retrained" : "unlearned", done->at("seconds")});
@@ -374,7 +300,9 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
     const fs::path relearn_file = dir / "relearn.json";
     const std::vector<std::string> key = joined({{"relearn", records.dump()}, relearn_flags, {fmt::format("{}", s.margin)}});
     phases.begin(tag + scenario.str() + ": measure and relearn " + std::to_string(models.size()) + " models");
-    std::optional<nlohmann::json> done = finished(relearn_file, key, false);
+    std::vector<fs::path> relearn_inputs = {split_file};
+    for (const ModelFile& m : models) relearn_inputs.push_back(m.path);
+    std::optional<nlohmann::json> done = finished(relearn_file, key, false, relearn_inputs);
     if (!done) {
       const unlearn::Split split = unlearn::load_split(split_file.string());
       RelearnOutput result;
@@ -388,28 +316,32 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
                                    {"split_digest", split.digest()},
                                    {"forget_size", split.forget.size()}};
       write_file_atomically(relearn_file.string(), body.dump(1), "run");
-      write_record(relearn_file, key, seconds);
-      done = finished(relearn_file, key, false);
+      write_record(relearn_file, key, seconds, relearn_inputs);
+      done = finished(relearn_file, key, false, relearn_inputs);
       fmt::print(stderr, "{}", rcd_table(result.models, relearn_options.headline));
     } else {
       fmt::print(stderr, "done before: {}\n", relearn_file.string());
     }
     timing(scenario.str() + ": measure and relearn", *done);
-    const nlohmann::json body = nlohmann::json::parse(read_file(relearn_file.string(), "run"));
-    nlohmann::json relearn_json = relearn_options;
-    relearn_json["accuracy_target"] = body.at("targets").at("accuracy");
-    relearn_json["loss_target"] = body.at("targets").at("loss");
-    relearn_json["calibrated_loss_target"] = body.at("targets").value("calibrated_loss", nlohmann::json());
-    const nlohmann::json read = body.value("relearn_data", nlohmann::json::object());
-    relearn_json["data"] = relearn_options.retain_samples > 0 || relearn_options.retain_mix > 0 ? "forget+retain" : "forget";
-    relearn_json["read"] = read;  // how many forget and retain samples the steps read, what was measured
-    out.push_back({{"replicate", rep.index},
-                   {"seed", rep.seed},
-                   {"split_digest", body.at("split_digest")},
-                   {"forget_size", body.at("forget_size")},
-                   {"relearn", relearn_json},
-                   {"relearn_seconds", body.at("relearn_seconds")},
-                   {"models", body.at("models")}});
+    const nlohmann::json body = parse_json(read_file(relearn_file.string(), "run"), "run: " + relearn_file.string());
+    try {  // a field missing or of another type: nlohmann's exception, said as lethe's
+      nlohmann::json relearn_json = relearn_options;
+      relearn_json["accuracy_target"] = body.at("targets").at("accuracy");
+      relearn_json["loss_target"] = body.at("targets").at("loss");
+      relearn_json["calibrated_loss_target"] = body.at("targets").value("calibrated_loss", nlohmann::json());
+      const nlohmann::json read = body.value("relearn_data", nlohmann::json::object());
+      relearn_json["data"] = relearn_options.retain_samples > 0 || relearn_options.retain_mix > 0 ? "forget+retain" : "forget";
+      relearn_json["read"] = read;  // how many forget and retain samples the steps read, what was measured
+      out.push_back({{"replicate", rep.index},
+                     {"seed", rep.seed},
+                     {"split_digest", body.at("split_digest")},
+                     {"forget_size", body.at("forget_size")},
+                     {"relearn", relearn_json},
+                     {"relearn_seconds", body.at("relearn_seconds")},
+                     {"models", body.at("models")}});
+    } catch (const nlohmann::json::exception& e) {
+      LETHE_FAIL("run", relearn_file.string(), ": malformed: ", e.what());
+    }
   }
   return out;
 }
@@ -426,7 +358,10 @@ void run_study(const RunCommand& c) {
     s.name += "-quick";
   }
   const fs::path out = c.out.empty() ? fs::path("study") / s.name : fs::path(c.out);
-  fs::create_directories(out);
+  std::error_code made;
+  fs::create_directories(out, made);
+  LETHE_CHECK(!made && fs::is_directory(out), "run", "cannot make the output folder ", out.string(), ": ",
+              made ? made.message() : "it exists and is not a folder");
   Phases phases(s.replicates * (1 + static_cast<int64_t>(s.scenarios.size()) * (3 + static_cast<int64_t>(s.methods.size()))));
   nlohmann::json timings = nlohmann::json::array();
 
@@ -470,11 +405,11 @@ void run_study(const RunCommand& c) {
   write_file_atomically((out / "results.json").string(), results.dump(1), "run");
   write_results_csv(out / "results.csv", results);
   write_summary_csv(out / "summary.csv", results);
-  const fs::path curves = out / "curves.csv";
-  fs::remove(curves);
+  std::string curves = curves_csv_header(true) + "\n";  // written whole, atomically, as the other tables
   for (const nlohmann::json& sc : scenarios)
     for (const nlohmann::json& rep : sc.at("replicates"))
-      append_curves_csv(curves.string(), sc.at("scenario"), rep.at("models"), rep.at("replicate").get<int64_t>());
+      curves += curves_csv_rows(sc.at("scenario"), rep.at("models"), rep.at("replicate").get<int64_t>());
+  write_file_atomically((out / "curves.csv").string(), curves, "run");
   write_report(results, out / "report.html");
   fmt::print("study {}: {} replicate{}, {:.0f} s of phases ({:.0f} s this run)\nresults: {}\nreport: {}\n", s.name,
              s.replicates, s.replicates == 1 ? "" : "s", total, phases.seconds(), (out / "results.json").string(),

@@ -1,6 +1,7 @@
 #include "scenario_args.h"
 
 #include "engine/error.h"
+#include "option_range.h"
 
 namespace lethe::cli {
 
@@ -8,8 +9,10 @@ void add_scenario_options(CLI::App& cmd, ScenarioArgs& args) {
   cmd.add_option("--scenario", args.scenario,
                  "what to forget: random:F, class:C[,C...], mislabeled:F or backdoor:F[:TARGET]");
   cmd.add_option("--split", args.split, "a split file (lethe split) to reuse, instead of --scenario");
-  cmd.add_option("--split-seed", args.split_seed, "seed of the --scenario draw")->capture_default_str();
+  cmd.add_option("--split-seed", args.split_seed, "seed of the --scenario draw")
+      ->check(seed_range())->capture_default_str();
   cmd.add_option("--split-limit", args.limit, "--scenario: draw over the first N training samples only (0: all)")
+      ->check(integer_in(0, kMaxCount))
       ->capture_default_str();
 }
 
@@ -18,8 +21,7 @@ unlearn::Split resolve_split(const ScenarioArgs& args, const DataSource& source)
               "give exactly one of --scenario (draw a split) and --split FILE (reuse one)");
   if (!args.split.empty()) {
     unlearn::Split split = unlearn::load_split(args.split);
-    LETHE_CHECK(split.classes == source.classes, "scenario", args.split, " has ", split.classes, " classes, ",
-                source.name, " has ", source.classes);
+    unlearn::check_split_fits(split, *source.train, source.classes, args.split);
     return split;
   }
   LETHE_CHECK(args.limit >= 0 && args.limit <= source.train->size(), "scenario", "--split-limit ", args.limit,

@@ -8,8 +8,10 @@
 #include "commands.h"
 #include "common.h"
 #include "engine/error.h"
+#include "engine/file.h"
 #include "nn/checkpoint.h"
 #include "nn/train.h"
+#include "option_range.h"
 #include "progress.h"
 #include "scenario_args.h"
 #include "toml_config.h"
@@ -30,22 +32,22 @@ struct TrainOptions {
   ScenarioArgs scenario;  // train on the scenario's training set (the poisoned one for mislabeled, backdoor)
 };
 
-// Appends JSON lines to the metrics log (when one was asked for).
+// Appends JSON lines to the metrics log (when one was asked for): each line one checked write, so
+// a full disk stops the run with an error instead of leaving a short or cut log.
 class MetricsLog {
  public:
   explicit MetricsLog(const std::string& path) {
-    if (path.empty()) return;
-    file_.open(path, std::ios::app);
-    LETHE_CHECK(file_.good(), "train", "cannot open the metrics log ", path);
+    if (!path.empty()) file_.emplace(path, "train");
   }
   void write(const nlohmann::json& line) {
-    if (!file_.is_open()) return;
-    file_ << line.dump() << '\n';
-    file_.flush();
+    if (file_) file_->write(line.dump() + '\n');
+  }
+  void close() {
+    if (file_) file_->close();
   }
 
  private:
-  std::ofstream file_;
+  std::optional<AppendFile> file_;
 };
 
 void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& recipe_flags) {
@@ -72,6 +74,8 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
   }
   recipe.validate();
   const DataSource source = load_data(o.run);
+  if (resumed)
+    nn::check_fits_data(resumed->info, o.resume, {source.name, source.channels, source.image_size, source.classes});
   const nn::ModelSpec spec = model_spec(model_name, width, source);
   nn::Model model(spec, seed, device);
 
@@ -111,6 +115,11 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
     LETHE_CHECK(trainer.step() == first_epoch * loader.batches_per_epoch(), "train", o.resume, " stopped mid-epoch (step ",
                 trainer.step(), ", epoch ", first_epoch, ")");
   }
+  // Every input is read and checked: now the outputs, before anything is written. --resume without
+  // --out writes back to the resumed checkpoint (read whole above), as --out would.
+  const std::string out = o.out.empty() ? o.resume : o.out;
+  check_outputs("train", {{"--out", out}, {"--log", o.log, true}}, {{"--split", o.scenario.split}});
+  check_distinct_output({"--log", o.log}, {{"--resume", o.resume}}, "train");
   const bool quiet = o.run.json;
   if (!quiet)
     fmt::print(stderr, "lethe train: {} ({} parameters) on {} ({} train, {} test images), {}, {} threads, seed {}{}\n",
@@ -142,12 +151,13 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
     log.write({{"event", "epoch"}, {"epoch", epoch + 1}, {"step", trainer.step()}, {"train_loss", train_loss},
                {"test_accuracy", test.accuracy}, {"test_loss", test.mean_loss}, {"seconds", seconds},
                {"images_per_second", rate}});
-    if (!o.out.empty()) {  // after every epoch, so an interrupted run can --resume
+    if (!out.empty()) {  // after every epoch, so an interrupted run can --resume
       info.epoch = epoch + 1;
       info.step = trainer.step();
-      nn::save_checkpoint(o.out, model, &trainer.optimizer(), info);
+      nn::save_checkpoint(out, model, &trainer.optimizer(), info);
     }
   }
+  log.close();
   if (epoch == first_epoch) test = nn::evaluate(model, test_loader);
 
   const double images = static_cast<double>(loader.size()) * static_cast<double>(epoch - first_epoch);
@@ -161,10 +171,10 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
   result["train_seconds"] = train_seconds;
   result["images_per_second"] = train_seconds > 0 ? images / train_seconds : 0;
   result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  result["checkpoint"] = o.out.empty() ? nlohmann::json() : nlohmann::json(o.out);
+  result["checkpoint"] = out.empty() ? nlohmann::json() : nlohmann::json(out);
   std::string text = fmt::format("test accuracy: {:.4f}\ntest loss: {:.4f}\ntraining: {:.1f} s, {:.0f} images/s\n",
                                  test.accuracy, test.mean_loss, train_seconds, result["images_per_second"].get<double>());
-  text += o.out.empty() ? "no checkpoint written (give --out FILE)\n" : fmt::format("checkpoint: {}\n", o.out);
+  text += out.empty() ? "no checkpoint written (give --out FILE)\n" : fmt::format("checkpoint: {}\n", out);
   print_result(o.run, result, text);
 }
 
@@ -183,38 +193,50 @@ void add_train_command(CLI::App& app) {
   };
   recipe_flag(cmd->add_option("--model", o->model, "mlp, cnn-s or resnet18c")->capture_default_str()
                   ->check(CLI::IsMember(nn::model_names())));
-  recipe_flag(cmd->add_option("--width", o->width, "resnet18c's width multiplier")->capture_default_str());
-  recipe_flag(cmd->add_option("--seed", o->seed, "seed of the initialisation, shuffles and augmentation")->capture_default_str());
+  recipe_flag(cmd->add_option("--width", o->width, "resnet18c's width multiplier")
+      ->check(positive_up_to(64))->capture_default_str());
+  recipe_flag(cmd->add_option("--seed", o->seed, "seed of the initialisation, shuffles and augmentation")
+      ->check(seed_range())->capture_default_str());
   recipe_flag(cmd->add_option("--limit", r.limit, "train on the first N training images only (0: all)")
+      ->check(integer_in(0, kMaxCount))
                   ->capture_default_str());
-  recipe_flag(cmd->add_option("--epochs", r.epochs, "training epochs")->capture_default_str());
-  recipe_flag(cmd->add_option("--batch", r.batch, "batch size")->capture_default_str());
+  recipe_flag(cmd->add_option("--epochs", r.epochs, "training epochs")
+      ->check(integer_in(1, 1000000))->capture_default_str());
+  recipe_flag(cmd->add_option("--batch", r.batch, "batch size")->check(integer_in(1, 1 << 20))->capture_default_str());
   recipe_flag(cmd->add_option("--optimizer", r.optimizer, "sgd or adamw")->capture_default_str()
                   ->check(CLI::IsMember({"sgd", "adamw"})));
-  recipe_flag(cmd->add_option("--lr", r.lr, "peak learning rate")->capture_default_str());
-  recipe_flag(cmd->add_option("--momentum", r.momentum, "SGD momentum")->capture_default_str());
+  recipe_flag(cmd->add_option("--lr", r.lr, "peak learning rate")->check(real_in(0, 1e6))->capture_default_str());
+  recipe_flag(cmd->add_option("--momentum", r.momentum, "SGD momentum")->check(unit_open())->capture_default_str());
   recipe_flag(cmd->add_flag("--nesterov", r.nesterov, "SGD with Nesterov momentum"));
-  recipe_flag(cmd->add_option("--weight-decay", r.weight_decay, "weight decay")->capture_default_str());
+  recipe_flag(cmd->add_option("--weight-decay", r.weight_decay, "weight decay")
+      ->check(real_in(0, 100))->capture_default_str());
   recipe_flag(cmd->add_flag("--decoupled-weight-decay", r.decoupled_weight_decay,
                             "SGD: decay the weights directly (θ ← (1 − lr·λ)θ) instead of adding λθ to the gradient"));
-  recipe_flag(cmd->add_option("--beta1", r.beta1, "AdamW β1")->capture_default_str());
-  recipe_flag(cmd->add_option("--beta2", r.beta2, "AdamW β2")->capture_default_str());
-  recipe_flag(cmd->add_option("--eps", r.eps, "AdamW ε")->capture_default_str());
+  recipe_flag(cmd->add_option("--beta1", r.beta1, "AdamW β1")->check(unit_open())->capture_default_str());
+  recipe_flag(cmd->add_option("--beta2", r.beta2, "AdamW β2")->check(unit_open())->capture_default_str());
+  recipe_flag(cmd->add_option("--eps", r.eps, "AdamW ε")->check(positive_up_to(1))->capture_default_str());
   recipe_flag(cmd->add_option("--schedule", r.schedule, "constant, step or cosine (per step, to 0)")
                   ->capture_default_str()->check(CLI::IsMember({"constant", "step", "cosine"})));
-  recipe_flag(cmd->add_option("--warmup-steps", r.warmup_steps, "linear warm-up steps")->capture_default_str());
-  recipe_flag(cmd->add_option("--step-size", r.step_size, "step schedule: steps between decays"));
-  recipe_flag(cmd->add_option("--gamma", r.gamma, "step schedule: decay factor")->capture_default_str());
+  recipe_flag(cmd->add_option("--warmup-steps", r.warmup_steps, "linear warm-up steps")
+      ->check(integer_in(0, kMaxCount))->capture_default_str());
+  recipe_flag(cmd->add_option("--step-size", r.step_size, "step schedule: steps between decays")
+      ->check(integer_in(1, kMaxCount)));
+  recipe_flag(cmd->add_option("--gamma", r.gamma, "step schedule: decay factor")
+      ->check(positive_up_to(1000))->capture_default_str());
   recipe_flag(cmd->add_option("--clip-norm", r.clip_norm, "clip gradients to this global L2 norm (0: off)")
+      ->check(real_in(0, 1e9))
                   ->capture_default_str());
   recipe_flag(cmd->add_option("--crop-padding", r.crop_padding, "random-crop augmentation padding (0: off)")
+      ->check(integer_in(0, 64))
                   ->capture_default_str());
   recipe_flag(cmd->add_flag("--horizontal-flip", r.horizontal_flip, "random horizontal-flip augmentation"));
   cmd->add_option("--out", o->out, "checkpoint to write (safetensors), after every epoch, atomically");
-  cmd->add_option("--resume", o->resume, "continue the run that wrote this checkpoint");
-  cmd->add_option("--stop-after", o->stop_after, "stop after this many epochs of this invocation (then --resume)");
+  cmd->add_option("--resume", o->resume, "continue the run that wrote this checkpoint (written back to it, unless --out)");
+  cmd->add_option("--stop-after", o->stop_after, "stop after this many epochs of this invocation (then --resume)")
+      ->check(integer_in(1, 1000000));
   cmd->add_option("--log", o->log, "append JSON-lines metrics (steps and epochs) to this file");
-  cmd->add_option("--log-every", o->log_every, "steps between step lines in --log (0: epochs only)")->capture_default_str();
+  cmd->add_option("--log-every", o->log_every, "steps between step lines in --log (0: epochs only)")
+      ->check(integer_in(0, kMaxCount))->capture_default_str();
   add_scenario_options(*cmd, o->scenario);
   cmd->callback([o, recipe_flags] { run_train(*o, recipe_flags); });
 }

@@ -1,0 +1,16 @@
+# Sourced by the CLI test scripts (cli.sh, hardening.sh, output_safety.sh, fault_injection.sh) after
+# they set `name`: skips (exit 77) without Fashion-MNIST, and gives them `fail` and the small run.
+# KEEP_GOING=1 makes `fail` report every failed check, not only the first (the script then
+# checks $failures at its end).
+data=/usr/share/datasets/fashion-mnist
+if [[ ! -f $data/t10k-labels-idx1-ubyte.gz ]]; then
+  echo "$name: SKIPPED: no Fashion-MNIST in $data (tools/setup installs dataset-fashion-mnist)"
+  exit 77
+fi
+failures=0
+fail() {
+  echo "$name: FAILED: $*" >&2
+  [[ -n ${KEEP_GOING:-} ]] || exit 1
+  failures=$((failures + 1))
+}
+small=(--model mlp --limit 1024 --batch 128 --threads 2)
