@@ -3,6 +3,10 @@
 // everything in it.
 #include <doctest/doctest.h>
 #include <stdlib.h>  // mkdtemp
+#include <sys/resource.h>
+
+#include <csignal>
+#include <functional>
 
 #include <filesystem>
 #include <set>
@@ -31,5 +35,27 @@ struct TempDir {
     return out;
   }
 };
+
+// A full disk, as a file size limit (which binds root too): runs `write` with files limited to
+// `limit` bytes (a write past it fails with EFBIG) and returns the message of the lethe::Error it
+// throws, "" when none.
+template <class ErrorType>
+std::string error_under_file_limit(rlim_t limit, const std::function<void()>& write) {
+  rlimit saved{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = saved;
+  small.rlim_cur = limit;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::string message;
+  try {
+    write();
+  } catch (const ErrorType& e) {
+    message = e.what();
+  }
+  setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, old_handler);
+  return message;
+}
 
 }  // namespace lethe::test

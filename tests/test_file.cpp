@@ -2,13 +2,11 @@
 // killed writers, the checked appender, and outputs that name inputs. (The atomic write itself:
 // tests/test_safetensors.cpp.)
 #include <doctest/doctest.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -127,22 +125,11 @@ TEST_CASE("file: AppendFile appends, reports a new file, and cuts a part-written
   CHECK_THROWS_WITH_AS(AppendFile(dir.file("no-such-dir/x"), "trajectory"),
                        doctest::Contains("cannot open for writing: No such file or directory"), Error);
 
-  // A full disk, as a file size limit (which binds root too): 4 KiB fit, the text is 10,000 bytes.
-  rlimit saved{};
-  REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // the write then fails with EFBIG
-  rlimit small = saved;
-  small.rlim_cur = 4096;
-  REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
-  std::string message;
-  try {
+  // A full disk: 4 KiB fit, the text is 10,000 bytes.
+  const std::string message = test::error_under_file_limit<Error>(4096, [&] {
     AppendFile a(f, "relearn");
     a.write(std::string(10000, 'n'));
-  } catch (const Error& e) {
-    message = e.what();
-  }
-  setrlimit(RLIMIT_FSIZE, &saved);
-  std::signal(SIGXFSZ, old_handler);
+  });
   CHECK(message == "relearn: " + f + ": cannot append (4094 of 10000 bytes written, cut back off): File too large");
   CHECK(read_file(f) == "t\n");
 }

@@ -1,8 +1,6 @@
 #include <doctest/doctest.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -335,20 +333,8 @@ TEST_CASE("file: a failed write leaves the previous file and no temporary file")
 
   // Failing mid-write: a file size limit (which binds root too) stops the data at 4 KiB.
   {
-    rlimit saved{};
-    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved) == 0);
-    const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // the write then fails with EFBIG
-    rlimit small = saved;
-    small.rlim_cur = 4096;
-    REQUIRE(setrlimit(RLIMIT_FSIZE, &small) == 0);
-    std::string message;
-    try {
-      write_file_atomically(f, std::string(10000, 'n'));
-    } catch (const Error& e) {
-      message = e.what();
-    }
-    setrlimit(RLIMIT_FSIZE, &saved);
-    std::signal(SIGXFSZ, old_handler);
+    const std::string message =
+        test::error_under_file_limit<Error>(4096, [&] { write_file_atomically(f, std::string(10000, 'n')); });
     CHECK(message.find("file: " + f + ": cannot write " + dir.file(".ck.tmp-")) == 0);
     CHECK(message.find("(4096 of 10000 bytes written): File too large") != std::string::npos);
   }
