@@ -7,8 +7,6 @@ set -euo pipefail
 lethe=$1
 name=cli.sh
 source "$(dirname "$0")/cli_lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 json_get() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 small=(--model mlp --limit 2048 --batch 128 --threads 2)  # its own: the checks below are sized for it
 

@@ -1,5 +1,6 @@
 # Sourced by the CLI test scripts (cli.sh, hardening.sh, output_safety.sh, fault_injection.sh) after
-# they set `name`: skips (exit 77) without Fashion-MNIST, and gives them `fail` and the small run.
+# they set `name`: skips (exit 77) without Fashion-MNIST, and gives them `fail`, the small run and
+# a scratch folder `$work`, removed on exit.
 # KEEP_GOING=1 makes `fail` report every failed check, not only the first (the script then
 # checks $failures at its end).
 data=/usr/share/datasets/fashion-mnist
@@ -14,3 +15,5 @@ fail() {
   failures=$((failures + 1))
 }
 small=(--model mlp --limit 1024 --batch 128 --threads 2)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT

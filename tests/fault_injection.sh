@@ -60,8 +60,7 @@ started() {
   done
 }
 
-work=$(mktemp -d)
-cleanup() {
+cleanup() {  # cli_lib.sh's $work, and the tmpfs mounted in it
   [[ -n ${mnt:-} ]] && umount "$mnt" 2> /dev/null
   rm -rf "$work"
 }

@@ -8,8 +8,6 @@ set -euo pipefail
 lethe=$1
 name=hardening.sh
 source "$(dirname "$0")/cli_lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 # expect CODE PATTERN lethe-args...: the command fails with exit code CODE (a regex), one line on stderr (at
 # most 1000 bytes) that matches PATTERN.

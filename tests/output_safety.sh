@@ -9,8 +9,6 @@ set -euo pipefail
 lethe=$(realpath "$1")
 name=output_safety.sh
 source "$(dirname "$0")/cli_lib.sh"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 cd "$work"
 # Every command has a time limit: writing to a FIFO without a reader would block forever.
 l() { timeout 120 "$lethe" "$@"; }

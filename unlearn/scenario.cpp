@@ -90,6 +90,14 @@ std::vector<int64_t> pick(const std::vector<int64_t>& candidates, int64_t count,
   return picked;
 }
 
+// The indices below `n` whose label is one of `classes` (sorted), ascending: a class split's forget set.
+std::vector<int64_t> samples_of(const std::vector<int64_t>& classes, const int64_t* labels, int64_t n) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < n; ++i)
+    if (std::binary_search(classes.begin(), classes.end(), labels[i])) out.push_back(i);
+  return out;
+}
+
 std::vector<int64_t> complement(const std::vector<int64_t>& sorted, int64_t n) {
   std::vector<int64_t> rest;
   rest.reserve(static_cast<size_t>(n) - sorted.size());
@@ -180,8 +188,7 @@ Split make_split(const Scenario& scenario, const data::Dataset& train, int64_t c
   if (scenario.kind == ScenarioKind::class_wise) {
     LETHE_CHECK(!scenario.classes.empty(), kOp, "class-wise forgetting needs at least one class");
     for (const int64_t c : scenario.classes) check_class(c);
-    for (int64_t i = 0; i < n; ++i)
-      if (std::binary_search(scenario.classes.begin(), scenario.classes.end(), labels[i])) split.forget.push_back(i);
+    split.forget = samples_of(scenario.classes, labels, n);
     LETHE_CHECK(!split.forget.empty(), kOp, scenario.str(), ": no training sample has these classes");
   } else {
     if (scenario.kind == ScenarioKind::backdoor) check_class(scenario.target);
@@ -354,9 +361,7 @@ void check_split_fits(const Split& s, const data::Dataset& train, int64_t classe
   for (const int64_t c : sc.classes) check(c >= 0 && c < classes, sc.str(), ": class ", c, " does not exist");
   if (sc.kind == ScenarioKind::class_wise) {
     // Exactly the samples of the classes, none missing, none added.
-    std::vector<int64_t> expected;
-    for (int64_t i = 0; i < s.train_size; ++i)
-      if (std::binary_search(sc.classes.begin(), sc.classes.end(), labels[i])) expected.push_back(i);
+    const std::vector<int64_t> expected = samples_of(sc.classes, labels, s.train_size);
     check(s.forget == expected, sc.str(), " must forget exactly the ", expected.size(),
           " training samples of those classes; the split's forget set (", s.forget.size(), " samples) is not that");
     return;
