@@ -1,6 +1,7 @@
 // The unlearning methods on a tiny synthetic task: each runs, changes the model, is bitwise
 // reproducible, and keeps its defining property (SalUn's frozen weights, IEU's gate and its
-// single-pass gradient, IEU's ablations, SCRUB's max/min schedule).
+// single-pass gradient, IEU's ablations, SCRUB's max/min schedule). What RL, NegGrad+, l1-sparse,
+// SCRUB and retrain compute, step by step: test_method_behaviour.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -8,53 +9,14 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
-#include "harness.h"
 #include "engine/ops.h"
-#include "nn/data/fashion_mnist.h"
-#include "unlearn/method.h"
+#include "unlearn_fixture.h"
 
 using namespace lethe;
 using namespace lethe::unlearn;
+using namespace lethe::test;
 
 namespace {
-
-constexpr int64_t kSize = 8, kClasses = 4;
-
-std::shared_ptr<const data::Dataset> task(int64_t n = 160) { return test::band_task(n, kSize, kClasses); }
-
-nn::Checkpoint original_checkpoint(const std::string& model = "mlp") {
-  nn::Checkpoint c;
-  c.info.model = {model, 1, kSize, kClasses};
-  c.info.seed = 3;
-  nn::Recipe r;
-  r.epochs = 1;
-  r.batch = 32;
-  r.lr = 0.05;
-  c.info.recipe = r;
-  nn::Model m(c.info.model, c.info.seed, Device::cpu());
-  c.model_state = m.net().state_dict();
-  return c;
-}
-
-struct Outcome {
-  std::vector<float> weights;
-  nlohmann::json details;
-};
-
-Outcome run_method(const std::string& name, MethodOptions options, const std::string& model = "mlp",
-                   const std::string& scenario = "random:0.25") {
-  const auto train = task();
-  const Split split = make_split(parse_scenario(scenario), *train, kClasses, 0);
-  const nn::Checkpoint original = original_checkpoint(model);
-  const Method& method = find_method(name);
-  nn::Model m = nn::load_model(original, Device::cpu(), method.grad_buffers);
-  options.resolve(split.scenario);
-  MethodRun run{m, original, train, split, data::fashion_mnist_normalization(), options, {}};
-  Outcome out;
-  out.details = method.run(run);
-  out.weights = m.arena().data().to_vector<float>();
-  return out;
-}
 
 MethodOptions small_options() {
   MethodOptions o;
