@@ -1,12 +1,13 @@
 #pragma once
-// conv2d launchers: im2col + GEMM on the CPU; cuDNN or im2col + cuBLAS on CUDA.
+// conv2d launchers: on the CPU im2col + GEMM, or implicit GEMMs on lethe's AVX-512 sgemm
+// (kernels/cpu/conv.cpp); cuDNN or im2col + cuBLAS on CUDA.
 #include "engine/dispatch.h"
 #include "engine/tensor.h"
 #include "kernels/common/conv.h"
 
 namespace lethe {
 
-// Which implementation CUDA convolutions use (the CPU always lowers to im2col + OpenBLAS).
+// Which implementation CUDA convolutions use (the CPU chooses by the GEMM path, kernels/cpu/conv.cpp).
 // Both are deterministic; cudnn is the default, im2col is lethe's own and is there to compare.
 enum class ConvBackend { cudnn, im2col };
 void set_conv_backend(ConvBackend backend);

@@ -1,11 +1,18 @@
 # Sourced by the CLI test scripts (cli.sh, hardening.sh, output_safety.sh, fault_injection.sh) after
-# they set `name`: skips (exit 77) without Fashion-MNIST, and gives them `fail`, the small run and
-# a scratch folder `$work`, removed on exit.
+# they set `name`: skips (exit 77) without Fashion-MNIST, and gives them `skip_check`, `fail`, the
+# small run and a scratch folder `$work`, removed on exit.
 # KEEP_GOING=1 makes `fail` report every failed check, not only the first (the script then
 # checks $failures at its end).
+
+# A check this machine cannot run: says why, and logs "NAME<TAB>why" to $LETHE_SKIP_LOG (set by
+# ctest; tools/test lists the log after the suite), as lethe_tests' record_skip does.
+skip_check() {
+  echo "$name: SKIPPED: $*"
+  if [[ -n ${LETHE_SKIP_LOG:-} ]]; then printf '%s\t%s\n' "$name" "$*" >> "$LETHE_SKIP_LOG"; fi
+}
 data=/usr/share/datasets/fashion-mnist
 if [[ ! -f $data/t10k-labels-idx1-ubyte.gz ]]; then
-  echo "$name: SKIPPED: no Fashion-MNIST in $data (tools/setup installs dataset-fashion-mnist)"
+  skip_check "no Fashion-MNIST in $data (tools/setup installs dataset-fashion-mnist)"
   exit 77
 fi
 failures=0

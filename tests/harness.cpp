@@ -1,15 +1,74 @@
 #include "harness.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <sstream>
 
+#include "engine/blas.h"
 #include "engine/device.h"
+#include "kernels/cpu/sgemm.h"
 
 namespace lethe::test {
 
-int g_skipped_checks = 0;
+namespace {
+
+// What this process ran, kept by the listener below: the test case under way (named in the skip
+// log) and the assertions made, so that main() can tell a run in which only skips happened from
+// one whose other checks ran.
+struct Tally {
+  std::string test_case;
+  int assertions = 0;
+  int skipped = 0;
+  int selected = 0;
+};
+Tally& tally() {
+  static Tally t;
+  return t;
+}
+
+class TallyListener : public doctest::IReporter {
+ public:
+  explicit TallyListener(const doctest::ContextOptions&) {}
+  void test_case_start(const doctest::TestCaseData& test_case) override { tally().test_case = test_case.m_name; }
+  void test_run_end(const doctest::TestRunStats& stats) override {
+    tally().assertions = stats.numAsserts;
+    tally().selected = static_cast<int>(stats.numTestCasesPassingFilters);
+  }
+  void report_query(const doctest::QueryData&) override {}
+  void test_run_start() override {}
+  void test_case_reenter(const doctest::TestCaseData&) override {}
+  void test_case_end(const doctest::CurrentTestCaseStats&) override {}
+  void test_case_exception(const doctest::TestCaseException&) override {}
+  void subcase_start(const doctest::SubcaseSignature&) override {}
+  void subcase_end() override {}
+  void log_assert(const doctest::AssertData&) override {}
+  void log_message(const doctest::MessageData&) override {}
+  void test_case_skipped(const doctest::TestCaseData&) override {}
+};
+REGISTER_LISTENER("lethe-tally", 1, TallyListener);
+
+// One write with O_APPEND, so that tests running side by side never interleave their lines.
+void append_to_skip_log(const std::string& why) {
+  const char* log = std::getenv("LETHE_SKIP_LOG");
+  if (log == nullptr || *log == '\0') return;
+  std::string line = tally().test_case;
+  if (const char* sgemm = std::getenv("LETHE_SGEMM")) line += std::string(" [LETHE_SGEMM=") + sgemm + "]";
+  line += "\t" + why + "\n";
+  const int fd = ::open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  const int err = errno;
+  if (fd >= 0) ::close(fd);
+  if (!written) FAIL_CHECK("cannot append to the skip log ", log, ": ", std::strerror(err));
+}
+
+}  // namespace
 
 Tensor random_tensor(const Shape& shape, uint64_t seed, double lo, double hi, DType dtype, Device device) {
   NoGradGuard no_grad;
@@ -105,8 +164,31 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps, double rtol
 }
 
 void record_skip(const std::string& why) {
-  ++g_skipped_checks;
+  ++tally().skipped;
   MESSAGE("skipped: ", why);
+  append_to_skip_log(why);
+}
+
+int skipped_checks() { return tally().skipped; }
+
+bool only_skips_ran() { return tally().skipped > 0 && tally().assertions == 0; }
+
+int selected_test_cases() { return tally().selected; }
+
+void for_each_sgemm_path(const std::function<void()>& check) {
+  struct Restore {
+    bool lethe = blas::uses_lethe_sgemm();
+    ~Restore() { blas::use_lethe_sgemm(lethe); }
+  } restore;
+  for (const bool lethe : {true, false}) {
+    if (lethe && !cpu::has_avx512_sgemm()) {
+      record_skip("lethe's sgemm needs AVX512F, which this CPU lacks (OpenBLAS's float32 path still runs)");
+      continue;
+    }
+    blas::use_lethe_sgemm(lethe);
+    INFO("float32 GEMM: ", blas::sgemm_name());
+    check();
+  }
 }
 
 bool cuda_or_skip(const char* what) {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "engine/arena.h"
@@ -36,7 +37,7 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps = 1e-6, doub
                double atol = 1e-7);
 
 // Runs fn on float32 copies of `inputs` on the CPU and on cuda:0 and compares outputs and input
-// gradients. Without a device it prints why it skipped and returns.
+// gradients. Without a device it records a skip and returns.
 void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol = 1e-4,
                   double atol = 1e-5);
 
@@ -49,7 +50,21 @@ std::shared_ptr<const data::Dataset> band_task(int64_t n, int64_t size = 8, int6
 
 // True when a CUDA device is present; otherwise records a visible skip with `what`.
 bool cuda_or_skip(const char* what);
-// Records a visible skip of a check this machine cannot run (the test binary then exits 77).
+// Records a visible skip of a check this machine cannot run, with the reason: a doctest message,
+// and a line "test case<TAB>reason" appended to the file LETHE_SKIP_LOG names (ctest sets it;
+// tools/test lists the file after the suite). A run in which nothing but skips happened exits
+// 77 under ctest, which reports it as skipped; one whose other checks ran passes.
 void record_skip(const std::string& why);
+// The checks recorded as skipped so far, and whether the whole run was skips (no assertion made).
+int skipped_checks();
+bool only_skips_ran();
+// How many test cases the run's filters selected (ctest runs one by name: 0 means its name no
+// longer selects it).
+int selected_test_cases();
+
+// Runs `check` once per float32 GEMM path this CPU has, with blas::gemm<float> switched to it:
+// lethe's AVX-512 sgemm (a recorded skip where AVX512F is missing), then OpenBLAS's; the path in
+// use is named in failure messages. Restores the previous choice.
+void for_each_sgemm_path(const std::function<void()>& check);
 
 }  // namespace lethe::test

@@ -72,7 +72,7 @@ void train_into(const std::string& out, const std::string& start, int64_t epochs
 
 }  // namespace
 
-TEST_CASE("checkpoint: same seed, same threads: byte-identical files; resume continues bit-exactly") {
+TEST_CASE("checkpoint: same seed, same threads: byte-identical files, resume continues bit-exactly") {
   TempDir dir;
   train_into(dir.file("a.safetensors"), "", 2);
   train_into(dir.file("b.safetensors"), "", 2);
@@ -97,7 +97,7 @@ TEST_CASE("checkpoint: same seed, same threads: byte-identical files; resume con
   CHECK(loaded.net().parameter_count() == 215370);
 }
 
-TEST_CASE("checkpoint: a plain state dict needs a model spec; mismatches are named") {
+TEST_CASE("checkpoint: a plain state dict needs a model spec, mismatches are named") {
   TempDir dir;
   Model m({"mlp"}, 1, Device::cpu());
   save_safetensors(dir.file("plain.safetensors"), m.net().state_dict());

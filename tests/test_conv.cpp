@@ -1,8 +1,13 @@
+// conv2d against float64: forward loops, gradchecks, float32 results on every float32 GEMM path
+// (the implicit GEMMs of lethe's sgemm at the shapes that switch them on), batching, bitwise
+// reproducibility, errors, and CPU/CUDA parity.
 #include "kernels/conv.h"
 
 #include <string>
 
+#include "engine/blas.h"
 #include "harness.h"
+#include "kernels/cpu/conv.h"
 
 using namespace lethe;
 
@@ -60,6 +65,35 @@ Tensor input(const Shape& shape, uint64_t seed, DType dt = DType::f64) {
 
 using V = std::vector<Tensor>;
 
+// Output and gradients of float32 x, w, b (each requiring grad) under o, against the float64 op
+// (gradchecked below) on the same values, with the same output weighting; each within
+// tolerance·(1 + |expected|).
+void check_float32_against_float64(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o,
+                                   double forward_tol, double gradient_tol) {
+  const Tensor y = conv2d(x, w, b, o);
+  const Tensor gy = test::random_tensor(y.shape(), 54, -1, 1, DType::f32);
+  const std::vector<Tensor> g = autograd::grad(sum(mul(y, gy)), {x, w, b});
+  const Tensor x64 = x.detach().to(DType::f64).set_requires_grad(), w64 = w.detach().to(DType::f64).set_requires_grad();
+  const Tensor b64 = b.detach().to(DType::f64).set_requires_grad();
+  const Tensor y64 = conv2d(x64, w64, b64, o);
+  const std::vector<Tensor> g64 = autograd::grad(sum(mul(y64, gy.to(DType::f64))), {x64, w64, b64});
+  INFO("forward");
+  test::expect_close(y, y64, forward_tol, forward_tol);
+  for (size_t i = 0; i < g.size(); ++i) {
+    INFO("gradient of input ", i);
+    test::expect_close(g[i], g64[i], gradient_tol, gradient_tol);
+  }
+}
+
+// The geometry fields that decide the CPU's implicit GEMMs.
+ConvGeometry geometry(const Tensor& x, const Tensor& w, const Conv2dOptions& o) {
+  ConvGeometry g;
+  g.channels = x.size(1), g.out_channels = w.size(0), g.kernel_h = w.size(2), g.kernel_w = w.size(3);
+  g.stride_h = o.stride_h, g.stride_w = o.stride_w, g.pad_h = o.pad_h, g.pad_w = o.pad_w;
+  g.dilation_h = o.dilation_h, g.dilation_w = o.dilation_w, g.groups = o.groups;
+  return g;
+}
+
 }  // namespace
 
 TEST_CASE("conv2d: forward against float64 loops") {
@@ -100,17 +134,34 @@ TEST_CASE("conv2d: float32 gradients of every option against float64 ones") {
   // the float64 path that gradcheck verified.
   for (const Case& c : kCases) {
     INFO(std::string(c.name));
-    const Tensor x = input({3, 4, 9, 9}, 51, DType::f32), w = input({6, 4 / c.o.groups, 3, 3}, 52, DType::f32);
-    const Tensor b = input({6}, 53, DType::f32);
-    const Tensor y = conv2d(x, w, b, c.o);
-    const Tensor gy = test::random_tensor(y.shape(), 54, -1, 1, DType::f32);
-    const std::vector<Tensor> g = autograd::grad(sum(mul(y, gy)), {x, w, b});
-    const Tensor x64 = x.detach().to(DType::f64).set_requires_grad(), w64 = w.detach().to(DType::f64).set_requires_grad();
-    const Tensor b64 = b.detach().to(DType::f64).set_requires_grad();
-    const Tensor y64 = conv2d(x64, w64, b64, c.o);
-    const std::vector<Tensor> g64 = autograd::grad(sum(mul(y64, gy.to(DType::f64))), {x64, w64, b64});
-    test::expect_close(y, y64, 1e-5, 1e-5);
-    for (size_t i = 0; i < g.size(); ++i) test::expect_close(g[i], g64[i], 1e-4, 1e-4);
+    check_float32_against_float64(input({3, 4, 9, 9}, 51, DType::f32), input({6, 4 / c.o.groups, 3, 3}, 52, DType::f32),
+                                  input({6}, 53, DType::f32), c.o, 1e-5, 1e-4);
+  }
+}
+
+TEST_CASE("conv2d: float32 implicit GEMMs at cnn-s's second layer and grouped, on every GEMM path, against float64") {
+  // The shapes that switch every implicit GEMM on where lethe's sgemm runs (kernels/cpu/conv.cpp):
+  // unit stride, >= 32 output channels per group (weight gradient), >= 8 input channels per group
+  // with padding <= k - 1 (input gradient). cnn-s's conv2 (16 -> 32, 5x5, padding 2, on 14x14),
+  // and 2 groups of 8 -> 32 channels.
+  struct Layer {
+    const char* name;
+    int64_t in, out;
+    int groups;
+  };
+  for (const Layer& l : {Layer{"cnn-s conv2", 16, 32, 1}, Layer{"2 groups", 16, 64, 2}}) {
+    INFO(std::string(l.name));
+    const Conv2dOptions o = opts(1, 2, 1, l.groups);
+    const Tensor x = input({3, l.in, 14, 14}, 61, DType::f32), w = input({l.out, l.in / l.groups, 5, 5}, 62, DType::f32);
+    const Tensor b = input({l.out}, 63, DType::f32);
+    test::for_each_sgemm_path([&] {
+      const cpu::ImplicitGemmSteps steps = cpu::implicit_gemm_steps(geometry(x, w, o));
+      const bool lethe = blas::uses_lethe_sgemm();
+      CHECK(steps.forward == lethe);
+      CHECK(steps.weight_grad == lethe);
+      CHECK(steps.input_grad == lethe);
+      check_float32_against_float64(x, w, b, o, 1e-5, 1e-4);
+    });
   }
 }
 

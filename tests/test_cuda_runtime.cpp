@@ -1,3 +1,5 @@
+// The CUDA runtime layer: device count, the caching allocator and its statistics, copies, CUDA
+// graphs (each check a recorded skip without a device).
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -26,10 +28,7 @@ TEST_CASE("cuda: availability agrees with the device count and never throws") {
 #if defined(LETHE_WITH_CUDA)
 
 TEST_CASE("cuda: allocate and release update the stats and reuse cached blocks") {
-  if (!lethe::cuda_available()) {
-    MESSAGE("skipped: no CUDA device");
-    return;
-  }
+  if (!lethe::test::cuda_or_skip("CUDA allocator stats and cache")) return;
   namespace cuda = lethe::cuda;
   CHECK(cuda::allocate(0, 0) == nullptr);
   cuda::release(nullptr, 0, 0);
@@ -53,10 +52,7 @@ TEST_CASE("cuda: allocate and release update the stats and reuse cached blocks")
 }
 
 TEST_CASE("cuda: host to device to host copies preserve the bytes") {
-  if (!lethe::cuda_available()) {
-    MESSAGE("skipped: no CUDA device");
-    return;
-  }
+  if (!lethe::test::cuda_or_skip("host/device copies")) return;
   namespace cuda = lethe::cuda;
   const size_t bytes = (size_t{1} << 20) + 3;
   std::vector<uint8_t> host(bytes), back(bytes, 0);
@@ -74,10 +70,7 @@ TEST_CASE("cuda: host to device to host copies preserve the bytes") {
 }
 
 TEST_CASE("cuda: reset_peak_memory lowers the peak to what is allocated now") {
-  if (!lethe::cuda_available()) {
-    MESSAGE("skipped: no CUDA device");
-    return;
-  }
+  if (!lethe::test::cuda_or_skip("CUDA peak memory reset")) return;
   namespace cuda = lethe::cuda;
   const size_t bytes = size_t{8} << 20;
   void* p = cuda::allocate(bytes, 0);
@@ -89,10 +82,7 @@ TEST_CASE("cuda: reset_peak_memory lowers the peak to what is allocated now") {
 }
 
 TEST_CASE("cuda: an impossible allocation throws lethe::Error") {
-  if (!lethe::cuda_available()) {
-    MESSAGE("skipped: no CUDA device");
-    return;
-  }
+  if (!lethe::test::cuda_or_skip("CUDA out-of-memory error")) return;
   CHECK_THROWS_WITH_AS(lethe::cuda::allocate(size_t{1} << 50, 0),
                        doctest::Contains("cuda: out of memory allocating"), lethe::Error);
   // The allocator still works afterwards.

@@ -14,6 +14,7 @@
 
 #include "engine/error.h"
 #include "engine/file.h"
+#include "harness.h"
 #include "temp_dir.h"
 
 using namespace lethe;
@@ -69,7 +70,7 @@ TEST_CASE("file: outputs that are not regular files are refused and left alone")
     REQUIRE(stat(device.c_str(), &st) == 0);
     CHECK(S_ISCHR(st.st_mode));
   } else {
-    MESSAGE("skipped the character-device check: mknod needs root");
+    test::record_skip("the character-device check: mknod needs root");
   }
 
   // A directory, for the checks made before a command writes anything.

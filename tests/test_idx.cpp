@@ -1,3 +1,5 @@
+// IDX files (Fashion-MNIST's format), plain and gzipped: loading, malformed, truncated and corrupt
+// files refused with their reason, normalization, and the installed data set where present.
 #include <doctest/doctest.h>
 #include <zlib.h>
 
@@ -8,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "harness.h"
 #include "nn/data/fashion_mnist.h"
 #include "nn/data/idx.h"
 #include "temp_dir.h"
@@ -167,7 +170,7 @@ TEST_CASE("fashion_mnist: normalize_images") {
 
 TEST_CASE("fashion_mnist: the installed test set") {
   if (!fs::exists(data::kFashionMnistDir)) {
-    MESSAGE("skipped: ", data::kFashionMnistDir, " is missing (Debian's dataset-fashion-mnist)");
+    test::record_skip(std::string(data::kFashionMnistDir) + " is missing (tools/setup installs dataset-fashion-mnist)");
     return;
   }
   const data::Dataset test = data::load_fashion_mnist(data::kFashionMnistDir, false);

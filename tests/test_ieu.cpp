@@ -133,7 +133,7 @@ TEST_CASE("ieu: the fused update equals the separate-ops reference bit for bit o
   }
 }
 
-TEST_CASE("ieu: IeuUpdate over an arena equals the reference; padding stays zero without noise") {
+TEST_CASE("ieu: IeuUpdate over an arena equals the reference, padding stays zero without noise") {
   for (const DType dtype : {DType::f32, DType::f64}) {
     for (const double sigma : {0.0, 0.1}) {
       INFO(dtype_name(dtype), ", sigma ", sigma);
@@ -289,7 +289,7 @@ TEST_CASE("ieu: bad operands and settings throw lethe::Error and change nothing"
   CHECK(values(update.state().back().second)[ieu::kStep] == 0);
 }
 
-TEST_CASE("ieu: state round trip continues bit-exactly; load_state rejects bad state") {
+TEST_CASE("ieu: state round trip continues bit-exactly, load_state rejects bad state") {
   const unlearn::IeuOptions options{0.9, kCap, 21};
   auto run_steps = [](const ParamArena& arena, unlearn::IeuUpdate& u, int from, int to) {
     for (int s = from; s < to; ++s) {

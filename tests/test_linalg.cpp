@@ -39,7 +39,7 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-TEST_CASE("blas: core name is reported and follows OPENBLAS_CORETYPE; threads reach OpenBLAS") {
+TEST_CASE("blas: core name is reported and follows OPENBLAS_CORETYPE, threads reach OpenBLAS") {
   const std::string core = blas::core_name();
   INFO("OpenBLAS core: ", core);
   CHECK(!core.empty());

@@ -188,7 +188,7 @@ TEST_CASE("dropout: the mask is the Philox uniforms thresholded at p, scaled by 
   }
 }
 
-TEST_CASE("dropout: identity when p = 0 or in eval, zeros when p = 1; streams differ") {
+TEST_CASE("dropout: identity when p = 0 or in eval, zeros when p = 1, streams differ") {
   const Tensor x = test::random_tensor({4, 6}, 61);
   CHECK(dropout(x, 0, true, 1, 0).same(x));
   CHECK(dropout(x, 0.5, false, 1, 0).same(x));

@@ -256,7 +256,7 @@ TEST_CASE("optim: the arena's padding stays zero in parameters and state, with w
   check_padding(*arena, *opt);
 }
 
-TEST_CASE("optim: set_lr takes effect on the next step; lr and steps are reported") {
+TEST_CASE("optim: set_lr takes effect on the next step, lr and steps are reported") {
   auto arena = make_arena(DType::f64);
   auto opt = nn::make_sgd(*arena, {0.1, 0, 0, 0, false, false});
   CHECK(opt->lr() == 0.1);
@@ -383,7 +383,7 @@ TEST_CASE("optim: load_state rejects wrong names, shapes, dtypes and step counts
   CHECK_NOTHROW(opt->load_state({{"scalars", scalars}, {"momentum_buffer", momentum}}));
 }
 
-TEST_CASE("optim: clip_grad_norm against a float64 reference; below the threshold nothing changes") {
+TEST_CASE("optim: clip_grad_norm against a float64 reference, below the threshold nothing changes") {
   for (const DType dtype : {DType::f64, DType::f32}) {
     INFO(dtype_name(dtype));
     auto arena = make_arena(dtype);

@@ -234,7 +234,7 @@ TEST_CASE("relearn: on CUDA, the step replayed as a CUDA graph gives bitwise the
   }
 }
 
-TEST_CASE("relearn: the original meets its own targets at step 0; a capped model is censored") {
+TEST_CASE("relearn: the original meets its own targets at step 0, a capped model is censored") {
   const Setup s("mlp");
   RelearnOptions o = small_options(5);
   nn::Model original(s.spec, 1, Device::cpu());
@@ -527,7 +527,7 @@ TEST_CASE("relearn: options, presets and data") {
   CHECK(s.data(d).train.size() == 160);  // the whole training set
 }
 
-TEST_CASE("relearn: class-wise relearning data mixes retain samples; class-test measures the class's test images") {
+TEST_CASE("relearn: class-wise relearning data mixes retain samples, class-test measures the class's test images") {
   const auto train = test::band_task(160, kSize, kClasses), test = test::band_task(60, kSize, kClasses);
   const Scenario cls = parse_scenario("class:1");
   const Split split = make_split(cls, *train, kClasses, 0);

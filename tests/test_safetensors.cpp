@@ -341,9 +341,17 @@ TEST_CASE("file: a failed write leaves the previous file and no temporary file")
   CHECK(read_file(f) == "old");
   CHECK(dir.names() == std::set<std::string>{"ck", "sub"});
 
-  // A read-only directory. Root writes there anyway, so the check needs an ordinary user.
+  // A directory where creating files is refused: a read-only one; for root, whom permissions do
+  // not stop (CI runs as root), one of sysfs, where no one can create files.
   if (geteuid() == 0) {
-    MESSAGE("skipped the read-only directory check: running as root, where permissions do not bite");
+    if (!fs::is_directory("/sys")) {
+      test::record_skip("the unwritable directory check: running as root, and no /sys to refuse root's writes");
+      return;
+    }
+    const std::string refused = "/sys/lethe-test-ck";
+    CHECK_THROWS_WITH_AS(write_file_atomically(refused, "new"),
+                         doctest::Contains(("file: " + refused + ": cannot create a temporary file in /sys: ").c_str()), Error);
+    CHECK(!fs::exists(refused));
     return;
   }
   fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);

@@ -68,7 +68,7 @@ TEST_CASE("scenario: class-wise forgets exactly the classes") {
   CHECK_THROWS_AS(make_split(parse_scenario("class:4"), small_set(), 4, 0), Error);
 }
 
-TEST_CASE("scenario: mislabeled flips to another class; backdoor relabels non-target samples") {
+TEST_CASE("scenario: mislabeled flips to another class, backdoor relabels non-target samples") {
   const data::Dataset d = small_set();
   const Split m = make_split(parse_scenario("mislabeled:0.2"), d, 4, 1);
   check_partition(m);

@@ -76,7 +76,7 @@ TEST_CASE("study summary: t-intervals of the metrics, censored RCD medians and p
   CHECK_FALSE(retrained.at("paired").contains("retrained"));
 }
 
-TEST_CASE("study summary: a diverged run is counted apart, never as a delay; the median of mostly censored runs is a bound") {
+TEST_CASE("study summary: a diverged run is counted apart, never as a delay, the median of mostly censored runs is a bound") {
   const std::vector<json> reps = {json::array({model("ga", "unlearned", 0.1, 0, false, true)}),
                                   json::array({model("ga", "unlearned", 0.1, 300, true)}),
                                   json::array({model("ga", "unlearned", 0.1, 300, true)})};

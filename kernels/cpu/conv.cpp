@@ -14,6 +14,7 @@
 #include "engine/blas.h"
 #include "engine/parallel.h"
 #include "kernels/conv.h"
+#include "kernels/cpu/conv.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/sgemm.h"
 
@@ -210,6 +211,10 @@ struct Part {
 Part part_of(int64_t p, int64_t parts, int64_t images) { return {p * images / parts, (p + 1) * images / parts}; }
 
 }  // namespace
+
+ImplicitGemmSteps implicit_gemm_steps(const ConvGeometry& g) {
+  return {implicit_gemm(g), implicit_weight_grad(g), implicit_input_grad(g)};
+}
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                     const ConvGeometry& g) {
