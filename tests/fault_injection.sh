@@ -14,9 +14,14 @@
 #                  one with no temporary file left.
 #   corrupt-study  a study's output that is corrupt or edited while its phase record is intact
 #                  (NAME.done.json) re-runs that phase, and the study ends identical.
-# The mid-write kills use strace's fault injection (SIGKILL at the N-th rename, after the temporary
-# file is written, before it replaces the target); without a working strace that part is skipped
-# (it says so). KEEP_GOING=1 reports every failed check, not only the first.
+#   interrupt-run  Ctrl-C (SIGINT) of `lethe run` mid-write, right after a phase's record and in
+#                  the middle of a phase, and SIGKILL right after a phase's record: each interrupted
+#                  run exits with 130 (SIGINT) and says how to resume, each re-run resumes (the phases
+#                  finished before are neither run nor written again), and the study ends identical
+#                  to an uninterrupted one with no temporary file left.
+# The mid-write kills and the signals at a chosen write use strace's fault injection (a signal at
+# the N-th rename or fsync); without a working strace those checks are skipped (they say so).
+# KEEP_GOING=1 reports every failed check, not only the first.
 #   tests/fault_injection.sh BUILD_DIR/tools/lethe PART
 set -euo pipefail
 self=$(realpath "$0")
@@ -33,18 +38,25 @@ strace_ok=0
 if command -v strace > /dev/null && strace -f -qq -o /dev/null -e trace=rename -e inject=rename:error=EPERM true 2> /dev/null; then
   strace_ok=1
 fi
-# killed_at_rename N ERR CMD...: runs CMD (its stderr to ERR) and SIGKILLs it at the entry of its
-# N-th rename(2), which is not run (error=): the temporary file of the N-th atomic write is whole on
-# disk but has not replaced its target. (Not --seccomp-bpf: strace 6.1 then injects no signal.)
-killed_at_rename() {
-  local n=$1 err=$2 rc=0
-  shift 2
-  # In a subshell whose stderr is dropped: it, not this shell, reports the kill ("Killed").
-  (strace -f -qq -o /dev/null -e trace=rename,renameat,renameat2 \
-    -e inject=rename,renameat,renameat2:error=EIO:signal=KILL:when="$n" "$@" > /dev/null 2> "$err"; exit $?) 2> /dev/null \
-    || rc=$?
-  [[ $rc -eq 137 ]] || fail "$* was not killed at rename $n (exit code $rc: $(tail -1 "$err"))"
+# signalled_at SYSCALLS:WHEN RC ERR CMD...: runs CMD (its stderr to ERR) under strace's injection
+# SYSCALLS:WHEN (-e inject=) and checks that it ended with exit code RC. A signal without error= is
+# sent at the entry of the syscall, which runs: SIGINT's handler runs once it has, SIGKILL kills
+# before it (so a kill right after the N-th write's rename goes at the fsync that follows it, the
+# 2N-th: each atomic write fsyncs its file, renames it, fsyncs the folder). With error= the
+# syscall is not run and the signal comes at its exit. (Not --seccomp-bpf: strace 6.1 then injects
+# no signal.)
+signalled_at() {
+  local inject=$1 expected=$2 err=$3 rc=0
+  shift 3
+  # In a subshell whose stderr is dropped: it, not this shell, reports a kill ("Killed").
+  (strace -f -qq -o /dev/null -e trace="${inject%%:*}" -e inject="$inject" "$@" > /dev/null 2> "$err"; exit $?) \
+    2> /dev/null || rc=$?
+  [[ $rc -eq $expected ]] || fail "$* did not end with exit code $expected at $inject (exit code $rc: $(tail -1 "$err"))"
 }
+renames=rename,renameat,renameat2
+# killed_at_rename N ERR CMD...: SIGKILL at the entry of CMD's N-th rename(2), which is not run: the
+# temporary file of the N-th atomic write is whole on disk but has not replaced its target.
+killed_at_rename() { signalled_at "$renames:error=EIO:signal=KILL:when=$1" 137 "${@:2}"; }
 
 # started PATTERN ERR CMD...: starts CMD in the background, its stderr to ERR, and returns (its PID
 # in $pid) once ERR holds PATTERN or CMD has ended.
@@ -54,7 +66,7 @@ started() {
   "$@" > /dev/null 2> "$err" &
   pid=$!
   for ((t = 0; t < 6000; ++t)); do
-    grep -q -- "$pattern" "$err" && return 0
+    grep -qs -- "$pattern" "$err" && return 0  # -s: the file may not be made yet
     kill -0 "$pid" 2> /dev/null || return 0
     sleep 0.01
   done
@@ -121,7 +133,7 @@ disk-full)
       cd /
       LETHE_FAULT_USERNS=1 exec unshare -rm "$self" "$lethe" "$part"
     fi
-    echo "$name: SKIPPED: cannot mount tmpfs: ${reason//$'\n'/ } (and no user namespace: unshare -rm failed)"
+    skip_check "cannot mount tmpfs: ${reason//$'\n'/ } (and no user namespace: unshare -rm failed)"
     exit 77
   fi
   umount "$probe"
@@ -233,7 +245,7 @@ kill-train)
       after_kill "kill mid-write of epoch $n"
     done
   else
-    echo "(mid-write kills skipped: strace missing or not allowed to trace)"
+    skip_check "mid-write kills: strace missing or not allowed to trace"
   fi
   ;;
 
@@ -263,7 +275,7 @@ kill-run)
     same_study mid/study ref/study
     no_temp mid/study "after the re-runs: "
   else
-    echo "(mid-write kills skipped: strace missing or not allowed to trace)"
+    skip_check "mid-write kills: strace missing or not allowed to trace"
   fi
   seed=${LETHE_FAULT_SEED:-$RANDOM}
   RANDOM=$seed
@@ -321,8 +333,81 @@ corrupt-study)
   cd ..
   ;;
 
+interrupt-run)
+  # One study interrupted again and again, each re-run going further; as in kill-run both studies
+  # are DIR/study, run from DIR. lethe run's SIGINT handler prints a line and exits (_exit) with 130
+  # at once: a write it cuts short leaves its temporary file, which the next write of that file
+  # removes.
+  write_study study.toml
+  mkdir -p ref cut
+  echo "== the uninterrupted study"
+  (cd ref && l run ../study.toml --out study > /dev/null 2>&1)
+  cd cut
+  run=("$lethe" run ../study.toml --out study)
+  d=study/replicate-0/random-0.1
+  # finished_phases: each phase's record (NAME.done.json) and output with their inodes and mtimes,
+  # which a phase run again or a file written again changes.
+  finished_phases() {
+    local r
+    for r in $(find study -name '*.done.json' 2> /dev/null | sort); do stat -c '%n %i %.9Y' "$r" "${r%.done.json}"; done
+  }
+  # kept PHASES WHAT: the phases finished in PHASES (finished_phases before the last run) are all
+  # still there, neither run nor written again.
+  kept() {
+    local changed
+    changed=$(comm -23 <(sort "$1") <(finished_phases | sort))
+    [[ -z $changed ]] || fail "$2 ran or wrote again what was finished: ${changed//$'\n'/ }"
+  }
+  # said_interrupted ERR WHAT: the interrupted run said how to resume.
+  said_interrupted() {
+    grep -q "lethe run: interrupted; every finished phase is kept, run the same command again to resume" "$1" \
+      || fail "$2: no word of the interruption: $(tail -2 "$1")"
+  }
+  if ((strace_ok)); then
+    # The renames of a run from scratch (tools/lethe/run.cpp): 1 the original's pending record,
+    # 2 and 3 its epochs, 4 its record, 5 the split, 6 its record, 7 the retrained model, 8 its record...
+    echo "== Ctrl-C mid-write of the original's 2nd epoch (strace: SIGINT at the 3rd rename, not run)"
+    signalled_at "$renames:error=EIO:signal=INT:when=3" 130 run1.err "${run[@]}"
+    said_interrupted run1.err "Ctrl-C mid-write"
+    echo "   left behind: $(temps_in study | tr '\n' ' ')"
+    echo "== the re-run resumes the training; Ctrl-C right after the split's record (its 5th rename)"
+    signalled_at "$renames:signal=INT:when=5" 130 run2.err "${run[@]}"
+    grep -q "resuming after epoch 1" run2.err || fail "the re-run did not resume the original's training"
+    said_interrupted run2.err "Ctrl-C after the split's record"
+    [[ -f $d/split.json.done.json ]] || fail "Ctrl-C right after the split's record lost that record"
+    no_temp study "after the re-run: "
+    echo "== the re-run goes on; SIGKILL right after the retrained model's record (at the fsync after its 2nd rename)"
+    finished_phases > phases.txt
+    signalled_at "fsync:signal=KILL:when=4" 137 run3.err "${run[@]}"
+    kept phases.txt "the re-run after Ctrl-C"
+    [[ -f $d/retrain.safetensors.done.json ]] || fail "SIGKILL right after the retrained model's record lost that record"
+  else
+    skip_check "Ctrl-C and SIGKILL at chosen writes: strace missing or not allowed to trace"
+  fi
+  # A quarter into the last phase's computation, as long as the uninterrupted study's took.
+  delay=$(python3 -c "import json; t = json.load(open('../ref/study/results.json'))['timings'][-1]; print(round(t['seconds'] / 4, 3))")
+  echo "== Ctrl-C in the middle of the last phase (measure and relearn), $delay s into it"
+  finished_phases > phases.txt
+  started "== \[5/" run4.err "${run[@]}"
+  sleep "$delay"
+  kill -INT "$pid" 2> /dev/null || true
+  rc=0
+  wait "$pid" || rc=$?
+  [[ $rc -eq 130 ]] || fail "Ctrl-C mid-phase: exit code $rc, not 130"
+  said_interrupted run4.err "Ctrl-C mid-phase"
+  kept phases.txt "the run after the SIGKILL"
+  echo "== the last re-run finishes the study"
+  finished_phases > phases.txt
+  [[ $(grep -c . phases.txt) -eq 8 ]] || fail "the interrupted runs did not keep their 4 finished phases: $(cat phases.txt)"
+  l run ../study.toml --out study > /dev/null 2> final.err || fail "the last re-run failed: $(tail -3 final.err)"
+  kept phases.txt "the last re-run"
+  cd ..
+  same_study cut/study ref/study
+  no_temp cut/study "after the re-runs: "
+  ;;
+
 *)
-  echo "usage: tests/fault_injection.sh LETHE disk-full|kill-train|kill-run|corrupt-study" >&2
+  echo "usage: tests/fault_injection.sh LETHE disk-full|kill-train|kill-run|corrupt-study|interrupt-run" >&2
   exit 2
   ;;
 esac
