@@ -1,6 +1,6 @@
 """The WORKLOADS.md models and data in PyTorch, written so their state dicts use exactly lethe's
-names and layouts. Used only by the side-by-side benchmarks and the checkpoint round-trip test;
-lethe itself never needs PyTorch."""
+names and layouts. Used only by the side-by-side benchmarks and the PyTorch round-trip test
+(tests/torch_roundtrip.py); lethe itself never needs PyTorch."""
 import gzip
 import json
 import os

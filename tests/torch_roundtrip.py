@@ -1,31 +1,62 @@
-"""Checkpoints interoperate with PyTorch: a model trained by `lethe train` loads into the same
-model written in PyTorch (strict load_state_dict) and gives the identical test accuracy; a
-PyTorch state dict saved as safetensors loads into `lethe eval` and gives PyTorch's accuracy.
-The mean test loss must agree too (to 1e-4 relative: float32 sums in another order), so a model
-that predicts one class everywhere cannot pass by accident. Covers cnn-s and a narrow resnet18c
-(batch-norm buffers included). Exits 77 (skipped) without Debian's python3-torch.
+"""lethe's numbers against PyTorch's, the only numeric check of resnet18c:
+- checkpoints interoperate both ways: a model trained by `lethe train` loads into the same model
+  written in PyTorch (strict load_state_dict) and gives the identical test accuracy; a PyTorch
+  state dict saved as safetensors loads into `lethe eval` and gives PyTorch's accuracy. The mean
+  test loss must agree too (to 1e-4 relative: float32 sums in another order), so a model that
+  predicts one class everywhere cannot pass by accident. Eval mode: batch norm uses its running
+  statistics. Covers cnn-s and a narrow resnet18c (batch-norm buffers included).
+- resnet18c's batch norm in train mode (the batch's own statistics): one step of `lethe train`
+  against PyTorch in float64 from the same weights: the loss, every parameter's gradient and every
+  running statistic.
+Exits 77 (skipped) without Debian's python3-torch or Fashion-MNIST.
 
-    python3 tests/torch_roundtrip.py BUILD_DIR/tools/lethe
+    /usr/bin/python3 tests/torch_roundtrip.py BUILD_DIR/tools/lethe
 """
+import gzip
 import json
 import os
 import subprocess
 import sys
 import tempfile
 
+
+def skip(reason):
+    print(f"torch_roundtrip: SKIPPED: {reason}")
+    if os.environ.get("LETHE_SKIP_LOG"):  # tools/test lists it after the suite (tests/CMakeLists.txt)
+        with open(os.environ["LETHE_SKIP_LOG"], "a") as log:
+            log.write(f"torch_roundtrip\t{reason}\n")
+    sys.exit(77)
+
+
 try:
     import torch
 except ImportError:
-    print("torch_roundtrip: skipped: PyTorch is not installed (tools/setup --bench installs python3-torch)")
-    sys.exit(77)
+    skip("PyTorch is not installed (tools/setup installs python3-torch)")
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import torch_reference as ref  # noqa: E402
 
+# The first 2,000 test images: the comparisons need agreement, not a precise accuracy, and
+# resnet18c's evaluations of all 10,000 took half the test's time.
+TEST_IMAGES = 2000
+# The train-mode step: one batch of the first 64 training images, so lethe's shuffle cannot change
+# it; plain SGD (no momentum, no weight decay), so the step is −lr·gradient; 4 steps before it at a
+# large learning rate, so the batch-norm weights are far from their initial 1 (up to 15%) and the
+# update far above float32 rounding.
+TRAIN_MODE_BATCH, TRAIN_MODE_LR, TRAIN_MODE_STEPS_BEFORE = 64, 0.5, 4
+# Relative errors allowed against float64 (measured: loss 3e-8, statistics 3e-7, gradients 2e-5).
+# The gradients' is looser: a ReLU input within float32 rounding of 0 can take the other branch,
+# which moved a batch-norm bias's gradient (a sum with much cancellation) by up to 5e-3 (on
+# OpenBLAS's float32 GEMMs, or other seeds). A backward pass that forgot the batch-norm weight is
+# off by 7e-2.
+LOSS_TOLERANCE, STATISTICS_TOLERANCE, GRADIENT_TOLERANCE = 1e-6, 1e-5, 2e-2
+
 
 def lethe(binary, *args):
-    out = subprocess.run([binary, *args, "--json"], check=True, capture_output=True, text=True).stdout
-    return json.loads(out)
+    run = subprocess.run([binary, *args, "--json"], capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"torch_roundtrip: FAILED: lethe {' '.join(args)} exited {run.returncode}: {run.stderr.strip()}")
+    return json.loads(run.stdout)
 
 
 def agree(name, direction, lethe_result, torch_acc, torch_loss):
@@ -37,37 +68,127 @@ def agree(name, direction, lethe_result, torch_acc, torch_loss):
     return ok
 
 
+def write_idx(path, array):
+    """A uint8 array as a gzip-compressed IDX file, as Fashion-MNIST ships."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(header + array.tobytes())
+
+
+def data_folder(work):
+    """A Fashion-MNIST folder for `lethe --data`: the training set as installed, the first
+    TEST_IMAGES test images."""
+    folder = os.path.join(work, "fashion-mnist")
+    os.mkdir(folder)
+    for kind in ("images-idx3", "labels-idx1"):
+        name = f"{kind}-ubyte.gz"
+        os.symlink(os.path.join(ref.FASHION_MNIST_DIR, f"train-{name}"), os.path.join(folder, f"train-{name}"))
+        test = ref.read_idx(os.path.join(ref.FASHION_MNIST_DIR, f"t10k-{name}"))
+        write_idx(os.path.join(folder, f"t10k-{name}"), test[:TEST_IMAGES])
+    return folder
+
+
+def model_from(name, width, tensors):
+    model = ref.build(name, 1, 28, 10, width)
+    model.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("optimizer.")}, strict=True)
+    return model
+
+
+def lethe_to_torch(name, width, path, lethe_result, x, y):
+    model = model_from(name, width, ref.load_safetensors(path)[0])
+    return agree(name, "lethe -> PyTorch", lethe_result, *ref.evaluate(model, x, y))
+
+
+def torch_to_lethe(binary, data, work, name, width, limit, train, test):
+    """A model trained a little in PyTorch; its batch-norm running statistics then set to those of
+    512 training images, so that eval mode is a real model and not one still warming up."""
+    torch.manual_seed(1)
+    model = ref.build(name, 1, 28, 10, width)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model.train()
+    for start in range(0, limit, 128):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(train[0][start:start + 128]), train[1][start:start + 128]).backward()
+        opt.step()
+    batch_norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in batch_norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average: over the one batch below, its statistics
+    if batch_norms:
+        with torch.no_grad():
+            model(train[0][:512])
+    path = os.path.join(work, f"{name}-torch.safetensors")
+    ref.save_safetensors(path, model.state_dict())
+    evaluated = lethe(binary, "eval", "--data", data, "--checkpoint", path, "--model", name, "--width", str(width))
+    return agree(name, "PyTorch -> lethe", evaluated, *ref.evaluate(model, *test))
+
+
+def relative_error(value, reference):
+    value, reference = value.double(), reference.double()
+    return ((value - reference).norm() / reference.norm()).item()
+
+
+def within(what, errors, tolerance):
+    """errors: {tensor name: relative error}; prints the worst."""
+    worst = max(errors, key=errors.get)
+    ok = errors[worst] <= tolerance
+    print(f"resnet18c: train mode: {what}: worst relative error {errors[worst]:.1e} ({worst}), "
+          f"tolerance {tolerance:.0e}: {'agree' if ok else 'DIFFERENT'}")
+    return ok
+
+
+def train_mode_batch_norm(binary, data, work, train, test):
+    """lethe trains TRAIN_MODE_STEPS_BEFORE steps (so the weights and statistics are its own, not
+    the initial ones), then one more after --resume. PyTorch in float64 takes that step's forward
+    and backward from the checkpoint in between. The final checkpoint is also resnet18c's
+    lethe -> PyTorch check: after 5 steps its running statistics still lag, so eval mode gives a
+    poor model with a large mean loss, which must agree all the same. Returns the number of
+    failed checks."""
+    before, after = os.path.join(work, "before.safetensors"), os.path.join(work, "after.safetensors")
+    lethe(binary, "train", "--data", data, "--model", "resnet18c", "--width", "0.125",
+          "--limit", str(TRAIN_MODE_BATCH), "--batch", str(TRAIN_MODE_BATCH), "--lr", str(TRAIN_MODE_LR),
+          "--schedule", "constant", "--momentum", "0", "--weight-decay", "0",
+          "--epochs", str(TRAIN_MODE_STEPS_BEFORE + 1), "--stop-after", str(TRAIN_MODE_STEPS_BEFORE), "--out", before)
+    stepped = lethe(binary, "train", "--data", data, "--resume", before, "--out", after)
+    start, _ = ref.load_safetensors(before)
+    end, _ = ref.load_safetensors(after)
+
+    model = model_from("resnet18c", 0.125, start).double().train()
+    loss = torch.nn.functional.cross_entropy(model(train[0][:TRAIN_MODE_BATCH].double()), train[1][:TRAIN_MODE_BATCH])
+    loss.backward()
+
+    failures = 0
+    failures += not within("loss", {"loss": abs(stepped["train_loss"] - loss.item()) / loss.item()}, LOSS_TOLERANCE)
+    failures += not within("gradients (from the step lethe took)",
+                           {k: relative_error((start[k].double() - end[k].double()) / TRAIN_MODE_LR, p.grad)
+                            for k, p in model.named_parameters()}, GRADIENT_TOLERANCE)
+    buffers = dict(model.named_buffers())
+    failures += not within("running statistics",
+                           {k: relative_error(end[k], b) for k, b in buffers.items() if b.is_floating_point()},
+                           STATISTICS_TOLERANCE)
+    counted = all(end[k].item() == b.item() for k, b in buffers.items() if k.endswith("num_batches_tracked"))
+    print(f"resnet18c: train mode: num_batches_tracked {'agree' if counted else 'DIFFERENT'}")
+    failures += not counted
+    failures += not lethe_to_torch("resnet18c", 0.125, after, stepped, *test)
+    return failures
+
+
 def main():
     binary = sys.argv[1]
+    if not os.path.exists(os.path.join(ref.FASHION_MNIST_DIR, "t10k-labels-idx1-ubyte.gz")):
+        skip(f"no Fashion-MNIST in {ref.FASHION_MNIST_DIR} (tools/setup installs dataset-fashion-mnist)")
     torch.set_num_threads(2)
-    x, y = ref.fashion_mnist(False)
     failures = 0
     with tempfile.TemporaryDirectory() as work:
-        for name, width, limit in (("cnn-s", 1.0, 4096), ("resnet18c", 0.125, 4096)):
-            # lethe -> PyTorch
-            path = os.path.join(work, f"{name}.safetensors")
-            trained = lethe(binary, "train", "--model", name, "--width", str(width), "--limit", str(limit),
-                            "--epochs", "1", "--out", path)
-            tensors, meta = ref.load_safetensors(path)
-            state = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
-            model = ref.build(name, 1, 28, 10, width)
-            model.load_state_dict(state, strict=True)
-            failures += not agree(name, "lethe -> PyTorch", trained, *ref.evaluate(model, x, y))
-
-            # PyTorch -> lethe: a model trained a little in PyTorch (so batch norm has real statistics)
-            torch.manual_seed(1)
-            model = ref.build(name, 1, 28, 10, width)
-            train_x, train_y = ref.fashion_mnist(True)
-            opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-            model.train()
-            for start in range(0, limit, 128):
-                opt.zero_grad()
-                torch.nn.functional.cross_entropy(model(train_x[start:start + 128]), train_y[start:start + 128]).backward()
-                opt.step()
-            path = os.path.join(work, f"{name}-torch.safetensors")
-            ref.save_safetensors(path, model.state_dict())
-            evaluated = lethe(binary, "eval", "--checkpoint", path, "--model", name, "--width", str(width))
-            failures += not agree(name, "PyTorch -> lethe", evaluated, *ref.evaluate(model, x, y))
+        data = data_folder(work)
+        train, test = ref.fashion_mnist(True, data), ref.fashion_mnist(False, data)
+        path = os.path.join(work, "cnn-s.safetensors")
+        trained = lethe(binary, "train", "--data", data, "--model", "cnn-s", "--limit", "4096", "--epochs", "1",
+                        "--out", path)
+        failures += not lethe_to_torch("cnn-s", 1.0, path, trained, *test)
+        failures += train_mode_batch_norm(binary, data, work, train, test)  # resnet18c's lethe -> PyTorch too
+        failures += not torch_to_lethe(binary, data, work, "cnn-s", 1.0, 4096, train, test)
+        failures += not torch_to_lethe(binary, data, work, "resnet18c", 0.125, 2048, train, test)
     sys.exit(1 if failures else 0)
 
 
