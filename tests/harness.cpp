@@ -59,7 +59,9 @@ void append_to_skip_log(const std::string& why) {
   const char* log = std::getenv("LETHE_SKIP_LOG");
   if (log == nullptr || *log == '\0') return;
   std::string line = tally().test_case;
-  if (const char* sgemm = std::getenv("LETHE_SGEMM")) line += std::string(" [LETHE_SGEMM=") + sgemm + "]";
+  // The same test case runs again with other GEMM kernels (tests/CMakeLists.txt): say which.
+  for (const char* variable : {"LETHE_SGEMM", "OPENBLAS_CORETYPE"})
+    if (const char* value = std::getenv(variable)) line += std::string(" [") + variable + "=" + value + "]";
   line += "\t" + why + "\n";
   const int fd = ::open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   const bool written = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
