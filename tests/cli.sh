@@ -11,34 +11,8 @@ lethe=$1
 name=cli.sh
 source "$(dirname "$0")/cli_lib.sh"
 json_get() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
-# data_folder DIR TRAIN TEST [white-square]: a Fashion-MNIST folder with the first TRAIN training
-# images (0: none, for eval) and the first TEST test images, these with the backdoor trigger as the
-# README defines it (a white square of ⌊size/9⌋ pixels in the bottom-right corner) when asked. Small
-# folders load in a fraction of the time (most of a small run's).
-data_folder() {
-  mkdir -p "$1"
-  python3 - "$data" "$@" <<'PY'
-import gzip, struct, sys
-source, out, train, test = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-def write(part, count, trigger=False):
-    images = gzip.open(f"{source}/{part}-images-idx3-ubyte.gz")
-    rows, cols = struct.unpack(">2I", images.read(16)[8:])
-    pixels = bytearray(images.read(count * rows * cols))  # only what it needs: quicker
-    labels = gzip.open(f"{source}/{part}-labels-idx1-ubyte.gz").read(8 + count)
-    size = rows // 9 if trigger else 0
-    for i in range(count):
-        for y in range(rows - size, rows):
-            start = (i * rows + y) * cols + cols - size
-            pixels[start:start + size] = b"\xff" * size
-    for name, header, body in ((f"{part}-images-idx3-ubyte.gz", struct.pack(">4I", 2051, count, rows, cols), pixels),
-                               (f"{part}-labels-idx1-ubyte.gz", struct.pack(">2I", 2049, count), labels[8:8 + count])):
-        with gzip.open(f"{out}/{name}", "wb", compresslevel=0) as f:  # stored, not compressed: quicker
-            f.write(header + body)
-if train:
-    write("train", train)
-write("t10k", test, sys.argv[5:] == ["white-square"])
-PY
-}
+# data_folder DIR TRAIN TEST [white-square]: a small Fashion-MNIST folder (tests/fashion_subset.py).
+data_folder() { python3 "$(dirname "$0")/fashion_subset.py" "$data" "$@"; }
 small=(--model mlp --limit 2048 --batch 128 --threads 2)  # its own: the checks below are sized for it
 
 echo "== two runs with the same seed write byte-identical checkpoints"

@@ -12,7 +12,6 @@ Exits 77 (skipped) without Debian's python3-torch or Fashion-MNIST.
 
     /usr/bin/python3 tests/torch_roundtrip.py BUILD_DIR/tools/lethe
 """
-import gzip
 import json
 import os
 import subprocess
@@ -35,6 +34,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 import torch_reference as ref  # noqa: E402
+import fashion_subset  # noqa: E402  (this script's folder)
 
 # The first 2,000 test images: the comparisons need agreement, not a precise accuracy, and
 # resnet18c's evaluations of all 10,000 took half the test's time.
@@ -66,26 +66,6 @@ def agree(name, direction, lethe_result, torch_acc, torch_loss):
           f"mean loss lethe {lethe_result['mean_loss']:.6f}, PyTorch {torch_loss:.6f}: "
           f"{'identical' if ok else 'DIFFERENT'}")
     return ok
-
-
-def write_idx(path, array):
-    """A uint8 array as a gzip-compressed IDX file, as Fashion-MNIST ships."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb", compresslevel=1) as f:
-        f.write(header + array.tobytes())
-
-
-def data_folder(work):
-    """A Fashion-MNIST folder for `lethe --data`: the training set as installed, the first
-    TEST_IMAGES test images."""
-    folder = os.path.join(work, "fashion-mnist")
-    os.mkdir(folder)
-    for kind in ("images-idx3", "labels-idx1"):
-        name = f"{kind}-ubyte.gz"
-        os.symlink(os.path.join(ref.FASHION_MNIST_DIR, f"train-{name}"), os.path.join(folder, f"train-{name}"))
-        test = ref.read_idx(os.path.join(ref.FASHION_MNIST_DIR, f"t10k-{name}"))
-        write_idx(os.path.join(folder, f"t10k-{name}"), test[:TEST_IMAGES])
-    return folder
 
 
 def model_from(name, width, tensors):
@@ -180,7 +160,9 @@ def main():
     torch.set_num_threads(2)
     failures = 0
     with tempfile.TemporaryDirectory() as work:
-        data = data_folder(work)
+        # The training set as installed, the first TEST_IMAGES test images.
+        data = os.path.join(work, "fashion-mnist")
+        fashion_subset.write_folder(ref.FASHION_MNIST_DIR, data, "all", TEST_IMAGES)
         train, test = ref.fashion_mnist(True, data), ref.fashion_mnist(False, data)
         path = os.path.join(work, "cnn-s.safetensors")
         trained = lethe(binary, "train", "--data", data, "--model", "cnn-s", "--limit", "4096", "--epochs", "1",
