@@ -1,7 +1,9 @@
 #pragma once
 // Reverse-mode autograd, define-by-run, in the spirit of micrograd: every differentiable op
 // records one Node holding what its backward needs; backward() walks the nodes in reverse
-// topological order, then frees what they saved.
+// topological order, then frees what they saved. Recording is the core layer's; backward and
+// grad run ops (they add up gradients), so they are defined in the op layer
+// (engine/ops/backward.cpp), like Tensor's kernel-running members.
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -3,7 +3,7 @@
 #include "engine/dispatch.h"
 
 #if defined(LETHE_WITH_CUDA)
-#include "engine/cuda_runtime.h"
+#include "kernels/graph.h"
 #endif
 
 namespace lethe {

@@ -1,8 +1,8 @@
 #pragma once
 // The CUDA backend's runtime services, as seen from host code: allocation, copies, streams.
-// Implemented in kernels/cuda/runtime.cu; only called when LETHE_WITH_CUDA is defined.
+// Implemented in engine/cuda/ (the core layer: storage allocates through it); only called when
+// LETHE_WITH_CUDA is defined.
 #include <cstddef>
-#include <functional>
 
 #include "engine/storage.h"
 
@@ -31,19 +31,13 @@ void retire_graph_pool(int device, int pool);
 // per-call host decisions that a replay would freeze.
 bool capturing(int device);
 
-// CUDA graphs (kernels/cuda/graph.cu), behind lethe::CudaGraph.
-struct Graph;
-Graph* capture_graph(int device, const std::function<void()>& work);
-void launch_graph(Graph* graph);
-void destroy_graph(Graph* graph);  // never throws
-
 }  // namespace lethe::cuda
 
 struct CUevent_st;  // the CUDA runtime's event type: cudaEvent_t is CUevent_st*
 
 namespace lethe::cuda {
 
-// Pinned (page-locked) host memory and events, in kernels/cuda/pinned.cu: a host-to-device copy
+// Pinned (page-locked) host memory and events, in engine/cuda/pinned.cu: a host-to-device copy
 // from pinned memory runs asynchronously on the compute stream, and an event recorded after it
 // tells when the host may write that memory again, without waiting for the rest of the stream.
 using Event = CUevent_st*;

@@ -1,11 +1,14 @@
 #pragma once
-// The differentiable ops of lethe. Every op: checks its inputs (throwing lethe::Error with the op,
-// shapes, dtypes and devices), makes inputs contiguous where its kernels need it, runs the CPU or
-// CUDA launcher, and records its backward rule with autograd.
+// The ops of lethe. Every op: checks its inputs (throwing lethe::Error with the op, shapes, dtypes
+// and devices), makes inputs contiguous where its kernels need it, runs the CPU or CUDA launcher,
+// and records its backward rule with autograd (except the fused updates of the last section).
 #include <cstdint>
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/common/data.h"
+#include "kernels/common/ieu.h"
+#include "kernels/common/optim.h"
 
 namespace lethe {
 
@@ -135,5 +138,36 @@ Tensor stack(const std::vector<Tensor>& xs, int dim);
 Tensor index_select(const Tensor& x, int dim, const Tensor& index);
 // out[i][j] = x[i][index[i][j]] along dim (PyTorch's gather); index has x's rank.
 Tensor gather(const Tensor& x, int dim, const Tensor& index);
+
+// ---- fused updates (in place, non-differentiable, no autograd record), and the data pipeline's
+// augmentation. A step is one pass over a flat parameter arena (engine/arena.h): contiguous
+// operands of one floating dtype on one device. Its float64 `scalars` (learning rate, step count,
+// and what the step derives from them) are advanced on that device before the update, so nothing
+// syncs and a CUDA-graph-captured step stays right when they change; the caller keeps them and
+// the state buffers (nn/optim.h, unlearn/ieu_update.h) and checks the scalars' values when it sets
+// them (reading them here would sync).
+// torch.optim.SGD's step. params, grad, momentum [n]; momentum undefined iff config.momentum == 0;
+// scalars float64 [optim::kSgdScalars].
+void sgd_step(const Tensor& params, const Tensor& grad, const Tensor& momentum,
+              const Tensor& scalars, const SgdConfig& config);
+// torch.optim.AdamW's step. params, grad, exp_avg, exp_avg_sq [n]; scalars float64
+// [optim::kAdamWScalars].
+void adamw_step(const Tensor& params, const Tensor& grad, const Tensor& exp_avg,
+                const Tensor& exp_avg_sq, const Tensor& scalars, const AdamWConfig& config);
+// PyTorch's clip_grad_norm_ on one contiguous floating gradient: the L2 norm (float64
+// accumulation over fixed chunks, independent of the thread count), then grad *= min(1, max_norm
+// / (norm + 1e-6)) in place. Returns the norm before clipping, float64 [] on grad's device.
+Tensor clip_grad_norm(const Tensor& grad, double max_norm);
+// The IEU update (kernels/common/ieu.h). params, grad_retain, grad_forget, momentum [n];
+// grad_forget undefined: no forget gradient; momentum undefined iff config.momentum == 0; scalars
+// float64 [ieu::kScalars]; forget_loss one float32 or float64 element ([] or [1]) read on the
+// device by the bounded-ascent gate, or undefined: no gate.
+void ieu_update(const Tensor& params, const Tensor& grad_retain, const Tensor& grad_forget,
+                const Tensor& momentum, const Tensor& scalars, const Tensor& forget_loss,
+                const IeuConfig& config);
+// images uint8 [B,C,H,W] (C <= kMaxImageChannels) to float32 [B,C,H,W], (v/255 - mean_c) / std_c,
+// on images' device; crops int32 [B,3] (dy, dx, flip per sample: kernels/common/data.h) there, or
+// undefined for none.
+Tensor augment_normalize(const Tensor& images, const Tensor& crops, const PixelNorm& norm);
 
 }  // namespace lethe

@@ -24,7 +24,7 @@ using Storage = std::shared_ptr<StorageImpl>;
 
 // CPU buffers are 64-byte aligned (a cache line; AVX-512 loads) and come from a cache of
 // released blocks of the same size (engine/storage.cpp); CUDA buffers come from the caching
-// allocator in kernels/cuda/runtime.cu.
+// allocator in engine/cuda/runtime.cu.
 inline constexpr size_t kCpuAlignment = 64;
 // Returns the CPU buffers the cache holds (not those of live tensors) to the system.
 void cpu_empty_cache();

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/optim.h"
+#include "engine/ops.h"
 
 namespace lethe::nn {
 
@@ -90,10 +90,7 @@ class Sgd final : public Optimizer {
 
   void step(int grad_buffer) override {
     const Tensor& g = grad(grad_buffer);
-    const Tensor& params = arena_.data();
-    params.check_writable("sgd");
-    const Tensor momentum = config_.momentum != 0 ? buffer(0) : Tensor();
-    LETHE_DISPATCH(params.device(), sgd_step, params, g, momentum, scalars_, config_);
+    sgd_step(arena_.data(), g, config_.momentum != 0 ? buffer(0) : Tensor(), scalars_, config_);
     count_step();
   }
 
@@ -111,9 +108,7 @@ class AdamW final : public Optimizer {
 
   void step(int grad_buffer) override {
     const Tensor& g = grad(grad_buffer);
-    const Tensor& params = arena_.data();
-    params.check_writable("adamw");
-    LETHE_DISPATCH(params.device(), adamw_step, params, g, buffer(0), buffer(1), scalars_, config_);
+    adamw_step(arena_.data(), g, buffer(0), buffer(1), scalars_, config_);
     count_step();
   }
 
@@ -146,12 +141,7 @@ std::unique_ptr<Optimizer> make_adamw(const ParamArena& arena, const AdamWOption
 }
 
 Tensor clip_grad_norm(const ParamArena& arena, int grad_buffer, double max_norm) {
-  LETHE_CHECK(max_norm > 0, "clip_grad_norm", "max_norm must be positive, got ", max_norm);
-  const Tensor& g = arena.grad(grad_buffer);
-  g.check_writable("clip_grad_norm");
-  Tensor norm = Tensor::empty({}, DType::f64, g.device());
-  LETHE_DISPATCH(g.device(), clip_by_global_norm, g, max_norm, norm);
-  return norm;
+  return lethe::clip_grad_norm(arena.grad(grad_buffer), max_norm);
 }
 
 }  // namespace lethe::nn

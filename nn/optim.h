@@ -1,7 +1,8 @@
 #pragma once
-// Fused optimizers over a ParamArena: each step is one pass over the whole flat arena (on CUDA a
-// one-thread kernel that advances the step counter, then one update kernel; on the CPU one
-// OpenMP loop), with the per-element math of kernels/common/optim.h. Semantics are those of
+// Fused optimizers over a ParamArena: each step is one pass over the whole flat arena (the ops
+// sgd_step and adamw_step of engine/ops.h: on CUDA a one-thread kernel that advances the step
+// counter, then one update kernel; on the CPU one OpenMP loop), with the per-element math of
+// kernels/common/optim.h; the optimizer keeps the state. Semantics are those of
 // torch.optim.SGD and torch.optim.AdamW. The learning rate and the step count live in a float64
 // scalars tensor on the arena's device that the kernels read, so step() never syncs and a
 // CUDA-graph-captured step stays correct when they change.

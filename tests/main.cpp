@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/parallel.h"
+#include "kernels/cpu/parallel.h"
 #include "harness.h"
 
 // Exit status when every selected test passed but nothing ran except skipped checks (a CUDA

@@ -5,10 +5,11 @@
 #include <vector>
 
 #include "engine/arena.h"
-#include "engine/parallel.h"
+#include "engine/ops.h"
+#include "engine/ops/updates.h"
+#include "kernels/cpu/parallel.h"
 #include "harness.h"
 #include "kernels/common/philox.h"
-#include "kernels/cpu/parallel.h"
 #include "unlearn/ieu_update.h"
 
 using namespace lethe;
@@ -53,10 +54,10 @@ Operands make_operands(int64_t n, DType dtype, bool forget, bool momentum, Devic
 }
 
 void fused(const Operands& o, const Tensor& loss, const IeuConfig& c) {
-  unlearn::ieu_update(o.params, o.grad_retain, o.grad_forget, o.momentum, o.scalars, loss, c);
+  ieu_update(o.params, o.grad_retain, o.grad_forget, o.momentum, o.scalars, loss, c);
 }
 void reference(const Operands& o, const Tensor& loss, const IeuConfig& c) {
-  unlearn::ieu_update_reference(o.params, o.grad_retain, o.grad_forget, o.momentum, o.scalars, loss, c);
+  ieu_update_reference(o.params, o.grad_retain, o.grad_forget, o.momentum, o.scalars, loss, c);
 }
 
 void check_same(const Operands& a, const Operands& b) {

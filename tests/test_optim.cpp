@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/arena.h"
-#include "engine/parallel.h"
+#include "kernels/cpu/parallel.h"
 #include "harness.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"

@@ -10,8 +10,8 @@
 #include <sstream>
 #include <vector>
 
-#include "engine/blas.h"
-#include "engine/parallel.h"
+#include "kernels/cpu/blas.h"
+#include "kernels/cpu/parallel.h"
 #include "harness.h"
 #include "kernels/common/philox.h"
 #include "kernels/cpu/sgemm.h"

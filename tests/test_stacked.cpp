@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/parallel.h"
+#include "kernels/cpu/parallel.h"
 #include "harness.h"
 #include "nn/layers.h"
 #include "nn/models.h"

@@ -1,7 +1,8 @@
 #pragma once
 // The IEU (Influence Eliminating Unlearning) parameter update as one fused pass over a
-// ParamArena: descend the retain gradient, ascend the forget gradient while the forget loss is
-// below a cap ("bounded ascent"), decay the weights and add Gaussian noise:
+// ParamArena (the op lethe::ieu_update of engine/ops.h; IeuUpdate keeps its state): descend the
+// retain gradient, ascend the forget gradient while the forget loss is below a cap ("bounded
+// ascent"), decay the weights and add Gaussian noise:
 //   θ ← (1 − η·λ)·θ − η·(g_r − α_eff·g_f) + σ·ξ,   α_eff = (forget_loss < cap) ? α : 0
 // (with momentum μ the bracket becomes v ← μ·v + (g_r − α_eff·g_f)). The per-element math is
 // kernels/common/ieu.h; ξ of arena element i at step t is philox::normal(seed,
@@ -59,21 +60,5 @@ class IeuUpdate {
   bool set_ = false;
   int64_t steps_ = 0;
 };
-
-// The fused update on raw tensors (the launcher of kernels/ieu.h), checked: params, grad_retain,
-// grad_forget (undefined: none) and momentum (undefined iff config.momentum == 0) contiguous,
-// of one shape, floating dtype and device; scalars float64 [ieu::kScalars] there (their values
-// are not checked: that would sync; IeuUpdate::set checks them); forget_loss undefined or one
-// float32/float64 element there. Throws lethe::Error naming the operand and the reason.
-void ieu_update(const Tensor& params, const Tensor& grad_retain, const Tensor& grad_forget, const Tensor& momentum,
-                const Tensor& scalars, const Tensor& forget_loss, const IeuConfig& config);
-
-// The same update, unfused: one whole-tensor elementwise launcher call per operation (α·g_f,
-// g_r − that, μ·v, + g, θ·(1 − η·λ), η·g, −, a Tensor::randn noise tensor, σ·ξ, +), with the
-// scalars advanced on the host (this syncs). Same checks. On the CPU its result is bitwise the
-// fused one's: it is the fused kernel's test oracle, and the "separate ops" benchmark row.
-void ieu_update_reference(const Tensor& params, const Tensor& grad_retain, const Tensor& grad_forget,
-                          const Tensor& momentum, const Tensor& scalars, const Tensor& forget_loss,
-                          const IeuConfig& config);
 
 }  // namespace lethe::unlearn

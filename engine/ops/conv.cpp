@@ -1,19 +1,10 @@
 // conv2d (NCHW): validation, geometry, and the backward rule. The bias gradient is a plain
 // reduction of dy over N, H, W (on every backend).
-#include <atomic>
-
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/conv.h"
 
 namespace lethe {
-
-namespace {
-std::atomic<ConvBackend> g_conv_backend{ConvBackend::cudnn};
-}
-
-void set_conv_backend(ConvBackend backend) { g_conv_backend.store(backend); }
-ConvBackend conv_backend() { return g_conv_backend.load(); }
 
 namespace {
 

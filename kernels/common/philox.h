@@ -22,13 +22,7 @@
 #include <cstdint>
 #include <cstring>
 
-#ifndef LETHE_HD
-#if defined(__CUDACC__)
-#define LETHE_HD __host__ __device__ __forceinline__
-#else
-#define LETHE_HD inline
-#endif
-#endif
+#include "kernels/common/hd.h"
 
 namespace lethe::philox {
 

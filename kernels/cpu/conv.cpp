@@ -11,9 +11,9 @@
 #include <type_traits>
 #include <vector>
 
-#include "engine/blas.h"
-#include "engine/parallel.h"
 #include "kernels/conv.h"
+#include "kernels/copy.h"
+#include "kernels/cpu/blas.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/sgemm.h"
@@ -35,6 +35,13 @@ bool implicit_gemm(const ConvGeometry& g) {
 // most of each block (cnn-s's conv1, 16 channels: 0.6 ms a batch explicit, 1.0 ms implicit).
 bool implicit_weight_grad(const ConvGeometry& g) { return implicit_gemm(g) && g.group_out_channels() >= 32; }
 
+// A zero-filled CPU scratch buffer.
+Tensor zeros(const Shape& shape, DType dtype) {
+  Tensor t = Tensor::empty(shape, dtype);
+  fill(t, 0);
+  return t;
+}
+
 // One thread's buffers for lowering images: the image with its zero padding [C, H + 2·ph,
 // W + 2·pw] (plus kw − 1 zeros, the implicit GEMM's last row reads that far), so that im2col's
 // copies need no bounds checks (they were most of its time), and the column matrix [col_rows, L];
@@ -49,13 +56,13 @@ class Lowering {
       : g_(g),
         padded_h_(g.height + 2 * g.pad_h),
         padded_w_(g.width + 2 * g.pad_w),
-        padded_(Tensor::zeros({g.channels * padded_h_ * padded_w_ + g.kernel_w - 1}, dtype)),
+        padded_(zeros({g.channels * padded_h_ * padded_w_ + g.kernel_w - 1}, dtype)),
         col_(with_col ? Tensor::empty({g.col_rows() * g.out_pixels()}, dtype) : Tensor()) {
     for (int64_t r = 0; r < g.col_rows(); ++r) {
       const ColRow tap = conv_col_row(g, r);
       offsets_.push_back((tap.c * padded_h_ + tap.i * g.dilation_h) * padded_w_ + tap.j * g.dilation_w);
     }
-    if (with_wide) wide_ = Tensor::zeros({g.out_channels * wide_pixels()}, dtype);
+    if (with_wide) wide_ = zeros({g.out_channels * wide_pixels()}, dtype);
   }
 
   T* col() const { return col_.defined() ? col_.data<T>() : nullptr; }

@@ -1,6 +1,6 @@
 #include "kernels/matmul.h"
 
-#include "engine/blas.h"
+#include "kernels/cpu/blas.h"
 #include "kernels/cpu/parallel.h"
 
 namespace lethe::cpu {

@@ -1,10 +1,18 @@
 #pragma once
-// parallel_for: OpenMP with static partitioning, so each thread always gets the same range for the
-// same thread count and results are reproducible run to run.
+// The CPU backend's threads: how many lethe's loops and OpenBLAS use, and parallel_for, OpenMP with
+// static partitioning, so each thread always gets the same range for the same thread count and
+// results are reproducible run to run (reductions do not depend on the count at all).
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+
+namespace lethe {
+
+void set_num_threads(int threads);  // lethe's loops and OpenBLAS
+int num_threads();
+
+}  // namespace lethe
 
 namespace lethe::cpu {
 

@@ -1,6 +1,6 @@
 #pragma once
 // lethe's own float32 GEMM for CPUs with AVX-512, used by blas::gemm<float> in place of
-// OpenBLAS's sgemm where it runs (engine/blas.cpp says when). Why: this machine family forces
+// OpenBLAS's sgemm where it runs (kernels/cpu/blas.cpp says when). Why: this machine family forces
 // OpenBLAS onto its AVX2 (Haswell) kernels through OPENBLAS_CORETYPE, since old OpenBLAS builds
 // misbehave with their AVX-512 kernels on current CPUs; lethe's kernel is ours to test, and the
 // convolutions, almost all of a small CNN's time, are GEMMs.

@@ -1,9 +1,9 @@
 // CUDA graphs: capture of the work queued on a device's compute stream, with the allocations
-// made meanwhile served from a pool private to the graph (runtime.cu), and replay.
-#include "engine/cuda_runtime.h"
+// made meanwhile served from a pool private to the graph (engine/cuda/runtime.cu), and replay.
 #include <memory>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/graph.h"
 
 namespace lethe::cuda {
 

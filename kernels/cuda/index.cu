@@ -1,3 +1,4 @@
+#include "kernels/copy.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/index.h"
 
@@ -45,17 +46,22 @@ void check_index_range(const Tensor& index, int64_t limit, const IndexCheck& che
   const int device = index.device().index;
   DeviceGuard guard(device);
   if (capturing(device)) return;  // a read-back cannot be captured
-  Tensor first = Tensor::full({1}, static_cast<double>(n), DType::i64, index.device());
+  Tensor first = Tensor::empty({1}, DType::i64, index.device());
+  fill(first, static_cast<double>(n));
+  int64_t position = n, value = 0;
   LETHE_DISPATCH_INDEX(index.dtype(), check.op, {
     first_out_of_range_kernel<<<grid_for(n), kThreads, 0, stream(device)>>>(
         static_cast<const scalar_t*>(index.data_ptr()), n, limit, static_cast<long long*>(first.data_ptr()));
+    LETHE_CUDA_CHECK_LAUNCH();
+    copy_bytes(&position, Device::cpu(), first.data_ptr(), index.device(), sizeof position);
+    if (position < n) {
+      scalar_t entry{};
+      copy_bytes(&entry, Device::cpu(), static_cast<const scalar_t*>(index.data_ptr()) + position, index.device(),
+                 sizeof entry);
+      value = static_cast<int64_t>(entry);
+    }
   });
-  LETHE_CUDA_CHECK_LAUNCH();
-  const auto position = static_cast<int64_t>(first.item());
-  if (position < n) {
-    const auto value = static_cast<int64_t>(index.reshape({n}).narrow(0, position, 1).item());
-    fail_index_range(check, index.shape(), position, value, limit);
-  }
+  if (position < n) fail_index_range(check, index.shape(), position, value, limit);
 }
 
 void index_select_forward(const Tensor& x, const Tensor& index, SliceShape s, const Tensor& out) {

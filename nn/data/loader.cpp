@@ -8,9 +8,8 @@
 
 #include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "kernels/common/philox.h"
-#include "kernels/cpu/parallel.h"
-#include "kernels/data.h"
 #if defined(LETHE_WITH_CUDA)
 #include "engine/cuda_runtime.h"
 #endif
@@ -20,6 +19,8 @@ namespace lethe::data {
 namespace {
 
 constexpr const char* kOp = "DataLoader";
+// Gathering fewer bytes of images than this runs on one thread (waking threads costs µs).
+constexpr int64_t kParallelBytes = 32768;
 
 // The images' channel statistics as the kernels take them, one pair per channel.
 PixelNorm pixel_norm(const Normalization& n, int64_t channels) {
@@ -153,18 +154,18 @@ void DataLoader::gather(int64_t epoch, const std::vector<int64_t>& indices, uint
   const int64_t* src_labels = subset_.base->labels.data<int64_t>();
   const int64_t image = geometry_.size();
   const auto batch = static_cast<int64_t>(indices.size());
-  cpu::parallel_for(batch, std::max<int64_t>(1, cpu::kGrain / image), [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t index = indices[b];
-      std::memcpy(images + b * image, src_images + index * image, static_cast<size_t>(image));
-      labels[b] = src_labels[index];
-      if (crops == nullptr) continue;
-      const Crop c = crop(epoch, index);
-      crops[3 * b] = c.dy;
-      crops[3 * b + 1] = c.dx;
-      crops[3 * b + 2] = c.flip;
-    }
-  });
+  // Each sample's bytes depend on the sample alone, so any partition writes the same batch.
+#pragma omp parallel for schedule(static) if (batch * image > kParallelBytes)
+  for (int64_t b = 0; b < batch; ++b) {
+    const int64_t index = indices[b];
+    std::memcpy(images + b * image, src_images + index * image, static_cast<size_t>(image));
+    labels[b] = src_labels[index];
+    if (crops == nullptr) continue;
+    const Crop c = crop(epoch, index);
+    crops[3 * b] = c.dy;
+    crops[3 * b + 1] = c.dx;
+    crops[3 * b + 2] = c.flip;
+  }
 }
 
 void DataLoader::stage(int64_t epoch, const std::vector<int64_t>& indices, const Tensor& images,
@@ -210,9 +211,7 @@ Batch DataLoader::batch(int64_t epoch, int64_t i) {
   } else {
     stage(epoch, indices, images, labels, crops);
   }
-  Tensor out = Tensor::empty(shape, DType::f32, device);
-  LETHE_DISPATCH(device, augment_normalize, out, images, crops, geometry_, norm_);
-  return {std::move(out), std::move(labels), std::move(indices)};
+  return {augment_normalize(images, crops, norm_), std::move(labels), std::move(indices)};
 }
 
 DataLoader evaluation_loader(Subset subset, int64_t batch_size, Normalization normalization, Device device) {

@@ -5,7 +5,7 @@
 //  - OPENBLAS_CORETYPE set (non-empty) by the user or CI: respected as is, never changed;
 //  - unset, on x86-64: "SkylakeX" when the CPU has AVX512F, AVX512BW, AVX512VL and AVX512DQ,
 //    else "Haswell" when it has AVX2 and FMA, else left unset (OpenBLAS decides).
-#include "engine/blas.h"
+#include "kernels/cpu/blas.h"
 
 #include <dlfcn.h>
 

@@ -1,6 +1,6 @@
 // Pinned host memory, asynchronous host-to-device copies and events (declared in
 // engine/cuda_runtime.h): what the data loader needs to overlap its copies with compute.
-#include "kernels/cuda/common.cuh"
+#include "engine/cuda/check.cuh"
 
 namespace lethe::cuda {
 

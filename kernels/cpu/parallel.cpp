@@ -1,8 +1,8 @@
-#include "engine/parallel.h"
+#include "kernels/cpu/parallel.h"
 
 #include <omp.h>
 
-#include "engine/blas.h"
+#include "kernels/cpu/blas.h"
 #include "engine/error.h"
 
 namespace lethe {

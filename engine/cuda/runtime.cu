@@ -1,5 +1,7 @@
-// The CUDA backend's runtime: device discovery, the caching allocator, copies, and the
-// per-device stream and library handles declared in common.cuh.
+// The CUDA backend's runtime, below the kernels: device discovery, the caching allocator, copies,
+// graph pools and the per-device compute stream (engine/cuda/check.cuh). Storage allocates
+// through it, so it is the core layer's; the cuBLAS and cuDNN handles are the kernels'
+// (kernels/cuda/handles.cu).
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -7,9 +9,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/cuda/check.cuh"
 #include "engine/cuda_runtime.h"
 #include "engine/device.h"
-#include "kernels/cuda/common.cuh"
 
 namespace lethe::cuda {
 namespace {
@@ -21,8 +23,6 @@ namespace {
 constexpr size_t kSmallLimit = size_t{1} << 20;
 constexpr size_t kSmallRound = 512;
 constexpr size_t kLargeRound = size_t{2} << 20;
-// cuBLAS's recommended workspace on Hopper.
-constexpr size_t kCublasWorkspace = size_t{32} << 20;
 
 size_t round_up(size_t bytes) {
   const size_t unit = bytes <= kSmallLimit ? kSmallRound : kLargeRound;
@@ -47,13 +47,11 @@ struct DeviceState {
   int next_pool = 1;
   MemoryStats stats;
 
-  std::once_flag stream_once, cublas_once, cudnn_once;
+  std::once_flag stream_once;
   cudaStream_t stream = nullptr;
-  cublasHandle_t cublas = nullptr;
-  cudnnHandle_t cudnn = nullptr;
 };
 
-// Leaked on purpose, with every stream, handle and block in it: tensors held by statics still
+// Leaked on purpose, with every stream and block in it: tensors held by statics still
 // release into the allocator during static destruction, and destroying CUDA objects after the
 // runtime has begun shutting down at exit can crash. The driver reclaims all of it at exit.
 DeviceState& state(int device) {
@@ -283,34 +281,6 @@ bool capturing(int device) {
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   LETHE_CUDA_CHECK(cudaStreamIsCapturing(stream(device), &status));
   return status != cudaStreamCaptureStatusNone;
-}
-
-cublasHandle_t cublas(int device) {
-  DeviceState& s = state(device);
-  std::call_once(s.cublas_once, [&] {
-    DeviceGuard guard(device);
-    cublasHandle_t handle = nullptr;
-    LETHE_CUBLAS_CHECK(cublasCreate(&handle));
-    // cublasSetStream resets the workspace to cuBLAS's own pool, so the workspace comes after.
-    LETHE_CUBLAS_CHECK(cublasSetStream(handle, stream(device)));
-    LETHE_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
-    LETHE_CUBLAS_CHECK(
-        cublasSetWorkspace(handle, allocate(kCublasWorkspace, device), kCublasWorkspace));
-    s.cublas = handle;
-  });
-  return s.cublas;
-}
-
-cudnnHandle_t cudnn(int device) {
-  DeviceState& s = state(device);
-  std::call_once(s.cudnn_once, [&] {
-    DeviceGuard guard(device);
-    cudnnHandle_t handle = nullptr;
-    LETHE_CUDNN_CHECK(cudnnCreate(&handle));
-    LETHE_CUDNN_CHECK(cudnnSetStream(handle, stream(device)));
-    s.cudnn = handle;
-  });
-  return s.cudnn;
 }
 
 }  // namespace lethe::cuda
