@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks tools/gpu-check's plan without a GPU (--dry-run): it fits one device command, its steps run
-# in the order of value (build, the CUDA tests, the CUDA benchmarks, the other tests, the sanitizer
-# last), its ctest regex catches every test case that uses the GPU, and each sanitizer test case
-# exists and launches nothing through cuDNN or cuBLAS.
+# in the order of value (build, the op registry on CUDA, the other CUDA tests, the CUDA benchmarks,
+# the other tests, the sanitizer last), its ctest regexes catch every test case that uses the GPU,
+# and each sanitizer test case exists and launches nothing through cuDNN or cuBLAS (of the op
+# registry, the subcases of conv2d, matmul and linear are left out).
 #   tests/gpu_check_plan.sh [SOURCE_ROOT]
 set -euo pipefail
 root=${1:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -27,7 +28,7 @@ check_plan() {
     [[ $cum == "$sum" ]] || fail "row $n ($name): cumulative ${cum}s, the caps so far add up to ${sum}s" || return 1
     names+=("$name")
   done <"$tmp/rows"
-  ((n >= 7)) || fail "only $n plan rows parsed" || return 1
+  ((n >= 8)) || fail "only $n plan rows parsed" || return 1
 
   local total deadline limit
   read -r total deadline limit < <(sed -nE 's/^total: ([0-9]+)s of caps; deadline ([0-9]+)s; command limit ([0-9]+)s$/\1 \2 \3/p' "$file")
@@ -41,23 +42,25 @@ check_plan() {
   for name in "${names[@]}"; do
     case $name in
       preflight) kind=preflight ;; configure) kind=configure ;; build) kind=build ;;
-      "ctest cuda") kind=ctest-cuda ;; "bench "*cuda) kind=bench-cuda ;;
+      "registry cuda") kind=registry ;; "ctest cuda") kind=ctest-cuda ;; "bench "*cuda) kind=bench-cuda ;;
       "ctest rest") kind=ctest-rest ;; sanitizer) kind=sanitizer ;;
       *) fail "unknown step '$name'"; return 1 ;;
     esac
     [[ $kinds == *" $kind" ]] || kinds+=" $kind"
   done
-  [[ $kinds == " preflight configure build ctest-cuda bench-cuda ctest-rest sanitizer" ]] ||
-    fail "steps in the order$kinds; want preflight configure build ctest-cuda bench-cuda ctest-rest sanitizer" || return 1
+  local want=" preflight configure build registry ctest-cuda bench-cuda ctest-rest sanitizer"
+  [[ $kinds == "$want" ]] || fail "steps in the order$kinds; want$want" || return 1
   [[ ${names[*]} == *"bench cuda"* ]] || fail "no kernel benchmark on CUDA" || return 1
 }
 
 # The checks must be able to fail: a plan out of order, one over its deadline, one that misadds.
-good=$'  1   preflight   10s   10s\n  2   configure   10s   20s\n  3   build   100s   120s\n  4   ctest cuda   10s   130s\n  5   bench cuda   10s   140s\n  6   ctest rest   10s   150s\n  7   sanitizer   10s   160s\ntotal: 160s of caps; deadline 200s; command limit 600s'
+good=$'  1   preflight   10s   10s\n  2   configure   10s   20s\n  3   build   100s   120s\n  4   registry cuda   10s   130s\n  5   ctest cuda   10s   140s\n  6   bench cuda   10s   150s\n  7   ctest rest   10s   160s\n  8   sanitizer   10s   170s\ntotal: 170s of caps; deadline 200s; command limit 600s'
 printf '%s\n' "$good" >"$tmp/good"
 check_plan "$tmp/good" || fail "the check refuses a good plan"
-printf '%s\n' "$good" | sed 's/  7   sanitizer/  7   bench ieu cuda/' >"$tmp/bad"
+printf '%s\n' "$good" | sed 's/  8   sanitizer/  8   bench ieu cuda/' >"$tmp/bad"
 if check_plan "$tmp/bad" 2>/dev/null; then fail "the check missed benchmarks after the CPU tests"; fi
+printf '%s\n' "$good" | sed 's/  4   registry cuda/  4   ctest cuda/; s/  5   ctest cuda/  5   registry cuda/' >"$tmp/bad"
+if check_plan "$tmp/bad" 2>/dev/null; then fail "the check missed the op registry after the other CUDA tests"; fi
 printf '%s\n' "$good" | sed 's/deadline 200s/deadline 150s/' >"$tmp/bad"
 if check_plan "$tmp/bad" 2>/dev/null; then fail "the check missed caps over the deadline"; fi
 printf '%s\n' "$good" | sed 's/ 130s$/ 131s/' >"$tmp/bad"
@@ -86,10 +89,14 @@ for f in "$root"/tests/*.cpp; do
 done >"$tmp/cases"
 (($(grep -c '^1|' "$tmp/cases") >= 20)) || fail "found only $(grep -c '^1|' "$tmp/cases") test cases that use the GPU"
 
-regex=$(sed -nE "s/^ctest cuda: ctest -R '(.*)'; .*/\1/p" "$tmp/plan")
-[[ -n $regex ]] || fail "no ctest -R regex in the plan"
-missed=$(grep '^1|' "$tmp/cases" | cut -d'|' -f2- | grep -Ev -- "$regex" || true)
-[[ -z $missed ]] || fail "ctest cuda's regex misses these test cases that use the GPU:"$'\n'"$missed"
+regex=$(sed -nE "s/^ctest cuda: ctest -R '(.*)' -E .*/\1/p" "$tmp/plan")
+[[ -n $regex ]] || fail "no ctest cuda -R regex in the plan"
+registry=$(sed -nE "s/^registry cuda: ctest -R '(.*)'$/\1/p" "$tmp/plan")
+[[ -n $registry ]] || fail "no registry cuda -R regex in the plan"
+grep -qx '1|op registry: CPU/CUDA parity' "$tmp/cases" || fail "no test case 'op registry: CPU/CUDA parity' that uses the GPU"
+grep -Eq -- "$registry" <<<"op registry: CPU/CUDA parity" || fail "registry cuda's regex misses the op registry's parity"
+missed=$(grep '^1|' "$tmp/cases" | cut -d'|' -f2- | grep -Ev -- "$regex" | grep -Ev -- "$registry" || true)
+[[ -z $missed ]] || fail "neither ctest regex catches these test cases that use the GPU:"$'\n'"$missed"
 
 filter=$(sed -nE 's/^sanitizer test cases: (.*)/\1/p' "$tmp/plan")
 [[ -n $filter ]] || fail "no sanitizer test cases in the plan"
@@ -108,6 +115,16 @@ while IFS='|' read -r _ name; do
 done <"$tmp/cases"
 for p in "${patterns[@]}"; do
   grep -qxF -- "$p" "$tmp/matched" 2>/dev/null || fail "sanitizer case '$p' matches no test case"
+done
+# The op registry's cases are subcases named "<op>/<variant>": those of the ops on cuDNN or cuBLAS
+# stay out of the sanitizer.
+excluded=$(sed -nE 's/^sanitizer subcases excluded: (.*)/\1/p' "$tmp/plan")
+for p in "${patterns[@]}"; do
+  # shellcheck disable=SC2053  # $p is a doctest wildcard, matched as a glob
+  [[ "op registry: CPU/CUDA parity" == $p ]] || continue
+  for op in conv2d matmul linear; do
+    [[ ,$excluded, == *",$op/*,"* ]] || fail "the sanitizer runs the op registry's parity with $op's cases (excluded: '$excluded')"
+  done
 done
 
 echo "gpu_check_plan: ok ($(wc -l <"$tmp/rows") steps, $(grep -c '^1|' "$tmp/cases") GPU test cases matched, ${#patterns[@]} sanitizer cases)"

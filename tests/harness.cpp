@@ -11,7 +11,7 @@
 #include <numeric>
 #include <sstream>
 
-#include "engine/blas.h"
+#include "kernels/cpu/blas.h"
 #include "engine/device.h"
 #include "kernels/cpu/sgemm.h"
 
@@ -199,16 +199,19 @@ bool cuda_or_skip(const char* what) {
   return false;
 }
 
-void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol, double atol) {
+void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol, double atol,
+                  const std::vector<bool>& keep_dtype) {
   if (!cuda_or_skip("CPU/CUDA parity")) return;
   auto prepare = [&](Device device) {
     std::vector<Tensor> out;
-    for (const Tensor& t : inputs) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const Tensor& t = inputs[i];
       if (!t.defined()) {
         out.push_back(t);
         continue;
       }
-      Tensor c = t.detach().to(is_floating(t.dtype()) ? DType::f32 : t.dtype()).to(device).clone();
+      const bool keep = i < keep_dtype.size() && keep_dtype[i];
+      Tensor c = t.detach().to(is_floating(t.dtype()) && !keep ? DType::f32 : t.dtype()).to(device).clone();
       if (t.requires_grad()) c.set_requires_grad();
       out.push_back(c);
     }

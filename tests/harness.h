@@ -37,9 +37,27 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps = 1e-6, doub
                double atol = 1e-7);
 
 // Runs fn on float32 copies of `inputs` on the CPU and on cuda:0 and compares outputs and input
-// gradients. Without a device it records a skip and returns.
+// gradients. Inputs flagged in `keep_dtype` (by position) are copied in their own dtype (float64
+// scalars an op insists on). Without a device it records a skip and returns.
 void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol = 1e-4,
-                  double atol = 1e-5);
+                  double atol = 1e-5, const std::vector<bool>& keep_dtype = {});
+
+// Square convolution and pooling options: the same stride, padding (and dilation) along H and W.
+inline Conv2dOptions conv_options(int stride, int pad, int dilation, int groups) {
+  Conv2dOptions o;
+  o.stride_h = o.stride_w = stride;
+  o.pad_h = o.pad_w = pad;
+  o.dilation_h = o.dilation_w = dilation;
+  o.groups = groups;
+  return o;
+}
+inline Pool2dOptions pool_options(int kernel, int stride, int pad) {
+  Pool2dOptions o;
+  o.kernel_h = o.kernel_w = kernel;
+  o.stride_h = o.stride_w = stride;
+  o.pad_h = o.pad_w = pad;
+  return o;
+}
 
 // The arena indices that belong to no parameter (alignment padding).
 std::vector<int64_t> padding_indices(const ParamArena& arena);

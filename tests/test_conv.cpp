@@ -1,72 +1,35 @@
-// conv2d against float64: forward loops, gradchecks, float32 results on every float32 GEMM path
-// (the implicit GEMMs of lethe's sgemm at the shapes that switch them on), batching, bitwise
-// reproducibility, errors, and CPU/CUDA parity.
+// conv2d beyond the op registry's table (tests/op_cases_conv.cpp has its forward against float64
+// loops, gradchecks and CPU/CUDA parity): float32 gradients against the float64 op on every float32
+// GEMM path (the implicit GEMMs of lethe's sgemm at the shapes that switch them on), batching,
+// bitwise reproducibility, and the errors.
 #include "kernels/conv.h"
 
 #include <string>
 
-#include "engine/blas.h"
+#include "kernels/cpu/blas.h"
 #include "harness.h"
 #include "kernels/cpu/conv.h"
 
 using namespace lethe;
+using test::conv_options;
 
 namespace {
-
-// Naive float64 conv2d straight from the definition.
-std::vector<double> reference_conv(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o) {
-  const std::vector<double> xv = x.to(DType::f64).to_vector<double>(), wv = w.to(DType::f64).to_vector<double>();
-  const std::vector<double> bv = b.defined() ? b.to(DType::f64).to_vector<double>() : std::vector<double>(w.size(0), 0.0);
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t O = w.size(0), Cg = w.size(1), kh = w.size(2), kw = w.size(3), Og = O / o.groups;
-  const int64_t OH = (H + 2 * o.pad_h - o.dilation_h * (kh - 1) - 1) / o.stride_h + 1;
-  const int64_t OW = (W + 2 * o.pad_w - o.dilation_w * (kw - 1) - 1) / o.stride_w + 1;
-  std::vector<double> y(N * O * OH * OW);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t oc = 0; oc < O; ++oc)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          double s = bv[oc];
-          for (int64_t cg = 0; cg < Cg; ++cg) {
-            const int64_t c = (oc / Og) * Cg + cg;
-            for (int64_t i = 0; i < kh; ++i)
-              for (int64_t j = 0; j < kw; ++j) {
-                const int64_t h = oh * o.stride_h - o.pad_h + i * o.dilation_h, ww = ow * o.stride_w - o.pad_w + j * o.dilation_w;
-                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
-                s += xv[((n * C + c) * H + h) * W + ww] * wv[((oc * Cg + cg) * kh + i) * kw + j];
-              }
-          }
-          y[((n * O + oc) * OH + oh) * OW + ow] = s;
-        }
-  return y;
-}
-
-Conv2dOptions opts(int stride, int pad, int dilation, int groups) {
-  Conv2dOptions o;
-  o.stride_h = o.stride_w = stride;
-  o.pad_h = o.pad_w = pad;
-  o.dilation_h = o.dilation_w = dilation;
-  o.groups = groups;
-  return o;
-}
 
 struct Case {
   const char* name;
   Conv2dOptions o;
 };
-// The gradcheck shape N=2, C=4, H=W=6, O=4, k=3 under each option and all of them together.
-const Case kCases[] = {{"plain", opts(1, 0, 1, 1)},   {"stride 2", opts(2, 0, 1, 1)},
-                       {"padding 1", opts(1, 1, 1, 1)}, {"dilation 2", opts(1, 0, 2, 1)},
-                       {"groups 2", opts(1, 0, 1, 2)},  {"all", opts(2, 1, 2, 2)}};
+// Each option on its own and all of them together.
+const Case kCases[] = {{"plain", conv_options(1, 0, 1, 1)},   {"stride 2", conv_options(2, 0, 1, 1)},
+                       {"padding 1", conv_options(1, 1, 1, 1)}, {"dilation 2", conv_options(1, 0, 2, 1)},
+                       {"groups 2", conv_options(1, 0, 1, 2)},  {"all", conv_options(2, 1, 2, 2)}};
 
 Tensor input(const Shape& shape, uint64_t seed, DType dt = DType::f64) {
   return test::random_tensor(shape, seed, -1, 1, dt).set_requires_grad();
 }
 
-using V = std::vector<Tensor>;
-
 // Output and gradients of float32 x, w, b (each requiring grad) under o, against the float64 op
-// (gradchecked below) on the same values, with the same output weighting; each within
+// (gradchecked in tests/op_cases_conv.cpp) on the same values, with the same output weighting; each within
 // tolerance·(1 + |expected|).
 void check_float32_against_float64(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dOptions& o,
                                    double forward_tol, double gradient_tol) {
@@ -96,39 +59,6 @@ ConvGeometry geometry(const Tensor& x, const Tensor& w, const Conv2dOptions& o) 
 
 }  // namespace
 
-TEST_CASE("conv2d: forward against float64 loops") {
-  for (const Case& c : kCases) {
-    INFO(std::string(c.name));
-    for (DType dt : {DType::f64, DType::f32}) {
-      const double tol = dt == DType::f64 ? 1e-12 : 1e-5;
-      const Tensor x = test::random_tensor({2, 4, 6, 6}, 1, -1, 1, dt);
-      const Tensor w = test::random_tensor({4, 4 / c.o.groups, 3, 3}, 2, -1, 1, dt);
-      const Tensor b = test::random_tensor({4}, 3, -1, 1, dt);
-      test::expect_close(conv2d(x, w, b, c.o), reference_conv(x, w, b, c.o), tol, tol);
-      test::expect_close(conv2d(x, w, Tensor(), c.o), reference_conv(x, w, Tensor(), c.o), tol, tol);
-    }
-  }
-  // Rectangular everything.
-  Conv2dOptions o;
-  o.stride_h = 2, o.stride_w = 1, o.pad_h = 0, o.pad_w = 2, o.dilation_h = 1, o.dilation_w = 2, o.groups = 3;
-  const Tensor x = test::random_tensor({3, 6, 9, 7}, 4), w = test::random_tensor({9, 2, 2, 3}, 5), b = test::random_tensor({9}, 6);
-  const Tensor y = conv2d(x, w, b, o);
-  CHECK(y.shape() == Shape{3, 9, 4, 7});
-  test::expect_close(y, reference_conv(x, w, b, o), 1e-12, 1e-12);
-}
-
-TEST_CASE("conv2d: gradcheck over stride, padding, dilation and groups") {
-  for (const Case& c : kCases) {
-    INFO(std::string(c.name));
-    const auto fn = [o = c.o](const V& in) { return conv2d(in[0], in[1], in[2], o); };
-    test::gradcheck(fn, {input({2, 4, 6, 6}, 11), input({4, 4 / c.o.groups, 3, 3}, 12), input({4}, 13)});
-  }
-  // Without a bias, and with only the weight needing a gradient.
-  const auto nobias = [](const V& in) { return conv2d(in[0], in[1], Tensor(), opts(1, 1, 1, 1)); };
-  test::gradcheck(nobias, {input({1, 2, 4, 4}, 14), input({3, 2, 3, 3}, 15)});
-  test::gradcheck(nobias, {test::random_tensor({1, 2, 4, 4}, 16), input({3, 2, 3, 3}, 17)});
-}
-
 TEST_CASE("conv2d: float32 gradients of every option against float64 ones") {
   // The float32 kernels (on AVX-512 CPUs the implicit GEMMs for unit stride and dilation) against
   // the float64 path that gradcheck verified.
@@ -151,7 +81,7 @@ TEST_CASE("conv2d: float32 implicit GEMMs at cnn-s's second layer and grouped, o
   };
   for (const Layer& l : {Layer{"cnn-s conv2", 16, 32, 1}, Layer{"2 groups", 16, 64, 2}}) {
     INFO(std::string(l.name));
-    const Conv2dOptions o = opts(1, 2, 1, l.groups);
+    const Conv2dOptions o = conv_options(1, 2, 1, l.groups);
     const Tensor x = input({3, l.in, 14, 14}, 61, DType::f32), w = input({l.out, l.in / l.groups, 5, 5}, 62, DType::f32);
     const Tensor b = input({l.out}, 63, DType::f32);
     test::for_each_sgemm_path([&] {
@@ -169,7 +99,7 @@ TEST_CASE("conv2d: a batch equals image-by-image convolution (cnn-s's second lay
   // C=16, k=5 on 14x14, 110 images over the threads. (Not bitwise: GEMMs of other widths may
   // block differently.)
   const Tensor x = input({110, 16, 14, 14}, 21, DType::f32), w = input({8, 16, 5, 5}, 22, DType::f32), b = input({8}, 23, DType::f32);
-  const Conv2dOptions o = opts(1, 2, 1, 1);
+  const Conv2dOptions o = conv_options(1, 2, 1, 1);
   const Tensor y = conv2d(x, w, b, o);
   const Tensor gy = test::random_tensor(y.shape(), 24, -1, 1, DType::f32);
   const std::vector<Tensor> g = autograd::grad(sum(mul(y, gy)), {x, w, b});
@@ -191,7 +121,7 @@ TEST_CASE("conv2d: a batch equals image-by-image convolution (cnn-s's second lay
 TEST_CASE("conv2d: results are bitwise reproducible") {
   const Tensor x = input({4, 3, 9, 9}, 31, DType::f32), w = input({6, 3, 3, 3}, 32, DType::f32), b = input({6}, 33, DType::f32);
   auto run = [&] {
-    const Tensor y = conv2d(x, w, b, opts(2, 1, 1, 1));
+    const Tensor y = conv2d(x, w, b, conv_options(2, 1, 1, 1));
     std::vector<Tensor> g = autograd::grad(sum(mul(y, y)), {x, w, b});
     g.push_back(y);
     return g;
@@ -202,13 +132,13 @@ TEST_CASE("conv2d: results are bitwise reproducible") {
 
 TEST_CASE("conv2d: errors name the op, the shapes and the reason") {
   const Tensor x = Tensor::zeros({2, 4, 6, 6});
-  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}), Tensor(), opts(1, 0, 1, 3)),
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}), Tensor(), conv_options(1, 0, 1, 3)),
                        doctest::Contains("conv2d: input channels (4) and output channels (4) must be divisible by groups (3)"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 3, 3, 3})),
                        doctest::Contains("conv2d: w float32[4,3,3,3] on cpu expects 3 input channels per group, x float32[2,4,6,6] on cpu has 4"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 7, 7})),
                        doctest::Contains("conv2d: kernel [7,7] with dilation [1,1] does not fit input [6,6] with padding [0,0]"), Error);
-  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}), Tensor(), opts(1, 0, 3, 1)),
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}), Tensor(), conv_options(1, 0, 3, 1)),
                        doctest::Contains("does not fit input [6,6]"), Error);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}, DType::f64)),
                        doctest::Contains("conv2d: needs float32 or float64 x and w of one dtype"), Error);
@@ -216,27 +146,9 @@ TEST_CASE("conv2d: errors name the op, the shapes and the reason") {
                        "conv2d: expects x [N,C,H,W], got float32[4,6,6] on cpu", Error);
   CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}), Tensor::zeros({3})),
                        doctest::Contains("conv2d: bias float32[3] on cpu does not match w"), Error);
-  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}), Tensor(), opts(0, 0, 1, 1)),
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}), Tensor(), conv_options(0, 0, 1, 1)),
                        doctest::Contains("conv2d: invalid options stride [0,0]"), Error);
   if (cuda_available())
     CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}, DType::f32, Device::cuda(0))),
                          doctest::Contains("conv2d: devices differ"), Error);
-}
-
-TEST_CASE("conv2d: CPU/CUDA parity, cuDNN and im2col backends") {
-  for (ConvBackend backend : {ConvBackend::cudnn, ConvBackend::im2col}) {
-    INFO("backend ", std::string(backend == ConvBackend::cudnn ? "cudnn" : "im2col"));
-    set_conv_backend(backend);
-    for (const Case& c : kCases) {
-      INFO(std::string(c.name));
-      test::check_parity([o = c.o](const V& in) { return conv2d(in[0], in[1], in[2], o); },
-                         {input({3, 4, 9, 9}, 41), input({6, 4 / c.o.groups, 3, 3}, 42), input({6}, 43)});
-    }
-    // cnn-s's layers at a small batch.
-    test::check_parity([](const V& in) { return conv2d(in[0], in[1], in[2], opts(1, 2, 1, 1)); },
-                       {input({8, 1, 28, 28}, 44), input({16, 1, 5, 5}, 45), input({16}, 46)});
-    test::check_parity([](const V& in) { return conv2d(in[0], in[1], in[2], opts(1, 2, 1, 1)); },
-                       {input({8, 16, 14, 14}, 47), input({32, 16, 5, 5}, 48), input({32}, 49)}, 1e-4, 1e-4);
-  }
-  set_conv_backend(ConvBackend::cudnn);
 }
