@@ -2,82 +2,69 @@
 
 #include <cmath>
 #include <limits>
-#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
-#include "engine/json.h"
 #include "engine/ops.h"
+#include "nn/option_json.h"
 
 namespace lethe::nn {
 
-void Recipe::validate() const {
-  auto check = [](bool ok, const char* field, auto value, const char* want) {
-    LETHE_CHECK(ok, "recipe", field, " = ", value, ": ", want);
+const OptionTable<Recipe>& recipe_options() {
+  static const OptionTable<Recipe> table = {
+      {"limit", &Recipe::limit, "train on the first N training images only (0: all)", integer_in(0, kMaxCount)},
+      {"epochs", &Recipe::epochs, "training epochs", integer_in(1, 1000000)},
+      {"batch", &Recipe::batch, "batch size", integer_in(1, 1 << 20)},
+      {"optimizer", &Recipe::optimizer, "sgd or adamw", {}, {"sgd", "adamw"}},
+      {"lr", &Recipe::lr, "peak learning rate", real_in(0, 1e6)},
+      {"momentum", &Recipe::momentum, "SGD momentum", unit_open()},
+      {"nesterov", &Recipe::nesterov, "SGD with Nesterov momentum", Initial::flag},
+      {"weight-decay", &Recipe::weight_decay, "weight decay", real_in(0, 100)},
+      {"decoupled-weight-decay", &Recipe::decoupled_weight_decay,
+       "SGD: decay the weights directly (θ ← (1 − lr·λ)θ) instead of adding λθ to the gradient", Initial::flag},
+      {"beta1", &Recipe::beta1, "AdamW β1", unit_open()},
+      {"beta2", &Recipe::beta2, "AdamW β2", unit_open()},
+      {"eps", &Recipe::eps, "AdamW ε", positive_up_to(1)},
+      {"schedule", &Recipe::schedule, "constant, step or cosine (per step, to 0)", {}, {"constant", "step", "cosine"}},
+      {"warmup-steps", &Recipe::warmup_steps, "linear warm-up steps", integer_in(0, kMaxCount)},
+      {"step-size", &Recipe::step_size, "step schedule: steps between decays", integer_in(1, kMaxCount), {},
+       Initial::placeholder},
+      {"gamma", &Recipe::gamma, "step schedule: decay factor", positive_up_to(1000)},
+      {"clip-norm", &Recipe::clip_norm, "clip gradients to this global L2 norm (0: off)", real_in(0, 1e9)},
+      {"crop-padding", &Recipe::crop_padding, "random-crop augmentation padding (0: off)", integer_in(0, 64)},
+      {"horizontal-flip", &Recipe::horizontal_flip, "random horizontal-flip augmentation", Initial::flag},
   };
-  check(limit >= 0, "limit", limit, "must be non-negative (0: all)");
-  check(epochs > 0, "epochs", epochs, "must be positive");
-  check(batch > 0, "batch", batch, "must be positive");
-  check(optimizer == "sgd" || optimizer == "adamw", "optimizer", optimizer, "must be sgd or adamw");
-  check(lr >= 0 && std::isfinite(lr), "lr", lr, "must be finite and non-negative");
-  check(momentum >= 0 && momentum < 1, "momentum", momentum, "must be in [0, 1)");
-  check(!nesterov || momentum > 0, "nesterov", nesterov, "needs momentum > 0");
-  check(weight_decay >= 0, "weight-decay", weight_decay, "must be non-negative");
-  check(beta1 >= 0 && beta1 < 1, "beta1", beta1, "must be in [0, 1)");
-  check(beta2 >= 0 && beta2 < 1, "beta2", beta2, "must be in [0, 1)");
-  check(eps > 0, "eps", eps, "must be positive");
+  return table;
+}
+
+void Recipe::validate() const {
+  auto check = [this](auto field, bool ok, const char* want) {
+    LETHE_CHECK(ok, "recipe", option_name(recipe_options(), field), " = ", this->*field, ": ", want);
+  };
+  check(&Recipe::limit, limit >= 0, "must be non-negative (0: all)");
+  check(&Recipe::epochs, epochs > 0, "must be positive");
+  check(&Recipe::batch, batch > 0, "must be positive");
+  check(&Recipe::optimizer, optimizer == "sgd" || optimizer == "adamw", "must be sgd or adamw");
+  check(&Recipe::lr, lr >= 0 && std::isfinite(lr), "must be finite and non-negative");
+  check(&Recipe::momentum, momentum >= 0 && momentum < 1, "must be in [0, 1)");
+  check(&Recipe::nesterov, !nesterov || momentum > 0, "needs momentum > 0");
+  check(&Recipe::weight_decay, weight_decay >= 0, "must be non-negative");
+  check(&Recipe::beta1, beta1 >= 0 && beta1 < 1, "must be in [0, 1)");
+  check(&Recipe::beta2, beta2 >= 0 && beta2 < 1, "must be in [0, 1)");
+  check(&Recipe::eps, eps > 0, "must be positive");
   parse_schedule(schedule);
-  check(warmup_steps >= 0, "warmup-steps", warmup_steps, "must be non-negative");
-  check(schedule != "step" || step_size > 0, "step-size", step_size, "must be positive for the step schedule");
-  check(gamma > 0, "gamma", gamma, "must be positive");
-  check(clip_norm >= 0, "clip-norm", clip_norm, "must be non-negative (0: off)");
-  check(crop_padding >= 0, "crop-padding", crop_padding, "must be non-negative");
+  check(&Recipe::warmup_steps, warmup_steps >= 0, "must be non-negative");
+  check(&Recipe::step_size, schedule != "step" || step_size > 0, "must be positive for the step schedule");
+  check(&Recipe::gamma, gamma > 0, "must be positive");
+  check(&Recipe::clip_norm, clip_norm >= 0, "must be non-negative (0: off)");
+  check(&Recipe::crop_padding, crop_padding >= 0, "must be non-negative");
 }
 
-#define LETHE_RECIPE_FIELDS(X)                                                                      \
-  X(limit, "limit") X(epochs, "epochs") X(batch, "batch") X(optimizer, "optimizer") X(lr, "lr") X(momentum, "momentum") \
-  X(nesterov, "nesterov") X(weight_decay, "weight-decay")                                           \
-  X(decoupled_weight_decay, "decoupled-weight-decay") X(beta1, "beta1") X(beta2, "beta2") X(eps, "eps") \
-  X(schedule, "schedule") X(warmup_steps, "warmup-steps") X(step_size, "step-size") X(gamma, "gamma")  \
-  X(clip_norm, "clip-norm") X(crop_padding, "crop-padding") X(horizontal_flip, "horizontal-flip")
+void to_json(nlohmann::json& j, const Recipe& r) { j = options_json(r, recipe_options(), JsonKeys::flag); }
 
-void to_json(nlohmann::json& j, const Recipe& r) {
-  j = nlohmann::json::object();
-#define LETHE_TO_JSON(field, key) j[key] = r.field;
-  LETHE_RECIPE_FIELDS(LETHE_TO_JSON)
-#undef LETHE_TO_JSON
-}
-
-namespace {
-// One field of a recipe read from JSON (a checkpoint's metadata): of the field's type, integers in
-// its range (nlohmann's get<> would convert fractions and out-of-range numbers unchecked).
-template <class T>
-void read_field(const nlohmann::json& value, const char* key, T& out) {
-  if constexpr (std::is_same_v<T, bool>) {
-    LETHE_CHECK(value.is_boolean(), "recipe", key, " must be true or false, got ", json_excerpt(value));
-    out = value.get<bool>();
-  } else if constexpr (std::is_integral_v<T>) {
-    out = static_cast<T>(json_int(value, std::string("recipe: ") + key, std::numeric_limits<T>::min(),
-                                  std::numeric_limits<T>::max()));
-  } else if constexpr (std::is_floating_point_v<T>) {
-    LETHE_CHECK(value.is_number(), "recipe", key, " must be a number, got ", json_excerpt(value));
-    out = value.get<T>();
-  } else {
-    LETHE_CHECK(value.is_string(), "recipe", key, " must be a string, got ", json_excerpt(value));
-    out = value.get<std::string>();
-  }
-}
-}  // namespace
-
-void from_json(const nlohmann::json& j, Recipe& r) {
-  LETHE_CHECK(j.is_object(), "recipe", "expected a JSON object, got ", json_excerpt(j));
-#define LETHE_FROM_JSON(field, key) \
-  if (j.contains(key)) read_field(j.at(key), key, r.field);
-  LETHE_RECIPE_FIELDS(LETHE_FROM_JSON)
-#undef LETHE_FROM_JSON
-}
+void from_json(const nlohmann::json& j, Recipe& r) { read_options_json(j, r, recipe_options(), JsonKeys::flag, "recipe"); }
 
 std::unique_ptr<Optimizer> make_optimizer(const Recipe& r, const ParamArena& arena) {
   if (r.optimizer == "adamw") {

@@ -12,13 +12,14 @@
 
 #include "nn/data/loader.h"
 #include "nn/models.h"
+#include "nn/option_table.h"
 #include "nn/optim.h"
 #include "nn/schedule.h"
 
 namespace lethe::nn {
 
-// Everything that decides a training run besides the model, the data and the seed. Field names
-// are the CLI's flag names with '-' for '_' (and the keys of TOML configs and checkpoint metadata).
+// Everything that decides a training run besides the model, the data and the seed. Each field is
+// declared in recipe_options(): its flag, TOML key and checkpoint-metadata key.
 struct Recipe {
   int64_t limit = 0;  // train on the first `limit` images only (0: all); for smoke tests
   int64_t epochs = 4;
@@ -40,6 +41,8 @@ struct Recipe {
 
   void validate() const;  // throws lethe::Error naming the bad field
 };
+const OptionTable<Recipe>& recipe_options();
+// Checkpoint metadata: the keys are the flag names (JsonKeys::flag).
 void to_json(nlohmann::json& j, const Recipe& r);
 void from_json(const nlohmann::json& j, Recipe& r);
 

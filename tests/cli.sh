@@ -105,6 +105,9 @@ for key in ("forget_accuracy", "retain_accuracy", "test_accuracy", "mia_efficacy
     assert 0 <= u["metrics"][key] <= 1, (key, u["metrics"][key])
 assert u["metrics"]["mia"]["entropy"]["threshold"]["feature"] == "entropy"
 assert u["options"]["alpha"] == 0.5 and u["options"]["steps"] == 10, u["options"]
+# Output JSON (schema version 2): snake-case keys, the options' too.
+assert u["schema_version"] == e["schema_version"] == 2 and u["command"] == "unlearn", u["schema_version"]
+assert not [k for k in u["options"] if "-" in k] and u["options"]["ieu_decay"] == 0.05, u["options"]
 assert "model" in e["comparison"]["weight_distances"]["to_original"]
 rows = list(csv.DictReader(open(sys.argv[3])))
 assert len(rows) == 1 and rows[0]["method"] == "ieu" and rows[0]["scenario"] == "random:0.1", rows
@@ -151,7 +154,7 @@ def weights(name):  # the model's float32 tensors of a safetensors checkpoint, f
             values.frombytes(raw[8 + n + t["data_offsets"][0]:8 + n + t["data_offsets"][1]])
     return values
 original, ft = weights("a"), weights("tr1")
-for method, name, echoed in (("rl", "rl", {}), ("neggrad+", "ng", {"neggrad-beta": 1, "ascent-clip": 0}),
+for method, name, echoed in (("rl", "rl", {}), ("neggrad+", "ng", {"neggrad_beta": 1, "ascent_clip": 0}),
                              ("l1-sparse", "l1", {"l1": 0.05}), ("salun", "sa", {"saliency": 0.3, "mask": "strict"})):
     r = load(name)
     assert r["method"] == method and r["options"]["steps"] == 4 and r["options"]["batch"] == 64, r
@@ -307,6 +310,7 @@ python3 - "$work/study" <<'PY' || fail "study outputs wrong"
 import csv, json, sys
 d = sys.argv[1]
 r = json.load(open(d + "/results.json"))
+assert r["schema_version"] == 2, r.get("schema_version")
 sc = r["scenarios"][0]
 assert r["replicates"] == 2 and [x["replicate"] for x in sc["replicates"]] == [0, 1]
 assert [x["seed"] for x in sc["replicates"]] == [0, 1]  # study_seed + r

@@ -16,76 +16,7 @@ namespace {
 // Philox stream base of random labels: + step (splits and the MIA use 2^33 + 0..2).
 constexpr uint64_t kRandomLabelStream = uint64_t{4} << 32;
 
-bool known_schedule(const std::string& s) { return s == "constant" || s == "linear" || s == "cosine"; }
-
 }  // namespace
-
-void MethodOptions::resolve(const Scenario& scenario) {
-  const bool random = scenario.kind == ScenarioKind::random;
-  auto fill = [](double& field, double value) {
-    if (std::isnan(field)) field = value;
-  };
-  fill(alpha, random ? 0.5 : 0.1);
-  fill(ieu_decay, random ? 0.05 : 0.02);
-  fill(sigma, random ? 1e-3 : 3e-4);
-  fill(cap, random ? std::log(10.0) : 10.0);
-  auto check = [](bool ok, const char* field, auto value, const char* want) {
-    LETHE_CHECK(ok, "unlearn", "--", field, " = ", value, ": ", want);
-  };
-  auto rate = [&](double v, const char* field) { check(std::isfinite(v) && v >= 0, field, v, "must be finite and >= 0"); };
-  check(steps > 0, "steps", steps, "must be positive");
-  check(batch > 0, "batch", batch, "must be positive");
-  rate(lr, "lr");
-  rate(ga_lr, "ga-lr");
-  rate(ascent_clip, "ascent-clip");
-  check(momentum >= 0 && momentum < 1, "momentum", momentum, "must be in [0, 1)");
-  rate(weight_decay, "weight-decay");
-  check(neggrad_beta >= 0 && neggrad_beta <= 1, "neggrad-beta", neggrad_beta, "must be in [0, 1]");
-  rate(l1, "l1");
-  check(saliency > 0 && saliency <= 1, "saliency", saliency, "must be in (0, 1]");
-  check(mask == "strict" || mask == "loose", "mask", mask, "must be strict or loose");
-  check(scrub_epochs >= 1, "scrub-epochs", scrub_epochs, "must be at least 1");
-  check(scrub_msteps >= 0, "scrub-msteps", scrub_msteps, "must be non-negative");
-  rate(scrub_alpha, "scrub-alpha");
-  rate(scrub_gamma, "scrub-gamma");
-  check(scrub_temperature > 0, "scrub-temperature", scrub_temperature, "must be positive");
-  rate(alpha, "alpha");
-  rate(ieu_decay, "ieu-decay");
-  rate(sigma, "sigma");
-  check(cap > 0, "cap", cap, "must be positive (inf: no cap)");
-  for (const auto* s : {&alpha_schedule, &decay_schedule, &sigma_schedule})
-    check(known_schedule(*s), "alpha-schedule/decay-schedule/sigma-schedule", *s, "must be constant, linear or cosine");
-  check(ieu_momentum >= 0 && ieu_momentum < 1, "ieu-momentum", ieu_momentum, "must be in [0, 1)");
-}
-
-void to_json(nlohmann::json& j, const MethodOptions& o) {
-  j = {{"steps", o.steps},
-       {"batch", o.batch},
-       {"lr", o.lr},
-       {"momentum", o.momentum},
-       {"weight-decay", o.weight_decay},
-       {"seed", o.seed},
-       {"ga-lr", o.ga_lr},
-       {"ascent-clip", o.ascent_clip},
-       {"neggrad-beta", o.neggrad_beta},
-       {"l1", o.l1},
-       {"saliency", o.saliency},
-       {"mask", o.mask},
-       {"scrub-epochs", o.scrub_epochs},
-       {"scrub-msteps", o.scrub_msteps},
-       {"scrub-alpha", o.scrub_alpha},
-       {"scrub-gamma", o.scrub_gamma},
-       {"scrub-temperature", o.scrub_temperature},
-       {"alpha", o.alpha},
-       {"ieu-decay", o.ieu_decay},
-       {"sigma", o.sigma},
-       {"cap", std::isfinite(o.cap) ? nlohmann::json(o.cap) : nlohmann::json("inf")},
-       {"alpha-schedule", o.alpha_schedule},
-       {"decay-schedule", o.decay_schedule},
-       {"sigma-schedule", o.sigma_schedule},
-       {"ieu-momentum", o.ieu_momentum},
-       {"single-pass", o.single_pass}};
-}
 
 BatchStream::BatchStream(data::Subset subset, int64_t batch, uint64_t seed, const data::Normalization& normalization,
                          Device device)

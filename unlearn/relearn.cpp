@@ -24,16 +24,6 @@ namespace {
 constexpr uint64_t kForgetSampleStream = uint64_t{5} << 32;
 constexpr uint64_t kRetainSampleStream = kForgetSampleStream + 1;
 
-void fill(double& field, double value) {
-  if (std::isnan(field)) field = value;
-}
-void fill(std::string& field, const char* value) {
-  if (field.empty()) field = value;
-}
-void fill(int64_t& field, int64_t value) {
-  if (field == 0) field = value;
-}
-
 // `k` of `indices` (at most all of them) drawn with Philox (seed, stream), in ascending order. The
 // first k of one permutation: a smaller k draws a subset of a larger one.
 std::vector<int64_t> take(const std::vector<int64_t>& indices, int64_t k, uint64_t seed, uint64_t stream) {
@@ -645,103 +635,6 @@ std::vector<size_t> replay_positions(bool independent, const std::vector<size_t>
   std::vector<size_t> all(learners);
   std::iota(all.begin(), all.end(), size_t{0});
   return all;
-}
-
-void RelearnOptions::resolve(const Scenario& scenario) {
-  auto check = [](bool ok, const char* field, auto value, const char* want) {
-    LETHE_CHECK(ok, "relearn", "--", field, " = ", value, ": ", want);
-  };
-  check(preset.empty() || preset == "golatkar" || preset == "ain", "preset", preset, "must be golatkar or ain");
-  const bool class_wise = scenario.kind == ScenarioKind::class_wise;
-  if (preset == "golatkar") {  // Golatkar et al.: fine-tune on the whole training set in chunks of 500
-    fill(batch, 500);
-    if (std::isnan(retain_mix)) fill(retain_samples, 1);
-    fill(stop, "loss");
-    fill(headline, "loss");
-  } else if (preset == "ain") {
-    // Chundawat et al.'s anamnesis index as their public code computes it (README, "Relearning"):
-    // Adam at 1e-3 in batches of 256, until the accuracy is within 5% of the original's on the
-    // held-out images of the forgotten class.
-    fill(optimizer, "adam");
-    fill(batch, 256);
-    fill(accuracy_ratio, 0.95);
-    fill(stop, "accuracy");
-    fill(headline, "accuracy");
-    fill(target_set, class_wise ? "class-test" : "forget");
-  }
-  fill(optimizer, "sgd");
-  fill(lr, optimizer == "adam" ? 1e-3 : scenario.kind == ScenarioKind::random ? 0.05 : 0.01);
-  fill(batch, 128);
-  fill(eval_every, scenario.kind == ScenarioKind::random ? 5 : 1);
-  // A forget set of one class (class-wise) or one label (backdoor) is mixed 1:1 with retain samples.
-  fill(retain_mix, !std::isnan(retain_samples) || (!class_wise && scenario.kind != ScenarioKind::backdoor) ? 0 : 0.5);
-  fill(retain_samples, 0);
-  fill(stop, "all");
-  fill(headline, "loss");
-  fill(target_set, "forget");
-  check(optimizer == "sgd" || optimizer == "adam", "optimizer", optimizer, "must be sgd or adam");
-  check(std::isfinite(lr) && lr > 0, "lr", lr, "must be positive");
-  check(momentum >= 0 && momentum < 1, "momentum", momentum, "must be in [0, 1)");
-  check(std::isfinite(weight_decay) && weight_decay >= 0, "weight-decay", weight_decay, "must be >= 0");
-  check(batch > 0, "batch", batch, "must be positive");
-  check(steps > 0, "steps", steps, "must be positive");
-  fill(cap_limit, 8 * steps);
-  LETHE_CHECK(cap_limit >= steps, "relearn", "--cap-limit = ", cap_limit, ": must be >= --steps (", steps, ")");
-  check(eval_every > 0, "eval-every", eval_every, "must be positive");
-  check(eval_batch > 0, "eval-batch", eval_batch, "must be positive");
-  check(calibration_samples >= 0, "calibration-samples", calibration_samples,
-        "must be >= 0 (0: no calibration-matched RCD; N: the first N test images are the held-out set)");
-  check(bn == "train" || bn == "frozen", "bn", bn, "must be train or frozen");
-  check(std::isfinite(forget_samples) && forget_samples >= 0, "forget-samples", forget_samples,
-        "must be 0 (all), a fraction < 1 or a count");
-  check(std::isfinite(retain_samples) && retain_samples >= 0, "retain-samples", retain_samples,
-        "must be 0 (none), a fraction <= 1 or a count");
-  check(std::isfinite(retain_mix) && retain_mix >= 0 && retain_mix <= 1, "retain-mix", retain_mix,
-        "must be a fraction in [0, 1] (the share of retain samples in the relearning data)");
-  LETHE_CHECK(retain_mix == 0 || retain_samples == 0, "relearn", "--retain-mix = ", retain_mix,
-              " and --retain-samples = ", retain_samples, ": both set the retain part of the relearning data; give one");
-  check(target_set == "forget" || target_set == "class-test", "target-set", target_set, "must be forget or class-test");
-  check(target_set != "class-test" || class_wise, "target-set", target_set,
-        "needs a class-wise scenario (it is the test images of the forgotten classes)");
-  check(std::isfinite(accuracy_drop) && accuracy_drop >= 0 && accuracy_drop < 1, "accuracy-drop", accuracy_drop,
-        "must be in [0, 1)");
-  check(std::isnan(accuracy_ratio) || (accuracy_ratio > 0 && accuracy_ratio <= 1), "accuracy-ratio", accuracy_ratio,
-        "must be in (0, 1]");
-  check(std::isnan(accuracy_target) || (accuracy_target >= 0 && accuracy_target <= 1), "accuracy-target",
-        accuracy_target, "must be a fraction in [0, 1]");
-  check(std::isnan(loss_target) || (std::isfinite(loss_target) && loss_target >= 0), "loss-target", loss_target,
-        "must be >= 0 nats");
-  check(stop == "all" || stop == "loss" || stop == "accuracy" || stop == "none", "stop", stop,
-        "must be all, loss, accuracy or none");
-  check(headline == "loss" || headline == "accuracy", "headline", headline, "must be loss or accuracy");
-}
-
-void to_json(nlohmann::json& j, const RelearnOptions& o) {
-  auto number = [](double v) { return std::isnan(v) ? nlohmann::json() : nlohmann::json(v); };
-  j = {{"preset", o.preset},
-       {"optimizer", o.optimizer},
-       {"lr", o.lr},
-       {"momentum", o.momentum},
-       {"weight_decay", o.weight_decay},
-       {"batch", o.batch},
-       {"steps", o.steps},
-       {"cap_limit", o.cap_limit},
-       {"eval_every", o.eval_every},
-       {"eval_batch", o.eval_batch},
-       {"seed", o.seed},
-       {"bn", o.bn},
-       {"cuda_graph", o.cuda_graph},
-       {"forget_samples", o.forget_samples},
-       {"retain_samples", number(o.retain_samples)},
-       {"retain_mix", number(o.retain_mix)},
-       {"target_set", o.target_set},
-       {"calibration_samples", o.calibration_samples},
-       {"accuracy_drop", o.accuracy_drop},
-       {"accuracy_ratio", number(o.accuracy_ratio)},
-       {"accuracy_target", number(o.accuracy_target)},
-       {"loss_target", number(o.loss_target)},
-       {"stop", o.stop},
-       {"headline", o.headline}};
 }
 
 RelearnMode parse_relearn_mode(const std::string& name) {

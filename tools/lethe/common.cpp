@@ -1,32 +1,19 @@
 #include "common.h"
 
-#include <fmt/core.h>
-
 #include "engine/error.h"
-#include "engine/parallel.h"
-#include "nn/data/cifar10.h"
-#include "nn/data/fashion_mnist.h"
+#include "kernels/cpu/parallel.h"
 #include "option_range.h"
 
 namespace lethe::cli {
-
-namespace {
-const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-const std::vector<std::string> kDigitClasses = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
-const std::vector<std::string> kCifarClasses = {"airplane", "automobile", "bird",  "cat",  "deer",
-                                                "dog",      "frog",       "horse", "ship", "truck"};
-constexpr const char* kMnistDir = "/usr/share/datasets/mnist";
-}  // namespace
 
 void add_run_options(CLI::App& app, RunOptions& run) {
   app.add_option("--data", run.data, "folder with the dataset's files (default: the Debian package's folder)");
   app.add_option("--dataset", run.dataset, "fashion-mnist, mnist or cifar10 (binary version)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}));
+      ->check(CLI::IsMember(data::dataset_names()));
   app.add_option("--device", run.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--threads", run.threads, "CPU threads (results are bitwise reproducible per thread count)")
-      ->check(integer_in(1, 1024))
+      ->check(range_check(integer_in(1, kMaxThreads)))
       ->capture_default_str();
   app.add_flag("--json", run.json, "print the final metrics as one JSON object on stdout");
 }
@@ -39,30 +26,7 @@ Device start(const RunOptions& run) {
   return device;
 }
 
-DataSource load_data(const RunOptions& run, bool need_train) {
-  DataSource s;
-  s.name = run.dataset;
-  auto shared = [](data::Dataset d) { return std::make_shared<const data::Dataset>(std::move(d)); };
-  if (run.dataset == "cifar10") {
-    const std::string dir = run.data.empty() ? data::kCifar10Dir : run.data;
-    if (need_train) s.train = shared(data::load_cifar10(dir, true));
-    s.test = shared(data::load_cifar10(dir, false));
-    s.normalization = data::cifar10_normalization();
-    s.class_names = kCifarClasses;
-  } else {
-    const bool fashion = run.dataset == "fashion-mnist";
-    const std::string dir = run.data.empty() ? (fashion ? data::kFashionMnistDir : kMnistDir) : run.data;
-    if (need_train) s.train = shared(data::load_fashion_mnist(dir, true));
-    s.test = shared(data::load_fashion_mnist(dir, false));
-    s.normalization = fashion ? data::fashion_mnist_normalization() : data::Normalization{{0.1307}, {0.3081}};
-    s.class_names = fashion ? kFashionClasses : kDigitClasses;
-  }
-  const Shape& shape = s.test->images.shape();
-  s.channels = shape[1];
-  s.image_size = shape[2];
-  s.classes = static_cast<int64_t>(s.class_names.size());
-  return s;
-}
+DataSource load_data(const RunOptions& run, bool need_train) { return data::load_data(run.dataset, run.data, need_train); }
 
 nn::ModelSpec model_spec(const std::string& name, double width, const DataSource& data) {
   return {name, data.channels, data.image_size, data.classes, width};
@@ -83,14 +47,6 @@ data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const Dat
   o.normalization = source.normalization;
   o.device = device;
   return data::DataLoader(data::Subset::all(std::move(set)), o);
-}
-
-void print_result(const RunOptions& run, const nlohmann::json& result, const std::string& text) {
-  if (run.json)
-    fmt::print("{}\n", result.dump());
-  else
-    fmt::print("{}", text);
-  std::fflush(stdout);
 }
 
 void append_to_csv(const std::string& path, const std::string& header, const std::string& rows, const char* op) {

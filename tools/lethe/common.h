@@ -1,6 +1,6 @@
 #pragma once
-// What the `lethe` subcommands share: the run options every command has, the datasets by name,
-// and how results are written (human text, or one JSON object with --json).
+// What the `lethe` subcommands share: the run options every command has, the data set they name,
+// checkpoints checked against it, and the outputs they write.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -14,9 +14,19 @@
 #include "engine/file.h"
 #include "nn/checkpoint.h"
 #include "nn/data/loader.h"
+#include "nn/data/registry.h"
 #include "nn/models.h"
 
 namespace lethe::cli {
+
+using data::DataSource;
+
+// The version of the output JSON's schema: "schema_version" of every command's result and of a
+// study's results.json. README ("Output JSON") says what changed in each version.
+inline constexpr int kOutputSchemaVersion = 2;
+
+// The most --threads (and [study] threads) may ask for.
+inline constexpr int64_t kMaxThreads = 1024;
 
 struct RunOptions {
   std::string data;                      // folder of the dataset's files (default: its Debian path)
@@ -30,14 +40,7 @@ void add_run_options(CLI::App& app, RunOptions& run);
 // Sets the thread count and checks the device; returns it.
 Device start(const RunOptions& run);
 
-// A dataset by name with what a model and a loader need to know about it.
-struct DataSource {
-  std::string name;
-  std::shared_ptr<const data::Dataset> train, test;
-  data::Normalization normalization;
-  std::vector<std::string> class_names;
-  int64_t channels = 0, image_size = 0, classes = 0;
-};
+// The data set of --dataset from --data (data::load_data).
 DataSource load_data(const RunOptions& run, bool need_train = true);
 // The model spec of `name` for this data's geometry.
 nn::ModelSpec model_spec(const std::string& name, double width, const DataSource& data);
@@ -49,9 +52,6 @@ nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& da
 // Evaluation order: every sample once, in order, on `device`.
 data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const DataSource& source, Device device,
                              int64_t batch = 1000);
-
-// Prints a command's final result: one JSON object on stdout with --json, `text` otherwise.
-void print_result(const RunOptions& run, const nlohmann::json& result, const std::string& text);
 
 // Appends `rows` (whole lines, each ending in a newline) to the CSV file at `path`, with `header`
 // (one line, no newline) first when the file is new or empty: one checked write (AppendFile), so a

@@ -3,7 +3,6 @@
 // Reads lethe checkpoints and plain PyTorch state dicts saved as safetensors.
 #include <fmt/core.h>
 
-#include <chrono>
 #include <cmath>
 
 #include "commands.h"
@@ -14,7 +13,7 @@
 #include "nn/train.h"
 #include "option_range.h"
 #include "scenario_args.h"
-#include "toml_config.h"
+#include "subcommand.h"
 #include "unlearn_report.h"
 
 namespace lethe::cli {
@@ -49,16 +48,16 @@ std::string report_text(const nn::Evaluation& e, const DataSource& source, const
 }
 
 // With a scenario: the unlearning metrics of the checkpoint under its split.
-void run_unlearning_eval(const EvalOptions& o, const Device device, const DataSource& source, nn::Model& model,
+void run_unlearning_eval(const EvalOptions& o, const CommandRun& command, const DataSource& source, nn::Model& model,
                          const nn::Checkpoint& checkpoint) {
   const unlearn::Split split = resolve_split(o.scenario, source);
   check_trained_for(checkpoint.info, o.checkpoint, split);
   check_outputs("eval", {{"--csv", o.csv, true}},
                 {{"--checkpoint", o.checkpoint}, {"--original", o.original}, {"--retrained", o.retrained},
                  {"--split", o.scenario.split}});
-  const UnlearningReport report = unlearning_report(model, {source, split, device, o.original, o.retrained});
-  nlohmann::json result = report.json;
-  result["command"] = "eval";
+  const UnlearningReport report = unlearning_report(model, {source, split, command.device(), o.original, o.retrained});
+  nlohmann::json result = command.result();
+  result.update(report.json);
   result["checkpoint"] = o.checkpoint;
   result["model"] = model.spec().name;
   result["dataset"] = source.name;
@@ -69,12 +68,12 @@ void run_unlearning_eval(const EvalOptions& o, const Device device, const DataSo
   result["method"] = method == checkpoint.info.extra.end() ? "" : method->second;
   result["lethe_version"] = version();
   if (!o.csv.empty()) append_csv(o.csv, result);
-  print_result(o.run, result, report.text);
+  command.print(result, report.text);
 }
 
 void run_eval(const EvalOptions& o) {
-  const auto wall_start = std::chrono::steady_clock::now();
-  const Device device = start(o.run);
+  const CommandRun command("eval", o.run);
+  const Device device = command.device();
   const bool unlearning = o.scenario.given();
   LETHE_CHECK(unlearning || (o.original.empty() && o.retrained.empty() && o.csv.empty()), "eval",
               "--original, --retrained and --csv go with --scenario or --split");
@@ -83,42 +82,45 @@ void run_eval(const EvalOptions& o) {
       load_checkpoint_for(o.checkpoint, source, o.allow_nonfinite ? nn::NonFinite::allow : nn::NonFinite::refuse,
                           model_spec(o.model, o.width, source));
   nn::Model model = nn::load_model(checkpoint, device);
-  if (unlearning) return run_unlearning_eval(o, device, source, model, checkpoint);
+  if (unlearning) return run_unlearning_eval(o, command, source, model, checkpoint);
   data::DataLoader loader = eval_loader(o.set == "train" ? source.train : source.test, source, device, o.batch);
   const nn::Evaluation e = nn::evaluate(model, loader);
-  nlohmann::json result = nn::to_json(e);
-  result["command"] = "eval";
+  nlohmann::json result = command.result();
+  result.update(nn::to_json(e));
   result["checkpoint"] = o.checkpoint;
   result["model"] = model.spec().name;
   result["dataset"] = source.name;
   result["set"] = o.set;
-  result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  print_result(o.run, result, report_text(e, source, o.set));
+  result["wall_seconds"] = command.wall_seconds();
+  command.print(result, report_text(e, source, o.set));
 }
 
 }  // namespace
 
 void add_eval_command(CLI::App& app) {
-  auto o = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion");
-  add_toml_config(*cmd);
-  add_run_options(*cmd, o->run);
-  cmd->add_option("--checkpoint", o->checkpoint, "checkpoint (safetensors) to evaluate")->required();
-  cmd->add_option("--set", o->set, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
-  cmd->add_option("--model", o->model, "the model a plain state dict (no lethe metadata) holds")
-      ->capture_default_str()
-      ->check(CLI::IsMember(nn::model_names()));
-  cmd->add_option("--width", o->width, "resnet18c's width multiplier, for a plain state dict")
-      ->check(positive_up_to(64))->capture_default_str();
-  cmd->add_option("--batch", o->batch, "evaluation batch size")->check(integer_in(1, 1 << 20))->capture_default_str();
-  add_scenario_options(*cmd, o->scenario);
-  cmd->add_flag("--allow-nonfinite", o->allow_nonfinite, "evaluate a checkpoint whose weights hold NaN or inf "
-                "(forensics; every other command refuses it)");
-  cmd->add_option("--original", o->original, "with a scenario: the original model, for the test-accuracy gain, the "
-                  "attack success before and the weight distance");
-  cmd->add_option("--retrained", o->retrained, "with a scenario: the retrained model, for the average gap");
-  cmd->add_option("--csv", o->csv, "with a scenario: append the metrics as one row to this CSV file");
-  cmd->callback([o] { run_eval(*o); });
+  add_data_command<EvalOptions>(
+      app, "eval", "evaluate a checkpoint: accuracy, loss, per-class accuracy, confusion",
+      [](CLI::App& cmd, EvalOptions& o) {
+        cmd.add_option("--checkpoint", o.checkpoint, "checkpoint (safetensors) to evaluate")->required();
+        cmd.add_option("--set", o.set, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
+        cmd.add_option("--model", o.model, "the model a plain state dict (no lethe metadata) holds")
+            ->capture_default_str()
+            ->check(CLI::IsMember(nn::model_names()));
+        cmd.add_option("--width", o.width, "resnet18c's width multiplier, for a plain state dict")
+            ->check(range_check(positive_up_to(64)))
+            ->capture_default_str();
+        cmd.add_option("--batch", o.batch, "evaluation batch size")
+            ->check(range_check(integer_in(1, 1 << 20)))
+            ->capture_default_str();
+        add_scenario_options(cmd, o.scenario);
+        cmd.add_flag("--allow-nonfinite", o.allow_nonfinite,
+                     "evaluate a checkpoint whose weights hold NaN or inf (forensics; every other command refuses it)");
+        cmd.add_option("--original", o.original, "with a scenario: the original model, for the test-accuracy gain, "
+                       "the attack success before and the weight distance");
+        cmd.add_option("--retrained", o.retrained, "with a scenario: the retrained model, for the average gap");
+        cmd.add_option("--csv", o.csv, "with a scenario: append the metrics as one row to this CSV file");
+      },
+      run_eval);
 }
 
 }  // namespace lethe::cli

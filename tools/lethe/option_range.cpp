@@ -4,8 +4,11 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <stdexcept>
 #include <string>
-
 
 namespace lethe::cli {
 
@@ -34,42 +37,45 @@ std::string real_text(double v) {
 
 }  // namespace
 
-CLI::Validator integer_in(int64_t lo, int64_t hi) {
-  const std::string range = fmt::format("an integer in [{}, {}]", lo, hi);
-  return CLI::Validator(
-      [lo, hi, range](std::string& text) -> std::string {
+// Each range is a validator whose description is the range, so --help shows it too.
+CLI::Validator range_check(const nn::OptionRange& r) {
+  using Kind = nn::OptionRange::Kind;
+  std::string range;
+  std::function<std::string(std::string&)> check;
+  switch (r.kind) {
+    case Kind::integer:
+      range = fmt::format("an integer in [{}, {}]", r.lo, r.hi);
+      check = [r, range](std::string& text) -> std::string {
         int64_t v = 0;
         // Digits that overflow int64 fail to parse: out of range too.
-        if (!parse_whole(text, v) || v < lo || v > hi) return "must be " + range + "; got " + shown(text);
+        if (!parse_whole(text, v) || v < r.lo || v > r.hi) return "must be " + range + "; got " + shown(text);
         return {};
-      },
-      range, kRangeValidator);
-}
-
-CLI::Validator seed_range() {
-  const std::string range = fmt::format("an integer in [0, {}]", std::numeric_limits<uint64_t>::max());
-  return CLI::Validator(
-      [range](std::string& text) -> std::string {
+      };
+      break;
+    case Kind::seed:
+      range = fmt::format("an integer in [0, {}]", std::numeric_limits<uint64_t>::max());
+      check = [range](std::string& text) -> std::string {
         uint64_t v = 0;
         if (!parse_whole(text, v)) return "must be " + range + "; got " + shown(text);
         return {};
-      },
-      range, kRangeValidator);
-}
-
-CLI::Validator real_in(RealRange r) {
-  const std::string range =
-      fmt::format("a number in {}{}, {}{}", r.lo_open ? "(" : "[", real_text(r.lo), real_text(r.hi), r.hi_open ? ")" : "]");
-  return CLI::Validator(
-      [r, range](std::string& text) -> std::string {
+      };
+      break;
+    case Kind::real:
+      range = fmt::format("a number in {}{}, {}{}", r.lo_open ? "(" : "[", real_text(r.real_lo), real_text(r.real_hi),
+                          r.hi_open ? ")" : "]");
+      check = [r, range](std::string& text) -> std::string {
         double v = 0;
         if (!parse_whole(text, v) || std::isnan(v)) return "must be " + range + "; got " + shown(text);
-        const bool above_lo = r.lo_open ? v > r.lo : v >= r.lo;
-        const bool below_hi = r.hi_open ? v < r.hi : v <= r.hi;
+        const bool above_lo = r.lo_open ? v > r.real_lo : v >= r.real_lo;
+        const bool below_hi = r.hi_open ? v < r.real_hi : v <= r.real_hi;
         if (!above_lo || !below_hi) return "must be " + range + "; got " + shown(text);
         return {};
-      },
-      range, kRangeValidator);
+      };
+      break;
+    case Kind::any:
+      throw std::logic_error("range_check of an option without a range");
+  }
+  return CLI::Validator(check, range, kRangeValidator);
 }
 
 }  // namespace lethe::cli

@@ -6,35 +6,17 @@
 // test walks them all), so the message always states the allowed range.
 #include <CLI/CLI.hpp>
 
-#include <cstdint>
-#include <limits>
+#include "nn/option_table.h"
 
 namespace lethe::cli {
 
 // The name every range validator has; the test of all options looks for it.
 inline constexpr const char* kRangeValidator = "RANGE";
 
-// Counts, sizes and step numbers: no option needs more, and a tensor index of this times a batch
-// still fits in int64.
-inline constexpr int64_t kMaxCount = int64_t{1} << 31;
+// The ranges are declared with the options (nn/option_table.h).
+using nn::fraction, nn::integer_in, nn::kMaxCount, nn::positive_up_to, nn::real_in, nn::seed_range, nn::unit_open;
 
-// A decimal integer in [lo, hi] (no hex, octal or exponent: "010" is ten, "1e3" is refused).
-CLI::Validator integer_in(int64_t lo, int64_t hi);
-// A seed: a decimal integer in [0, 2^64−1].
-CLI::Validator seed_range();
-
-// A real number in the interval; NaN never, and ±inf only when that bound is itself infinite.
-struct RealRange {
-  double lo, hi;
-  bool lo_open = false, hi_open = false;
-};
-CLI::Validator real_in(RealRange range);
-inline CLI::Validator real_in(double lo, double hi) { return real_in(RealRange{lo, hi}); }
-// A fraction in [0, 1].
-inline CLI::Validator fraction() { return real_in(0, 1); }
-// A momentum or a β: [0, 1).
-inline CLI::Validator unit_open() { return real_in({0, 1, false, true}); }
-// A positive real up to `hi`: (0, hi].
-inline CLI::Validator positive_up_to(double hi) { return real_in({0, hi, true, false}); }
+// The check of `range` on an option's text, named kRangeValidator; its message states the range.
+CLI::Validator range_check(const nn::OptionRange& range);
 
 }  // namespace lethe::cli

@@ -3,7 +3,6 @@
 // models relearn in one batched pass where the model allows (--sequential: one by one).
 #include <fmt/core.h>
 
-#include <chrono>
 #include <filesystem>
 
 #include "commands.h"
@@ -11,11 +10,10 @@
 #include "engine/error.h"
 #include "engine/version.h"
 #include "nn/checkpoint.h"
-#include "option_range.h"
-#include "relearn_args.h"
+#include "option_flags.h"
 #include "relearn_models.h"
 #include "scenario_args.h"
-#include "toml_config.h"
+#include "subcommand.h"
 
 namespace lethe::cli {
 
@@ -39,8 +37,10 @@ std::string method_of(const std::string& path) {
 }
 
 void run_relearn(const RelearnCommand& c) {
-  const auto wall_start = std::chrono::steady_clock::now();
-  const Device device = start(c.run);
+  LETHE_CHECK(!c.from.empty() || !c.original.empty() || !c.retrained.empty(), "relearn",
+              "nothing to relearn: give --from, --original or --retrained");
+  const CommandRun command("relearn", c.run);
+  const Device device = command.device();
   const DataSource source = load_data(c.run);
   const unlearn::Split split = resolve_split(c.scenario, source);
   RelearnInputs in{source, split, device, c.options, c.margin, unlearn::parse_relearn_mode(c.mode), c.run.json, {}, c.trajectory,
@@ -56,22 +56,22 @@ void run_relearn(const RelearnCommand& c) {
   check_outputs("relearn", {{"--curves", c.curves, true}, {"--trajectory", c.trajectory, true}}, inputs);
   const RelearnOutput out = relearn_models(in);
 
-  nlohmann::json result = {{"command", "relearn"},
-                           {"scenario", split.scenario.str()},
-                           {"split_seed", split.seed},
-                           {"split_digest", split.digest()},
-                           {"forget_size", split.forget.size()},
-                           {"relearn", in.options},
-                           {"targets", out.targets},
-                           {"relearn_data", out.data},
-                           {"margin", c.margin},
-                           {"mode", c.mode},
-                           {"device", device.str()},
-                           {"threads", c.run.threads},
-                           {"relearn_seconds", out.seconds},
-                           {"models", out.models},
-                           {"lethe_version", version()}};
-  result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  nlohmann::json result = command.result();
+  result.update({{"scenario", split.scenario.str()},
+                 {"split_seed", split.seed},
+                 {"split_digest", split.digest()},
+                 {"forget_size", split.forget.size()},
+                 {"relearn", in.options},
+                 {"targets", out.targets},
+                 {"relearn_data", out.data},
+                 {"margin", c.margin},
+                 {"mode", c.mode},
+                 {"device", device.str()},
+                 {"threads", c.run.threads},
+                 {"relearn_seconds", out.seconds},
+                 {"models", out.models},
+                 {"lethe_version", version()}});
+  result["wall_seconds"] = command.wall_seconds();
   if (!c.trajectory.empty()) result["trajectory"] = c.trajectory;
   if (!c.curves.empty()) append_curves_csv(c.curves, split.scenario.str(), out.models);
   const std::string text =
@@ -82,43 +82,38 @@ void run_relearn(const RelearnCommand& c) {
                   100 * out.targets.accuracy, out.targets.loss, out.data.at("forget_samples").get<int64_t>(),
                   out.data.at("retain_samples").get<int64_t>(), out.seconds) +
       rcd_table(out.models, in.options.headline);
-  print_result(c.run, result, text);
+  command.print(result, text);
 }
 
 }  // namespace
 
 void add_relearn_command(CLI::App& app) {
-  auto c = std::make_shared<RelearnCommand>();
-  CLI::App* cmd = app.add_subcommand(
-      "relearn", "fine-tune models on a split's forget set and count the steps until they recover it (RCD)");
-  add_toml_config(*cmd);
-  add_run_options(*cmd, c->run);
-  add_scenario_options(*cmd, c->scenario);
-  cmd->add_option("--from", c->from, "checkpoints to relearn (any number, all on one batch stream)");
-  cmd->add_option("--original", c->original, "the original model: the targets come from its forget accuracy and "
-                  "loss, and it is relearned too");
-  cmd->add_option("--retrained", c->retrained, "the retrained model: relearned too, and every RCD is also given divided by its RCD");
-  cmd->add_option("--margin", c->margin, "flag models whose RA or TA is more than this below the retrained model's")
-      ->check(fraction())
-      ->capture_default_str();
-  cmd->add_option("--curves", c->curves, "append the relearning curves to this CSV");
-  CLI::Option* trajectory = cmd->add_option(
-      "--trajectory", c->trajectory,
-      "write the weight-space trajectory of every model to this CSV (overwritten): per step and parameter tensor, "
-      "plus a 'model' row, the L2 norm and the distances to the model's start, the original and the retrained model; "
-      "evaluates after every step (--eval-every 1)");
-  cmd->add_option("--trajectory-every", c->trajectory_every, "log every K-th relearning step")
-      ->check(integer_in(1, kMaxCount))
-      ->capture_default_str()->needs(trajectory);
-  cmd->add_option("--mode", c->mode, "batched: all models stacked into one pass; sequential: one after another; "
-                  "auto: batched on CUDA, sequential on the CPU (where it is faster); the results are the same")
-      ->capture_default_str()->check(CLI::IsMember({"auto", "batched", "sequential"}));
-  add_relearn_options(*cmd, c->options);
-  cmd->callback([c] {
-    LETHE_CHECK(!c->from.empty() || !c->original.empty() || !c->retrained.empty(), "relearn",
-                "nothing to relearn: give --from, --original or --retrained");
-    run_relearn(*c);
-  });
+  add_data_command<RelearnCommand>(
+      app, "relearn", "fine-tune models on a split's forget set and count the steps until they recover it (RCD)",
+      [](CLI::App& cmd, RelearnCommand& c) {
+        add_scenario_options(cmd, c.scenario);
+        cmd.add_option("--from", c.from, "checkpoints to relearn (any number, all on one batch stream)");
+        cmd.add_option("--original", c.original, "the original model: the targets come from its forget accuracy and "
+                       "loss, and it is relearned too");
+        cmd.add_option("--retrained", c.retrained,
+                       "the retrained model: relearned too, and every RCD is also given divided by its RCD");
+        cmd.add_option("--margin", c.margin, "flag models whose RA or TA is more than this below the retrained model's")
+            ->check(range_check(fraction()))
+            ->capture_default_str();
+        cmd.add_option("--curves", c.curves, "append the relearning curves to this CSV");
+        add_trajectory_options(
+            cmd, c.trajectory, c.trajectory_every,
+            "write the weight-space trajectory of every model to this CSV (overwritten): per step and parameter "
+            "tensor, plus a 'model' row, the L2 norm and the distances to the model's start, the original and the "
+            "retrained model; evaluates after every step (--eval-every 1)",
+            "log every K-th relearning step");
+        cmd.add_option("--mode", c.mode, "batched: all models stacked into one pass; sequential: one after another; "
+                       "auto: batched on CUDA, sequential on the CPU (where it is faster); the results are the same")
+            ->capture_default_str()
+            ->check(CLI::IsMember({"auto", "batched", "sequential"}));
+        add_option_flags(cmd, c.options, unlearn::relearn_options());
+      },
+      run_relearn);
 }
 
 }  // namespace lethe::cli

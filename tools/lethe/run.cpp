@@ -27,7 +27,7 @@
 #include "engine/json.h"
 #include "engine/version.h"
 #include "nn/checkpoint.h"
-#include "relearn_args.h"
+#include "option_flags.h"
 #include "relearn_models.h"
 #include "report.h"
 #include "study_config.h"
@@ -292,8 +292,8 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
     const std::vector<std::string> relearn_flags = joined({s.relearn, {"--seed=" + seed}});
     unlearn::RelearnOptions relearn_options;
     {
-      CLI::App parser;
-      add_relearn_options(parser, relearn_options);
+      CLI::App parser;  // the flags of `lethe relearn`, which the [relearn] table holds
+      add_option_flags(parser, relearn_options, unlearn::relearn_options());
       parse_flags(parser, relearn_flags, "[relearn]");
     }
     relearn_options.resolve(scenario);
@@ -390,6 +390,7 @@ void run_study(const RunCommand& c) {
   double total = 0;
   for (const nlohmann::json& t : timings) total += t.at("seconds").get<double>();
   const nlohmann::json results = {{"lethe_version", version()},
+                                  {"schema_version", kOutputSchemaVersion},
                                   {"study", s.name},
                                   {"created", utc_now()},
                                   {"config", {{"file", c.config}, {"quick", c.quick}, {"toml", s.config}}},

@@ -10,9 +10,10 @@ void add_scenario_options(CLI::App& cmd, ScenarioArgs& args) {
                  "what to forget: random:F, class:C[,C...], mislabeled:F or backdoor:F[:TARGET]");
   cmd.add_option("--split", args.split, "a split file (lethe split) to reuse, instead of --scenario");
   cmd.add_option("--split-seed", args.split_seed, "seed of the --scenario draw")
-      ->check(seed_range())->capture_default_str();
+      ->check(range_check(seed_range()))
+      ->capture_default_str();
   cmd.add_option("--split-limit", args.limit, "--scenario: draw over the first N training samples only (0: all)")
-      ->check(integer_in(0, kMaxCount))
+      ->check(range_check(integer_in(0, kMaxCount)))
       ->capture_default_str();
 }
 

@@ -5,7 +5,7 @@
 #include "commands.h"
 #include "common.h"
 #include "scenario_args.h"
-#include "toml_config.h"
+#include "subcommand.h"
 
 namespace lethe::cli {
 
@@ -18,31 +18,34 @@ struct SplitOptions {
 };
 
 void run_split(const SplitOptions& o) {
-  start(o.run);
+  const CommandRun command("split", o.run);
   const DataSource source = load_data(o.run);
   const unlearn::Split split = resolve_split(o.scenario, source);
   check_outputs("split", {{"--out", o.out}}, {{"--split", o.scenario.split}});
   unlearn::save_split(o.out, split);
-  nlohmann::json result = {{"command", "split"},       {"scenario", split.scenario.str()},
-                           {"seed", split.seed},       {"train_size", split.train_size},
-                           {"forget", split.forget.size()}, {"retain", split.retain.size()},
-                           {"digest", split.digest()}, {"split", o.out}};
-  print_result(o.run, result,
-               fmt::format("{} (seed {}): forget {} of {} training samples, retain {}\nsplit {} written to {}\n",
-                           split.scenario.str(), split.seed, split.forget.size(), split.train_size,
-                           split.retain.size(), split.digest(), o.out));
+  nlohmann::json result = command.result();
+  result.update({{"scenario", split.scenario.str()},
+                 {"seed", split.seed},
+                 {"train_size", split.train_size},
+                 {"forget", split.forget.size()},
+                 {"retain", split.retain.size()},
+                 {"digest", split.digest()},
+                 {"split", o.out}});
+  command.print(result, fmt::format("{} (seed {}): forget {} of {} training samples, retain {}\nsplit {} written to {}\n",
+                                    split.scenario.str(), split.seed, split.forget.size(), split.train_size,
+                                    split.retain.size(), split.digest(), o.out));
 }
 
 }  // namespace
 
 void add_split_command(CLI::App& app) {
-  auto o = std::make_shared<SplitOptions>();
-  CLI::App* cmd = app.add_subcommand("split", "draw a forgetting scenario's forget/retain split and write it");
-  add_toml_config(*cmd);
-  add_run_options(*cmd, o->run);
-  add_scenario_options(*cmd, o->scenario);
-  cmd->add_option("--out", o->out, "split file to write (JSON)")->required();
-  cmd->callback([o] { run_split(*o); });
+  add_data_command<SplitOptions>(
+      app, "split", "draw a forgetting scenario's forget/retain split and write it",
+      [](CLI::App& cmd, SplitOptions& o) {
+        add_scenario_options(cmd, o.scenario);
+        cmd.add_option("--out", o.out, "split file to write (JSON)")->required();
+      },
+      run_split);
 }
 
 }  // namespace lethe::cli

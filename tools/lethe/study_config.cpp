@@ -6,7 +6,6 @@
 #include <cmath>
 #include <limits>
 #include <optional>
-#include <set>
 #include <sstream>
 
 #include "engine/error.h"
@@ -68,6 +67,60 @@ std::string table_name(const std::string& key) {
   return plain ? key : excerpt(key, 40);
 }
 
+// A key of [study] and how it is read into the study (checked; errors name the file and the key).
+struct StudyKey {
+  const char* name;
+  void (*read)(const toml::table& t, const char* key, Study& s, const std::string& path);
+};
+
+const std::vector<StudyKey>& study_keys() {
+  static const std::vector<StudyKey> keys = {
+      {"name", [](auto& t, auto key, Study& s, auto& path) { s.name = get_or(t, key, s.name, path); }},
+      {"model", [](auto& t, auto key, Study& s, auto& path) { s.model = get_or(t, key, s.model, path); }},
+      {"dataset", [](auto& t, auto key, Study& s, auto& path) { s.run.dataset = get_or(t, key, s.run.dataset, path); }},
+      {"data", [](auto& t, auto key, Study& s, auto& path) { s.run.data = get_or(t, key, s.run.data, path); }},
+      {"device", [](auto& t, auto key, Study& s, auto& path) { s.run.device = get_or(t, key, s.run.device, path); }},
+      {"threads",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.run.threads = static_cast<int>(get_int(t, key, s.run.threads, 1, kMaxThreads, path));
+       }},
+      {"scenarios", [](auto& t, auto key, Study& s, auto& path) { s.scenarios = get_list(t, key, s.scenarios, path); }},
+      {"methods", [](auto& t, auto key, Study& s, auto& path) { s.methods = get_list(t, key, s.methods, path); }},
+      {"replicates",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.replicates = get_int(t, key, s.replicates, 1, kMaxReplicates, path);
+       }},
+      {"study_seed",
+       [](auto& t, auto key, Study& s, auto& path) {  // TOML has no larger integers
+         s.study_seed = static_cast<uint64_t>(get_int(t, key, 0, 0, std::numeric_limits<int64_t>::max(), path));
+       }},
+      {"confidence",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.confidence = get_or(t, key, s.confidence, path);
+         LETHE_CHECK(s.confidence > 0 && s.confidence < 1, "run", path, ": [study] confidence = ", s.confidence,
+                     ": must be in (0, 1)");
+       }},
+      {"margin",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.margin = get_or(t, key, s.margin, path);
+         LETHE_CHECK(s.margin >= 0 && s.margin <= 1, "run", path, ": [study] margin = ", s.margin,
+                     ": must be in [0, 1] (as relearn's --margin)");
+       }},
+      {"relearn_mode",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.relearn_mode = unlearn::parse_relearn_mode(
+             get_or<std::string>(t, key, unlearn::relearn_mode_name(s.relearn_mode), path));
+       }},
+  };
+  return keys;
+}
+
+std::string known_study_keys() {
+  std::string known;
+  for (const StudyKey& key : study_keys()) known += (known.empty() ? "" : ", ") + std::string(key.name);
+  return known;
+}
+
 Study default_study() {
   Study s;
   for (const unlearn::Method& m : unlearn::methods())
@@ -95,36 +148,15 @@ Study parse_study(std::string_view toml_text, const std::string& path) {
     if (k == "study") {
       for (const auto& [sk, sv] : t) {
         const std::string name(sk.str());
-        static const std::set<std::string> known = {"name",      "model",      "dataset",    "data",
-                                                    "device",    "threads",    "scenarios",  "methods",
-                                                    "replicates", "study_seed", "confidence", "margin",
-                                                    "relearn_mode"};
         LETHE_CHECK(name != "split_seed", "run", path, ": [study] split_seed is replaced by study_seed: replicate r "
                     "trains, draws its split and relearns with seed study_seed + r");
-        LETHE_CHECK(known.count(name) != 0, "run", path, ": [study] has no key ", excerpt(name, 80, '\''),
-                    " (known: name, model, dataset, data, device, threads, scenarios, methods, replicates, study_seed, "
-                    "confidence, margin, relearn_mode)");
+        const bool known = std::any_of(study_keys().begin(), study_keys().end(),
+                                       [&](const StudyKey& known_key) { return name == known_key.name; });
+        LETHE_CHECK(known, "run", path, ": [study] has no key ", excerpt(name, 80, '\''), " (known: ", known_study_keys(),
+                    ")");
         (void)sv;
       }
-      s.name = get_or<std::string>(t, "name", s.name, path);
-      s.model = get_or<std::string>(t, "model", s.model, path);
-      s.run.dataset = get_or<std::string>(t, "dataset", s.run.dataset, path);
-      s.run.data = get_or<std::string>(t, "data", s.run.data, path);
-      s.run.device = get_or<std::string>(t, "device", s.run.device, path);
-      s.run.threads = static_cast<int>(get_int(t, "threads", s.run.threads, 1, kMaxStudyThreads, path));
-      s.scenarios = get_list(t, "scenarios", s.scenarios, path);
-      s.methods = get_list(t, "methods", s.methods, path);
-      s.replicates = get_int(t, "replicates", s.replicates, 1, kMaxReplicates, path);
-      s.study_seed = static_cast<uint64_t>(
-          get_int(t, "study_seed", 0, 0, std::numeric_limits<int64_t>::max(), path));  // TOML has no larger integers
-      s.confidence = get_or<double>(t, "confidence", s.confidence, path);
-      LETHE_CHECK(s.confidence > 0 && s.confidence < 1, "run", path, ": [study] confidence = ", s.confidence,
-                  ": must be in (0, 1)");
-      s.margin = get_or<double>(t, "margin", s.margin, path);
-      LETHE_CHECK(s.margin >= 0 && s.margin <= 1, "run", path, ": [study] margin = ", s.margin,
-                  ": must be in [0, 1] (as relearn's --margin)");
-      s.relearn_mode = unlearn::parse_relearn_mode(
-          get_or<std::string>(t, "relearn_mode", unlearn::relearn_mode_name(s.relearn_mode), path));
+      for (const StudyKey& study_key : study_keys()) study_key.read(t, study_key.name, s, path);
     } else if (k == "train" || k == "split" || k == "relearn") {
       LETHE_CHECK(!t.contains("seed") && !t.contains("split-seed"), "run", path, ": [", k, "] sets a seed; a study's "
                   "seeds come from [study] study_seed (replicate r uses study_seed + r)");

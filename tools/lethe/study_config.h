@@ -38,8 +38,7 @@ struct Study {
   nlohmann::json config;  // the file as read, for the report
 };
 
-// The ranges of [study]'s integers.
-inline constexpr int64_t kMaxStudyThreads = 1024;  // as --threads
+// The range of [study] replicates (threads: as --threads, kMaxThreads).
 inline constexpr int64_t kMaxReplicates = 1000;
 
 // The study of the TOML text `toml_text`; `origin` (its path) names it in errors.

@@ -2,8 +2,7 @@
 // every epoch, and writes a checkpoint that `lethe eval`, `lethe unlearn` and PyTorch can read.
 #include <fmt/core.h>
 
-#include <chrono>
-#include <fstream>
+#include <vector>
 
 #include "commands.h"
 #include "common.h"
@@ -11,10 +10,10 @@
 #include "engine/file.h"
 #include "nn/checkpoint.h"
 #include "nn/train.h"
-#include "option_range.h"
+#include "option_flags.h"
 #include "progress.h"
 #include "scenario_args.h"
-#include "toml_config.h"
+#include "subcommand.h"
 
 namespace lethe::cli {
 
@@ -30,7 +29,18 @@ struct TrainOptions {
   int64_t log_every = 50;
   int64_t stop_after = 0;
   ScenarioArgs scenario;  // train on the scenario's training set (the poisoned one for mislabeled, backdoor)
+  std::vector<const CLI::Option*> run_defining;  // the flags of the run's recipe, model and seed: --resume keeps them
 };
+
+// The model and seed of a run, besides its recipe (nn::recipe_options()).
+const nn::OptionTable<TrainOptions>& model_options() {
+  static const nn::OptionTable<TrainOptions> table = {
+      {"model", &TrainOptions::model, "mlp, cnn-s or resnet18c", {}, nn::model_names()},
+      {"width", &TrainOptions::width, "resnet18c's width multiplier", positive_up_to(64)},
+      {"seed", &TrainOptions::seed, "seed of the initialisation, shuffles and augmentation", seed_range()},
+  };
+  return table;
+}
 
 // Appends JSON lines to the metrics log (when one was asked for): each line one checked write, so
 // a full disk stops the run with an error instead of leaving a short or cut log.
@@ -50,9 +60,9 @@ class MetricsLog {
   std::optional<AppendFile> file_;
 };
 
-void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& recipe_flags) {
-  const auto wall_start = std::chrono::steady_clock::now();
-  const Device device = start(o.run);
+void run_train(const TrainOptions& o) {
+  const CommandRun command("train", o.run);
+  const Device device = command.device();
   nn::Recipe recipe = o.recipe;
   uint64_t seed = o.seed;
   std::string model_name = o.model;
@@ -60,7 +70,7 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
   std::optional<nn::Checkpoint> resumed;
   if (!o.resume.empty()) {
     // A resumed run is the run that wrote the checkpoint: it keeps its recipe, model and seed.
-    for (const CLI::Option* flag : recipe_flags)
+    for (const CLI::Option* flag : o.run_defining)
       LETHE_CHECK(flag->count() == 0, "train", "--resume continues the checkpoint's recipe; ", flag->get_name(),
                   " cannot change it");
     resumed = nn::load_checkpoint(o.resume);
@@ -161,8 +171,8 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
   if (epoch == first_epoch) test = nn::evaluate(model, test_loader);
 
   const double images = static_cast<double>(loader.size()) * static_cast<double>(epoch - first_epoch);
-  nlohmann::json result = nn::to_json(test);
-  result["command"] = "train";
+  nlohmann::json result = command.result();
+  result.update(nn::to_json(test));
   result["model"] = spec.name;
   result["dataset"] = source.name;
   result["epochs_completed"] = epoch;
@@ -170,75 +180,35 @@ void run_train(const TrainOptions& o, const std::vector<const CLI::Option*>& rec
   result["train_loss"] = train_loss;
   result["train_seconds"] = train_seconds;
   result["images_per_second"] = train_seconds > 0 ? images / train_seconds : 0;
-  result["wall_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  result["wall_seconds"] = command.wall_seconds();
   result["checkpoint"] = out.empty() ? nlohmann::json() : nlohmann::json(out);
   std::string text = fmt::format("test accuracy: {:.4f}\ntest loss: {:.4f}\ntraining: {:.1f} s, {:.0f} images/s\n",
                                  test.accuracy, test.mean_loss, train_seconds, result["images_per_second"].get<double>());
   text += out.empty() ? "no checkpoint written (give --out FILE)\n" : fmt::format("checkpoint: {}\n", out);
-  print_result(o.run, result, text);
+  command.print(result, text);
 }
 
 }  // namespace
 
 void add_train_command(CLI::App& app) {
-  auto o = std::make_shared<TrainOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "train a model on a dataset and write a checkpoint");
-  add_toml_config(*cmd);
-  add_run_options(*cmd, o->run);
-  nn::Recipe& r = o->recipe;
-  std::vector<const CLI::Option*> recipe_flags;
-  auto recipe_flag = [&](CLI::Option* opt) {
-    recipe_flags.push_back(opt);
-    return opt;
-  };
-  recipe_flag(cmd->add_option("--model", o->model, "mlp, cnn-s or resnet18c")->capture_default_str()
-                  ->check(CLI::IsMember(nn::model_names())));
-  recipe_flag(cmd->add_option("--width", o->width, "resnet18c's width multiplier")
-      ->check(positive_up_to(64))->capture_default_str());
-  recipe_flag(cmd->add_option("--seed", o->seed, "seed of the initialisation, shuffles and augmentation")
-      ->check(seed_range())->capture_default_str());
-  recipe_flag(cmd->add_option("--limit", r.limit, "train on the first N training images only (0: all)")
-      ->check(integer_in(0, kMaxCount))
-                  ->capture_default_str());
-  recipe_flag(cmd->add_option("--epochs", r.epochs, "training epochs")
-      ->check(integer_in(1, 1000000))->capture_default_str());
-  recipe_flag(cmd->add_option("--batch", r.batch, "batch size")->check(integer_in(1, 1 << 20))->capture_default_str());
-  recipe_flag(cmd->add_option("--optimizer", r.optimizer, "sgd or adamw")->capture_default_str()
-                  ->check(CLI::IsMember({"sgd", "adamw"})));
-  recipe_flag(cmd->add_option("--lr", r.lr, "peak learning rate")->check(real_in(0, 1e6))->capture_default_str());
-  recipe_flag(cmd->add_option("--momentum", r.momentum, "SGD momentum")->check(unit_open())->capture_default_str());
-  recipe_flag(cmd->add_flag("--nesterov", r.nesterov, "SGD with Nesterov momentum"));
-  recipe_flag(cmd->add_option("--weight-decay", r.weight_decay, "weight decay")
-      ->check(real_in(0, 100))->capture_default_str());
-  recipe_flag(cmd->add_flag("--decoupled-weight-decay", r.decoupled_weight_decay,
-                            "SGD: decay the weights directly (θ ← (1 − lr·λ)θ) instead of adding λθ to the gradient"));
-  recipe_flag(cmd->add_option("--beta1", r.beta1, "AdamW β1")->check(unit_open())->capture_default_str());
-  recipe_flag(cmd->add_option("--beta2", r.beta2, "AdamW β2")->check(unit_open())->capture_default_str());
-  recipe_flag(cmd->add_option("--eps", r.eps, "AdamW ε")->check(positive_up_to(1))->capture_default_str());
-  recipe_flag(cmd->add_option("--schedule", r.schedule, "constant, step or cosine (per step, to 0)")
-                  ->capture_default_str()->check(CLI::IsMember({"constant", "step", "cosine"})));
-  recipe_flag(cmd->add_option("--warmup-steps", r.warmup_steps, "linear warm-up steps")
-      ->check(integer_in(0, kMaxCount))->capture_default_str());
-  recipe_flag(cmd->add_option("--step-size", r.step_size, "step schedule: steps between decays")
-      ->check(integer_in(1, kMaxCount)));
-  recipe_flag(cmd->add_option("--gamma", r.gamma, "step schedule: decay factor")
-      ->check(positive_up_to(1000))->capture_default_str());
-  recipe_flag(cmd->add_option("--clip-norm", r.clip_norm, "clip gradients to this global L2 norm (0: off)")
-      ->check(real_in(0, 1e9))
-                  ->capture_default_str());
-  recipe_flag(cmd->add_option("--crop-padding", r.crop_padding, "random-crop augmentation padding (0: off)")
-      ->check(integer_in(0, 64))
-                  ->capture_default_str());
-  recipe_flag(cmd->add_flag("--horizontal-flip", r.horizontal_flip, "random horizontal-flip augmentation"));
-  cmd->add_option("--out", o->out, "checkpoint to write (safetensors), after every epoch, atomically");
-  cmd->add_option("--resume", o->resume, "continue the run that wrote this checkpoint (written back to it, unless --out)");
-  cmd->add_option("--stop-after", o->stop_after, "stop after this many epochs of this invocation (then --resume)")
-      ->check(integer_in(1, 1000000));
-  cmd->add_option("--log", o->log, "append JSON-lines metrics (steps and epochs) to this file");
-  cmd->add_option("--log-every", o->log_every, "steps between step lines in --log (0: epochs only)")
-      ->check(integer_in(0, kMaxCount))->capture_default_str();
-  add_scenario_options(*cmd, o->scenario);
-  cmd->callback([o, recipe_flags] { run_train(*o, recipe_flags); });
+  add_data_command<TrainOptions>(
+      app, "train", "train a model on a dataset and write a checkpoint",
+      [](CLI::App& cmd, TrainOptions& o) {
+        for (const auto& flags :
+             {add_option_flags(cmd, o, model_options()), add_option_flags(cmd, o.recipe, nn::recipe_options())})
+          o.run_defining.insert(o.run_defining.end(), flags.begin(), flags.end());
+        cmd.add_option("--out", o.out, "checkpoint to write (safetensors), after every epoch, atomically");
+        cmd.add_option("--resume", o.resume,
+                       "continue the run that wrote this checkpoint (written back to it, unless --out)");
+        cmd.add_option("--stop-after", o.stop_after, "stop after this many epochs of this invocation (then --resume)")
+            ->check(range_check(integer_in(1, 1000000)));
+        cmd.add_option("--log", o.log, "append JSON-lines metrics (steps and epochs) to this file");
+        cmd.add_option("--log-every", o.log_every, "steps between step lines in --log (0: epochs only)")
+            ->check(range_check(integer_in(0, kMaxCount)))
+            ->capture_default_str();
+        add_scenario_options(cmd, o.scenario);
+      },
+      run_train);
 }
 
 }  // namespace lethe::cli

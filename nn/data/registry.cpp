@@ -1,0 +1,57 @@
+#include "nn/data/registry.h"
+
+#include "engine/error.h"
+#include "nn/data/cifar10.h"
+#include "nn/data/fashion_mnist.h"
+
+namespace lethe::data {
+
+namespace {
+
+const std::vector<std::string> kFashionClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+const std::vector<std::string> kDigitClasses = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
+const std::vector<std::string> kCifarClasses = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                                "dog",      "frog",       "horse", "ship", "truck"};
+// MNIST shares Fashion-MNIST's file format (IDX) and geometry.
+constexpr const char* kMnistDir = "/usr/share/datasets/mnist";
+const Normalization kMnistNormalization = {{0.1307}, {0.3081}};
+
+}  // namespace
+
+const std::vector<std::string>& dataset_names() {
+  static const std::vector<std::string> names = {"fashion-mnist", "mnist", "cifar10"};
+  return names;
+}
+
+DataSource load_data(const std::string& name, const std::string& dir, bool need_train) {
+  DataSource s;
+  s.name = name;
+  auto shared = [](Dataset d) { return std::make_shared<const Dataset>(std::move(d)); };
+  if (name == "cifar10") {
+    const std::string folder = dir.empty() ? kCifar10Dir : dir;
+    if (need_train) s.train = shared(load_cifar10(folder, true));
+    s.test = shared(load_cifar10(folder, false));
+    s.normalization = cifar10_normalization();
+    s.class_names = kCifarClasses;
+  } else {
+    if (name != "fashion-mnist" && name != "mnist") {
+      std::string known;
+      for (const std::string& n : dataset_names()) known += (known.empty() ? "" : ", ") + n;
+      LETHE_FAIL("data", "unknown data set ", excerpt(name, 80, '\''), " (known: ", known, ")");
+    }
+    const bool fashion = name == "fashion-mnist";
+    const std::string folder = dir.empty() ? (fashion ? kFashionMnistDir : kMnistDir) : dir;
+    if (need_train) s.train = shared(load_fashion_mnist(folder, true));
+    s.test = shared(load_fashion_mnist(folder, false));
+    s.normalization = fashion ? fashion_mnist_normalization() : kMnistNormalization;
+    s.class_names = fashion ? kFashionClasses : kDigitClasses;
+  }
+  const Shape& shape = s.test->images.shape();
+  s.channels = shape[1];
+  s.image_size = shape[2];
+  s.classes = static_cast<int64_t>(s.class_names.size());
+  return s;
+}
+
+}  // namespace lethe::data

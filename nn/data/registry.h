@@ -1,0 +1,29 @@
+#pragma once
+// The data sets lethe knows by name — fashion-mnist, mnist and cifar10 (binary version) — with
+// what a model and a loader need to know about each: its default folder, normalisation, class
+// names and image geometry. The `lethe` commands, the study code and library users load data here.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/data/dataset.h"
+
+namespace lethe::data {
+
+struct DataSource {
+  std::string name;
+  std::shared_ptr<const Dataset> train, test;  // train: null when not asked for
+  Normalization normalization;
+  std::vector<std::string> class_names;
+  int64_t channels = 0, image_size = 0, classes = 0;
+};
+
+// The names load_data knows.
+const std::vector<std::string>& dataset_names();
+
+// The data set `name` from the folder `dir` (empty: its default folder); its training set only
+// when `need_train`. Throws lethe::Error for an unknown name or unreadable files.
+DataSource load_data(const std::string& name, const std::string& dir = "", bool need_train = true);
+
+}  // namespace lethe::data
