@@ -4,10 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 
 #include "engine/error.h"
+#include "engine/storage.h"
+#include "kernels/cpu/parallel.h"
 
 #if defined(LETHE_WITH_CUDA)
 #include <cuda_runtime.h>
@@ -46,11 +49,8 @@ namespace {
 // 256 MiB: several times the L2 of any current GPU (60 MB on an H200).
 constexpr int64_t kL2FlushBytes = int64_t{256} << 20;
 
-Timing summarize(std::vector<double> ms) {
-  std::sort(ms.begin(), ms.end());
-  const size_t n = ms.size();
-  const double median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
-  return {median, ms.front(), static_cast<int>(n)};
+Timing summarize(const std::vector<double>& ms) {
+  return {median(ms), *std::min_element(ms.begin(), ms.end()), static_cast<int>(ms.size())};
 }
 
 #if defined(LETHE_WITH_CUDA)
@@ -87,7 +87,7 @@ Timing run_cuda(int device, const Tensor& l2_flush, int warmup, int repeats,
     LETHE_CUDA_CHECK(cudaEventElapsedTime(&elapsed, events.start, events.stop));
     ms.push_back(elapsed);
   }
-  return summarize(std::move(ms));
+  return summarize(ms);
 }
 #endif
 
@@ -97,10 +97,9 @@ Timing run_cpu(int warmup, int repeats, const std::function<void()>& fn) {
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
     fn();
-    const auto stop = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
+    ms.push_back(ms_since(start));
   }
-  return summarize(std::move(ms));
+  return summarize(ms);
 }
 
 std::string format_number(double v, int precision) {
@@ -116,7 +115,33 @@ std::string format_value(double v) {
   return format_number(v, a >= 100 ? 1 : a >= 1 ? 3 : a >= 0.01 ? 4 : 6);
 }
 
+// Repeats of a memory-bound pass over n elements: `given` when set (--repeats), else enough for a
+// stable median without spending minutes at 1e8.
+int pass_repeats(int given, Device device, int64_t n) {
+  if (given > 0) return given;
+  if (device.is_cuda()) return n >= 100'000'000 ? 20 : 100;
+  return n >= 100'000'000 ? 5 : n >= 10'000'000 ? 10 : 50;
+}
+
+// "1e7 f32"; other counts than powers of ten as they are.
+std::string pass_shape(int64_t n) {
+  int exponent = 0;
+  int64_t m = n;
+  for (; m >= 10 && m % 10 == 0; m /= 10) ++exponent;
+  return (m == 1 ? "1e" + std::to_string(exponent) : std::to_string(n)) + " f32";
+}
+
 }  // namespace
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n == 0 ? 0 : n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
 
 std::string device_name(Device device) {
 #if defined(LETHE_WITH_CUDA)
@@ -160,12 +185,6 @@ double Report::ratio(const Entry& e) const {
   return e.reference < 0 ? NAN : e.row.rate() / entries_[e.reference].row.rate();
 }
 
-int pass_repeats(int given, Device device, int64_t n) {
-  if (given > 0) return given;
-  if (device.is_cuda()) return n >= 100'000'000 ? 20 : 100;
-  return n >= 100'000'000 ? 5 : n >= 10'000'000 ? 10 : 50;
-}
-
 void Report::measure(Timer& timer, Row row, int warmup, int repeats, const std::function<void()>& fn) {
   try {
     row.timing = timer.run(warmup, repeats, fn);
@@ -190,11 +209,58 @@ bool Report::start_device(Device device, nlohmann::json& context) {
   return true;
 }
 
-int Report::finish(const std::string& json_path, const nlohmann::json& context) const {
+int Report::measure_devices(const RunFlags& flags, nlohmann::json context, const char* note,
+                            const std::function<void(Device)>& measure_device) {
+  for (const Device device : flags.devices) {
+    if (!start_device(device, context)) continue;
+    measure_device(device);
+  }
+  std::fputs(note, stdout);
   print(stdout);
-  if (!json_path.empty()) write_json(json_path, context);
+  if (!flags.json.empty()) write_json(flags.json, context);
   if (failures_ > 0) std::fprintf(stderr, "%s: %d failure(s) (see above)\n", program_.c_str(), failures_);
   return failures_ > 0 ? 1 : 0;
+}
+
+void DeviceRunner::measure_copy(const std::string& name, const std::string& shape, const Tensor& src,
+                                const Tensor& dst, int warmup, int repeats) {
+  const size_t bytes = src.nbytes();
+  const char* impl = device_.is_cuda() ? "cudaMemcpyAsync" : "memcpy";
+  measure({name, impl, device_.str(), shape, {}, 2.0 * bytes, "GB/s"}, warmup, repeats, [&] {
+    if (device_.is_cuda()) {
+      copy_bytes(dst.data_ptr(), device_, src.data_ptr(), device_, bytes);
+      return;
+    }
+    char* to = static_cast<char*>(dst.data_ptr());
+    const char* from = static_cast<const char*>(src.data_ptr());
+    cpu::parallel_for(static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t begin, int64_t end) {
+      std::memcpy(to + begin, from + begin, static_cast<size_t>(end - begin));
+    });
+  });
+}
+
+PassRunner::PassRunner(Device device, int64_t n, const RunFlags& flags, Report& report)
+    : DeviceRunner(device, flags, report), n_(n), shape_(pass_shape(n)),
+      repeats_(pass_repeats(flags.repeats, device, n)) {}
+
+void PassRunner::begin_pass_case(const std::string& name, const Tensor& src, const Tensor& dst) {
+  report_.begin_case();
+  case_name_ = name;
+  measure_copy(name, shape_, src, dst, default_warmup(repeats_), repeats_);
+}
+
+void PassRunner::measure_pass(const std::string& impl, double bytes, const std::function<void()>& fn) {
+  measure({case_name_, impl, device_.str(), shape_, {}, bytes, "GB/s"}, repeats_, fn);
+}
+
+int run_passes(const char* program, const RunFlags& flags, const char* note,
+               const std::function<void(Device, Report&)>& measure_device) {
+  set_num_threads(flags.threads);
+  nlohmann::json context = {{"threads", flags.threads}, {"cpu", device_name(Device::cpu())}};
+  std::printf("%s: %d threads; %s\n", program, flags.threads, device_name(Device::cpu()).c_str());
+  Report report(program);
+  return report.measure_devices(flags, std::move(context), note,
+                                [&](Device device) { measure_device(device, report); });
 }
 
 int run_main(const char* program, int (*run)(int, char**), int argc, char** argv) {

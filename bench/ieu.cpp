@@ -13,17 +13,13 @@
 // destination and the separate ops' two temporaries).
 //
 //   lethe-bench-ieu [--device cpu|cuda|all] [--threads N] [--repeats N] [--sizes N,...] [--json FILE]
-#include <algorithm>
-#include <cstdio>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "bench/harness.h"
 #include "engine/arena.h"
-#include "engine/parallel.h"
-#include "kernels/cpu/parallel.h"
+#include "engine/ops/updates.h"
 #include "unlearn/ieu_update.h"
 
 namespace lethe::bench {
@@ -34,14 +30,12 @@ struct Options : RunFlags {
 };
 
 Options parse(int argc, char** argv) {
-  Options opt;
-  CLI::App app{"lethe-bench-ieu: the W3 IEU-update microbenchmark"};
-  add_run_flags(app, opt);
-  app.add_option("--sizes", opt.sizes, "parameter counts (default 1e6 1e7 1e8)")
-      ->delimiter(',')
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
-  parse_or_exit(app, argc, argv);
-  return opt;
+  return parse_flags<Options>("lethe-bench-ieu: the W3 IEU-update microbenchmark", argc, argv,
+                              [](CLI::App& app, Options& opt) {
+                                app.add_option("--sizes", opt.sizes, "parameter counts (default 1e6 1e7 1e8)")
+                                    ->delimiter(',')
+                                    ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+                              });
 }
 
 // Hyperparameters of the step (their values do not change the memory traffic). The forget loss
@@ -51,20 +45,11 @@ constexpr double kForgetLoss = 1.0, kCap = 2.0;
 constexpr uint64_t kSeed = 42;
 constexpr double kBytesPerParam = 16;
 
-// "1e7 f32"; other counts than powers of ten as they are.
-std::string size_name(int64_t n) {
-  int exponent = 0;
-  int64_t m = n;
-  for (; m >= 10 && m % 10 == 0; m /= 10) ++exponent;
-  return (m == 1 ? "1e" + std::to_string(exponent) : std::to_string(n)) + " f32";
-}
-
 // One arena of n float32 parameters with random retain and forget gradients, and the steps
 // under test.
-class Runner {
+class Runner : private PassRunner {
  public:
-  Runner(Device device, int64_t n, const Options& opt, Report& report)
-      : device_(device), n_(n), opt_(opt), report_(report), timer_(device) {
+  Runner(Device device, int64_t n, const Options& opt, Report& report) : PassRunner(device, n, opt, report) {
     Tensor theta = Tensor::randn({n}, kSeed, 0, DType::f32, device);
     arena_ = ParamArena({theta.set_requires_grad()}, 2);
     for (int k = 0; k < 2; ++k) Tensor(arena_.grad(k)).copy_(Tensor::randn({n}, kSeed, 1 + k, DType::f32, device));
@@ -82,61 +67,31 @@ class Runner {
     const Tensor scalars = separate.state().back().second;
     const IeuConfig config{options.momentum, options.forget_loss_cap, options.seed};
 
-    report_.begin_case();
-    const std::string shape = size_name(n_);
     const Tensor& theta = arena_.data();
-    const size_t bytes = theta.nbytes();
-    const char* copy_impl = device_.is_cuda() ? "cudaMemcpyAsync" : "memcpy";
-    measure({"ieu", copy_impl, device_.str(), shape, {}, 2.0 * bytes, "GB/s"}, [&] {
-      if (device_.is_cuda()) {
-        copy_bytes(copy_dst_.data_ptr(), device_, theta.data_ptr(), device_, bytes);
-        return;
-      }
-      char* dst = static_cast<char*>(copy_dst_.data_ptr());
-      const char* src = static_cast<const char*>(theta.data_ptr());
-      cpu::parallel_for(static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t begin, int64_t end) {
-        std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin));
-      });
-    });
+    begin_pass_case("ieu", theta, copy_dst_);
     const double work = kBytesPerParam * static_cast<double>(arena_.size());
-    measure({"ieu", "fused", device_.str(), shape, {}, work, "GB/s"}, [&] { fused.step(0, 1, forget_loss_); });
-    measure({"ieu", "fused, no noise", device_.str(), shape, {}, work, "GB/s"},
-            [&] { quiet.step(0, 1, forget_loss_); });
-    measure({"ieu", "separate ops", device_.str(), shape, {}, work, "GB/s"}, [&] {
-      unlearn::ieu_update_reference(theta, arena_.grad(0), arena_.grad(1), {}, scalars, forget_loss_, config);
+    measure_pass("fused", work, [&] { fused.step(0, 1, forget_loss_); });
+    measure_pass("fused, no noise", work, [&] { quiet.step(0, 1, forget_loss_); });
+    measure_pass("separate ops", work, [&] {
+      ieu_update_reference(theta, arena_.grad(0), arena_.grad(1), {}, scalars, forget_loss_, config);
     });
   }
 
  private:
-  // An error is reported and the run goes on.
-  void measure(Row row, const std::function<void()>& fn) {
-    report_.measure(timer_, std::move(row), pass_repeats(opt_.repeats, device_, n_), fn);
-  }
-
-  Device device_;
-  int64_t n_;
-  const Options& opt_;
-  Report& report_;
-  Timer timer_;
   ParamArena arena_;
   Tensor forget_loss_, copy_dst_;
 };
 
 int run(int argc, char** argv) {
   const Options opt = parse(argc, argv);
-  set_num_threads(opt.threads);
-  nlohmann::json context = {{"threads", opt.threads}, {"cpu", device_name(Device::cpu())}};
-  std::printf("lethe-bench-ieu: %d threads; %s\n", opt.threads, device_name(Device::cpu()).c_str());
-  Report report("lethe-bench-ieu");
-  for (const Device device : opt.devices) {
-    if (!report.start_device(device, context)) continue;
+  const char* note =
+      "\nGB/s: bytes the step must move (read θ, g_r, g_f, write θ: 16 B/param; the copy 8 B/param) over the "
+      "median time; ratio = rate / the copy's rate, measured in the same run. The separate ops actually move "
+      "72 B/param. The fused and separate-ops rows also draw one Philox normal per parameter, which the copy "
+      "and \"fused, no noise\" do not.\n\n";
+  return run_passes("lethe-bench-ieu", opt, note, [&](Device device, Report& report) {
     for (const int64_t n : opt.sizes) Runner(device, n, opt, report).ieu();
-  }
-  std::printf("\nGB/s: bytes the step must move (read θ, g_r, g_f, write θ: 16 B/param; the copy 8 B/param) over "
-              "the median time; ratio = rate / the copy's rate, measured in the same run. The separate ops "
-              "actually move 72 B/param. The fused and separate-ops rows also draw one Philox normal per "
-              "parameter, which the copy and \"fused, no noise\" do not.\n\n");
-  return report.finish(opt.json, context);
+  });
 }
 
 }  // namespace

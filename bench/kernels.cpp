@@ -8,20 +8,17 @@
 //
 //   lethe-bench-kernels [--device cpu|cuda|all] [--filter TEXT] [--threads N] [--repeats N]
 //                       [--json FILE]
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "bench/harness.h"
-#include "engine/blas.h"
+#include "kernels/cpu/blas.h"
 #include "engine/layout.h"
-#include "engine/parallel.h"
-#include "kernels/conv.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/conv.h"
 #include "kernels/cpu/sgemm.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -34,12 +31,11 @@ struct Options : RunFlags {
 };
 
 Options parse(int argc, char** argv) {
-  Options opt;
-  CLI::App app{"lethe-bench-kernels: the W3 kernel microbenchmarks"};
-  add_run_flags(app, opt);
-  app.add_option("--filter", opt.filter, "run only the cases whose name contains this text");
-  parse_or_exit(app, argc, argv);
-  return opt;
+  return parse_flags<Options>("lethe-bench-kernels: the W3 kernel microbenchmarks", argc, argv,
+                              [](CLI::App& app, Options& opt) {
+                                app.add_option("--filter", opt.filter,
+                                               "run only the cases whose name contains this text");
+                              });
 }
 
 // cnn-s (shared/WORKLOADS.md) at its training batch.
@@ -66,10 +62,9 @@ std::string dims(std::initializer_list<int64_t> v) {
   return s;
 }
 
-class Runner {
+class Runner : private DeviceRunner {
  public:
-  Runner(Device device, const Options& opt, Report& report)
-      : device_(device), opt_(opt), report_(report), timer_(device) {}
+  Runner(Device device, const Options& opt, Report& report) : DeviceRunner(device, opt, report), opt_(opt) {}
 
   // The three GEMMs of Linear(in, out) on x [N,in], as linear's autograd runs them:
   // y = x·wᵀ, gx = gy·w and gwᵀ = xᵀ·gy.
@@ -109,8 +104,7 @@ class Runner {
   }
 
   // c = a + b over 1e8 floats (12 bytes moved per element) against a copy of a into c (8 bytes
-  // per element): the copy is the bandwidth the add could reach. On the CPU the copy is
-  // std::memcpy over the same threads as the add; on CUDA, cudaMemcpyAsync device to device.
+  // per element): the copy is the bandwidth the add could reach.
   void add() {
     if (!selected("add")) return;
     const Tensor a = random({kAddElements}, 8), b = random({kAddElements}, 9), c = empty({kAddElements});
@@ -118,18 +112,7 @@ class Runner {
     const Layout layout = layout_of(a);
     const int repeats = repeats_or(device_.is_cuda() ? 50 : 10);
     report_.begin_case();
-    const char* copy_impl = device_.is_cuda() ? "cudaMemcpyAsync" : "memcpy";
-    measure({"copy", copy_impl, device_.str(), "1e8 f32", {}, 2.0 * bytes, "GB/s"}, 2, repeats, [&] {
-      if (device_.is_cuda()) {
-        copy_bytes(c.data_ptr(), device_, a.data_ptr(), device_, bytes);
-        return;
-      }
-      char* dst = static_cast<char*>(c.data_ptr());
-      const char* src = static_cast<const char*>(a.data_ptr());
-      cpu::parallel_for(static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t begin, int64_t end) {
-        std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin));
-      });
-    });
+    measure_copy("copy", "1e8 f32", a, c, 2, repeats);
     measure({"add", "lethe", device_.str(), "1e8 f32", {}, 3.0 * bytes, "GB/s"}, 2, repeats,
             [&] { LETHE_DISPATCH(device_, binary, BinaryOp::add, a, layout, b, layout, c); });
   }
@@ -138,22 +121,11 @@ class Runner {
   bool selected(const std::string& name) const {
     return opt_.filter.empty() || name.find(opt_.filter) != std::string::npos;
   }
-  int repeats_or(int fallback) const { return opt_.repeats > 0 ? opt_.repeats : fallback; }
   // Never zeros: those can run faster than real data and hide unwritten outputs.
   Tensor random(const Shape& shape, uint64_t stream) const {
     return Tensor::randn(shape, /*seed=*/42, stream, DType::f32, device_);
   }
   Tensor empty(const Shape& shape) const { return Tensor::empty(shape, DType::f32, device_); }
-
-  // Times fn into `row` and adds it to the report. An error (cuDNN may offer no deterministic
-  // algorithm for a shape, say) is reported and the run goes on; the program fails at the end.
-  void measure(Row row, int warmup, int repeats, const std::function<void()>& fn) {
-    report_.measure(timer_, std::move(row), warmup, repeats, fn);
-  }
-  // A tenth of the repeats as warm-up, at least two (the first call loads libraries and plans).
-  void measure(Row row, int repeats, const std::function<void()>& fn) {
-    measure(std::move(row), std::max(2, repeats / 10), repeats, fn);
-  }
 
   // Row-major C [m,n] = op(A)·op(B), 2·m·n·k FLOPs.
   void gemm(const std::string& name, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
@@ -214,10 +186,7 @@ class Runner {
     set_conv_backend(previous);
   }
 
-  Device device_;
   const Options& opt_;
-  Report& report_;
-  Timer timer_;
 };
 
 int run(int argc, char** argv) {
@@ -228,16 +197,14 @@ int run(int argc, char** argv) {
   std::printf("lethe-bench-kernels: %d threads; OpenBLAS core %s (OPENBLAS_CORETYPE=%s); %s\n", opt.threads,
               blas::core_name().c_str(), coretype ? coretype : "unset", device_name(Device::cpu()).c_str());
   Report report("lethe-bench-kernels");
-  for (const Device device : opt.devices) {
-    if (!report.start_device(device, context)) continue;
+  const char* note = "\nGEMM shapes are MxNxK; rates use the median; ratio = rate / the case's first row's rate "
+                     "(measured in the same run).\n\n";
+  return report.measure_devices(opt, std::move(context), note, [&](Device device) {
     Runner runner(device, opt, report);
     for (const LinearLayer& l : kLinears) runner.linear(l);
     for (const ConvLayer& c : kConvs) runner.conv(c);
     runner.add();
-  }
-  std::printf("\nGEMM shapes are MxNxK; rates use the median; ratio = rate / the case's first row's rate "
-              "(measured in the same run).\n\n");
-  return report.finish(opt.json, context);
+  });
 }
 
 }  // namespace

@@ -11,11 +11,7 @@
 // ratio to the copy says how close each comes to the memory-bandwidth ceiling.
 //
 //   lethe-bench-optim [--device cpu|cuda|all] [--threads N] [--repeats N] [--large] [--json FILE]
-#include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -23,8 +19,6 @@
 #include "bench/harness.h"
 #include "engine/arena.h"
 #include "engine/layout.h"
-#include "engine/parallel.h"
-#include "kernels/cpu/parallel.h"
 #include "kernels/elementwise.h"
 #include "nn/optim.h"
 
@@ -36,30 +30,21 @@ struct Options : RunFlags {
 };
 
 Options parse(int argc, char** argv) {
-  Options opt;
-  CLI::App app{"lethe-bench-optim: the W3 optimizer-update microbenchmark"};
-  add_run_flags(app, opt);
-  app.add_flag("--large", opt.large, "also 1e8 parameters on the CPU (always on CUDA)");
-  parse_or_exit(app, argc, argv);
-  return opt;
+  return parse_flags<Options>("lethe-bench-optim: the W3 optimizer-update microbenchmark", argc, argv,
+                              [](CLI::App& app, Options& opt) {
+                                app.add_flag("--large", opt.large, "also 1e8 parameters on the CPU (always on CUDA)");
+                              });
 }
 
 // Hyperparameters of the steps (their values do not change the memory traffic).
 constexpr double kLr = 0.01, kMomentum = 0.9, kDecay = 5e-4;
 constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8, kAdamDecay = 1e-2;
 
-std::string size_name(int64_t n) {
-  int exponent = 0;
-  for (int64_t m = n; m >= 10 && m % 10 == 0; m /= 10) ++exponent;
-  return "1e" + std::to_string(exponent) + " f32";
-}
-
 // One arena of n float32 parameters with random gradients, the optimizers under test, and the
 // buffers of the separate-ops version.
-class Runner {
+class Runner : private PassRunner {
  public:
-  Runner(Device device, int64_t n, const Options& opt, Report& report)
-      : device_(device), n_(n), opt_(opt), report_(report), timer_(device) {
+  Runner(Device device, int64_t n, const Options& opt, Report& report) : PassRunner(device, n, opt, report) {
     Tensor theta = Tensor::randn({n}, /*seed=*/42, 0, DType::f32, device);
     arena_ = ParamArena({theta.set_requires_grad()});
     Tensor(arena_.grad(0)).copy_(Tensor::randn({n}, 42, 1, DType::f32, device));
@@ -120,37 +105,12 @@ class Runner {
   // The copy (reference), the fused step and the separate ops, as one case.
   void step_case(const std::string& name, double bytes_per_param, const std::function<void()>& fused,
                  const std::function<void()>& separate) {
-    report_.begin_case();
-    const std::string shape = size_name(n_);
-    const Tensor& theta = arena_.data();
-    const size_t bytes = theta.nbytes();
-    const char* copy_impl = device_.is_cuda() ? "cudaMemcpyAsync" : "memcpy";
-    measure({name, copy_impl, device_.str(), shape, {}, 2.0 * bytes, "GB/s"}, [&] {
-      if (device_.is_cuda()) {
-        copy_bytes(tmp_.data_ptr(), device_, theta.data_ptr(), device_, bytes);
-        return;
-      }
-      char* dst = static_cast<char*>(tmp_.data_ptr());
-      const char* src = static_cast<const char*>(theta.data_ptr());
-      cpu::parallel_for(static_cast<int64_t>(bytes), int64_t{1} << 20, [&](int64_t begin, int64_t end) {
-        std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin));
-      });
-    });
+    begin_pass_case(name, arena_.data(), tmp_);
     const double work = bytes_per_param * static_cast<double>(n_);
-    measure({name, "fused", device_.str(), shape, {}, work, "GB/s"}, fused);
-    measure({name, "separate ops", device_.str(), shape, {}, work, "GB/s"}, separate);
+    measure_pass("fused", work, fused);
+    measure_pass("separate ops", work, separate);
   }
 
-  // An error is reported and the run goes on.
-  void measure(Row row, const std::function<void()>& fn) {
-    report_.measure(timer_, std::move(row), pass_repeats(opt_.repeats, device_, n_), fn);
-  }
-
-  Device device_;
-  int64_t n_;
-  const Options& opt_;
-  Report& report_;
-  Timer timer_;
   ParamArena arena_;
   Tensor m_, v_, tmp_;  // the separate-ops version's state and temporary
   Layout layout_;
@@ -158,12 +118,12 @@ class Runner {
 
 int run(int argc, char** argv) {
   const Options opt = parse(argc, argv);
-  set_num_threads(opt.threads);
-  nlohmann::json context = {{"threads", opt.threads}, {"cpu", device_name(Device::cpu())}};
-  std::printf("lethe-bench-optim: %d threads; %s\n", opt.threads, device_name(Device::cpu()).c_str());
-  Report report("lethe-bench-optim");
-  for (const Device device : opt.devices) {
-    if (!report.start_device(device, context)) continue;
+  const char* note =
+      "\nGB/s: bytes the step must move (SGD 20 B/param, AdamW 28 B/param; the copy 8 B/param) over the median "
+      "time; ratio = rate / the copy's rate, measured in the same run. The separate ops actually move 60 (SGD) "
+      "and 136 (AdamW) B/param. On the CPU the copy also reads its destination before writing it "
+      "(write-allocate) and 1e6 floats stay in cache, so an in-place step can beat the copy's rate.\n\n";
+  return run_passes("lethe-bench-optim", opt, note, [&](Device device, Report& report) {
     std::vector<int64_t> sizes = {1'000'000, 10'000'000};
     if (opt.large || device.is_cuda()) sizes.push_back(100'000'000);
     for (const int64_t n : sizes) {
@@ -171,13 +131,7 @@ int run(int argc, char** argv) {
       runner.sgd();
       runner.adamw();
     }
-  }
-  std::printf("\nGB/s: bytes the step must move (SGD 20 B/param, AdamW 28 B/param; the copy 8 B/param) over "
-              "the median time; ratio = rate / the copy's rate, measured in the same run. The separate ops "
-              "actually move 60 (SGD) and 136 (AdamW) B/param. On the CPU the copy also reads its destination "
-              "before writing it (write-allocate) and 1e6 floats stay in cache, so an in-place step can beat "
-              "the copy's rate.\n\n");
-  return report.finish(opt.json, context);
+  });
 }
 
 }  // namespace

@@ -19,9 +19,10 @@
 #include <filesystem>
 #include <functional>
 
+#include "bench/harness.h"
 #include "engine/error.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "kernels/cpu/parallel.h"
 #include "nn/checkpoint.h"
 #include "nn/data/fashion_mnist.h"
 #include "nn/data/loader.h"
@@ -31,6 +32,7 @@
 
 using namespace lethe;
 namespace fs = std::filesystem;
+using bench::median;
 
 namespace {
 
@@ -66,11 +68,6 @@ double seconds_of(const std::function<void()>& f) {
   const auto t0 = std::chrono::steady_clock::now();
   f();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 struct Steps {
@@ -231,11 +228,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "lethe-bench-relearn: {}\n", e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return bench::run_main("lethe-bench-relearn", run, argc, argv); }

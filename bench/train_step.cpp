@@ -15,27 +15,19 @@
 #include <map>
 #include <unordered_map>
 
+#include "bench/harness.h"
 #include "engine/arena.h"
 #include "engine/autograd.h"
-#include "engine/blas.h"
+#include "kernels/cpu/blas.h"
 #include "engine/ops.h"
-#include "engine/parallel.h"
+#include "kernels/cpu/parallel.h"
 
 using namespace lethe;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using bench::median, bench::ms_since;
 
 // Milliseconds per named phase: summed within a step, one value per step kept for the medians.
 class Profile {
@@ -148,9 +140,7 @@ void sgd_step(const ParamArena& arena, Tensor& velocity, double lr, double momen
   theta.add_(velocity, -lr);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{"lethe-bench-train-step: ms per cnn-s training step (forward, backward, SGD) on the CPU"};
   int threads = 2, batch = 128, steps = 50, warmup = 10;
   bool profile = false;
@@ -161,59 +151,60 @@ int main(int argc, char** argv) {
   app.add_flag("--profile", profile, "also time each op (in as many separate steps)");
   CLI11_PARSE(app, argc, argv);
 
-  try {
-    set_num_threads(threads);
-    CnnS model;
-    ParamArena arena(model.p);
-    Tensor velocity = Tensor::zeros({arena.size()});
-    const Tensor x = Tensor::randn({batch, 1, 28, 28}, /*seed=*/1);
-    const Tensor labels = mul(Tensor::rand({batch}, /*seed=*/2), 10).to(DType::i64);
+  set_num_threads(threads);
+  CnnS model;
+  ParamArena arena(model.p);
+  Tensor velocity = Tensor::zeros({arena.size()});
+  const Tensor x = Tensor::randn({batch, 1, 28, 28}, /*seed=*/1);
+  const Tensor labels = mul(Tensor::rand({batch}, /*seed=*/2), 10).to(DType::i64);
 
-    double last_loss = 0;
-    auto step = [&](Profile* prof) {
-      auto phase = [prof](const char* name, auto&& f) {
-        const auto t0 = Clock::now();
-        f();
-        if (prof) prof->add(name, ms_since(t0));
-      };
-      Tensor loss;
-      phase("zero_grad", [&] { arena.zero_grad(0); });
-      phase("forward", [&] {
-        const Tensor logits = model.forward(x, prof);
-        loss = prof ? prof->time("cross_entropy", [&] { return cross_entropy(logits, labels); })
-                    : cross_entropy(logits, labels);
-      });
-      if (prof) instrument(loss, *prof);
-      phase("backward", [&] { loss.backward(); });
-      phase("sgd", [&] { sgd_step(arena, velocity, 0.05, 0.9, 5e-4); });
-      last_loss = loss.item();
-    };
-
-    for (int i = 0; i < warmup; ++i) step(nullptr);
-    std::vector<double> times;
-    for (int i = 0; i < steps; ++i) {
+  double last_loss = 0;
+  auto step = [&](Profile* prof) {
+    auto phase = [prof](const char* name, auto&& f) {
       const auto t0 = Clock::now();
-      step(nullptr);
-      times.push_back(ms_since(t0));
-    }
-    fmt::print("lethe: cnn-s train step, batch {}, {} threads, sgemm {}: median {:.3f} ms/step, min {:.3f} ms "
-               "({} steps; last loss {:.9g})\n",
-               batch, threads, blas::sgemm_name(), median(times), *std::min_element(times.begin(), times.end()),
-               steps, last_loss);
+      f();
+      if (prof) prof->add(name, ms_since(t0));
+    };
+    Tensor loss;
+    phase("zero_grad", [&] { arena.zero_grad(0); });
+    phase("forward", [&] {
+      const Tensor logits = model.forward(x, prof);
+      loss = prof ? prof->time("cross_entropy", [&] { return cross_entropy(logits, labels); })
+                  : cross_entropy(logits, labels);
+    });
+    if (prof) instrument(loss, *prof);
+    phase("backward", [&] { loss.backward(); });
+    phase("sgd", [&] { sgd_step(arena, velocity, 0.05, 0.9, 5e-4); });
+    last_loss = loss.item();
+  };
 
-    if (profile) {
-      Profile prof;
-      for (int i = 0; i < steps; ++i) {
-        step(&prof);
-        prof.end_step();
-      }
-      fmt::print("per-op median ms/step over {} profiled steps (forward ops, then backward nodes in run order; "
-                 "zero_grad/forward/backward/sgd are the phase totals):\n", steps);
-      for (const auto& [name, ms] : prof.medians()) fmt::print("  {:<18} {:8.3f}\n", name, ms);
+  for (int i = 0; i < warmup; ++i) step(nullptr);
+  std::vector<double> times;
+  for (int i = 0; i < steps; ++i) {
+    const auto t0 = Clock::now();
+    step(nullptr);
+    times.push_back(ms_since(t0));
+  }
+  fmt::print("lethe: cnn-s train step, batch {}, {} threads, sgemm {}: median {:.3f} ms/step, min {:.3f} ms "
+             "({} steps; last loss {:.9g})\n",
+             batch, threads, blas::sgemm_name(), median(times), *std::min_element(times.begin(), times.end()),
+             steps, last_loss);
+
+  if (profile) {
+    Profile prof;
+    for (int i = 0; i < steps; ++i) {
+      step(&prof);
+      prof.end_step();
     }
-  } catch (const Error& e) {
-    fmt::print(stderr, "lethe-bench-train-step: {}\n", e.what());
-    return 1;
+    fmt::print("per-op median ms/step over {} profiled steps (forward ops, then backward nodes in run order; "
+               "zero_grad/forward/backward/sgd are the phase totals):\n", steps);
+    for (const auto& [name, ms] : prof.medians()) fmt::print("  {:<18} {:8.3f}\n", name, ms);
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return lethe::bench::run_main("lethe-bench-train-step", run, argc, argv);
 }
