@@ -24,14 +24,16 @@ const std::vector<std::string>& dataset_names() {
   return names;
 }
 
-DataSource load_data(const std::string& name, const std::string& dir, bool need_train) {
+DataSource load_data(const std::string& name, const std::string& dir, bool need_train, bool need_test) {
+  LETHE_CHECK(need_train || need_test, "data", "load_data of ", excerpt(name, 80, '\''),
+              " asked for neither the training nor the test set");
   DataSource s;
   s.name = name;
   auto shared = [](Dataset d) { return std::make_shared<const Dataset>(std::move(d)); };
   if (name == "cifar10") {
     const std::string folder = dir.empty() ? kCifar10Dir : dir;
     if (need_train) s.train = shared(load_cifar10(folder, true));
-    s.test = shared(load_cifar10(folder, false));
+    if (need_test) s.test = shared(load_cifar10(folder, false));
     s.normalization = cifar10_normalization();
     s.class_names = kCifarClasses;
   } else {
@@ -43,11 +45,11 @@ DataSource load_data(const std::string& name, const std::string& dir, bool need_
     const bool fashion = name == "fashion-mnist";
     const std::string folder = dir.empty() ? (fashion ? kFashionMnistDir : kMnistDir) : dir;
     if (need_train) s.train = shared(load_fashion_mnist(folder, true));
-    s.test = shared(load_fashion_mnist(folder, false));
+    if (need_test) s.test = shared(load_fashion_mnist(folder, false));
     s.normalization = fashion ? fashion_mnist_normalization() : kMnistNormalization;
     s.class_names = fashion ? kFashionClasses : kDigitClasses;
   }
-  const Shape& shape = s.test->images.shape();
+  const Shape& shape = (s.test ? s.test : s.train)->images.shape();
   s.channels = shape[1];
   s.image_size = shape[2];
   s.classes = static_cast<int64_t>(s.class_names.size());

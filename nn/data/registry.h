@@ -13,7 +13,7 @@ namespace lethe::data {
 
 struct DataSource {
   std::string name;
-  std::shared_ptr<const Dataset> train, test;  // train: null when not asked for
+  std::shared_ptr<const Dataset> train, test;  // each null when not asked for
   Normalization normalization;
   std::vector<std::string> class_names;
   int64_t channels = 0, image_size = 0, classes = 0;
@@ -23,7 +23,11 @@ struct DataSource {
 const std::vector<std::string>& dataset_names();
 
 // The data set `name` from the folder `dir` (empty: its default folder); its training set only
-// when `need_train`. Throws lethe::Error for an unknown name or unreadable files.
-DataSource load_data(const std::string& name, const std::string& dir = "", bool need_train = true);
+// when `need_train`, its test set only when `need_test` (at least one of them: the image geometry
+// is read from the test set, else from the training set), so a run that must never see a test
+// sample (lethe tune) does not even read the test files. Throws lethe::Error for an unknown name
+// or unreadable files.
+DataSource load_data(const std::string& name, const std::string& dir = "", bool need_train = true,
+                     bool need_test = true);
 
 }  // namespace lethe::data

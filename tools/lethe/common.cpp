@@ -26,7 +26,9 @@ Device start(const RunOptions& run) {
   return device;
 }
 
-DataSource load_data(const RunOptions& run, bool need_train) { return data::load_data(run.dataset, run.data, need_train); }
+DataSource load_data(const RunOptions& run, bool need_train, bool need_test) {
+  return data::load_data(run.dataset, run.data, need_train, need_test);
+}
 
 nn::ModelSpec model_spec(const std::string& name, double width, const DataSource& data) {
   return {name, data.channels, data.image_size, data.classes, width};

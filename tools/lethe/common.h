@@ -40,8 +40,9 @@ void add_run_options(CLI::App& app, RunOptions& run);
 // Sets the thread count and checks the device; returns it.
 Device start(const RunOptions& run);
 
-// The data set of --dataset from --data (data::load_data).
-DataSource load_data(const RunOptions& run, bool need_train = true);
+// The data set of --dataset from --data (data::load_data: the test set stays null, unread, without
+// `need_test`).
+DataSource load_data(const RunOptions& run, bool need_train = true, bool need_test = true);
 // The model spec of `name` for this data's geometry.
 nn::ModelSpec model_spec(const std::string& name, double width, const DataSource& data);
 // A checkpoint to run on `data`: loaded (finite, unless `nonfinite` allows otherwise) and checked

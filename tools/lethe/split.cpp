@@ -19,7 +19,7 @@ struct SplitOptions {
 
 void run_split(const SplitOptions& o) {
   const CommandRun command("split", o.run);
-  const DataSource source = load_data(o.run);
+  const DataSource source = load_data(o.run, true, false);  // a split is of the training set alone
   const unlearn::Split split = resolve_split(o.scenario, source);
   check_outputs("split", {{"--out", o.out}}, {{"--split", o.scenario.split}});
   unlearn::save_split(o.out, split);
@@ -27,13 +27,20 @@ void run_split(const SplitOptions& o) {
   result.update({{"scenario", split.scenario.str()},
                  {"seed", split.seed},
                  {"train_size", split.train_size},
+                 {"pool", split.pool.str()},
                  {"forget", split.forget.size()},
                  {"retain", split.retain.size()},
+                 {"validation", split.validation.size()},
                  {"digest", split.digest()},
                  {"split", o.out}});
-  command.print(result, fmt::format("{} (seed {}): forget {} of {} training samples, retain {}\nsplit {} written to {}\n",
-                                    split.scenario.str(), split.seed, split.forget.size(), split.train_size,
-                                    split.retain.size(), split.digest(), o.out));
+  const std::string of =
+      split.pool.trivial()
+          ? fmt::format("{} training samples", split.train_size)
+          : fmt::format("the {} training samples of the pool {} ({} validation samples held out)",
+                        split.forget.size() + split.retain.size(), split.pool.str(), split.validation.size());
+  command.print(result, fmt::format("{} (seed {}): forget {} of {}, retain {}\nsplit {} written to {}\n",
+                                    split.scenario.str(), split.seed, split.forget.size(), of, split.retain.size(),
+                                    split.digest(), o.out));
 }
 
 }  // namespace

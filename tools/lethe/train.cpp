@@ -1,7 +1,11 @@
-// lethe train: trains a model on a dataset with a recipe, evaluates it on the test set after
-// every epoch, and writes a checkpoint that `lethe eval`, `lethe unlearn` and PyTorch can read.
+// lethe train: trains a model on a dataset (or its pool, or a split's training set) with a recipe,
+// evaluates it on the test set after every epoch (unless --no-test), and writes a checkpoint that
+// `lethe eval`, `lethe unlearn` and PyTorch can read.
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <iterator>
+#include <optional>
 #include <vector>
 
 #include "commands.h"
@@ -28,6 +32,7 @@ struct TrainOptions {
   std::string out, resume, log;
   int64_t log_every = 50;
   int64_t stop_after = 0;
+  bool no_test = false;
   ScenarioArgs scenario;  // train on the scenario's training set (the poisoned one for mislabeled, backdoor)
   std::vector<const CLI::Option*> run_defining;  // the flags of the run's recipe, model and seed: --resume keeps them
 };
@@ -60,6 +65,39 @@ class MetricsLog {
   std::optional<AppendFile> file_;
 };
 
+// What a run trains on, and the metadata that says so in its checkpoint.
+struct TrainingSet {
+  data::Subset samples;
+  unlearn::Pool pool;
+  std::map<std::string, std::string> metadata;
+};
+
+// The scenario's training set (the poisoned one for mislabeled and backdoor) restricted to its
+// split's pool, or the pool's training samples of the clean set; the trivial pool keeps every
+// sample (Subset::all: the runs from before pools existed, bit for bit).
+TrainingSet training_set(const TrainOptions& o, const nn::Recipe& recipe, const DataSource& source) {
+  TrainingSet t{data::Subset::all(source.train), o.scenario.pool(), {}};
+  std::vector<int64_t> indices;
+  if (o.scenario.given()) {
+    const unlearn::Split split = resolve_split(o.scenario, source);
+    LETHE_CHECK(recipe.limit == 0, "train", "--limit and a scenario do not go together: the split says which samples "
+                "(lethe split --split-limit N draws over the first N)");
+    t.samples = data::Subset::all(unlearn::scenario_training_set(split, source.train));
+    t.pool = split.pool;
+    t.metadata = {{kScenarioKey, split.scenario.str()}, {kSplitDigestKey, split.digest()}};
+    std::merge(split.forget.begin(), split.forget.end(), split.retain.begin(), split.retain.end(),
+               std::back_inserter(indices));
+  } else if (!t.pool.trivial()) {
+    LETHE_CHECK(recipe.limit == 0, "train", "--limit and a pool (--subset, --validation) do not go together: "
+                "--subset N trains on a seeded N samples");
+    indices = unlearn::draw_pool(t.pool, source.train->size()).training;
+  }
+  if (t.pool.trivial()) return t;
+  t.samples.indices = std::move(indices);
+  t.metadata[kPoolKey] = t.pool.str();
+  return t;
+}
+
 void run_train(const TrainOptions& o) {
   const CommandRun command("train", o.run);
   const Device device = command.device();
@@ -83,7 +121,7 @@ void run_train(const TrainOptions& o) {
                 resumed->info.dataset, "', not on '", o.run.dataset, "'");
   }
   recipe.validate();
-  const DataSource source = load_data(o.run);
+  const DataSource source = load_data(o.run, true, !o.no_test);
   if (resumed)
     nn::check_fits_data(resumed->info, o.resume, {source.name, source.channels, source.image_size, source.classes});
   const nn::ModelSpec spec = model_spec(model_name, width, source);
@@ -95,25 +133,23 @@ void run_train(const TrainOptions& o) {
   lo.normalization = source.normalization;
   lo.augmentation = {recipe.crop_padding, recipe.horizontal_flip};
   lo.device = device;
-  data::Subset train_set = data::Subset::all(source.train);
-  std::map<std::string, std::string> extra;
-  if (o.scenario.given()) {
-    const unlearn::Split split = resolve_split(o.scenario, source);
-    LETHE_CHECK(recipe.limit == 0, "train", "--limit and a scenario do not go together: the split says which samples "
-                "(lethe split --split-limit N draws over the first N)");
-    train_set = data::Subset::all(unlearn::scenario_training_set(split, source.train));
-    extra = {{kScenarioKey, split.scenario.str()}, {kSplitDigestKey, split.digest()}};
-  }
+  const TrainingSet training = training_set(o, recipe, source);
+  data::Subset train_set = training.samples;
+  std::map<std::string, std::string> extra = training.metadata;
   if (resumed) {
     const auto digest = resumed->info.extra.find(kSplitDigestKey);
     const std::string was = digest == resumed->info.extra.end() ? "" : digest->second;
     LETHE_CHECK(was == (extra.count(kSplitDigestKey) ? extra.at(kSplitDigestKey) : ""), "train", o.resume,
                 was.empty() ? " was trained on the plain training set; resume it without a scenario"
                             : " was trained for split " + was + "; resume it with that --split");
+    const std::string pool = recorded_pool(resumed->info);
+    LETHE_CHECK(pool == training.pool.str(), "train", o.resume, " was trained in the pool ", pool,
+                "; resume it with that pool (--subset, --validation, --pool-seed), not ", training.pool.str());
   }
   if (recipe.limit > 0 && recipe.limit < train_set.size()) train_set.indices.resize(static_cast<size_t>(recipe.limit));
   data::DataLoader loader(train_set, lo);
-  data::DataLoader test_loader = eval_loader(source.test, source, device);
+  std::optional<data::DataLoader> test_loader;
+  if (!o.no_test) test_loader.emplace(eval_loader(source.test, source, device));
   nn::Trainer trainer(model, recipe, loader);
 
   int64_t first_epoch = 0;
@@ -132,13 +168,17 @@ void run_train(const TrainOptions& o) {
   check_distinct_output({"--log", o.log}, {{"--resume", o.resume}}, "train");
   const bool quiet = o.run.json;
   if (!quiet)
-    fmt::print(stderr, "lethe train: {} ({} parameters) on {} ({} train, {} test images), {}, {} threads, seed {}{}\n",
-               spec.name, model.net().parameter_count(), source.name, loader.size(), source.test->size(),
-               device.str(), o.run.threads, seed, resumed ? fmt::format(", resuming after epoch {}", first_epoch) : "");
+    fmt::print(stderr, "lethe train: {} ({} parameters) on {} ({} train, {}), {}, {} threads, seed {}{}\n", spec.name,
+               model.net().parameter_count(), source.name, loader.size(),
+               o.no_test ? "no test images" : fmt::format("{} test images", source.test->size()), device.str(),
+               o.run.threads, seed, resumed ? fmt::format(", resuming after epoch {}", first_epoch) : "");
 
   MetricsLog log(o.log);
   nn::CheckpointInfo info{spec, source.name, recipe, 0, 0, seed, extra};
-  nn::Evaluation test;
+  std::optional<nn::Evaluation> test;  // none with --no-test
+  const auto evaluate_test = [&] {
+    if (test_loader) test = nn::evaluate(model, *test_loader);
+  };
   double train_loss = 0, train_seconds = 0;
   int64_t epoch = first_epoch;
   const int64_t last_epoch = o.stop_after > 0 ? std::min(recipe.epochs, first_epoch + o.stop_after) : recipe.epochs;
@@ -154,12 +194,16 @@ void run_train(const TrainOptions& o) {
     });
     const double seconds = progress.seconds();
     train_seconds += seconds;
-    test = nn::evaluate(model, test_loader);
+    evaluate_test();
     const double rate = static_cast<double>(loader.size()) / seconds;
-    progress.finish(fmt::format("train loss {:.4f}  test accuracy {:.4f}  test loss {:.4f}  {:.1f} s  {:.0f} images/s",
-                                train_loss, test.accuracy, test.mean_loss, seconds, rate));
+    progress.finish(fmt::format("train loss {:.4f}  {}{:.1f} s  {:.0f} images/s", train_loss,
+                                test ? fmt::format("test accuracy {:.4f}  test loss {:.4f}  ", test->accuracy,
+                                                   test->mean_loss)
+                                     : "",
+                                seconds, rate));
     log.write({{"event", "epoch"}, {"epoch", epoch + 1}, {"step", trainer.step()}, {"train_loss", train_loss},
-               {"test_accuracy", test.accuracy}, {"test_loss", test.mean_loss}, {"seconds", seconds},
+               {"test_accuracy", test ? nlohmann::json(test->accuracy) : nlohmann::json()},
+               {"test_loss", test ? nlohmann::json(test->mean_loss) : nlohmann::json()}, {"seconds", seconds},
                {"images_per_second", rate}});
     if (!out.empty()) {  // after every epoch, so an interrupted run can --resume
       info.epoch = epoch + 1;
@@ -168,11 +212,16 @@ void run_train(const TrainOptions& o) {
     }
   }
   log.close();
-  if (epoch == first_epoch) test = nn::evaluate(model, test_loader);
+  if (epoch == first_epoch) evaluate_test();
 
   const double images = static_cast<double>(loader.size()) * static_cast<double>(epoch - first_epoch);
   nlohmann::json result = command.result();
-  result.update(nn::to_json(test));
+  if (test) {
+    result.update(nn::to_json(*test));
+  } else {  // the same keys, null: no test sample was read
+    const nlohmann::json keys = nn::to_json(nn::Evaluation{});
+    for (const auto& item : keys.items()) result[item.key()] = nullptr;
+  }
   result["model"] = spec.name;
   result["dataset"] = source.name;
   result["epochs_completed"] = epoch;
@@ -182,8 +231,10 @@ void run_train(const TrainOptions& o) {
   result["images_per_second"] = train_seconds > 0 ? images / train_seconds : 0;
   result["wall_seconds"] = command.wall_seconds();
   result["checkpoint"] = out.empty() ? nlohmann::json() : nlohmann::json(out);
-  std::string text = fmt::format("test accuracy: {:.4f}\ntest loss: {:.4f}\ntraining: {:.1f} s, {:.0f} images/s\n",
-                                 test.accuracy, test.mean_loss, train_seconds, result["images_per_second"].get<double>());
+  std::string text = test ? fmt::format("test accuracy: {:.4f}\ntest loss: {:.4f}\n", test->accuracy, test->mean_loss)
+                          : std::string("no test set (--no-test)\n");
+  text += fmt::format("training: {:.1f} s, {:.0f} images/s\n", train_seconds,
+                      result["images_per_second"].get<double>());
   text += out.empty() ? "no checkpoint written (give --out FILE)\n" : fmt::format("checkpoint: {}\n", out);
   command.print(result, text);
 }
@@ -206,6 +257,8 @@ void add_train_command(CLI::App& app) {
         cmd.add_option("--log-every", o.log_every, "steps between step lines in --log (0: epochs only)")
             ->check(range_check(integer_in(0, kMaxCount)))
             ->capture_default_str();
+        cmd.add_flag("--no-test", o.no_test,
+                     "neither read nor evaluate the test set (the test metrics are null): lethe tune trains so");
         add_scenario_options(cmd, o.scenario);
       },
       run_train);

@@ -39,7 +39,7 @@ void run_unlearn(const UnlearnOptions& o) {
   const CommandRun command("unlearn", o.run);
   const Device device = command.device();
   const unlearn::Method& method = unlearn::find_method(o.method);
-  const DataSource source = load_data(o.run);
+  const DataSource source = load_data(o.run, true, !o.skip_eval);  // only the report reads the test set
   const unlearn::Split split = resolve_split(o.scenario, source);
   // A drawn split is always written (with the checkpoint, once the method has run), so later runs
   // (relearning, other methods) can reuse it.
