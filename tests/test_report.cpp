@@ -533,3 +533,50 @@ TEST_CASE("report: write_report replaces the file whole") {
   CHECK_THROWS_AS(lethe::cli::write_report(broken, path), lethe::Error);
   CHECK(lethe::read_file(path) == render_report(results));  // a failed report leaves the old one
 }
+
+// A study run at the settings `lethe tune` chose: results.json holds the search's record (tune.json's
+// schema) under "tune", here tests/data/tune_results.json (scenarios random:0.1 and class:0; ft, ga
+// and ieu with 3 trials each, one failed).
+TEST_CASE("report: a tune record adds the Tuning section and, beneath each summary, that the methods were tuned") {
+  json results = fixture();
+  const std::string untuned = render_report(results);
+  CHECK(!contains(untuned, "id=\"tuning\""));
+  CHECK(!contains(untuned, "Tuned:"));
+  results["tune"] = json::parse(lethe::read_file(LETHE_TEST_DATA_DIR "/tune_results.json"));
+  const std::string html = render_report(results);
+  const std::string_view tuning = between(html, "<section id=\"tuning\">", "</section>");
+  CHECK(html.find("<section id=\"tuning\">") < html.find("<section id=\"scenario-1\""));
+  CHECK(contains(between(html, "<nav>", "</nav>"), "<a href=\"#tuning\">tuning</a>"));
+  // The setting, the plot (a panel per scenario, each method's chosen trial ringed), and per
+  // scenario and method the trials and the chosen values.
+  CHECK(contains(tuning, "<b>3 trials per method</b>"));
+  CHECK(contains(tuning, "step budget 300"));
+  CHECK(contains(tuning, "rcd_weight 0.1"));
+  CHECK(count(tuning, "<svg") == 1);
+  CHECK(count(plot(tuning, "tune"), "<g class=\"panel\"") == 2);
+  CHECK(count(plot(tuning, "tune"), "<circle class=\"chosen\"") == 6);
+  CHECK(count(tuning, "<tr class=\"tuned-method\"") == 6);
+  const auto tuned_row = [&](const char* scenario_name, const char* method) {
+    return cells(between(tuning, fmt::format("<tr class=\"tuned-method\" data-scenario=\"{}\" data-method=\"{}\">",
+                                             scenario_name, method), "</tr>"));
+  };
+  CHECK(tuned_row("random:0.1", "ieu") == std::vector<std::string>{"random:0.1", "ieu", "3", "1", "0.80", "2.08",
+                                                                   "alpha = 0.2, sigma = 2.5e-05, steps = 250"});
+  CHECK(tuned_row("class:0", "ga")[2] == "3 (1 failed)");
+  // The summary says so; the study's scenario random:0.1 was one the search ran on.
+  const std::string_view section = scenario(html, 0);
+  CHECK(contains(section, "<b>Tuned:</b> every method (ft, ga, ieu) at its tuned setting, 3 trials each: "
+                          "<code>lethe tune</code> chose it on this scenario&#39;s validation split"));
+  // Everything else as without the record.
+  std::string rest = html;
+  for (const std::string_view added : {between(html, "<section id=\"tuning\">", "</section>\n"),
+                                       between(html, "<p class=\"footnote\"><b>Tuned:</b>", "</p>\n"),
+                                       std::string_view("<a href=\"#tuning\">tuning</a>")})
+    rest.erase(rest.find(added), added.size());
+  CHECK(rest == untuned);
+  results["tune"]["scenarios"].erase(0);
+  CHECK(contains(scenario(render_report(results), 0), "chose it on scenario class:0&#39;s validation split"));
+  // A malformed record is named by its path in results.json.
+  results["tune"]["scenarios"][0]["methods"][1].erase("chosen");
+  CHECK_THROWS_WITH_AS(render_report(results), "report: missing field tune.scenarios[0].methods[1].chosen", lethe::Error);
+}

@@ -1,6 +1,6 @@
 // lethe report: the study's results.json as one self-contained HTML page. The page is built from
-// strings (HTML, inline CSS, SVG drawn here) so that it needs no script, font or network to open
-// and stays readable years later; every plot is a plain <svg> a browser or a test can inspect.
+// strings (HTML, inline CSS, SVG drawn with svg_plot.h) so that it needs no script, font or network
+// to open and stays readable years later; every plot is a plain <svg> a browser or a test can inspect.
 //
 // A study has N replicates (each its own seed: original, split, relearning). Per scenario the page
 // shows the scenario's "summary" (unlearn/study_summary.h: t-intervals, censored RCD medians with
@@ -23,73 +23,15 @@
 #include "engine/error.h"
 #include "engine/file.h"
 #include "engine/json.h"
+#include "svg_plot.h"
+#include "tune_output.h"
 
 namespace lethe::cli {
 
-namespace {
-
-using nlohmann::json;
-using Value = std::optional<double>;  // null (unknown) or not finite: shown as "—"
-
 // ---------------------------------------------------------------------------------------------
-// Reading the results file. Every value is read through Field, which knows its path in the file,
-// so a missing or mistyped field is reported by name instead of as a nlohmann exception.
+// Shared with the tune page (report.h).
 
-struct Field {
-  const json& value;
-  std::string path;
-
-  std::string child(const std::string& key) const { return path.empty() ? key : path + "." + key; }
-  // A field the report needs: present (its value may be null, "unknown").
-  Field operator[](const std::string& key) const {
-    LETHE_CHECK(value.is_object(), "report", path, ": expected an object, got ", value.type_name());
-    const auto it = value.find(key);
-    LETHE_CHECK(it != value.end(), "report", "missing field ", child(key));
-    return {*it, child(key)};
-  }
-  // A field a results file may lack (a newer or older producer): null when absent.
-  Field optional(const std::string& key) const {
-    static const json null;
-    if (value.is_null()) return {null, child(key)};
-    LETHE_CHECK(value.is_object(), "report", path, ": expected an object, got ", value.type_name());
-    const auto it = value.find(key);
-    return it == value.end() ? Field{null, child(key)} : Field{*it, child(key)};
-  }
-  bool is_null() const { return value.is_null(); }
-  std::vector<Field> items() const {
-    LETHE_CHECK(value.is_array(), "report", path, ": expected an array, got ", value.type_name());
-    std::vector<Field> out;
-    for (size_t i = 0; i < value.size(); ++i) out.push_back({value[i], fmt::format("{}[{}]", path, i)});
-    return out;
-  }
-  // A number, or nothing for null (unknown) and NaN/infinity (which a producer may hold in memory).
-  Value number() const {
-    if (value.is_null()) return std::nullopt;
-    LETHE_CHECK(value.is_number(), "report", path, ": expected a number, got ", value.type_name());
-    const double v = value.get<double>();
-    return std::isfinite(v) ? Value(v) : std::nullopt;
-  }
-  double required_number() const {
-    const Value v = number();
-    LETHE_CHECK(v.has_value(), "report", path, ": expected a number, got ", value.type_name());
-    return *v;
-  }
-  std::string text() const {
-    if (value.is_null()) return "";
-    LETHE_CHECK(value.is_string(), "report", path, ": expected a string, got ", value.type_name());
-    return value.get<std::string>();
-  }
-  std::string required_text() const {
-    const std::string s = text();
-    LETHE_CHECK(!s.empty(), "report", path, ": expected a non-empty string");
-    return s;
-  }
-  bool flag() const {
-    if (value.is_null()) return false;
-    LETHE_CHECK(value.is_boolean(), "report", path, ": expected true or false, got ", value.type_name());
-    return value.get<bool>();
-  }
-};
+namespace {
 
 // A key read from the file as a part of a field's path in messages: as it is when it is a short
 // plain name, else quoted and cut.
@@ -100,6 +42,106 @@ std::string path_key(const std::string& key) {
   return plain ? key : excerpt(key, 40);
 }
 
+}  // namespace
+
+std::string JsonField::child(const std::string& key) const { return path.empty() ? key : path + "." + key; }
+
+JsonField JsonField::operator[](const std::string& key) const {
+  LETHE_CHECK(value.is_object(), op, path, ": expected an object, got ", value.type_name());
+  const auto it = value.find(key);
+  LETHE_CHECK(it != value.end(), op, "missing field ", child(key));
+  return {*it, child(key), op};
+}
+
+JsonField JsonField::optional(const std::string& key) const {
+  static const nlohmann::json null;
+  if (value.is_null()) return {null, child(key), op};
+  LETHE_CHECK(value.is_object(), op, path, ": expected an object, got ", value.type_name());
+  const auto it = value.find(key);
+  return it == value.end() ? JsonField{null, child(key), op} : JsonField{*it, child(key), op};
+}
+
+std::vector<std::pair<std::string, JsonField>> JsonField::members() const {
+  LETHE_CHECK(value.is_object(), op, path, ": expected an object, got ", value.type_name());
+  std::vector<std::pair<std::string, JsonField>> out;
+  for (const auto& [key, v] : value.items()) out.emplace_back(key, JsonField{v, child(path_key(key)), op});
+  return out;
+}
+
+std::vector<JsonField> JsonField::items() const {
+  LETHE_CHECK(value.is_array(), op, path, ": expected an array, got ", value.type_name());
+  std::vector<JsonField> out;
+  for (size_t i = 0; i < value.size(); ++i) out.push_back({value[i], fmt::format("{}[{}]", path, i), op});
+  return out;
+}
+
+std::optional<double> JsonField::number() const {
+  if (value.is_null()) return std::nullopt;
+  LETHE_CHECK(value.is_number(), op, path, ": expected a number, got ", value.type_name());
+  const double v = value.get<double>();
+  return std::isfinite(v) ? std::optional<double>(v) : std::nullopt;
+}
+
+double JsonField::required_number() const {
+  const std::optional<double> v = number();
+  LETHE_CHECK(v.has_value(), op, path, ": expected a number, got ", value.type_name());
+  return *v;
+}
+
+int64_t JsonField::integer(int64_t lo, int64_t hi) const { return json_int(value, op + (": " + path), lo, hi); }
+
+uint64_t JsonField::unsigned_integer() const { return json_uint(value, op + (": " + path)); }
+
+std::string JsonField::text() const {
+  if (value.is_null()) return "";
+  LETHE_CHECK(value.is_string(), op, path, ": expected a string, got ", value.type_name());
+  return value.get<std::string>();
+}
+
+std::string JsonField::required_text() const {
+  const std::string s = text();
+  LETHE_CHECK(!s.empty(), op, path, ": expected a non-empty string");
+  return s;
+}
+
+bool JsonField::flag() const {
+  if (value.is_null()) return false;
+  LETHE_CHECK(value.is_boolean(), op, path, ": expected true or false, got ", value.type_name());
+  return value.get<bool>();
+}
+
+std::string cell(const std::string& html, std::string_view cls) {
+  return fmt::format("<td class=\"{}\">{}</td>", cls, html);
+}
+
+std::string fixed(const std::optional<double>& v, int decimals) {
+  return v ? fmt::format("{:.{}f}", *v, decimals) : std::string(kNone);
+}
+
+std::string plain(const std::optional<double>& v) { return v ? fmt::format("{:g}", *v) : std::string(kNone); }
+
+std::string percent(const std::optional<double>& fraction) {
+  return fraction ? fixed(*fraction * 100, 2) : std::string(kNone);
+}
+
+std::string duration(const std::optional<double>& seconds) {
+  if (!seconds) return std::string(kNone);
+  const double s = *seconds;
+  if (s < 60) return fmt::format("{:.1f} s", s);
+  const auto whole = static_cast<long>(std::lround(s));
+  if (whole < 3600) return fmt::format("{} min {:02} s", whole / 60, whole % 60);
+  return fmt::format("{} h {:02} min", whole / 3600, whole % 3600 / 60);
+}
+
+namespace {
+
+using nlohmann::json;
+using namespace svg;
+
+// ---------------------------------------------------------------------------------------------
+// Reading the results file. Every value is read through a JsonField, which knows its path in the
+// file, so a missing or mistyped field is reported by name instead of as a nlohmann exception.
+
 // What a number is: exact, or only a bound on the true value (a censored RCD, a ratio with a
 // censored side), or nothing at all ("none": printed "n/a", never as a number).
 enum class Bound { exact, at_least, at_most, none };
@@ -109,7 +151,7 @@ struct Bounded {
   Bound bound = Bound::none;
 };
 
-Bound read_bound(const Field& f) {
+Bound read_bound(const JsonField& f) {
   const std::string s = f.text();
   if (s == "exact") return Bound::exact;
   if (s == "at_least") return Bound::at_least;
@@ -120,7 +162,7 @@ Bound read_bound(const Field& f) {
 }
 
 // {value, bound}, or null (nothing known).
-Bounded read_bounded(const Field& f) {
+Bounded read_bounded(const JsonField& f) {
   if (f.is_null()) return {};
   Bounded b{f["value"].number(), read_bound(f["bound"])};
   if (!b.value) b.bound = Bound::none;
@@ -212,9 +254,10 @@ struct Study {
   std::vector<std::pair<std::string, Value>> timings;
   Value total_seconds, margin, replicates, study_seed, confidence;
   std::vector<Scenario> scenarios;
+  std::optional<TuneRecord> tune;  // the search that chose the methods' settings (lethe tune)
 };
 
-Point read_point(const Field& f) {
+Point read_point(const JsonField& f) {
   return {f["step"].required_number(), f["forget_accuracy"].number(), f["forget_loss"].number(),
           f["distance"].number()};
 }
@@ -223,13 +266,13 @@ Point read_point(const Field& f) {
 // the record ("bound": {loss, accuracy, loss_auc}, at rcd or in normalized); a record without one
 // gets a lower bound when the model's own figure is censored (the retrained model's censoring is
 // not in its record), so a bound is never shown as an exact number.
-Bounded read_ratio(const Field& rcd, const char* kind, bool censored) {
-  const Field normalized = rcd["normalized"];
-  const Field v = normalized[kind];
+Bounded read_ratio(const JsonField& rcd, const char* kind, bool censored) {
+  const JsonField normalized = rcd["normalized"];
+  const JsonField v = normalized[kind];
   if (v.value.is_object()) return read_bounded(v);
   Bounded b{v.number(), Bound::none};
-  const Field at_rcd = rcd.optional("bound");
-  const Field bound = at_rcd.value.is_object() ? at_rcd : normalized.optional("bound");
+  const JsonField at_rcd = rcd.optional("bound");
+  const JsonField bound = at_rcd.value.is_object() ? at_rcd : normalized.optional("bound");
   if (bound.value.is_object() && !bound.optional(kind).is_null())
     b.bound = read_bound(bound.optional(kind));
   else
@@ -238,17 +281,17 @@ Bounded read_ratio(const Field& rcd, const char* kind, bool censored) {
   return b;
 }
 
-Named read_named(const Field& f) {
+Named read_named(const JsonField& f) {
   Named n{f["name"].required_text(), f["method"].text(), f["role"].required_text()};
   LETHE_CHECK(n.role == "original" || n.role == "retrained" || n.role == "unlearned", "report", f.path,
               ".role: expected original, retrained or unlearned, got ", excerpt(n.role));
   return n;
 }
 
-Model read_model(const Field& f) {
+Model read_model(const JsonField& f) {
   Model m;
   static_cast<Named&>(m) = read_named(f);
-  const Field metrics = f["metrics"];
+  const JsonField metrics = f["metrics"];
   m.fa = metrics["fa"].number();
   m.ra = metrics["ra"].number();
   m.ta = metrics["ta"].number();
@@ -258,7 +301,7 @@ Model read_model(const Field& f) {
   m.damaged = f["damaged"].flag();
   m.to_original = f["distance"]["original"].number();
   m.to_retrained = f["distance"]["retrained"].number();
-  const Field rcd = f["rcd"];
+  const JsonField rcd = f["rcd"];
   m.diverged = rcd["diverged"].flag();
   m.loss_steps = rcd["loss_steps"].number();
   m.accuracy_steps = rcd["accuracy_steps"].number();
@@ -268,22 +311,22 @@ Model read_model(const Field& f) {
   m.norm_loss = read_ratio(rcd, "loss", m.loss_censored);
   m.norm_accuracy = read_ratio(rcd, "accuracy", m.accuracy_censored);
   m.norm_auc = read_ratio(rcd, "loss_auc", m.loss_censored);
-  const Field calibrated = rcd.optional("calibrated_loss_steps");
+  const JsonField calibrated = rcd.optional("calibrated_loss_steps");
   m.calibrated_steps = calibrated.number();
   m.calibrated_censored = rcd.optional("calibrated_loss_censored").flag();
   m.calibrated = m.calibrated_steps || m.calibrated_censored;
   if (m.calibrated) m.norm_calibrated = read_ratio(rcd, "calibrated_loss", m.calibrated_censored);
-  for (const Field& p : f["curve"].items()) m.curve.push_back(read_point(p));
+  for (const JsonField& p : f["curve"].items()) m.curve.push_back(read_point(p));
   return m;
 }
 
-Relearn read_relearn(const Field& r) {
+Relearn read_relearn(const JsonField& r) {
   return {r.optional("optimizer").text(), r.optional("data").text(),     r.optional("lr").number(),
           r.optional("batch").number(),   r.optional("steps").number(),  r.optional("eval_every").number(),
           r["accuracy_target"].number(),  r["loss_target"].number()};
 }
 
-Replicate read_replicate(const Field& f) {
+Replicate read_replicate(const JsonField& f) {
   Replicate r;
   r.index = f["replicate"].number();
   r.seed = f["seed"].number();
@@ -291,57 +334,52 @@ Replicate read_replicate(const Field& f) {
   r.forget_size = f["forget_size"].number();
   r.relearn_seconds = f.optional("relearn_seconds").number();
   r.relearn = read_relearn(f["relearn"]);
-  for (const Field& m : f["models"].items()) r.models.push_back(read_model(m));
+  for (const JsonField& m : f["models"].items()) r.models.push_back(read_model(m));
   return r;
 }
 
-Interval read_interval(const Field& f) {
+Interval read_interval(const JsonField& f) {
   if (f.is_null()) return {};
   return {f["n"].number(), f["mean"].number(), f.optional("sd").number(), f.optional("ci_low").number(),
           f.optional("ci_high").number()};
 }
 
-RcdSummary read_rcd_summary(const Field& f) {
+RcdSummary read_rcd_summary(const JsonField& f) {
   RcdSummary r;
   r.present = true;
   r.n = f["n"].number();
   r.censored = f["censored"].number();
   r.diverged = f["diverged"].number();
   r.median = read_bounded(f["median"]);
-  const Field ratio = f.optional("median_ratio");
+  const JsonField ratio = f.optional("median_ratio");
   r.has_ratio = !ratio.is_null();
   r.median_ratio = read_bounded(ratio);
   return r;
 }
 
-std::map<std::string, Paired> read_paired(const Field& f) {
+std::map<std::string, Paired> read_paired(const JsonField& f) {
   std::map<std::string, Paired> out;
-  for (const auto& [key, value] : f.value.items()) {
-    const Field d{value, f.child(path_key(key))};
+  for (const auto& [key, d] : f.members()) {
     if (d.is_null()) continue;
     out[key] = {true, read_interval(d["summary"])};
   }
   return out;
 }
 
-ModelSummary read_model_summary(const Field& f) {
+ModelSummary read_model_summary(const JsonField& f) {
   ModelSummary m;
   static_cast<Named&>(m) = read_named(f);
   m.replicates = f["replicates"].number();
   m.diverged = f["diverged"].number();
   m.damaged = f["damaged"].number();
-  const Field figures = f["figures"];
-  LETHE_CHECK(figures.value.is_object(), "report", figures.path, ": expected an object, got ",
-              figures.value.type_name());
-  for (const auto& [key, value] : figures.value.items())
-    m.figures.emplace_back(key, read_interval(Field{value, figures.child(path_key(key))}));
-  const Field rcd = f["rcd"];
+  for (const auto& [key, figure] : f["figures"].members()) m.figures.emplace_back(key, read_interval(figure));
+  const JsonField rcd = f["rcd"];
   m.loss = read_rcd_summary(rcd["loss"]);
   m.accuracy = read_rcd_summary(rcd["accuracy"]);
   if (!rcd.optional("calibrated_loss").is_null()) m.calibrated = read_rcd_summary(rcd["calibrated_loss"]);
-  const Field paired = f.optional("paired");
+  const JsonField paired = f.optional("paired");
   if (!paired.is_null()) {
-    const Field ieu = paired.optional("ieu"), retrained = paired.optional("retrained");
+    const JsonField ieu = paired.optional("ieu"), retrained = paired.optional("retrained");
     m.has_ieu = !ieu.is_null();
     m.has_retrained = !retrained.is_null();
     if (m.has_ieu) m.ieu = read_paired(ieu);
@@ -350,60 +388,39 @@ ModelSummary read_model_summary(const Field& f) {
   return m;
 }
 
-Scenario read_scenario(const Field& f) {
+Scenario read_scenario(const JsonField& f) {
   Scenario s;
   s.name = f["scenario"].required_text();
   s.relearn = read_relearn(f["relearn"]);
-  for (const Field& r : f["replicates"].items()) s.replicates.push_back(read_replicate(r));
+  for (const JsonField& r : f["replicates"].items()) s.replicates.push_back(read_replicate(r));
   LETHE_CHECK(!s.replicates.empty(), "report", f.path, ".replicates: no replicate");
-  const Field summary = f["summary"];
+  const JsonField summary = f["summary"];
   s.replicate_count = summary["replicates"].number();
   s.confidence = summary["confidence"].number();
-  for (const Field& m : summary["models"].items()) s.models.push_back(read_model_summary(m));
+  for (const JsonField& m : summary["models"].items()) s.models.push_back(read_model_summary(m));
   return s;
 }
 
 Study read_study(const json& results) {
-  const Field root{results, ""};
+  const JsonField root{results, ""};
   Study s;
   s.name = root["study"].text();
   s.version = root["lethe_version"].text();
   s.created = root["created"].text();
   s.config = root["config"].value.dump(2, ' ', false, json::error_handler_t::replace);
-  for (const Field& t : root["timings"].items()) s.timings.emplace_back(t["phase"].text(), t["seconds"].number());
+  for (const JsonField& t : root["timings"].items()) s.timings.emplace_back(t["phase"].text(), t["seconds"].number());
   s.total_seconds = root["total_seconds"].number();
   s.margin = root["margin"].number();
   s.replicates = root["replicates"].number();
   s.study_seed = root["study_seed"].number();
   s.confidence = root["confidence"].number();
-  for (const Field& sc : root["scenarios"].items()) s.scenarios.push_back(read_scenario(sc));
+  for (const JsonField& sc : root["scenarios"].items()) s.scenarios.push_back(read_scenario(sc));
+  if (const JsonField tune = root.optional("tune"); !tune.is_null()) s.tune = read_tune(tune);
   return s;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Text.
-
-constexpr std::string_view kNone = "—";  // unknown values; never "nan"
-
-std::string escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-std::string fixed(const Value& v, int decimals) {
-  return v ? fmt::format("{:.{}f}", *v, decimals) : std::string(kNone);
-}
 
 // With its sign, and a true minus: "+3.61", "−0.50".
 std::string signed_fixed(double v, int decimals) {
@@ -417,11 +434,6 @@ int significant_decimals(double v) {
   return a == 0 ? 0 : std::clamp(2 - static_cast<int>(std::floor(std::log10(a))), 0, 4);
 }
 std::string significant(const Value& v) { return v ? fixed(v, significant_decimals(*v)) : std::string(kNone); }
-
-// Settings as written (0.05, 128, 0.21), and "—" when unknown.
-std::string plain(const Value& v) { return v ? fmt::format("{:g}", *v) : std::string(kNone); }
-
-std::string percent(const Value& fraction) { return fraction ? fixed(*fraction * 100, 2) : std::string(kNone); }
 
 // A censored value is the cap (or a ratio of it): the true one is at least that.
 std::string at_least(const std::string& s, bool censored) {
@@ -469,15 +481,6 @@ std::string mean_pm_html(const Interval& i, double scale, int decimals) {
                      count(i.n), s.substr(0, pm), s.substr(pm));
 }
 
-std::string duration(const Value& seconds) {
-  if (!seconds) return std::string(kNone);
-  const double s = *seconds;
-  if (s < 60) return fmt::format("{:.1f} s", s);
-  const auto whole = static_cast<long>(std::lround(s));
-  if (whole < 3600) return fmt::format("{} min {:02} s", whole / 60, whole % 60);
-  return fmt::format("{} h {:02} min", whole / 3600, whole % 3600 / 60);
-}
-
 // "3.2", or "1.2–3.4" where the replicates differ.
 std::string range_text(std::vector<Value> v, double scale, int decimals) {
   std::erase_if(v, [](const Value& x) { return !x; });
@@ -488,25 +491,7 @@ std::string range_text(std::vector<Value> v, double scale, int decimals) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SVG primitives.
-
-// How a model's line looks, the same in every plot of a scenario and in the tables' swatches.
-struct Style {
-  std::string colour, dash;  // dash: an SVG stroke-dasharray, empty for solid
-  double width = 2;
-};
-
-Style style_of(const std::string& role, int unlearned_index) {
-  // Tableau 10 without its grey (grey is the original's); dashes keep lines apart where colours
-  // are hard to tell apart (colour blindness, print).
-  static constexpr std::string_view palette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                                                 "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79"};
-  static constexpr std::string_view dashes[] = {"", "7 3", "2 3"};
-  if (role == "retrained") return {"#000000", "", 3.5};
-  if (role == "original") return {"#8c8c8c", "", 2.5};
-  const auto i = static_cast<size_t>(unlearned_index);
-  return {std::string(palette[i % std::size(palette)]), std::string(dashes[i % std::size(dashes)]), 2};
-}
+// Styles.
 
 // Every model of a scenario by name: the summary's order, then any model only a replicate has.
 class Styles {
@@ -527,111 +512,8 @@ class Styles {
   int unlearned_ = 0;
 };
 
-std::string stroke(const Style& st) {
-  std::string s = fmt::format("stroke=\"{}\" stroke-width=\"{}\"", st.colour, st.width);
-  if (!st.dash.empty()) s += fmt::format(" stroke-dasharray=\"{}\"", st.dash);
-  return s;
-}
-
-std::string text(double x, double y, std::string_view content, std::string_view attributes = "") {
-  return fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" {}>{}</text>\n", x, y, attributes, escape(content));
-}
-
-std::string line(double x1, double y1, double x2, double y2, std::string_view attributes) {
-  return fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" {}/>\n", x1, y1, x2, y2,
-                     attributes);
-}
-
-// Heckbert's nice numbers: 1, 2, 5 or 10 times a power of ten, near x (rounded) or above it.
-double nice(double x, bool round) {
-  const double e = std::pow(10, std::floor(std::log10(x)));
-  const double f = x / e;
-  if (round) return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * e;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * e;
-}
-
-// A data range mapped to pixels, linear or logarithmic, with the tick values to label.
-struct Scale {
-  double lo = 0, hi = 1, from = 0, to = 1;
-  bool log = false;
-  std::vector<double> ticks;
-
-  double operator()(double v) const {
-    const double t = log ? (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo))
-                         : (v - lo) / (hi - lo);
-    return from + t * (to - from);
-  }
-};
-
-// A linear scale over [lo, hi] widened to nice ticks, about `count` of them.
-Scale linear_scale(double lo, double hi, double from, double to, int count = 6) {
-  if (hi - lo < 1e-12 * std::max(1.0, std::abs(hi))) {  // one value: give it room
-    const double pad = lo == 0 ? 1 : std::abs(lo) * 0.1;
-    lo -= pad;
-    hi += pad;
-  }
-  const double step = nice(nice(hi - lo, false) / (count - 1), true);
-  Scale s{std::floor(lo / step + 1e-9) * step, std::ceil(hi / step - 1e-9) * step, from, to, false, {}};
-  for (double v = s.lo; v <= s.hi + step * 1e-6; v += step) s.ticks.push_back(std::round(v / step) * step + 0.0);
-  return s;
-}
-
-// A log scale over [lo, hi] (both > 0) from the 1-2-5 value below lo to the one above hi, ticked
-// at the 1-2-5 values (only the powers of ten when that would be too many).
-Scale log_scale(double lo, double hi, double from, double to) {
-  std::vector<double> values;  // 1-2-5 values from below lo to above hi
-  for (int e = static_cast<int>(std::floor(std::log10(lo))) - 1; e <= std::ceil(std::log10(hi)) + 1; ++e)
-    for (const double m : {1.0, 2.0, 5.0}) values.push_back(m * std::pow(10, e));
-  const auto first = std::upper_bound(values.begin(), values.end(), lo * (1 + 1e-9)) - 1;
-  const auto last = std::lower_bound(values.begin(), values.end(), hi * (1 - 1e-9));
-  Scale s{*first, *last, from, to, true, {first, last + 1}};
-  if (s.ticks.size() > 8)
-    std::erase_if(s.ticks, [](double v) { return std::abs(std::log10(v) - std::round(std::log10(v))) > 1e-9; });
-  return s;
-}
-
-std::string tick_label(double v) { return fmt::format("{:g}", v); }
-
-// The plot area: where data is drawn inside an SVG of size width × height.
-struct Frame {
-  double width, height, left, right, top, bottom;  // right, bottom: pixel coordinates of the edges
-};
-
-std::string svg_open(const Frame& f, std::string_view kind, std::string_view title) {
-  return fmt::format(
-      "<svg class=\"plot\" data-plot=\"{}\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {}\" "
-      "role=\"img\" aria-label=\"{}\">\n",
-      kind, f.width, f.height, escape(title)) + text(f.left, 22, title, "class=\"title\"");
-}
-
-// Axes, grid lines and tick labels of both scales, and the axis titles.
-std::string axes(const Frame& f, const Scale& x, const Scale& y, std::string_view x_title, std::string_view y_title) {
-  std::string s;
-  for (const double v : y.ticks) {
-    s += line(f.left, y(v), f.right, y(v), "class=\"grid\"");
-    s += text(f.left - 6, y(v) + 4, tick_label(v), "class=\"tick\" text-anchor=\"end\"");
-  }
-  for (const double v : x.ticks) {
-    s += line(x(v), f.bottom, x(v), f.bottom + 5, "class=\"axis\"");
-    s += text(x(v), f.bottom + 18, tick_label(v), "class=\"tick\" text-anchor=\"middle\"");
-  }
-  s += line(f.left, f.bottom, f.right, f.bottom, "class=\"axis\"");
-  s += line(f.left, f.top, f.left, f.bottom, "class=\"axis\"");
-  s += text((f.left + f.right) / 2, f.bottom + 38, x_title, "class=\"label\" text-anchor=\"middle\"");
-  s += text(0, 0, y_title,
-            fmt::format("class=\"label\" text-anchor=\"middle\" transform=\"translate(16 {:.1f}) rotate(-90)\"",
-                        (f.top + f.bottom) / 2));
-  return s;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Plots.
-
-std::string swatch_html(const Style& st) {
-  const char* line = st.dash.empty() ? "solid" : st.dash == "2 3" ? "dotted" : "dashed";
-  return fmt::format("<span class=\"swatch\" style=\"border-top-color:{};border-top-style:{}\"></span>", st.colour,
-                     line);
-}
 
 // One model of one replicate as a line.
 struct Series {
@@ -664,26 +546,16 @@ std::vector<Series> series_of(const Scenario& s, const Styles& styles, Value Poi
   return out;
 }
 
-// An SVG path through the points, broken where a value is missing (or not drawable on a log scale).
-std::string curve_path(const Series& series, const Scale& x, const Scale& y) {
-  std::string d;
-  bool pen_down = false;
-  for (const auto& [step, v] : series.points) {
-    if (!v || (y.log && *v <= 0)) {
-      pen_down = false;
-      continue;
-    }
-    d += fmt::format("{}{:.1f} {:.1f} ", pen_down ? "L" : "M", x(step), y(*v));
-    pen_down = true;
-  }
+// One series as a line; a thin replicate's narrower and paler.
+std::string series_path(const Series& series, const Scale& x, const Scale& y) {
   Style st = series.style;
-  std::string extra;
   if (series.thin) {
     st.width = std::max(1.0, st.width * 0.5);
-    extra = " stroke-opacity=\"0.45\"";
+    st.opacity = 0.45;
   }
-  return fmt::format("<path class=\"curve\" data-model=\"{}\" data-replicate=\"{}\" fill=\"none\" {}{} d=\"{}\"/>\n",
-                     escape(series.model->name), series.replicate, stroke(st), extra, d);
+  return curve_path(series.points, x, y, st,
+                    fmt::format("class=\"curve\" data-model=\"{}\" data-replicate=\"{}\"", escape(series.model->name),
+                                series.replicate));
 }
 
 // The legend, right of the plot area: one entry per model (retrained and original first), and a
@@ -698,7 +570,6 @@ std::string legend(const Frame& f, const std::vector<Series>& series, int64_t re
   double y = f.top + 6;
   for (const Series* e : entries) {
     const double x = f.right + 16;
-    s += line(x, y, x + 26, y, stroke(e->style));
     bool drawn = false, damaged = false;
     for (const Series& other : series)
       if (other.model->name == e->model->name) {
@@ -707,7 +578,7 @@ std::string legend(const Frame& f, const std::vector<Series>& series, int64_t re
                                      [](const auto& p) { return p.second.has_value(); });
       }
     const std::string notes = std::string(damaged ? " (damaged)" : "") + (drawn ? "" : " (no data)");
-    s += text(x + 32, y + 4, e->model->name + notes, "class=\"legend\"");
+    s += legend_entry(x, y, e->style, e->model->name + notes);
     y += 18;
   }
   if (replicates > 1) {
@@ -739,7 +610,7 @@ std::string line_plot(const LinePlot& p, const std::vector<Series>& series, doub
   const Scale x = linear_scale(0, std::max(max_step, 1.0), f.left, f.right);
   const Scale y = log ? log_scale(lo, hi, f.bottom, f.top) : linear_scale(lo, hi, f.bottom, f.top);
   svg += axes(f, x, y, p.x_title, p.y_title + (log ? " (log scale)" : ""));
-  for (const Series& s : series) svg += curve_path(s, x, y);
+  for (const Series& s : series) svg += series_path(s, x, y);
   if (!p.targets.empty()) {
     const auto [t_lo, t_hi] = std::minmax_element(p.targets.begin(), p.targets.end());
     // Replicate 0's target as strong as its bold lines, the others' paler like theirs.
@@ -1000,7 +871,7 @@ pre { background: #f6f6f6; padding: 10px 14px; font-size: 12.5px; overflow-x: au
 )";
 
 std::string header(const Study& s) {
-  std::string nav;
+  std::string nav = s.tune ? "<a href=\"#tuning\">tuning</a>" : "";
   for (size_t i = 0; i < s.scenarios.size(); ++i)
     nav += fmt::format("<a href=\"#scenario-{}\">{}</a>", i + 1, escape(s.scenarios[i].name));
   const int64_t n = count_of(s.replicates);
@@ -1032,10 +903,6 @@ std::string header(const Study& s) {
 // The name cell of a table row: swatch, name and flags.
 std::string name_cell(const std::string& name, const Style& st, const std::string& flags) {
   return fmt::format("<td class=\"name\">{}{}{}</td>", swatch_html(st), escape(name), flags);
-}
-
-std::string cell(const std::string& html, std::string_view cls = "num") {
-  return fmt::format("<td class=\"{}\">{}</td>", cls, html);
 }
 
 // ---- the summary over the replicates
@@ -1314,7 +1181,29 @@ std::string figure(const std::string& svg, std::string_view caption) {
   return fmt::format("<figure>\n{}<figcaption>{}</figcaption>\n</figure>\n", svg, caption);
 }
 
-std::string scenario_section(const Scenario& s, size_t index, const Value& margin) {
+// Beneath the summary of a study whose methods ran at the settings lethe tune chose.
+std::string tuned_note(const TuneRecord& tune, const std::string& scenario) {
+  std::vector<std::string> methods;
+  bool here = false;
+  for (const TuneScenario& t : tune.scenarios) {
+    here = here || t.scenario == scenario;
+    for (const TuneMethod& m : t.methods)
+      if (std::find(methods.begin(), methods.end(), m.method) == methods.end()) methods.push_back(m.method);
+  }
+  std::string names;
+  for (const std::string& m : methods) names += (names.empty() ? "" : ", ") + m;
+  std::string where = "this scenario's";
+  if (!here) {
+    where = tune.scenarios.size() == 1 ? "scenario " : "scenarios ";
+    for (size_t i = 0; i < tune.scenarios.size(); ++i) where += (i ? ", " : "") + tune.scenarios[i].scenario;
+    where += "'s";
+  }
+  return fmt::format("<p class=\"footnote\"><b>Tuned:</b> every method ({}) at its tuned setting, {} trials each: "
+                     "<code>lethe tune</code> chose it on {} validation split (see <a href=\"#tuning\">Tuning</a>)."
+                     "</p>\n", escape(names), tune.trials, escape(where));
+}
+
+std::string scenario_section(const Scenario& s, size_t index, const Value& margin, const TuneRecord* tune) {
   const Styles styles(s);
   const int64_t n = count_of(s.replicate_count);
   const bool intervals = n >= 2;
@@ -1342,6 +1231,7 @@ std::string scenario_section(const Scenario& s, size_t index, const Value& margi
 
   h += fmt::format("<h3>Summary over {} replicate{}</h3>\n", count(s.replicate_count), n == 1 ? "" : "s");
   h += summary_table(s, styles);
+  if (tune) h += tuned_note(*tune, s.name);
   h += paired_table(s, styles);
 
   // Plots: the gap with its interval, the gap against IEU's, the RCD medians, then the curves.
@@ -1450,19 +1340,25 @@ json parse_results(std::string_view text, const std::string& origin) {
   return parse_json(text, "report: " + origin, limits);
 }
 
-std::string render_report(const json& results) {
-  const Study s = read_study(results);
-  std::string page = fmt::format(
+std::string page_open(std::string_view title, std::string_view extra_style) {
+  return fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-      "<title>lethe study {}</title>\n<style>{}</style>\n</head>\n<body>\n",
-      escape(s.name), kStyle);
+      "<title>{}</title>\n<style>{}{}</style>\n</head>\n<body>\n",
+      escape(title), kStyle, extra_style);
+}
+
+std::string render_report(const json& results) {
+  const Study s = read_study(results);
+  std::string page = page_open("lethe study " + s.name);
   page += header(s);
-  for (size_t i = 0; i < s.scenarios.size(); ++i) page += scenario_section(s.scenarios[i], i, s.margin);
+  if (s.tune) page += tuning_section_html(*s.tune);
+  for (size_t i = 0; i < s.scenarios.size(); ++i)
+    page += scenario_section(s.scenarios[i], i, s.margin, s.tune ? &*s.tune : nullptr);
   page += fmt::format("<section id=\"configuration\">\n<h2>Configuration</h2>\n<pre>{}</pre>\n</section>\n",
                       escape(s.config));
   page += timings_section(s);
-  return page + "</body>\n</html>\n";
+  return page + std::string(kPageClose);
 }
 
 void write_report(const json& results, const std::filesystem::path& html) {
