@@ -192,6 +192,38 @@ TEST_CASE("study config: integers out of range are refused with their range") {
   CHECK(s.config.at("study").at("name") == "x");
 }
 
+TEST_CASE("study config: [tune], its spaces and the pool, every bad value refused by its key") {
+  const cli::Study s = cli::parse_study(
+      "[study]\nsubset = 10000\nstudy_seed = 4\n[tune]\ntrials = 4\nvalidation = 0.2\nrcd-weight = 0.5\n"
+      "[tune.space.ft]\nlr = [0.001, 0.01]\nsteps = 200\n[tune.space.ieu]\n",
+      "s.toml");
+  REQUIRE(s.tune.has_value());
+  CHECK(s.tune->trials == 4);
+  CHECK(s.tune->validation == 0.2);
+  CHECK(s.tune->rcd_weight == 0.5);
+  CHECK(s.tune->search_seed == 0);
+  CHECK(s.spaces.at("ft").at("lr") == std::pair<double, double>{0.001, 0.01});
+  CHECK(s.spaces.at("ft").at("steps") == std::pair<double, double>{200, 200});  // one number: pinned
+  CHECK(s.spaces.at("ieu").empty());  // kept, so the search refuses the empty space by name
+  CHECK(cli::pool_flags(s) == std::vector<std::string>{"--subset=10000", "--validation=0.2", "--pool-seed=4"});
+  CHECK(cli::pool_flags(cli::parse_study("[study]\nname = \"x\"\n", "s.toml")).empty());
+  CHECK_FALSE(cli::parse_study("[study]\nname = \"x\"\n", "s.toml").tune.has_value());
+  auto refused = [](const char* text, const char* message) {
+    CAPTURE(text);
+    CHECK_THROWS_WITH_AS(cli::parse_study(text, "s.toml"), doctest::Contains(message), Error);
+  };
+  refused("[tune]\ntrials = 0\n", "--trials");
+  refused("[tune]\ntrials = 0\n", "[1, 100000]");
+  refused("[tune]\nvalidation = 0.7\n", "(0, 0.5]");
+  refused("[tune]\nvalidation = 0\n", "(0, 0.5]");
+  refused("[tune]\nwidth = 3\n", "width");
+  refused("[tune.space.ft]\nlr = \"fast\"\n", "[tune.space.ft] 'lr' must be [lo, hi]");
+  refused("[tune.space.ft]\nlr = [0.1]\n", "[tune.space.ft] 'lr' must be [lo, hi]");
+  refused("[tune.space.nosuch]\nlr = [0.1, 0.2]\n", "nosuch");
+  refused("[tune]\nspace = 3\n", "[tune.space.METHOD]");
+  refused("[study]\nsubset = -1\n", "[study] subset = -1: must be in [0, 2147483648]");
+}
+
 TEST_CASE("study config: text on which toml++ 3.3 has undefined behaviour is refused before it parses") {
   // Each reaches __builtin_unreachable() in toml++ 3.3's whitespace check (found by tests/fuzz).
   for (const char* text : {"[\xc4\xbe]\n", "\xcc\xaa", "a = 1\xc3\xa9\n", "s = \"\"\"\\\n\xc2\xa7\"\"\"\n",

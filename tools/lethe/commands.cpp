@@ -13,6 +13,7 @@ void add_commands(CLI::App& app) {
   add_unlearn_command(app);
   add_relearn_command(app);
   add_run_command(app);
+  add_tune_command(app);
   add_report_command(app);
 }
 

@@ -13,6 +13,7 @@ void add_split_command(CLI::App& app);
 void add_unlearn_command(CLI::App& app);
 void add_relearn_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_tune_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 
 // Every subcommand above.

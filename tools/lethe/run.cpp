@@ -1,24 +1,12 @@
 // lethe run: a whole unlearning study from one TOML file. It trains the original, and per scenario
-// draws the split, retrains, runs every method, measures every model and relearns them all in one
-// batched pass (RCD); then writes results.json, results.csv, curves.csv and report.html.
-//
-// Every phase is the `lethe` subcommand a user could run by hand (train, split, unlearn), run in
-// this process with the config's flags. A phase's outputs are written atomically, then a small
-// record of the flags it and its inputs ran with and of its files' digests (`NAME.done.json`); a
-// re-run skips every phase whose record matches, whose files still have those digests and whose
-// checkpoint loads, so after Ctrl-C (or a kill, or a crash) it resumes where it stopped (the
-// original's training from its last finished epoch), a corrupt or edited file re-runs the phase
-// that made it, and a changed phase re-runs what depends on it.
+// draws the split, retrains, searches every method's setting first when the study has [tune]
+// (tune.h), runs every method, measures every model and relearns them all in one batched pass
+// (RCD); then writes results.json, results.csv, curves.csv and report.html. Every phase resumes
+// (study_phases.h).
 #include <fmt/core.h>
 
-#include <algorithm>
-#include <chrono>
-#include <csignal>
-#include <ctime>
 #include <filesystem>
-#include <optional>
-
-#include <unistd.h>
+#include <map>
 
 #include "commands.h"
 #include "common.h"
@@ -32,6 +20,9 @@
 #include "report.h"
 #include "study_config.h"
 #include "study_output.h"
+#include "study_phases.h"
+#include "tune.h"
+#include "tune_output.h"
 #include "unlearn/method.h"
 #include "unlearn/study_summary.h"
 
@@ -41,251 +32,57 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The flags --quick sets, over the config's own.
-const std::vector<std::string> kQuickTrain = {"--limit=4000", "--epochs=2"};
-const std::vector<std::string> kQuickSplit = {"--split-limit=4000"};
-const std::vector<std::string> kQuickUnlearn = {"--steps=40"};
-const std::vector<std::string> kQuickRelearn = {"--steps=60"};
-
-std::vector<std::string> run_flags(const RunOptions& r) {
-  std::vector<std::string> out = {"--dataset=" + r.dataset, "--device=" + r.device,
-                                  "--threads=" + std::to_string(r.threads)};
-  if (!r.data.empty()) out.push_back("--data=" + r.data);
-  return out;
-}
-
-std::vector<std::string> joined(std::initializer_list<std::vector<std::string>> parts) {
-  std::vector<std::string> out;
-  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
-
-// `flags` with each flag of `overrides` set to the override's value (CLI11 refuses a flag given twice).
-std::vector<std::string> overridden(std::vector<std::string> flags, const std::vector<std::string>& overrides) {
-  auto name = [](const std::string& f) { return f.substr(0, f.find('=')); };
-  for (const std::string& o : overrides)
-    flags.erase(std::remove_if(flags.begin(), flags.end(), [&](const std::string& f) { return name(f) == name(o); }),
-                flags.end());
-  flags.insert(flags.end(), overrides.begin(), overrides.end());
-  return flags;
-}
-
-std::string scenario_dir(const std::string& scenario) {
-  std::string s = scenario;
-  for (char& c : s)
-    if (c == ':' || c == ',') c = '-';
-  return s;
-}
-
-// ---- the phase records: `key` is what a phase ran with (its flags, then its inputs' keys, each
-// with the digest of the file it made); `digests` are those of the phase's output and input files
-// when it finished. A phase whose output (or an input) no longer has its digest — corrupt,
-// truncated, edited, replaced — runs again; if its new output differs, so does its digest, so
-// every phase made from it (whose key holds that digest) runs again too.
-
-// FNV-1a, 64 bits, over a file's bytes, with the file's length: it catches corruption and edits,
-// not collisions crafted on purpose (it is no cryptographic hash). Empty when it cannot be read.
-std::string file_digest(const fs::path& path) {
-  std::string bytes;
-  try {
-    bytes = read_file(path.string(), "run");
-  } catch (const Error&) {
-    return "";
-  }
-  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis and prime
-  for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return fmt::format("fnv1a64:{:016x}:{}", h, bytes.size());
-}
-
-nlohmann::json file_digests(const fs::path& output, const std::vector<fs::path>& inputs) {
-  nlohmann::json d = {{output.string(), file_digest(output)}};
-  for (const fs::path& f : inputs) d[f.string()] = file_digest(f);
-  return d;
-}
-
-// The digest of `file` as the record of a phase that finished saw it: what dependent keys hold.
-std::string recorded_digest(const nlohmann::json& record, const fs::path& file) {
-  return "--digest=" + record.at("digests").at(file.string()).get<std::string>();
-}
-
-fs::path record_path(const fs::path& output) { return fs::path(output.string() + ".done.json"); }
-
-// The record of `output` when it was made with `key` from `inputs`, and the output and the inputs
-// still have the digests they had then (and, for checkpoints, the output still loads).
-std::optional<nlohmann::json> finished(const fs::path& output, const std::vector<std::string>& key, bool checkpoint,
-                                       const std::vector<fs::path>& inputs = {}) {
-  const fs::path record = record_path(output);
-  if (!fs::exists(record) || !fs::exists(output)) return std::nullopt;
-  try {
-    nlohmann::json r = parse_json(read_file(record.string(), "run"), "run: " + record.string());
-    if (r.at("key") != nlohmann::json(key)) return std::nullopt;
-    if (r.at("digests") != file_digests(output, inputs)) {
-      fmt::print(stderr, "{} or an input changed since its phase finished: running it again\n", output.string());
-      return std::nullopt;
-    }
-    if (!r.contains("seconds") || !r.at("seconds").is_number()) return std::nullopt;  // the timings read it
-    if (checkpoint) nn::load_checkpoint(output.string());
-    return r;
-  } catch (const std::exception&) {
-    return std::nullopt;  // unreadable or stale: the phase runs again
-  }
-}
-
-void write_record(const fs::path& output, const std::vector<std::string>& key, double seconds,
-                  const std::vector<fs::path>& inputs = {}) {
-  const nlohmann::json record = {{"key", key},
-                                 {"digests", file_digests(output, inputs)},
-                                 {"seconds", seconds},
-                                 {"lethe_version", version()}};
-  write_file_atomically(record_path(output).string(), record.dump(1), "run");
-}
-
-// ---- Ctrl-C
-
-void on_interrupt(int) {
-  static const char message[] =
-      "\nlethe run: interrupted; every finished phase is kept, run the same command again to resume\n";
-  if (write(2, message, sizeof message - 1) < 0) {
-  }
-  _exit(130);
-}
-
-class Phases {
- public:
-  explicit Phases(int64_t total) : total_(total), start_(std::chrono::steady_clock::now()) {}
-  void begin(const std::string& what) {
-    ++done_;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    fmt::print(stderr, "\n== [{}/{}] {} ({:.0f} s so far)\n", done_, total_, what, elapsed);
-  }
-  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
-
- private:
-  int64_t total_, done_ = 0;
-  std::chrono::steady_clock::time_point start_;
-};
-
-double timed(const std::function<void()>& f) {
-  const auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
-
 struct RunCommand {
   std::string config, out;
   bool quick = false;
 };
 
-// What one replicate runs with: its seed (study_seed + index) and its folder.
-struct Replicate {
-  int64_t index = 0;
-  uint64_t seed = 0;
-  fs::path dir;
+// The search of a study with [tune], made by replicate 0: its record per scenario (tune.json's
+// "scenarios") and every method's chosen flags per scenario, which every replicate runs with.
+struct Tuned {
+  nlohmann::json records = nlohmann::json::array();
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> flags;
 };
 
-// Runs one replicate: the original, then per scenario the split, every method, the measurements and
-// the relearning. Returns per scenario (in the config's order) the replicate's record.
+// Runs one replicate: the original, then per scenario the split, the retrained model, the search
+// (replicate 0 of a study with [tune]: `tuned` gets every method's chosen flags per scenario; later
+// replicates read them), every method, the measurements and the relearning. Returns per scenario
+// (in the config's order) the replicate's record.
 std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, const DataSource& source, Device device,
-                                          Phases& phases, nlohmann::json& timings) {
+                                          const TuneInvocation& invocation, Phases& phases, nlohmann::json& timings,
+                                          Tuned& tuned) {
   const std::string seed = std::to_string(rep.seed);
-  const std::string tag = s.replicates > 1 ? fmt::format("r{}: ", rep.index) : "";
-  auto timing = [&](const std::string& phase, const nlohmann::json& record) {
-    timings.push_back({{"phase", tag + phase}, {"seconds", record.at("seconds")}});
-  };
-  const std::vector<std::string> run = run_flags(s.run);
-  fs::create_directories(rep.dir);
-
-  // The original. A phase's key holds its own flags and its inputs' keys with their files' digests,
-  // so a changed original also re-runs everything made from it.
-  const fs::path original = rep.dir / "original.safetensors";
-  std::vector<std::string> original_key;
-  {
-    const std::vector<std::string> flags =
-        joined({{"train", "--model=" + s.model, "--out=" + original.string(), "--seed=" + seed}, run, s.train});
-    phases.begin(tag + "train the original (" + s.model + ", seed " + seed + ")");
-    std::optional<nlohmann::json> done = finished(original, flags, true);
-    if (!done) {
-      const fs::path pending = rep.dir / "original.pending.json";  // an interrupted training resumes if its flags match
-      // A pending record or a checkpoint left by an interrupted training that no longer reads
-      // (corrupt, edited) is not resumed: the original is trained again.
-      const bool resumable = fs::exists(original) && fs::exists(pending) && [&] {
-        try {
-          if (parse_json(read_file(pending.string(), "run"), "run: " + pending.string()) != nlohmann::json(flags))
-            return false;
-          nn::load_checkpoint(original.string());
-          return true;
-        } catch (const Error&) {
-          return false;
-        }
-      }();
-      write_file_atomically(pending.string(), nlohmann::json(flags).dump(), "run");
-      const double seconds = timed([&] {
-        run_command(resumable ? joined({{"train", "--resume=" + original.string(), "--out=" + original.string()}, run})
-                              : flags);
-      });
-      write_record(original, flags, seconds);
-      fs::remove(pending);
-      done = finished(original, flags, true);
-    } else {
-      fmt::print(stderr, "done before: {}\n", original.string());
-    }
-    timing("train original", *done);
-    original_key = joined({flags, {recorded_digest(*done, original)}});
-  }
+  ReplicatePhases rp(s, rep, phases, timings);
+  const std::string& tag = rp.tag();
+  const PhaseOutput original = rp.original();
 
   std::vector<nlohmann::json> out;
   for (const std::string& scenario_text : s.scenarios) {
     const unlearn::Scenario scenario = unlearn::parse_scenario(scenario_text);
-    const fs::path dir = rep.dir / scenario_dir(scenario.str());
-    fs::create_directories(dir);
-    const fs::path split_file = dir / "split.json";
-    std::vector<std::string> split_key;
-    {
-      const std::vector<std::string> flags = joined(
-          {{"split", "--scenario=" + scenario.str(), "--split-seed=" + seed, "--out=" + split_file.string()}, run, s.split});
-      phases.begin(tag + scenario.str() + ": draw the split");
-      std::optional<nlohmann::json> done = finished(split_file, flags, false);
-      if (!done) {
-        write_record(split_file, flags, timed([&] { run_command(flags); }));
-        done = finished(split_file, flags, false);
-      }
-      timing(scenario.str() + ": split", *done);
-      split_key = joined({flags, {recorded_digest(*done, split_file)}});
-    }
+    const fs::path dir = rp.scenario_folder(scenario);
+    const PhaseOutput split = rp.split(scenario);
 
-    std::vector<ModelFile> models = {{original.string(), "original", "original", "original", nullptr}};
-    std::vector<std::string> made = {"retrain"};
-    made.insert(made.end(), s.methods.begin(), s.methods.end());
+    std::vector<ModelFile> models = {{original.path.string(), "original", "original", "original", nullptr}};
     nlohmann::json records = nlohmann::json::object();  // every model's key and digest: the relearning phase's key
-    for (const std::string& method : made) {
-      const fs::path checkpoint = dir / (method + ".safetensors");
-      const std::vector<std::string> flags =
-          joined({{"unlearn", "--method=" + method, "--split=" + split_file.string(), "--from=" + original.string(),
-                   "--out=" + checkpoint.string(), "--no-eval"},
-                  run, s.unlearn, s.method_flags.count(method) ? s.method_flags.at(method) : std::vector<std::string>{}});
-      const std::vector<std::string> key = joined({flags, {"--inputs:"}, original_key, split_key});
-      phases.begin(tag + scenario.str() + ": " + method);
-      std::optional<nlohmann::json> done = finished(checkpoint, key, true, {original, split_file});
-      if (!done) {
-        write_record(checkpoint, key, timed([&] { run_command(flags); }), {original, split_file});
-        done = finished(checkpoint, key, true, {original, split_file});
-      } else {
-        fmt::print(stderr, "done before: {}\n", checkpoint.string());
-      }
-      timing(scenario.str() + ": " + method, *done);
-      records[method] = joined({key, {recorded_digest(*done, checkpoint)}});
+    auto add = [&](const std::string& method, const PhaseOutput& made) {
+      records[method] = made.key;
       const bool is_retrain = method == "retrain";
-      models.push_back({checkpoint.string(), is_retrain ? "retrained" : method, method,
-                        is_retrain ? "retrained" : "unlearned", done->at("seconds")});
+      models.push_back({made.path.string(), is_retrain ? "retrained" : method, method,
+                        is_retrain ? "retrained" : "unlearned", made.record.at("seconds")});
+    };
+    const PhaseOutput retrained = rp.model(scenario, original, split, "retrain", {}, dir / "retrain.safetensors");
+    add("retrain", retrained);
+    if (s.tune && rep.index == 0) {
+      phases.begin(tag + scenario.str() + ": search every method's setting (" + std::to_string(s.tune->trials) +
+                   " trials each)");
+      tuned.records.push_back(search_scenario(s, rp, {scenario, original, split, retrained}, source, device, invocation));
+      tuned.flags[scenario.str()] = chosen_flags(tuned.records.back(), s.methods);
+    }
+    for (const std::string& method : s.methods) {
+      const auto& chosen = tuned.flags[scenario.str()];
+      const auto it = chosen.find(method);
+      add(method, rp.model(scenario, original, split, method, it == chosen.end() ? std::vector<std::string>{} : it->second,
+                           dir / (method + ".safetensors")));
     }
 
     // Measure and relearn every model of the scenario.
@@ -300,21 +97,22 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
     const fs::path relearn_file = dir / "relearn.json";
     const std::vector<std::string> key = joined({{"relearn", records.dump()}, relearn_flags, {fmt::format("{}", s.margin)}});
     phases.begin(tag + scenario.str() + ": measure and relearn " + std::to_string(models.size()) + " models");
+    const fs::path split_file = split.path;
     std::vector<fs::path> relearn_inputs = {split_file};
     for (const ModelFile& m : models) relearn_inputs.push_back(m.path);
     std::optional<nlohmann::json> done = finished(relearn_file, key, false, relearn_inputs);
     if (!done) {
-      const unlearn::Split split = unlearn::load_split(split_file.string());
+      const unlearn::Split drawn = unlearn::load_split(split_file.string());
       RelearnOutput result;
       const double seconds = timed([&] {
-        result = relearn_models({source, split, device, relearn_options, s.margin, s.relearn_mode, false, models, "", 1});
+        result = relearn_models({source, drawn, device, relearn_options, s.margin, s.relearn_mode, false, models, "", 1});
       });
       const nlohmann::json body = {{"models", result.models},
                                    {"targets", result.targets},
                                    {"relearn_data", result.data},
                                    {"relearn_seconds", result.seconds},
-                                   {"split_digest", split.digest()},
-                                   {"forget_size", split.forget.size()}};
+                                   {"split_digest", drawn.digest()},
+                                   {"forget_size", drawn.forget.size()}};
       write_file_atomically(relearn_file.string(), body.dump(1), "run");
       write_record(relearn_file, key, seconds, relearn_inputs);
       done = finished(relearn_file, key, false, relearn_inputs);
@@ -322,7 +120,7 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
     } else {
       fmt::print(stderr, "done before: {}\n", relearn_file.string());
     }
-    timing(scenario.str() + ": measure and relearn", *done);
+    timings.push_back({{"phase", tag + scenario.str() + ": measure and relearn"}, {"seconds", done->at("seconds")}});
     const nlohmann::json body = parse_json(read_file(relearn_file.string(), "run"), "run: " + relearn_file.string());
     try {  // a field missing or of another type: nlohmann's exception, said as lethe's
       nlohmann::json relearn_json = relearn_options;
@@ -347,30 +145,28 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
 }
 
 void run_study(const RunCommand& c) {
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
+  stop_on_interrupt("\nlethe run: interrupted; every finished phase is kept, run the same command again to resume\n");
   Study s = read_study(c.config);
-  if (c.quick) {
-    s.train = overridden(s.train, kQuickTrain);
-    s.split = overridden(s.split, kQuickSplit);
-    s.unlearn = overridden(s.unlearn, kQuickUnlearn);
-    s.relearn = overridden(s.relearn, kQuickRelearn);
-    s.name += "-quick";
-  }
+  if (s.tune) check_search_spaces(s);
+  const DataSource source = load_data(s.run);
+  if (c.quick) apply_quick(s, source.train->size());
   const fs::path out = c.out.empty() ? fs::path("study") / s.name : fs::path(c.out);
   std::error_code made;
   fs::create_directories(out, made);
   LETHE_CHECK(!made && fs::is_directory(out), "run", "cannot make the output folder ", out.string(), ": ",
               made ? made.message() : "it exists and is not a folder");
-  Phases phases(s.replicates * (1 + static_cast<int64_t>(s.scenarios.size()) * (3 + static_cast<int64_t>(s.methods.size()))));
+  Phases phases(s.replicates * (1 + static_cast<int64_t>(s.scenarios.size()) * (3 + static_cast<int64_t>(s.methods.size()))) +
+                (s.tune ? static_cast<int64_t>(s.scenarios.size()) : 0));
   nlohmann::json timings = nlohmann::json::array();
 
-  const DataSource source = load_data(s.run);
   const Device device = start(s.run);
   std::vector<std::vector<nlohmann::json>> by_scenario(s.scenarios.size());  // [scenario][replicate]
+  const TuneInvocation invocation{c.config, out.string(), c.quick};
+  Tuned tuned;
   for (int64_t r = 0; r < s.replicates; ++r) {
     const Replicate rep{r, s.study_seed + static_cast<uint64_t>(r), out / fmt::format("replicate-{}", r)};
-    const std::vector<nlohmann::json> records = run_replicate(s, rep, source, device, phases, timings);
+    const std::vector<nlohmann::json> records =
+        run_replicate(s, rep, source, device, invocation, phases, timings, tuned);
     for (size_t i = 0; i < records.size(); ++i) by_scenario[i].push_back(records[i]);
   }
 
@@ -389,7 +185,16 @@ void run_study(const RunCommand& c) {
 
   double total = 0;
   for (const nlohmann::json& t : timings) total += t.at("seconds").get<double>();
-  const nlohmann::json results = {{"lethe_version", version()},
+  nlohmann::json tune;  // null without [tune]
+  if (s.tune) {
+    tune = tune_header(s);
+    tune["scenarios"] = tuned.records;
+    finish_tune_record(tune);
+    fs::create_directories(out / "tune");
+    write_file_atomically((out / "tune" / "tune.json").string(), tune.dump(1), "run");
+    write_tune_outputs(tune, out / "tune");
+  }
+  nlohmann::json results = {{"lethe_version", version()},
                                   {"schema_version", kOutputSchemaVersion},
                                   {"study", s.name},
                                   {"created", utc_now()},
@@ -403,6 +208,7 @@ void run_study(const RunCommand& c) {
                                   {"total_seconds", total},
                                   {"margin", s.margin},
                                   {"scenarios", scenarios}};
+  if (s.tune) results["tune"] = tune;
   write_file_atomically((out / "results.json").string(), results.dump(1), "run");
   write_results_csv(out / "results.csv", results);
   write_summary_csv(out / "summary.csv", results);

@@ -1,5 +1,6 @@
 #include "study_config.h"
 
+#include <fmt/core.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 #include "engine/error.h"
 #include "engine/file.h"
 #include "engine/json.h"
+#include "commands.h"
+#include "option_flags.h"
 #include "toml_config.h"
 #include "unlearn/method.h"
 
@@ -94,6 +97,10 @@ const std::vector<StudyKey>& study_keys() {
        [](auto& t, auto key, Study& s, auto& path) {  // TOML has no larger integers
          s.study_seed = static_cast<uint64_t>(get_int(t, key, 0, 0, std::numeric_limits<int64_t>::max(), path));
        }},
+      {"subset",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.subset = get_int(t, key, s.subset, 0, nn::kMaxCount, path);
+       }},
       {"confidence",
        [](auto& t, auto key, Study& s, auto& path) {
          s.confidence = get_or(t, key, s.confidence, path);
@@ -119,6 +126,48 @@ std::string known_study_keys() {
   std::string known;
   for (const StudyKey& key : study_keys()) known += (known.empty() ? "" : ", ") + std::string(key.name);
   return known;
+}
+
+// A [tune.space.METHOD] value: [lo, hi], or one number (the option pinned to it).
+std::pair<double, double> space_range(const toml::node& n, const std::string& where) {
+  auto number = [&](const toml::node& e) -> std::optional<double> {
+    if (const auto i = e.value_exact<int64_t>()) return static_cast<double>(*i);
+    return e.value_exact<double>();
+  };
+  if (const auto v = number(n)) return {*v, *v};
+  const toml::array* a = n.as_array();
+  std::optional<double> lo, hi;
+  if (a != nullptr && a->size() == 2) lo = number((*a)[0]), hi = number((*a)[1]);
+  LETHE_CHECK(lo && hi, "run", where, " must be [lo, hi] (two numbers) or one number");
+  return {*lo, *hi};
+}
+
+// [tune]: its keys are the flags of `lethe tune`; its [tune.space.METHOD] tables the spaces.
+void read_tune(const toml::table& t, Study& s, const std::string& path) {
+  toml::table flags;
+  for (const auto& [key, node] : t) {
+    if (key.str() != "space") {
+      flags.insert(key, node);
+      continue;
+    }
+    LETHE_CHECK(node.is_table(), "run", path, ": [tune] space must be a table of [tune.space.METHOD] tables");
+    for (const auto& [mk, mv] : *node.as_table()) {
+      const std::string method(mk.str());
+      unlearn::find_method(method);  // throws with the known names
+      LETHE_CHECK(mv.is_table(), "run", path, ": [tune.space] ", excerpt(method, 40, '\''),
+                  " must be a table [tune.space.", method, "]");
+      auto& ranges = s.spaces[method];  // present, if empty: an empty space is refused by name later
+      for (const auto& [ok, ov] : *mv.as_table()) {
+        const std::string option(ok.str());
+        ranges[option] = space_range(ov, path + ": [tune.space." + method + "] " + excerpt(option, 40, '\''));
+      }
+    }
+  }
+  TuneOptions o;
+  CLI::App parser;  // the flags of `lethe tune`, which the table holds
+  add_option_flags(parser, o, tune_options());
+  parse_flags(parser, table_flags(flags, path + " [tune]"), path + " [tune]");
+  s.tune = o;
 }
 
 Study default_study() {
@@ -173,8 +222,10 @@ Study parse_study(std::string_view toml_text, const std::string& path) {
         }
       }
       s.unlearn = table_flags(shared, path + " [unlearn]");
+    } else if (k == "tune") {
+      read_tune(t, s, path);
     } else {
-      LETHE_FAIL("run", path, ": unknown table [", table_name(k), "] (known: study, train, split, unlearn, relearn)");
+      LETHE_FAIL("run", path, ": unknown table [", table_name(k), "] (known: study, train, split, unlearn, relearn, tune)");
     }
   }
   for (const std::string& m : s.methods) unlearn::find_method(m);
@@ -185,6 +236,13 @@ Study parse_study(std::string_view toml_text, const std::string& path) {
   as_json << toml::json_formatter{file};
   s.config = parse_json(as_json.str(), "run: " + path + " (as JSON)");
   return s;
+}
+
+std::vector<std::string> pool_flags(const Study& s) {
+  const double validation = s.tune ? s.tune->validation : 0;
+  if (s.subset == 0 && validation == 0) return {};
+  return {fmt::format("--subset={}", s.subset), fmt::format("--validation={}", validation),
+          fmt::format("--pool-seed={}", s.study_seed)};
 }
 
 Study read_study(const std::string& path) {

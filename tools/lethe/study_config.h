@@ -1,6 +1,7 @@
 #pragma once
-// A study's TOML file (README, "lethe run"): its [study] table and the [train], [split], [unlearn]
-// (with [unlearn.METHOD]) and [relearn] tables of flags for those subcommands.
+// A study's TOML file (README, "lethe run"): its [study] table, the [train], [split], [unlearn]
+// (with [unlearn.METHOD]) and [relearn] tables of flags for those subcommands, and [tune] (with
+// [tune.space.METHOD]), the flags of `lethe tune`.
 //
 // Every malformed file or value is a lethe::Error naming the file and the key (or a CLI::Error from
 // table_flags for a value that is no flag), never another exception: numbers are range-checked
@@ -9,11 +10,13 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common.h"
+#include "tune_options.h"
 #include "unlearn/relearn.h"
 
 namespace lethe::cli {
@@ -35,8 +38,19 @@ struct Study {
   // tables add flags for method M only.
   std::vector<std::string> train, split, unlearn, relearn;
   std::map<std::string, std::vector<std::string>> method_flags;
+  // The training pool (unlearn::Pool): a seeded subset of this many training samples (0: all),
+  // drawn with seed study_seed, the same for every replicate.
+  int64_t subset = 0;
+  // [tune]: search every method's hyper-parameters first (README, "lethe tune"), on a validation
+  // split held out of the pool; [tune.space.METHOD] tables replace a method's default space.
+  std::optional<TuneOptions> tune;
+  SpaceRanges spaces;
   nlohmann::json config;  // the file as read, for the report
 };
+
+// The pool flags of `lethe train` and `lethe split` for the study (none for the trivial pool):
+// --subset, --validation (with [tune]) and --pool-seed = study_seed.
+std::vector<std::string> pool_flags(const Study& s);
 
 // The range of [study] replicates (threads: as --threads, kMaxThreads).
 inline constexpr int64_t kMaxReplicates = 1000;

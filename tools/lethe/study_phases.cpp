@@ -1,0 +1,249 @@
+#include "study_phases.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+
+#include <unistd.h>
+
+#include "commands.h"
+#include "engine/error.h"
+#include "engine/file.h"
+#include "engine/json.h"
+#include "engine/version.h"
+#include "nn/checkpoint.h"
+
+namespace lethe::cli {
+
+std::vector<std::string> joined(std::initializer_list<std::vector<std::string>> parts) {
+  std::vector<std::string> out;
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+std::vector<std::string> overridden(std::vector<std::string> flags, const std::vector<std::string>& overrides) {
+  auto name = [](const std::string& f) { return f.substr(0, f.find('=')); };
+  for (const std::string& o : overrides)
+    flags.erase(std::remove_if(flags.begin(), flags.end(), [&](const std::string& f) { return name(f) == name(o); }),
+                flags.end());
+  flags.insert(flags.end(), overrides.begin(), overrides.end());
+  return flags;
+}
+
+std::string scenario_dir(const std::string& scenario) {
+  std::string s = scenario;
+  for (char& c : s)
+    if (c == ':' || c == ',') c = '-';
+  return s;
+}
+
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+double timed(const std::function<void()>& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+namespace {
+
+// A phase whose output (or an input) no longer has its digest — corrupt, truncated, edited,
+// replaced — runs again; if its new output differs, so does its digest, so every phase made from it
+// (whose key holds that digest) runs again too.
+
+// FNV-1a, 64 bits, over a file's bytes, with the file's length: it catches corruption and edits,
+// not collisions crafted on purpose (it is no cryptographic hash). Empty when it cannot be read.
+std::string file_digest(const fs::path& path) {
+  std::string bytes;
+  try {
+    bytes = read_file(path.string(), "run");
+  } catch (const Error&) {
+    return "";
+  }
+  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis and prime
+  for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return fmt::format("fnv1a64:{:016x}:{}", h, bytes.size());
+}
+
+nlohmann::json file_digests(const fs::path& output, const std::vector<fs::path>& inputs) {
+  nlohmann::json d = {{output.string(), file_digest(output)}};
+  for (const fs::path& f : inputs) d[f.string()] = file_digest(f);
+  return d;
+}
+
+fs::path record_path(const fs::path& output) { return fs::path(output.string() + ".done.json"); }
+
+}  // namespace
+
+std::string recorded_digest(const nlohmann::json& record, const fs::path& file) {
+  return "--digest=" + record.at("digests").at(file.string()).get<std::string>();
+}
+
+std::optional<nlohmann::json> finished(const fs::path& output, const std::vector<std::string>& key, bool checkpoint,
+                                       const std::vector<fs::path>& inputs) {
+  const fs::path record = record_path(output);
+  if (!fs::exists(record) || !fs::exists(output)) return std::nullopt;
+  try {
+    nlohmann::json r = parse_json(read_file(record.string(), "run"), "run: " + record.string());
+    if (r.at("key") != nlohmann::json(key)) return std::nullopt;
+    if (r.at("digests") != file_digests(output, inputs)) {
+      fmt::print(stderr, "{} or an input changed since its phase finished: running it again\n", output.string());
+      return std::nullopt;
+    }
+    if (!r.contains("seconds") || !r.at("seconds").is_number()) return std::nullopt;  // the timings read it
+    if (checkpoint) nn::load_checkpoint(output.string());
+    return r;
+  } catch (const std::exception&) {
+    return std::nullopt;  // unreadable or stale: the phase runs again
+  }
+}
+
+void write_record(const fs::path& output, const std::vector<std::string>& key, double seconds,
+                  const std::vector<fs::path>& inputs) {
+  const nlohmann::json record = {{"key", key},
+                                 {"digests", file_digests(output, inputs)},
+                                 {"seconds", seconds},
+                                 {"lethe_version", version()}};
+  write_file_atomically(record_path(output).string(), record.dump(1), "run");
+}
+
+namespace {
+const char* interrupt_message = "";
+void on_interrupt(int) {
+  if (write(2, interrupt_message, std::strlen(interrupt_message)) < 0) {
+  }
+  _exit(130);
+}
+}  // namespace
+
+void stop_on_interrupt(const char* message) {
+  interrupt_message = message;
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+}
+
+void Phases::begin(const std::string& what) {
+  ++done_;
+  fmt::print(stderr, "\n== [{}/{}] {} ({:.0f} s so far)\n", done_, total_, what, seconds());
+}
+
+double Phases::seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+ReplicatePhases::ReplicatePhases(const Study& study, Replicate rep, Phases& phases, nlohmann::json& timings)
+    : s_(study), rep_(std::move(rep)), phases_(phases), timings_(timings) {
+  tag_ = s_.replicates > 1 ? fmt::format("r{}: ", rep_.index) : "";
+  run_ = {"--dataset=" + s_.run.dataset, "--device=" + s_.run.device, "--threads=" + std::to_string(s_.run.threads)};
+  if (!s_.run.data.empty()) run_.push_back("--data=" + s_.run.data);
+  fs::create_directories(rep_.dir);
+}
+
+void ReplicatePhases::timing(const std::string& phase, const nlohmann::json& record) {
+  timings_.push_back({{"phase", tag_ + phase}, {"seconds", record.at("seconds")}});
+}
+
+PhaseOutput ReplicatePhases::original() {
+  // A phase's key holds its own flags and its inputs' keys with their files' digests, so a changed
+  // original also re-runs everything made from it.
+  const std::string seed = std::to_string(rep_.seed);
+  const fs::path original = rep_.dir / "original.safetensors";
+  // A study that tunes never reads a test sample before its final report: its original is trained
+  // without the per-epoch test evaluation.
+  const std::vector<std::string> no_test = s_.tune ? std::vector<std::string>{"--no-test"} : std::vector<std::string>{};
+  const std::vector<std::string> flags =
+      joined({{"train", "--model=" + s_.model, "--out=" + original.string(), "--seed=" + seed}, run_, pool_flags(s_),
+              no_test, s_.train});
+  phases_.begin(tag_ + "train the original (" + s_.model + ", seed " + seed + ")");
+  std::optional<nlohmann::json> done = finished(original, flags, true);
+  if (!done) {
+    const fs::path pending = rep_.dir / "original.pending.json";  // an interrupted training resumes if its flags match
+    // A pending record or a checkpoint left by an interrupted training that no longer reads
+    // (corrupt, edited) is not resumed: the original is trained again.
+    const bool resumable = fs::exists(original) && fs::exists(pending) && [&] {
+      try {
+        if (parse_json(read_file(pending.string(), "run"), "run: " + pending.string()) != nlohmann::json(flags))
+          return false;
+        nn::load_checkpoint(original.string());
+        return true;
+      } catch (const Error&) {
+        return false;
+      }
+    }();
+    write_file_atomically(pending.string(), nlohmann::json(flags).dump(), "run");
+    const double seconds = timed([&] {
+      run_command(resumable ? joined({{"train", "--resume=" + original.string(), "--out=" + original.string()}, run_,
+                                      no_test})
+                            : flags);
+    });
+    write_record(original, flags, seconds);
+    fs::remove(pending);
+    done = finished(original, flags, true);
+  } else {
+    fmt::print(stderr, "done before: {}\n", original.string());
+  }
+  timing("train original", *done);
+  return {original, joined({flags, {recorded_digest(*done, original)}}), *done};
+}
+
+fs::path ReplicatePhases::scenario_folder(const unlearn::Scenario& scenario) const {
+  return rep_.dir / scenario_dir(scenario.str());
+}
+
+PhaseOutput ReplicatePhases::split(const unlearn::Scenario& scenario) {
+  const fs::path dir = scenario_folder(scenario);
+  fs::create_directories(dir);
+  const fs::path split_file = dir / "split.json";
+  const std::vector<std::string> flags =
+      joined({{"split", "--scenario=" + scenario.str(), "--split-seed=" + std::to_string(rep_.seed),
+               "--out=" + split_file.string()},
+              run_, pool_flags(s_), s_.split});
+  phases_.begin(tag_ + scenario.str() + ": draw the split");
+  std::optional<nlohmann::json> done = finished(split_file, flags, false);
+  if (!done) {
+    write_record(split_file, flags, timed([&] { run_command(flags); }));
+    done = finished(split_file, flags, false);
+  }
+  timing(scenario.str() + ": split", *done);
+  return {split_file, joined({flags, {recorded_digest(*done, split_file)}}), *done};
+}
+
+std::vector<std::string> ReplicatePhases::unlearn_flags(const std::string& method,
+                                                        const std::vector<std::string>& extra) const {
+  const auto own = s_.method_flags.find(method);
+  return overridden(joined({s_.unlearn, own == s_.method_flags.end() ? std::vector<std::string>{} : own->second}),
+                    extra);
+}
+
+PhaseOutput ReplicatePhases::model(const unlearn::Scenario& scenario, const PhaseOutput& original,
+                                   const PhaseOutput& split, const std::string& method,
+                                   const std::vector<std::string>& extra, const fs::path& file) {
+  const std::vector<std::string> flags =
+      joined({{"unlearn", "--method=" + method, "--split=" + split.path.string(), "--from=" + original.path.string(),
+               "--out=" + file.string(), "--no-eval"},
+              run_, unlearn_flags(method, extra)});
+  const std::vector<std::string> key = joined({flags, {"--inputs:"}, original.key, split.key});
+  phases_.begin(tag_ + scenario.str() + ": " + method);
+  const std::vector<fs::path> inputs = {original.path, split.path};
+  std::optional<nlohmann::json> done = finished(file, key, true, inputs);
+  if (!done) {
+    write_record(file, key, timed([&] { run_command(flags); }), inputs);
+    done = finished(file, key, true, inputs);
+  } else {
+    fmt::print(stderr, "done before: {}\n", file.string());
+  }
+  timing(scenario.str() + ": " + method, *done);
+  return {file, joined({key, {recorded_digest(*done, file)}}), *done};
+}
+
+}  // namespace lethe::cli

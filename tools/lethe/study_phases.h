@@ -1,0 +1,115 @@
+#pragma once
+// The phases of a study (`lethe run`) and of a search (`lethe tune`): train the original, draw a
+// scenario's split, make one model (retrain or a method) — each the `lethe` subcommand a user could
+// run by hand, run in this process with the study's flags.
+//
+// A phase's outputs are written atomically, then a small record of the flags it and its inputs ran
+// with and of its files' digests (`NAME.done.json`); a phase whose record matches, whose files still
+// have those digests and whose checkpoint loads is skipped, so after Ctrl-C (or a kill, or a crash)
+// a run resumes where it stopped (the original's training from its last finished epoch), a corrupt
+// or edited file re-runs the phase that made it, and a changed phase re-runs what depends on it.
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "study_config.h"
+#include "unlearn/scenario.h"
+
+namespace lethe::cli {
+
+namespace fs = std::filesystem;
+
+std::vector<std::string> joined(std::initializer_list<std::vector<std::string>> parts);
+// `flags` with each flag of `overrides` set to the override's value (CLI11 refuses a flag given twice).
+std::vector<std::string> overridden(std::vector<std::string> flags, const std::vector<std::string>& overrides);
+// A scenario's folder name: its canonical text with ':' and ',' as '-'.
+std::string scenario_dir(const std::string& scenario);
+std::string utc_now();
+double timed(const std::function<void()>& f);
+
+// ---- phase records: `key` is what a phase ran with (its flags, then its inputs' keys, each with
+// the digest of the file it made); the record's digests are those of the phase's output and input
+// files when it finished.
+
+// The record of `output` when it was made with `key` from `inputs`, and the output and the inputs
+// still have the digests they had then (and, for checkpoints, the output still loads).
+std::optional<nlohmann::json> finished(const fs::path& output, const std::vector<std::string>& key, bool checkpoint,
+                                       const std::vector<fs::path>& inputs = {});
+void write_record(const fs::path& output, const std::vector<std::string>& key, double seconds,
+                  const std::vector<fs::path>& inputs = {});
+// "--digest=D": the digest of `file` as the record of a phase that finished saw it, what the keys
+// of phases made from it hold.
+std::string recorded_digest(const nlohmann::json& record, const fs::path& file);
+
+// Ctrl-C (SIGINT) and SIGTERM end the process at once with exit code 130, after `message` (a
+// string literal) on stderr: every finished phase is on disk, and the same command resumes.
+void stop_on_interrupt(const char* message);
+
+// Numbered progress lines on stderr ("== [3/20] what (41 s so far)").
+class Phases {
+ public:
+  explicit Phases(int64_t total) : total_(total), start_(std::chrono::steady_clock::now()) {}
+  void begin(const std::string& what);
+  double seconds() const;
+
+ private:
+  int64_t total_, done_ = 0;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// What one replicate runs with: its seed (study_seed + index) and its folder.
+struct Replicate {
+  int64_t index = 0;
+  uint64_t seed = 0;
+  fs::path dir;
+};
+
+// A phase's output file, the key phases made from it hold, and its record.
+struct PhaseOutput {
+  fs::path path;
+  std::vector<std::string> key;
+  nlohmann::json record;
+};
+
+// The phases of one replicate of a study. Each skips itself when its record says it is done.
+class ReplicatePhases {
+ public:
+  ReplicatePhases(const Study& study, Replicate rep, Phases& phases, nlohmann::json& timings);
+  const Replicate& replicate() const { return rep_; }
+  // "rN: " for a study of several replicates, "" otherwise: what progress lines and timings begin with.
+  const std::string& tag() const { return tag_; }
+  // The study's run flags (--dataset, --device, --threads, --data).
+  const std::vector<std::string>& run_flags() const { return run_; }
+
+  // The original (trained on the study's pool), resuming an interrupted training.
+  PhaseOutput original();
+  // The scenario's folder in the replicate's.
+  fs::path scenario_folder(const unlearn::Scenario& scenario) const;
+  // The scenario's split, drawn in the study's pool with the replicate's seed.
+  PhaseOutput split(const unlearn::Scenario& scenario);
+  // `method` run on the original under `split` with the study's [unlearn] flags, its
+  // [unlearn.METHOD] flags, then `extra` (a tuned setting) over them; written to `file`.
+  PhaseOutput model(const unlearn::Scenario& scenario, const PhaseOutput& original, const PhaseOutput& split,
+                    const std::string& method, const std::vector<std::string>& extra, const fs::path& file);
+  // The flags of `lethe unlearn` for `method` in this study (its [unlearn] and [unlearn.METHOD]
+  // tables, then `extra` over them), without the files.
+  std::vector<std::string> unlearn_flags(const std::string& method, const std::vector<std::string>& extra) const;
+
+ private:
+  void timing(const std::string& phase, const nlohmann::json& record);
+  const Study& s_;
+  Replicate rep_;
+  Phases& phases_;
+  nlohmann::json& timings_;
+  std::string tag_;
+  std::vector<std::string> run_;
+};
+
+}  // namespace lethe::cli
