@@ -15,6 +15,7 @@
 #include "engine/error.h"
 #include "engine/file.h"
 #include "tests/temp_dir.h"
+#include "tests/text_search.h"
 #include "tools/lethe/report.h"
 #include "unlearn/study_summary.h"
 
@@ -25,13 +26,7 @@ namespace {
 
 json fixture() { return json::parse(lethe::read_file(LETHE_TEST_DATA_DIR "/study_results.json")); }
 
-size_t count(std::string_view haystack, std::string_view needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string_view::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
-}
-
-bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
+using lethe::test::contains, lethe::test::count;
 
 // The text from the first `open` to the `close` after it (empty when `open` is absent).
 std::string_view between(std::string_view html, std::string_view open, std::string_view close) {

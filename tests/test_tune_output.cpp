@@ -18,6 +18,7 @@
 #include "engine/error.h"
 #include "engine/file.h"
 #include "tests/temp_dir.h"
+#include "tests/text_search.h"
 #include "tools/lethe/study_config.h"
 #include "tools/lethe/svg_plot.h"
 #include "tools/lethe/tune_output.h"
@@ -29,13 +30,7 @@ namespace {
 
 json fixture() { return json::parse(lethe::read_file(LETHE_TEST_DATA_DIR "/tune_results.json")); }
 
-size_t count(std::string_view haystack, std::string_view needle) {
-  size_t n = 0;
-  for (size_t at = haystack.find(needle); at != std::string_view::npos; at = haystack.find(needle, at + 1)) ++n;
-  return n;
-}
-
-bool contains(std::string_view haystack, std::string_view needle) { return haystack.find(needle) != std::string_view::npos; }
+using lethe::test::contains, lethe::test::count;
 
 // A CSV text's records, each its fields unquoted (RFC 4180: "" in a quoted field is one ").
 std::vector<std::vector<std::string>> csv_records(const std::string& text) {

@@ -2,14 +2,16 @@
 # `lethe tune` end to end (issue 15), on a 3,000-image Fashion-MNIST folder and the mlp: the search
 # never reads the test set (it runs with the test files absent; `lethe run` of the same study, the
 # control, fails without them), every method gets the same trials, the chosen setting is the
-# argmin of the criterion, a killed search resumes without repeating a finished trial, --jobs gives
-# the same trials as one process, bad settings are refused by name, and a study with [tune] runs the
-# methods at their chosen settings.
+# argmin of the criterion (with the RCD term as README defines it), a killed search resumes without
+# repeating a finished trial, --jobs gives the same trials as one process, bad settings are refused
+# by name, and a study with [tune] after the search reuses it and runs the methods at their chosen
+# settings.
 #   tests/tune.sh BUILD_DIR/tools/lethe
 set -euo pipefail
 lethe=$1
 name=tune.sh
 source "$(dirname "$0")/cli_lib.sh"
+trap 'echo "$name: FAILED: line $LINENO: $BASH_COMMAND" >&2' ERR  # a step that stops the script says which
 
 # One folder of 3,000 training and 500 test images; its test files are moved away while the search
 # runs, and back for the study that uses the search.
@@ -80,7 +82,7 @@ kept=$(ls "$trials"/*.done.json 2> /dev/null | wc -l)
 "$lethe" tune "$work/tune.toml" --out "$work/a" > "$work/a.out" 2> "$work/a.err" ||
   fail "tune failed without the test set: $(tail -3 "$work/a.err")"
 done_before=$(grep -oE "random:0.1: 9 trials \(3 methods × 3\), [0-9]+ done before" "$work/a.err" | grep -oE "[0-9]+ done" |
-  cut -d' ' -f1)
+  cut -d' ' -f1 || true)
 [[ ${done_before:-0} -ge $kept ]] || fail "$kept trials had finished before the kill, ${done_before:-none} were kept"
 (cd "$trials" && md5sum -c --quiet "$work/k.sums") || fail "a trial finished before the kill was run again"
 python3 - "$work/a/tune/tune.json" <<'PY' || fail "tune.json does not hold what the search should"
@@ -125,6 +127,23 @@ grep -q "random:0.1: 9 trials (3 methods × 3), 6 done before, 3 to run in 2 pro
 [[ -s $work/a/replicate-0/random-0.1/trials/ga-1.json.log ]] || fail "no trial process log"
 criteria "$work/a" | cmp -s - "$work/a.criteria" ||
   fail "the trials run again in processes gave other results: $(criteria "$work/a" | diff - "$work/a.criteria" | head -4)"
+
+echo "== --rcd-weight: every trial relearns its model, the criterion adds the relearning shortfall"
+"$lethe" tune "$work/tune.toml" --out "$work/rcd" --scenario random:0.1 --methods ft,ieu --trials 2 --rcd-weight 0.5 \
+  > /dev/null 2> "$work/rcd.err" || fail "tune --rcd-weight failed: $(tail -3 "$work/rcd.err")"
+python3 - "$work/rcd/tune/tune.json" <<'PY' || fail "the RCD term is not what README says"
+import json, sys
+t = json.load(open(sys.argv[1]))
+assert t["rcd_weight"] == 0.5
+sc, = t["scenarios"]
+rt = sc["retrained"]["rcd"]
+assert rt is not None and rt > 0, sc["retrained"]
+for m in sc["methods"]:
+    for tr in m["trials"]:
+        assert tr["error"] is None and tr["rcd"] is not None, tr
+        want = tr["gap"] + 0.5 * max(0.0, 1 - tr["rcd"] / rt)
+        assert abs(tr["criterion"] - want) < 1e-12, (tr["criterion"], want)
+PY
 
 echo "== bad settings: refused by name, before anything runs"
 # refused CODE PATTERN FILE-EXTRA|- lethe-args...

@@ -41,7 +41,7 @@ class TrialBench {
  public:
   TrialBench(const Study& s, const ReplicatePhases& phases, const SearchScenario& at, const DataSource& source,
              Device device)
-      : s_(s), at_(at), source_(source), device_(device) {
+      : source_(source), device_(device) {
     split_ = unlearn::load_split(at.split.path.string());
     validation_ = std::make_shared<const data::Dataset>(unlearn::validation_set(split_, *source.train));
     // The validation split stands for the test set: VA for TA, the MIA's non-members, and the
@@ -60,7 +60,6 @@ class TrialBench {
 
   const unlearn::Split& split() const { return split_; }
   const data::Dataset& validation() const { return *validation_; }
-  const unlearn::RelearnOptions& relearn_options() const { return relearn_; }
 
   unlearn::Headline measure(const std::string& checkpoint) const {
     const nn::Checkpoint c = load_checkpoint_for(checkpoint, source_);
@@ -91,8 +90,6 @@ class TrialBench {
   }
 
  private:
-  const Study& s_;
-  const SearchScenario& at_;
   const DataSource& source_;
   Device device_;
   unlearn::Split split_;
