@@ -263,7 +263,8 @@ SearchSpace with_ranges(SearchSpace space, const std::map<std::string, std::pair
                 "both bounds must be ", option_range_text(spec->range));
     LETHE_CHECK(lo <= hi, origin, given, "the lower bound is above the upper");
     LETHE_CHECK(std::isfinite(lo) && std::isfinite(hi), origin, given, "the bounds must be finite");
-    auto axis = std::find_if(space.axes.begin(), space.axes.end(), [&](const SearchAxis& a) { return a.name == name; });
+    const std::string& option = name;  // a structured binding, which clang's lambdas cannot capture
+    auto axis = std::find_if(space.axes.begin(), space.axes.end(), [&](const SearchAxis& a) { return a.name == option; });
     if (axis == space.axes.end()) {
       // A new axis: integer options on integers; a positive range log-uniformly (rates and weights
       // span orders of magnitude); one from 0 uniformly.

@@ -1,8 +1,6 @@
 #include "commands.h"
 
-#include <algorithm>
-
-#include "engine/error.h"
+#include "option_flags.h"
 
 namespace lethe::cli {
 
@@ -15,17 +13,6 @@ void add_commands(CLI::App& app) {
   add_run_command(app);
   add_tune_command(app);
   add_report_command(app);
-}
-
-void parse_flags(CLI::App& cmd, const std::vector<std::string>& flags, const std::string& where) {
-  std::vector<std::string> reversed(flags.rbegin(), flags.rend());  // CLI11 takes them last first
-  try {
-    cmd.parse(reversed);
-  } catch (const CLI::ParseError& e) {
-    std::string joined;
-    for (const std::string& f : flags) joined += " " + f;
-    LETHE_FAIL("run", where, ": ", e.what(), " (in:", joined, ")");
-  }
 }
 
 void run_command(const std::vector<std::string>& args) {

@@ -23,7 +23,4 @@ void add_commands(CLI::App& app);
 // becomes a lethe::Error naming it.
 void run_command(const std::vector<std::string>& args);
 
-// Parses `flags` (like "--lr=0.1") into the options of `cmd`; `where` names their source in errors.
-void parse_flags(CLI::App& cmd, const std::vector<std::string>& flags, const std::string& where);
-
 }  // namespace lethe::cli

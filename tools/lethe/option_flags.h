@@ -37,4 +37,7 @@ std::vector<CLI::Option*> add_option_flags(CLI::App& cmd, S& target, const nn::O
   return added;
 }
 
+// Parses `flags` (like "--lr=0.1") into the options of `cmd`; `where` names their source in errors.
+void parse_flags(CLI::App& cmd, const std::vector<std::string>& flags, const std::string& where);
+
 }  // namespace lethe::cli

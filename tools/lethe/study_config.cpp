@@ -12,7 +12,6 @@
 #include "engine/error.h"
 #include "engine/file.h"
 #include "engine/json.h"
-#include "commands.h"
 #include "option_flags.h"
 #include "toml_config.h"
 #include "unlearn/method.h"
