@@ -126,7 +126,7 @@ TEST_CASE("tune output: trials.csv has the header and one row per trial, the cho
       CAPTURE(name);
       size_t marked = 0;
       for (const auto& r : records)
-        if (r[0] == tune["scenarios"][s]["scenario"] && r[1] == name && r[3] == "true") {
+        if (r[0] == tune["scenarios"][s]["scenario"].get<std::string>() && r[1] == name && r[3] == "true") {
           ++marked;
           CHECK(r[2] == std::to_string(m["chosen"].get<int>()));
         }
