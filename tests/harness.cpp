@@ -199,41 +199,57 @@ bool cuda_or_skip(const char* what) {
   return false;
 }
 
+namespace {
+
+// One side of a parity check: fn on float32 copies of `inputs` on `device`, and the gradients of
+// sum(out * w) with respect to the inputs that require them (w uniform in [-1, 1], the same
+// numbers on every device).
+struct ParitySide {
+  Tensor out;
+  std::vector<Tensor> grads;
+};
+
+ParitySide parity_side(const Fn& fn, const std::vector<Tensor>& inputs, const std::vector<bool>& keep_dtype,
+                       Device device) {
+  std::vector<Tensor> in, wrt;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined()) {
+      in.push_back(t);
+      continue;
+    }
+    const bool keep = i < keep_dtype.size() && keep_dtype[i];
+    Tensor c = t.detach().to(is_floating(t.dtype()) && !keep ? DType::f32 : t.dtype()).to(device).clone();
+    if (t.requires_grad()) {
+      c.set_requires_grad();
+      wrt.push_back(c);
+    }
+    in.push_back(c);
+  }
+  ParitySide side{fn(in), {}};
+  if (wrt.empty() || !side.out.requires_grad()) return side;
+  const Tensor w = random_tensor(side.out.shape(), 777, -1, 1, side.out.dtype()).to(device);
+  side.grads = autograd::grad(sum(mul(side.out, w)), wrt);
+  return side;
+}
+
+}  // namespace
+
+void check_parity_cpu_side(const Fn& fn, const std::vector<Tensor>& inputs, const std::vector<bool>& keep_dtype) {
+  parity_side(fn, inputs, keep_dtype, Device::cpu());
+}
+
 void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol, double atol,
                   const std::vector<bool>& keep_dtype) {
+  const ParitySide cpu = parity_side(fn, inputs, keep_dtype, Device::cpu());
   if (!cuda_or_skip("CPU/CUDA parity")) return;
-  auto prepare = [&](Device device) {
-    std::vector<Tensor> out;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      const Tensor& t = inputs[i];
-      if (!t.defined()) {
-        out.push_back(t);
-        continue;
-      }
-      const bool keep = i < keep_dtype.size() && keep_dtype[i];
-      Tensor c = t.detach().to(is_floating(t.dtype()) && !keep ? DType::f32 : t.dtype()).to(device).clone();
-      if (t.requires_grad()) c.set_requires_grad();
-      out.push_back(c);
-    }
-    return out;
-  };
-  std::vector<Tensor> cpu_in = prepare(Device::cpu()), cuda_in = prepare(Device::cuda(0));
-  const Tensor cpu_out = fn(cpu_in), cuda_out = fn(cuda_in);
+  const ParitySide cuda = parity_side(fn, inputs, keep_dtype, Device::cuda(0));
   INFO("forward");
-  expect_close(cuda_out, cpu_out, rtol, atol);
-  std::vector<Tensor> cpu_wrt, cuda_wrt;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!cpu_in[i].defined() || !cpu_in[i].requires_grad()) continue;
-    cpu_wrt.push_back(cpu_in[i]);
-    cuda_wrt.push_back(cuda_in[i]);
-  }
-  if (cpu_wrt.empty() || !cpu_out.requires_grad()) return;
-  const Tensor w = random_tensor(cpu_out.shape(), 777, -1, 1, cpu_out.dtype());
-  const std::vector<Tensor> gc = autograd::grad(sum(mul(cpu_out, w)), cpu_wrt);
-  const std::vector<Tensor> gg = autograd::grad(sum(mul(cuda_out, w.to(Device::cuda(0)))), cuda_wrt);
-  for (size_t k = 0; k < gc.size(); ++k) {
+  expect_close(cuda.out, cpu.out, rtol, atol);
+  REQUIRE(cuda.grads.size() == cpu.grads.size());
+  for (size_t k = 0; k < cpu.grads.size(); ++k) {
     INFO("gradient of input ", k);
-    expect_close(gg[k], gc[k], rtol, atol);
+    expect_close(cuda.grads[k], cpu.grads[k], rtol, atol);
   }
 }
 

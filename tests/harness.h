@@ -38,9 +38,13 @@ void gradcheck(const Fn& fn, std::vector<Tensor> inputs, double eps = 1e-6, doub
 
 // Runs fn on float32 copies of `inputs` on the CPU and on cuda:0 and compares outputs and input
 // gradients. Inputs flagged in `keep_dtype` (by position) are copied in their own dtype (float64
-// scalars an op insists on). Without a device it records a skip and returns.
+// scalars an op insists on). Without a device it runs the CPU side only, then records a skip:
+// inputs that do not fit fn fail on every machine, not first on a GPU.
 void check_parity(const Fn& fn, const std::vector<Tensor>& inputs, double rtol = 1e-4,
                   double atol = 1e-5, const std::vector<bool>& keep_dtype = {});
+// check_parity's CPU side alone (fn and its input gradients on the CPU), recording no skip: for a
+// caller that reports one skip for many checks.
+void check_parity_cpu_side(const Fn& fn, const std::vector<Tensor>& inputs, const std::vector<bool>& keep_dtype = {});
 
 // Square convolution and pooling options: the same stride, padding (and dilation) along H and W.
 inline Conv2dOptions conv_options(int stride, int pad, int dilation, int groups) {

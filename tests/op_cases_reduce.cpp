@@ -194,6 +194,6 @@ LETHE_OP_CASES(reduce) {
                                            [](const V& in) { return expected(reduce(in[0], {0, 2}, 0, add2), {3, 1}); },
                                            {{DType::f64, 1e-14, 1e-14}}},
                    .gradcheck = GradCheck{{uniform({2, 3, 4}, 4).grad()}},
-                   .parity = ParityCheck{{uniform({6, 7, 8}, 5).grad()}}});
+                   .parity = ParityCheck{{uniform({6, 3, 8}, 5).grad()}}});
   return cases;
 }

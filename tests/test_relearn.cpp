@@ -181,22 +181,25 @@ TEST_CASE("relearn: on CUDA, batched relearning replays brackets and shrinks the
     const Setup s(model);
     RelearnOptions o = small_options(7);  // brackets of 7: the crossings fall inside them and are replayed
     o.stop = "all";
+    // With momentum and 150 steps every model meets both targets (cnn-s at plain SGD's 60 steps
+    // does not). One by one with the same brackets: only the stack's float order differs.
+    o.momentum = 0.5;
+    o.steps = 150;
     const std::vector<RelearnResult> batched = relearn(s.spec, s.starts, s.data(o), data::fashion_mnist_normalization(),
                                                        o, targets(), Device::cuda(), RelearnMode::batched);
-    o.eval_every = 1;
-    const std::vector<RelearnResult> every = relearn(s.spec, s.starts, s.data(o), data::fashion_mnist_normalization(),
+    const std::vector<RelearnResult> alone = relearn(s.spec, s.starts, s.data(o), data::fashion_mnist_normalization(),
                                                      o, targets(), Device::cuda(), RelearnMode::sequential);
-    REQUIRE(batched.size() == every.size());
+    REQUIRE(batched.size() == alone.size());
     bool off_grid = false;
-    for (size_t m = 0; m < every.size(); ++m) {
+    for (size_t m = 0; m < alone.size(); ++m) {
       CAPTURE(m);
-      REQUIRE(every[m].loss_steps > 0);
-      REQUIRE(every[m].accuracy_steps > 0);
-      off_grid = off_grid || every[m].loss_steps % 7 != 0 || every[m].accuracy_steps % 7 != 0;
+      REQUIRE(alone[m].loss_steps > 0);
+      REQUIRE(alone[m].accuracy_steps > 0);
+      off_grid = off_grid || alone[m].loss_steps % 7 != 0 || alone[m].accuracy_steps % 7 != 0;
       // A stack sums in other orders than one model alone (float32, not bitwise): a crossing may
       // move by a step or two, no more.
-      CHECK(std::abs(batched[m].loss_steps - every[m].loss_steps) <= 2);
-      CHECK(std::abs(batched[m].accuracy_steps - every[m].accuracy_steps) <= 2);
+      CHECK(std::abs(batched[m].loss_steps - alone[m].loss_steps) <= 2);
+      CHECK(std::abs(batched[m].accuracy_steps - alone[m].accuracy_steps) <= 2);
       CHECK_FALSE(batched[m].diverged);
     }
     CHECK(off_grid);  // so brackets were replayed
