@@ -44,9 +44,9 @@ struct Study {
   std::vector<NamedTensors> models;  // every checkpoint of the scenario, the original first
 };
 
-Study load_study(const fs::path& dir, const std::string& scenario) {
+Study load_study(const fs::path& dir, const std::string& scenario, const std::string& data_dir) {
   Study s;
-  s.train = std::make_shared<const data::Dataset>(data::load_fashion_mnist(data::kFashionMnistDir, true));
+  s.train = std::make_shared<const data::Dataset>(data::load_fashion_mnist(data_dir, true));
   s.split = unlearn::load_split((dir / scenario / "split.json").string());
   const nn::Checkpoint original = nn::load_checkpoint((dir / "original.safetensors").string());
   s.spec = original.info.model;
@@ -141,6 +141,8 @@ int run(int argc, char** argv) {
   bool own_stop = false;
   app.add_option("--study", dir, "one replicate of a `lethe run` study: OUT/replicate-R")->capture_default_str();
   app.add_option("--scenario", scenario, "its scenario folder")->capture_default_str();
+  std::string data_dir = data::kFashionMnistDir;
+  app.add_option("--data", data_dir, "the Fashion-MNIST folder the study read")->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--repeats", repeats, "runs of each side, alternating")->capture_default_str();
   app.add_option("--models", counts, "model counts of the batched case")->capture_default_str();
@@ -156,7 +158,7 @@ int run(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   set_num_threads(threads);
   const Device device = Device::parse(device_name);
-  const Study s = load_study(dir, scenario);
+  const Study s = load_study(dir, scenario, data_dir);
   o.resolve(s.split.scenario);
   const unlearn::RelearnData d = unlearn::relearn_data(s.train, s.split, o);
   nn::Model original(s.spec, 0, device);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks tools/gpu-check's plan without a GPU (--dry-run): it fits one device command, its steps run
 # in the order of value (build, the op registry on CUDA, the other CUDA tests, the CUDA benchmarks,
-# the other tests, the sanitizer last), its ctest regexes catch every test case that uses the GPU,
+# the small study on CUDA and the relearning benchmark, the other tests, the sanitizer last), its
+# ctest regexes catch every test case that uses the GPU,
 # and each sanitizer test case exists and launches nothing through cuDNN or cuBLAS (of the op
 # registry, the subcases of conv2d, matmul and linear are left out).
 #   tests/gpu_check_plan.sh [SOURCE_ROOT]
@@ -42,26 +43,28 @@ check_plan() {
   for name in "${names[@]}"; do
     case $name in
       preflight) kind=preflight ;; configure) kind=configure ;; build) kind=build ;;
-      "registry cuda") kind=registry ;; "ctest cuda") kind=ctest-cuda ;; "bench "*cuda) kind=bench-cuda ;;
+      "registry cuda") kind=registry ;; "ctest cuda") kind=ctest-cuda ;;
+      "study cuda" | "bench relearn cuda") kind=study ;; "bench "*cuda) kind=bench-cuda ;;
       "ctest rest") kind=ctest-rest ;; sanitizer) kind=sanitizer ;;
       *) fail "unknown step '$name'"; return 1 ;;
     esac
     [[ $kinds == *" $kind" ]] || kinds+=" $kind"
   done
-  local want=" preflight configure build registry ctest-cuda bench-cuda ctest-rest sanitizer"
+  local want=" preflight configure build registry ctest-cuda bench-cuda study ctest-rest sanitizer"
   [[ $kinds == "$want" ]] || fail "steps in the order$kinds; want$want" || return 1
   [[ ${names[*]} == *"bench cuda"* ]] || fail "no kernel benchmark on CUDA" || return 1
+  [[ ${names[*]} == *"bench relearn cuda"* ]] || fail "no relearning benchmark on CUDA" || return 1
 }
 
 # The checks must be able to fail: a plan out of order, one over its deadline, one that misadds.
-good=$'  1   preflight   10s   10s\n  2   configure   10s   20s\n  3   build   100s   120s\n  4   registry cuda   10s   130s\n  5   ctest cuda   10s   140s\n  6   bench cuda   10s   150s\n  7   ctest rest   10s   160s\n  8   sanitizer   10s   170s\ntotal: 170s of caps; deadline 200s; command limit 600s'
+good=$'  1   preflight   10s   10s\n  2   configure   10s   20s\n  3   build   100s   120s\n  4   registry cuda   10s   130s\n  5   ctest cuda   10s   140s\n  6   bench cuda   10s   150s\n  7   study cuda   10s   160s\n  8   bench relearn cuda   10s   170s\n  9   ctest rest   10s   180s\n  10  sanitizer   10s   190s\ntotal: 190s of caps; deadline 200s; command limit 600s'
 printf '%s\n' "$good" >"$tmp/good"
 check_plan "$tmp/good" || fail "the check refuses a good plan"
-printf '%s\n' "$good" | sed 's/  8   sanitizer/  8   bench ieu cuda/' >"$tmp/bad"
+printf '%s\n' "$good" | sed 's/  10  sanitizer/  10  bench ieu cuda/' >"$tmp/bad"
 if check_plan "$tmp/bad" 2>/dev/null; then fail "the check missed benchmarks after the CPU tests"; fi
 printf '%s\n' "$good" | sed 's/  4   registry cuda/  4   ctest cuda/; s/  5   ctest cuda/  5   registry cuda/' >"$tmp/bad"
 if check_plan "$tmp/bad" 2>/dev/null; then fail "the check missed the op registry after the other CUDA tests"; fi
-printf '%s\n' "$good" | sed 's/deadline 200s/deadline 150s/' >"$tmp/bad"
+printf '%s\n' "$good" | sed 's/deadline 200s/deadline 170s/' >"$tmp/bad"
 if check_plan "$tmp/bad" 2>/dev/null; then fail "the check missed caps over the deadline"; fi
 printf '%s\n' "$good" | sed 's/ 130s$/ 131s/' >"$tmp/bad"
 if check_plan "$tmp/bad" 2>/dev/null; then fail "the check missed a wrong cumulative"; fi
