@@ -29,8 +29,10 @@ struct DTypeName {
 };
 constexpr DTypeName kDTypeNames[] = {
     {DType::f32, "F32"}, {DType::f64, "F64"}, {DType::i32, "I32"}, {DType::i64, "I64"}, {DType::u8, "U8"}};
+// BF16, which PyTorch users save: read as F32, exactly (a bfloat16 is a float32's upper 16 bits).
+constexpr const char* kBf16 = "BF16";
 // The format's other dtypes, which lethe has no tensors for.
-constexpr const char* kOtherDTypes[] = {"BOOL", "I8", "I16", "U16", "U32", "U64", "F16", "BF16", "C64",
+constexpr const char* kOtherDTypes[] = {"BOOL", "I8", "I16", "U16", "U32", "U64", "F16", "C64",
                                         "F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2"};
 
 const char* safetensors_name(DType dtype) {
@@ -63,7 +65,8 @@ json parse_header(const std::string& text, const std::string& origin) {
 // One tensor's header entry, checked on its own (before the ranges are checked together).
 struct Entry {
   std::string name;
-  DType dtype;
+  DType dtype;  // the tensor's; f32 for a BF16 entry
+  bool bf16;    // stored as BF16: 2 bytes per element
   Shape shape;
   uint64_t begin, end;
 };
@@ -71,13 +74,16 @@ struct Entry {
 // A tensor's name (from the file) for an error message.
 std::string quoted_tensor(const std::string& name) { return "tensor " + excerpt(name, 80, '\''); }
 
-DType parse_dtype(const json& value, const std::string& name, const std::string& origin) {
+// The entry's dtype name: one of kDTypeNames or BF16.
+std::string parse_dtype(const json& value, const std::string& name, const std::string& origin) {
   if (!value.is_string()) fail(origin, quoted_tensor(name), ": dtype must be a string, got ", json_excerpt(value));
   const std::string s = value.get<std::string>();
   for (const DTypeName& d : kDTypeNames)
-    if (s == d.name) return d.dtype;
+    if (s == d.name) return s;
+  if (s == kBf16) return s;
   for (const char* other : kOtherDTypes)
-    if (s == other) fail(origin, quoted_tensor(name), ": unsupported dtype ", s, " (lethe reads F32, F64, I32, I64, U8)");
+    if (s == other)
+      fail(origin, quoted_tensor(name), ": unsupported dtype ", s, " (lethe reads F32, F64, BF16, I32, I64, U8)");
   fail(origin, quoted_tensor(name), ": unknown dtype ", excerpt(s, 80, '\''));
 }
 
@@ -105,7 +111,12 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!value.contains(key)) fail(origin, quoted_tensor(name), ": missing key '", key, "'");
 
-  Entry e{name, parse_dtype(value["dtype"], name, origin), parse_shape(value["shape"], name, origin), 0, 0};
+  const std::string dtype = parse_dtype(value["dtype"], name, origin);
+  const bool bf16 = dtype == kBf16;
+  DType type = DType::f32;
+  for (const DTypeName& d : kDTypeNames)
+    if (dtype == d.name) type = d.dtype;
+  Entry e{name, type, bf16, parse_shape(value["shape"], name, origin), 0, 0};
   const json& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
     fail(origin, quoted_tensor(name), ": data_offsets must be [begin, end] with non-negative integers, got ",
@@ -119,12 +130,12 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
 
   // The bytes the shape needs; a shape too large to count cannot match any range.
   const uint64_t range = e.end - e.begin;
-  uint64_t needed = dtype_size(e.dtype);
+  uint64_t needed = e.bf16 ? 2 : dtype_size(e.dtype);
   bool overflow = false;
   for (int64_t dim : e.shape) overflow |= __builtin_mul_overflow(needed, static_cast<uint64_t>(dim), &needed);
   if (std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end()) needed = 0, overflow = false;
   if (overflow || needed != range)
-    fail(origin, quoted_tensor(name), ": shape ", e.shape.str(), " of ", safetensors_name(e.dtype), " needs ",
+    fail(origin, quoted_tensor(name), ": shape ", e.shape.str(), " of ", dtype, " needs ",
          overflow ? "more than 2^64" : std::to_string(needed), " bytes but data_offsets ", offsets.dump(), " hold ",
          range);
   return e;
@@ -222,9 +233,21 @@ SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& o
     fail(origin, "trailing bytes: ", data_size - covered, " bytes after the last tensor's data");
 
   const char* data = bytes.data() + 8 + header_size;
-  for (const Entry& e : entries)
-    file.tensors.emplace_back(
-        e.name, Tensor::from_host(data + e.begin, static_cast<size_t>(e.shape.numel()), e.dtype, e.shape));
+  for (const Entry& e : entries) {
+    const auto n = static_cast<size_t>(e.shape.numel());
+    if (!e.bf16) {
+      file.tensors.emplace_back(e.name, Tensor::from_host(data + e.begin, n, e.dtype, e.shape));
+      continue;
+    }
+    std::vector<float> widened(n);
+    for (size_t i = 0; i < n; ++i) {
+      const auto* p = reinterpret_cast<const uint8_t*>(data + e.begin + 2 * i);
+      const uint32_t bits = (uint32_t{p[0]} | uint32_t{p[1]} << 8) << 16;  // little-endian, upper half
+      widened[i] = std::bit_cast<float>(bits);
+    }
+    file.tensors.emplace_back(e.name, Tensor::from_host(widened.data(), n, DType::f32, e.shape));
+    file.widened[e.name] = kBf16;
+  }
   return file;
 }
 

@@ -5,7 +5,7 @@
 //    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
 // padded with spaces to a multiple of 8, then the tensors' bytes, row-major and little-endian,
 // at offsets counted from the end of the header. lethe reads and writes the dtypes it has:
-// F32, F64, I32, I64, U8.
+// F32, F64, I32, I64, U8; it also reads BF16 (PyTorch's bfloat16), as F32, exactly.
 //
 // Writing is deterministic: the same tensors and metadata give the same bytes. The header is
 // compact JSON, "__metadata__" first (when not empty, keys sorted), then the tensors in the
@@ -28,6 +28,7 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 struct SafetensorsFile {
   NamedTensors tensors;  // on the CPU, in the order of their data in the file
   std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> widened;  // tensors read as F32 from another dtype: name -> "BF16"
 };
 
 // Tensors may be on any device and have any strides; they are written as contiguous row-major.

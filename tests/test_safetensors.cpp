@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <bit>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -155,6 +157,21 @@ TEST_CASE("safetensors: a tiny file byte for byte") {
   CHECK(serialize_safetensors({}, {}) == std::string("\x08\0\0\0\0\0\0\0{}      ", 16));
 }
 
+TEST_CASE("safetensors: BF16 is read as F32, exactly, and named as converted") {
+  // 1.0, -2.5, the largest finite bfloat16 and the smallest subnormal one, little-endian.
+  const std::string data("\x80\x3f\x20\xc0\x7f\x7f\x01\x00", 8);
+  const SafetensorsFile f = parse_safetensors(crafted(R"({"w":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]}})", data), "mem");
+  REQUIRE(f.tensors.size() == 1);
+  CHECK(f.tensors[0].second.dtype() == DType::f32);
+  CHECK(f.tensors[0].second.shape() == Shape{2, 2});
+  const std::vector<float> values = f.tensors[0].second.to_vector<float>();
+  CHECK(values[0] == 1.0f);
+  CHECK(values[1] == -2.5f);
+  CHECK(values[2] == std::bit_cast<float>(uint32_t{0x7f7f0000}));
+  CHECK(values[3] == std::bit_cast<float>(uint32_t{0x00010000}));
+  CHECK(f.widened == std::map<std::string, std::string>{{"w", "BF16"}});
+}
+
 TEST_CASE("safetensors: corrupt header length and JSON") {
   const std::string o = "bad";
   CHECK_THROWS_WITH_AS(parse_safetensors("abc", o), says(o, "truncated: 3 bytes, too short for the 8-byte header length"), Error);
@@ -188,8 +205,10 @@ TEST_CASE("safetensors: corrupt tensor entries") {
   rejects(R"({"shape":[2],"data_offsets":[0,8]})", "tensor 'w': missing key 'dtype'");
   rejects(R"({"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":1})",
           "tensor 'w': unexpected key 'extra' (expected dtype, shape, data_offsets)");
-  rejects(R"({"dtype":"BF16","shape":[4],"data_offsets":[0,8]})",
-          "tensor 'w': unsupported dtype BF16 (lethe reads F32, F64, I32, I64, U8)");
+  rejects(R"({"dtype":"BF16","shape":[2],"data_offsets":[0,8]})",
+          "tensor 'w': shape [2] of BF16 needs 4 bytes but data_offsets [0,8] hold 8");
+  rejects(R"({"dtype":"F16","shape":[4],"data_offsets":[0,8]})",
+          "tensor 'w': unsupported dtype F16 (lethe reads F32, F64, BF16, I32, I64, U8)");
   rejects(R"({"dtype":"BOOL","shape":[8],"data_offsets":[0,8]})", "tensor 'w': unsupported dtype BOOL");
   rejects(R"({"dtype":"Q4","shape":[2],"data_offsets":[0,8]})", "tensor 'w': unknown dtype 'Q4'");
   rejects(R"({"dtype":"f32","shape":[2],"data_offsets":[0,8]})", "tensor 'w': unknown dtype 'f32'");
