@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/file.h"
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "engine/version.h"
@@ -94,6 +95,24 @@ void check_finite(const NamedTensors& tensors, const std::string& what, const st
   }
 }
 
+// PyTorch's own files (torch.save: a zip archive; a bare pickle before PyTorch 1.6) run code when
+// unpickled. lethe never reads them: it says so, and how to save the state dict as safetensors. A
+// file is taken for one only when its first 8 bytes, read as a safetensors header length, point
+// past its end: a safetensors file is never refused.
+void refuse_pickle(const std::string& bytes, const std::string& path) {
+  if (bytes.size() < 8) return;
+  uint64_t header = 0;
+  for (int i = 0; i < 8; ++i) header |= uint64_t{static_cast<uint8_t>(bytes[i])} << (8 * i);
+  const auto byte = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
+  const bool zip = bytes.compare(0, 4, "PK\x03\x04") == 0;
+  const bool pickle = byte(0) == 0x80 && byte(1) >= 2 && byte(1) <= 5;  // PROTO 2..5
+  LETHE_CHECK(header <= bytes.size() - 8 || !(zip || pickle), "checkpoint", path,
+              ": a PyTorch pickle file (torch.save), which lethe never unpickles; save the state dict as safetensors "
+              "instead: python3 -c 'import torch, safetensors.torch as st; st.save_file(torch.load(\"", path,
+              "\", weights_only=True), \"model.safetensors\")' (or st.save_file(model.state_dict(), "
+              "\"model.safetensors\") where the model is built), then `lethe import --from model.safetensors ...`");
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Model& model, const Optimizer* optimizer,
@@ -115,16 +134,21 @@ void save_checkpoint(const std::string& path, const Model& model, const Optimize
 }
 
 Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpec>& fallback, NonFinite nonfinite) {
-  SafetensorsFile file = load_safetensors(path);
+  const std::string bytes = read_file(path, "safetensors");
+  refuse_pickle(bytes, path);
+  SafetensorsFile file = parse_safetensors(bytes, path);
   Checkpoint c;
   if (file.metadata.count("format")) {
     c.info = parse_info(path, file.metadata);
   } else {
     LETHE_CHECK(fallback.has_value(), "checkpoint", path,
-                ": no lethe metadata (a plain state dict?); say which model it holds (--model)");
+                ": no lethe metadata (a plain state dict, e.g. from PyTorch?): say which model it holds with --model "
+                "NAME (and --width for resnet18c), or make it a lethe checkpoint once with `lethe import`");
     c.info.model = *fallback;
     c.info.extra = file.metadata;
+    c.plain = true;
   }
+  c.widened = file.widened;
   const std::string prefix = kOptimizerPrefix;
   for (auto& [name, t] : file.tensors) {
     if (name.compare(0, prefix.size(), prefix) == 0)

@@ -35,6 +35,8 @@ struct Checkpoint {
   CheckpointInfo info;
   NamedTensors model_state;      // the state dict
   NamedTensors optimizer_state;  // names without the prefix; empty when none was saved
+  bool plain = false;            // no lethe metadata: a plain state dict, `info.model` the fallback
+  std::map<std::string, std::string> widened;  // tensors read as float32 from the file's BF16
 };
 // Whether a load accepts weights or optimizer state holding NaN or ±inf. A ReLU maps NaN to 0, so
 // such a model can still give a finite loss and an accuracy: every command refuses it, but for
@@ -42,7 +44,8 @@ struct Checkpoint {
 enum class NonFinite { refuse, allow };
 
 // Reads and validates a checkpoint. A file without lethe metadata (a PyTorch state dict saved
-// as safetensors) gives the spec `fallback` with the tensors as they are.
+// as safetensors) gives the spec `fallback` with the tensors as they are. PyTorch's pickle files
+// (torch.save) are refused with the command that saves them as safetensors.
 Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpec>& fallback = std::nullopt,
                            NonFinite nonfinite = NonFinite::refuse);
 

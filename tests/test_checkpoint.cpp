@@ -97,6 +97,31 @@ TEST_CASE("checkpoint: same seed, same threads: byte-identical files, resume con
   CHECK(loaded.net().parameter_count() == 215370);
 }
 
+TEST_CASE("checkpoint: PyTorch's pickle files are refused with the command that saves safetensors") {
+  TempDir dir;
+  // torch.save's zip archive and a bare pickle (protocol 2), each with more bytes after the magic.
+  const std::pair<const char*, std::string> files[] = {{"zip.pt", std::string("PK\x03\x04\x14\x00\x00\x00", 8) + "data"},
+                                                      {"legacy.pth", std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46", 8)}};
+  for (const auto& [name, bytes] : files) {
+    CAPTURE(name);
+    write_file_atomically(dir.file(name), bytes);
+    CHECK_THROWS_WITH_AS(load_checkpoint(dir.file(name), ModelSpec{"mlp"}),
+                         doctest::Contains("lethe never unpickles; save the state dict as safetensors"), Error);
+  }
+  // A safetensors file whose header length starts with the pickle opcode is still read.
+  Model m({"mlp"}, 1, Device::cpu());
+  std::map<std::string, std::string> meta;
+  std::string bytes;
+  for (int pad = 0; pad < 512; ++pad) {
+    meta["pad"] = std::string(static_cast<size_t>(pad), 'x');
+    bytes = serialize_safetensors(m.net().state_dict(), meta);
+    if (static_cast<uint8_t>(bytes[0]) == 0x80) break;
+  }
+  REQUIRE(static_cast<uint8_t>(bytes[0]) == 0x80);
+  write_file_atomically(dir.file("plain.pt"), bytes);
+  CHECK(load_checkpoint(dir.file("plain.pt"), ModelSpec{"mlp"}).plain);
+}
+
 TEST_CASE("checkpoint: a plain state dict needs a model spec, mismatches are named") {
   TempDir dir;
   Model m({"mlp"}, 1, Device::cpu());
@@ -144,7 +169,10 @@ TEST_CASE("checkpoint: NaN or inf weights are never written and never loaded, bu
 }
 
 TEST_CASE("checkpoint: its metadata must fit the data it is run on") {
-  const CheckpointInfo info{{"mlp", 1, 28, 10, 1.0}, "fashion-mnist", std::nullopt, 0, 0, 1, {}};
+  CheckpointInfo info;
+  info.model = ModelSpec{"mlp", 1, 28, 10, 1.0};
+  info.dataset = "fashion-mnist";
+  info.seed = 1;
   CHECK_NOTHROW(check_fits_data(info, "m", {"fashion-mnist", 1, 28, 10}));
   CHECK_THROWS_WITH_AS(check_fits_data(info, "m", {"mnist", 1, 28, 10}), doctest::Contains("trained on \"fashion-mnist\""),
                        Error);

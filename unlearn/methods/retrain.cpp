@@ -12,7 +12,9 @@ namespace lethe::unlearn {
 nlohmann::json run_retrain(MethodRun& run) {
   const nn::CheckpointInfo& info = run.original.info;
   LETHE_CHECK(info.recipe.has_value(), "retrain", "the original checkpoint records no training recipe (not written by "
-              "`lethe train`), so there is nothing to retrain with");
+              "`lethe train`), so there is nothing to retrain with: record the recipe it was trained with by "
+              "`lethe import --from FILE --model NAME --recipe RECIPE.toml --out FILE` (or its training flags, "
+              "`--epochs ... --lr ...`, instead of --recipe)");
   const nn::Recipe& recipe = *info.recipe;
   nn::Model fresh(info.model, info.seed, run.model.device());
   data::LoaderOptions lo;
