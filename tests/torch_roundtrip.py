@@ -5,6 +5,10 @@
   test loss must agree too (to 1e-4 relative: float32 sums in another order), so a model that
   predicts one class everywhere cannot pass by accident. Eval mode: batch norm uses its running
   statistics. Covers cnn-s and a narrow resnet18c (batch-norm buffers included).
+- The PyTorch-trained cnn-s through `lethe import` (README, "Coming from PyTorch"): the imported
+  checkpoint gives PyTorch's accuracy and loss, is unlearned with ft and relearned (RCD) with the
+  plain state dict as the original (--model); retrain refuses it without a recipe and runs with
+  one; torch.save's pickle file is refused with the command that saves safetensors instead.
 - resnet18c's batch norm in train mode (the batch's own statistics): one step of `lethe train`
   against PyTorch in float64 from the same weights: the loss, every parameter's gradient and every
   running statistic.
@@ -100,7 +104,58 @@ def torch_to_lethe(binary, data, work, name, width, limit, train, test):
     path = os.path.join(work, f"{name}-torch.safetensors")
     ref.save_safetensors(path, model.state_dict())
     evaluated = lethe(binary, "eval", "--data", data, "--checkpoint", path, "--model", name, "--width", str(width))
-    return agree(name, "PyTorch -> lethe", evaluated, *ref.evaluate(model, *test))
+    return agree(name, "PyTorch -> lethe", evaluated, *ref.evaluate(model, *test)), model, path
+
+
+def refused(binary, args, expected):
+    """`lethe ARGS` must fail, its message holding `expected`."""
+    run = subprocess.run([binary, *args], capture_output=True, text=True)
+    ok = run.returncode != 0 and expected in run.stderr
+    print(f"refused: lethe {args[0]} ... ({expected!r}): {'yes' if ok else 'NO: ' + run.stderr.strip()[:300]}")
+    return ok
+
+
+def imported_pipeline(binary, data, work, model, plain, test):
+    """The PyTorch-trained cnn-s imported, evaluated, unlearned and relearned. Returns failures."""
+    failures = 0
+    bare, recorded = os.path.join(work, "imported.safetensors"), os.path.join(work, "imported-recipe.safetensors")
+    lethe(binary, "import", "--data", data, "--from", plain, "--model", "cnn-s", "--out", bare)
+    evaluated = lethe(binary, "eval", "--data", data, "--checkpoint", bare)
+    failures += not agree("cnn-s", "PyTorch -> lethe import", evaluated, *ref.evaluate(model, *test))
+    split = os.path.join(work, "split.json")
+    args = ["--data", data, "--scenario", "random:0.1", "--split-seed", "0"]
+    ft = lethe(binary, "unlearn", *args, "--method", "ft", "--steps", "20", "--from", bare,
+               "--out", os.path.join(work, "ft.safetensors"), "--split-out", split)
+    ok = ft["method"] == "ft" and ft["model"] == "cnn-s"
+    print(f"cnn-s: imported: unlearned with ft: {'ok' if ok else 'WRONG'}")
+    failures += not ok
+    # The plain state dict itself as the original, through --model: the same targets as the import.
+    relearned = lethe(binary, "relearn", "--data", data, "--split", split, "--original", plain, "--model", "cnn-s",
+                      "--from", os.path.join(work, "ft.safetensors"), "--steps", "20")
+    ok = len(relearned["models"]) == 2
+    print(f"cnn-s: plain state dict as the original: relearned {len(relearned['models'])} models: "
+          f"{'ok' if ok else 'WRONG'}")
+    failures += not ok
+    failures += not refused(binary, ["relearn", "--data", data, "--split", split, "--original", plain],
+                            "lethe import")
+    failures += not refused(binary, ["unlearn", "--data", data, "--split", split, "--method", "retrain",
+                                     "--from", bare, "--out", os.path.join(work, "r.safetensors")],
+                            "records no training recipe")
+    lethe(binary, "import", "--data", data, "--from", plain, "--model", "cnn-s", "--out", recorded,
+          "--limit", "1024", "--epochs", "1")
+    retrained = lethe(binary, "unlearn", "--data", data, "--split", split, "--method", "retrain", "--from", recorded,
+                      "--out", os.path.join(work, "retrained.safetensors"), "--no-eval")
+    ok = retrained["details"]["epochs"] == 1
+    print(f"cnn-s: imported with a recipe: retrained for {retrained['details']['epochs']} epoch: "
+          f"{'ok' if ok else 'WRONG'}")
+    failures += not ok
+    failures += not refused(binary, ["import", "--data", data, "--from", plain, "--model", "mlp",
+                                     "--out", os.path.join(work, "x.safetensors")], "does not hold a mlp")
+    pickled = os.path.join(work, "model.pt")
+    torch.save(model.state_dict(), pickled)
+    failures += not refused(binary, ["eval", "--data", data, "--checkpoint", pickled, "--model", "cnn-s"],
+                            "never unpickles")
+    return failures
 
 
 def relative_error(value, reference):
@@ -169,8 +224,10 @@ def main():
                         "--out", path)
         failures += not lethe_to_torch("cnn-s", 1.0, path, trained, *test)
         failures += train_mode_batch_norm(binary, data, work, train, test)  # resnet18c's lethe -> PyTorch too
-        failures += not torch_to_lethe(binary, data, work, "cnn-s", 1.0, 4096, train, test)
-        failures += not torch_to_lethe(binary, data, work, "resnet18c", 0.125, 2048, train, test)
+        ok, model, plain = torch_to_lethe(binary, data, work, "cnn-s", 1.0, 4096, train, test)
+        failures += not ok
+        failures += imported_pipeline(binary, data, work, model, plain, test)
+        failures += not torch_to_lethe(binary, data, work, "resnet18c", 0.125, 2048, train, test)[0]
     sys.exit(1 if failures else 0)
 
 

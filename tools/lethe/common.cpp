@@ -34,9 +34,22 @@ nn::ModelSpec model_spec(const std::string& name, double width, const DataSource
   return {name, data.channels, data.image_size, data.classes, width};
 }
 
-nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data, nn::NonFinite nonfinite,
-                                   const std::optional<nn::ModelSpec>& fallback) {
+void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
+  cmd.add_option("--model", flags.model, "the model a plain state dict (no lethe metadata, e.g. from PyTorch) holds")
+      ->check(CLI::IsMember(nn::model_names()));
+  cmd.add_option("--width", flags.width, "resnet18c's width multiplier, with --model")
+      ->check(range_check(positive_up_to(64)))
+      ->capture_default_str();
+}
+
+nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data, const ModelFlags& plain,
+                                   nn::NonFinite nonfinite) {
+  std::optional<nn::ModelSpec> fallback;
+  if (!plain.model.empty()) fallback = model_spec(plain.model, plain.width, data);
   nn::Checkpoint c = nn::load_checkpoint(path, fallback, nonfinite);
+  LETHE_CHECK(!fallback || (c.info.model.name == fallback->name && c.info.model.width == fallback->width), "checkpoint",
+              path, " holds a ", c.info.model.name, " (width ", c.info.model.width, "), not the --model ", fallback->name,
+              " (width ", fallback->width, ") given");
   nn::check_fits_data(c.info, path, {data.name, data.channels, data.image_size, data.classes});
   return c;
 }

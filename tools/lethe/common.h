@@ -45,11 +45,21 @@ Device start(const RunOptions& run);
 DataSource load_data(const RunOptions& run, bool need_train = true, bool need_test = true);
 // The model spec of `name` for this data's geometry.
 nn::ModelSpec model_spec(const std::string& name, double width, const DataSource& data);
-// A checkpoint to run on `data`: loaded (finite, unless `nonfinite` allows otherwise) and checked
-// to fit its data set, image geometry and classes (nn::check_fits_data).
-nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data,
-                                   nn::NonFinite nonfinite = nn::NonFinite::refuse,
-                                   const std::optional<nn::ModelSpec>& fallback = std::nullopt);
+
+// --model and --width of every command that reads checkpoints: the model a plain state dict (a
+// PyTorch state dict saved as safetensors, no lethe metadata) holds. A lethe checkpoint names its
+// own model; --model, when given, must then agree with it.
+struct ModelFlags {
+  std::string model;  // empty: not given
+  double width = 1;
+};
+void add_model_flags(CLI::App& cmd, ModelFlags& flags);
+
+// A checkpoint to run on `data`: loaded (finite, unless `nonfinite` allows otherwise; a plain
+// state dict as the model of `plain`) and checked to fit its data set, image geometry and classes
+// (nn::check_fits_data).
+nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data, const ModelFlags& plain = {},
+                                   nn::NonFinite nonfinite = nn::NonFinite::refuse);
 // Evaluation order: every sample once, in order, on `device`.
 data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const DataSource& source, Device device,
                              int64_t batch = 1000);

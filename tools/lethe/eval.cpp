@@ -22,8 +22,8 @@ namespace {
 
 struct EvalOptions {
   RunOptions run;
-  std::string checkpoint, set = "test", model = "cnn-s";
-  double width = 1;
+  std::string checkpoint, set = "test";
+  ModelFlags model;
   bool allow_nonfinite = false;
   int64_t batch = 1000;
   ScenarioArgs scenario;
@@ -55,7 +55,8 @@ void run_unlearning_eval(const EvalOptions& o, const CommandRun& command, const 
   check_outputs("eval", {{"--csv", o.csv, true}},
                 {{"--checkpoint", o.checkpoint}, {"--original", o.original}, {"--retrained", o.retrained},
                  {"--split", o.scenario.split}});
-  const UnlearningReport report = unlearning_report(model, {source, split, command.device(), o.original, o.retrained});
+  const UnlearningReport report =
+      unlearning_report(model, {source, split, command.device(), o.original, o.retrained, o.model});
   nlohmann::json result = command.result();
   result.update(report.json);
   result["checkpoint"] = o.checkpoint;
@@ -79,8 +80,7 @@ void run_eval(const EvalOptions& o) {
               "--original, --retrained and --csv go with --scenario or --split");
   const DataSource source = load_data(o.run, o.set == "train" || unlearning);
   const nn::Checkpoint checkpoint =
-      load_checkpoint_for(o.checkpoint, source, o.allow_nonfinite ? nn::NonFinite::allow : nn::NonFinite::refuse,
-                          model_spec(o.model, o.width, source));
+      load_checkpoint_for(o.checkpoint, source, o.model, o.allow_nonfinite ? nn::NonFinite::allow : nn::NonFinite::refuse);
   nn::Model model = nn::load_model(checkpoint, device);
   if (unlearning) return run_unlearning_eval(o, command, source, model, checkpoint);
   data::DataLoader loader = eval_loader(o.set == "train" ? source.train : source.test, source, device, o.batch);
@@ -103,12 +103,7 @@ void add_eval_command(CLI::App& app) {
       [](CLI::App& cmd, EvalOptions& o) {
         cmd.add_option("--checkpoint", o.checkpoint, "checkpoint (safetensors) to evaluate")->required();
         cmd.add_option("--set", o.set, "test or train")->capture_default_str()->check(CLI::IsMember({"test", "train"}));
-        cmd.add_option("--model", o.model, "the model a plain state dict (no lethe metadata) holds")
-            ->capture_default_str()
-            ->check(CLI::IsMember(nn::model_names()));
-        cmd.add_option("--width", o.width, "resnet18c's width multiplier, for a plain state dict")
-            ->check(range_check(positive_up_to(64)))
-            ->capture_default_str();
+        add_model_flags(cmd, o.model);
         cmd.add_option("--batch", o.batch, "evaluation batch size")
             ->check(range_check(integer_in(1, 1 << 20)))
             ->capture_default_str();

@@ -24,14 +24,15 @@ struct RelearnCommand {
   ScenarioArgs scenario;
   std::vector<std::string> from;
   std::string original, retrained, curves, trajectory;
+  ModelFlags model;
   int64_t trajectory_every = 1;
   double margin = 0.02;
   std::string mode = "auto";
   unlearn::RelearnOptions options;
 };
 
-std::string method_of(const std::string& path) {
-  const nn::Checkpoint c = nn::load_checkpoint(path);
+std::string method_of(const std::string& path, const ModelFlags& plain, const DataSource& source) {
+  const nn::Checkpoint c = load_checkpoint_for(path, source, plain);
   const auto it = c.info.extra.find("unlearn_method");
   return it == c.info.extra.end() ? "" : it->second;
 }
@@ -44,13 +45,13 @@ void run_relearn(const RelearnCommand& c) {
   const DataSource source = load_data(c.run);
   const unlearn::Split split = resolve_split(c.scenario, source);
   RelearnInputs in{source, split, device, c.options, c.margin, unlearn::parse_relearn_mode(c.mode), c.run.json, {}, c.trajectory,
-                   c.trajectory_every};
+                   c.trajectory_every, c.model};
   in.options.resolve(split.scenario);
   if (!c.original.empty()) in.models.push_back({c.original, "original", "original", "original", nullptr});
   if (!c.retrained.empty()) in.models.push_back({c.retrained, "retrained", "retrain", "retrained", nullptr});
   std::vector<NamedPath> inputs = {{"--original", c.original}, {"--retrained", c.retrained}, {"--split", c.scenario.split}};
   for (const std::string& path : c.from) {
-    in.models.push_back({path, std::filesystem::path(path).stem().string(), method_of(path), "unlearned", nullptr});
+    in.models.push_back({path, std::filesystem::path(path).stem().string(), method_of(path, c.model, source), "unlearned", nullptr});
     inputs.push_back({"--from", path});
   }
   check_outputs("relearn", {{"--curves", c.curves, true}, {"--trajectory", c.trajectory, true}}, inputs);
@@ -97,6 +98,7 @@ void add_relearn_command(CLI::App& app) {
                        "loss, and it is relearned too");
         cmd.add_option("--retrained", c.retrained,
                        "the retrained model: relearned too, and every RCD is also given divided by its RCD");
+        add_model_flags(cmd, c.model);
         cmd.add_option("--margin", c.margin, "flag models whose RA or TA is more than this below the retrained model's")
             ->check(range_check(fraction()))
             ->capture_default_str();

@@ -130,7 +130,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   const nn::Module *original = nullptr, *retrained = nullptr;
   nets.reserve(in.models.size());  // `original` and `retrained` point into it
   for (const ModelFile& f : in.models) {
-    const nn::Checkpoint c = load_checkpoint_for(f.path, in.source);
+    const nn::Checkpoint c = load_checkpoint_for(f.path, in.source, in.plain);
     LETHE_CHECK(nets.empty() || c.info.model.name == nets.front().spec().name, "relearn", f.path, " holds a ",
                 c.info.model.name, ", not a ", nets.front().spec().name);
     check_trained_for(c.info, f.path, in.split);

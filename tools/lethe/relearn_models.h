@@ -40,6 +40,7 @@ struct RelearnInputs {
   std::vector<ModelFile> models;    // at most one original and one retrained
   std::string trajectory;           // a trajectory CSV to write (unlearn/trajectory.h), or ""
   int64_t trajectory_every = 1;
+  ModelFlags plain;                 // the model of plain state dicts among `models`
 };
 
 struct RelearnOutput {

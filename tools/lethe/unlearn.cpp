@@ -30,6 +30,7 @@ struct UnlearnOptions {
   RunOptions run;
   ScenarioArgs scenario;
   std::string method, from, out, retrained, csv, split_out, trajectory;
+  ModelFlags model;
   int64_t trajectory_every = 1;
   bool skip_eval = false;
   unlearn::MethodOptions method_options;
@@ -49,10 +50,10 @@ void run_unlearn(const UnlearnOptions& o) {
   unlearn::MethodOptions options = o.method_options;
   options.resolve(split.scenario);
 
-  const nn::Checkpoint original = load_checkpoint_for(o.from, source);
+  const nn::Checkpoint original = load_checkpoint_for(o.from, source, o.model);
   check_trained_for(original.info, o.from, split);
   nn::Model model = nn::load_model(original, device, method.grad_buffers);
-  if (!o.retrained.empty()) load_checkpoint_for(o.retrained, source);  // checked now, before anything is written
+  if (!o.retrained.empty()) load_checkpoint_for(o.retrained, source, o.model);  // checked now, before anything is written
   check_outputs("unlearn",
                 {{"--out", o.out},
                  {o.split_out.empty() ? "the split (--split-out, default OUT.split.json)" : "--split-out",
@@ -79,7 +80,8 @@ void run_unlearn(const UnlearnOptions& o) {
     unlearn::TrajectoryReferences refs;
     refs.original = unlearn::checkpoint_parameters(original);
     refs.start = refs.original;  // unlearning starts from the original (retrain's path from its fresh init)
-    if (!o.retrained.empty()) refs.retrained = unlearn::checkpoint_parameters(nn::load_checkpoint(o.retrained));
+    if (!o.retrained.empty())
+      refs.retrained = unlearn::checkpoint_parameters(load_checkpoint_for(o.retrained, source, o.model));
     trajectory.emplace(o.trajectory, std::move(refs), o.trajectory_every);
     run.observe = [&](int64_t step, int64_t total, const NamedTensors& params) {
       trajectory->record(method.name, "unlearn", step, params, step == total);  // the last step always
@@ -131,7 +133,7 @@ void run_unlearn(const UnlearnOptions& o) {
   if (!o.trajectory.empty()) result["trajectory"] = o.trajectory;
   std::string text = fmt::format("{}: {:.1f} s\ncheckpoint: {}\n", method.name, method_seconds, o.out);
   if (!o.skip_eval) {
-    const UnlearningReport report = unlearning_report(model, {source, split, device, o.from, o.retrained});
+    const UnlearningReport report = unlearning_report(model, {source, split, device, o.from, o.retrained, o.model});
     result.update(report.json);
     text += report.text;
   }
@@ -155,6 +157,7 @@ void add_unlearn_command(CLI::App& app) {
         cmd.add_option("--from", o.from, "the original model's checkpoint")->required();
         cmd.add_option("--out", o.out, "unlearned checkpoint to write (safetensors, atomically)")->required();
         cmd.add_option("--retrained", o.retrained, "the retrained model's checkpoint: report the average gap to it");
+        add_model_flags(cmd, o.model);
         cmd.add_option("--csv", o.csv, "append the metrics as one row to this CSV file");
         cmd.add_option("--split-out", o.split_out,
                        "write the split used to this file (default with --scenario: OUT.split.json)");

@@ -47,7 +47,7 @@ UnlearningReport unlearning_report(nn::Model& model, const ReportInputs& in) {
   std::optional<unlearn::ModelMetrics> original_metrics, retrained_metrics;
   auto load = [&](const std::string& path, std::optional<nn::Model>& m, std::optional<unlearn::ModelMetrics>& mm) {
     if (path.empty()) return;
-    const nn::Checkpoint c = load_checkpoint_for(path, in.source);
+    const nn::Checkpoint c = load_checkpoint_for(path, in.source, in.plain);
     LETHE_CHECK(c.info.model.name == model.spec().name, "unlearn", path, " holds a ", c.info.model.name, ", not a ",
                 model.spec().name);
     m.emplace(nn::load_model(c, in.device));

@@ -18,6 +18,7 @@ struct ReportInputs {
   Device device;
   std::string original;   // checkpoint paths; empty: not compared
   std::string retrained;
+  ModelFlags plain;       // the model of plain state dicts among them
 };
 
 struct UnlearningReport {
