@@ -1,6 +1,7 @@
-# Sourced by the CLI test scripts (cli.sh, hardening.sh, output_safety.sh, fault_injection.sh) after
-# they set `name`: skips (exit 77) without Fashion-MNIST, and gives them `skip_check`, `fail`, the
-# small run and a scratch folder `$work`, removed on exit.
+# Sourced by the CLI test scripts (cli.sh, hardening.sh, output_safety.sh, fault_injection.sh, ...)
+# after they set `name` and `lethe`: skips (exit 77) without Fashion-MNIST, and gives them
+# `skip_check`, `fail`, `refused`, `json_field`, the small run and a scratch folder `$work`, removed
+# on exit.
 # KEEP_GOING=1 makes `fail` report every failed check, not only the first (the script then
 # checks $failures at its end).
 
@@ -24,3 +25,13 @@ fail() {
 small=(--model mlp --limit 1024 --batch 128 --threads 2)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# refused PATTERN lethe-args...: the command fails, and its error matches PATTERN (grep -E).
+refused() {
+  local pattern=$1 rc=0
+  shift
+  "$lethe" "$@" > "$work/out" 2> "$work/err" || rc=$?
+  ((rc != 0)) || fail "lethe $* was accepted"
+  grep -qE -- "$pattern" "$work/err" || fail "lethe $*: unclear error: $(cat "$work/err")"
+}
+# json_field FILE KEY: a top-level value of a JSON file, as Python prints it.
+json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }

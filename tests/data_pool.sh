@@ -9,14 +9,6 @@ lethe=$1
 name=data_pool.sh
 source "$(dirname "$0")/cli_lib.sh"
 
-# refused PATTERN lethe-args...: the command fails, and its error matches PATTERN.
-refused() {
-  local pattern=$1 rc=0
-  shift
-  "$lethe" "$@" > "$work/out" 2> "$work/err" || rc=$?
-  ((rc != 0)) || fail "lethe $* was accepted"
-  grep -qE -- "$pattern" "$work/err" || fail "lethe $*: unclear error: $(cat "$work/err")"
-}
 # metadata FILE KEY: the checkpoint's metadata value (empty when absent).
 metadata() {
   python3 - "$1" "$2" <<'PY'
@@ -26,7 +18,6 @@ n = struct.unpack("<Q", raw[:8])[0]
 print(json.loads(raw[8:8 + n]).get("__metadata__", {}).get(sys.argv[2], ""))
 PY
 }
-json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 tiny=(--model mlp --batch 128 --threads 2 --epochs 1)
 pool=(--subset 2000 --validation 0.1 --pool-seed 3)

@@ -11,15 +11,6 @@ lethe=$1
 name=import.sh
 source "$(dirname "$0")/cli_lib.sh"
 
-# refused PATTERN lethe-args...: the command fails, and its error matches PATTERN.
-refused() {
-  local pattern=$1 rc=0
-  shift
-  "$lethe" "$@" > "$work/out" 2> "$work/err" || rc=$?
-  ((rc != 0)) || fail "lethe $* was accepted"
-  grep -qE -- "$pattern" "$work/err" || fail "lethe $*: unclear error: $(cat "$work/err")"
-}
-json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 # variant IN OUT EDIT: OUT is IN's tensors without metadata or optimizer state, edited by EDIT
 # (plain, missing, extra, misshapen, f64, i32), as safetensors.
 variant() {
