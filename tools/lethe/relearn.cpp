@@ -51,7 +51,8 @@ void run_relearn(const RelearnCommand& c) {
   if (!c.retrained.empty()) in.models.push_back({c.retrained, "retrained", "retrain", "retrained", nullptr});
   std::vector<NamedPath> inputs = {{"--original", c.original}, {"--retrained", c.retrained}, {"--split", c.scenario.split}};
   for (const std::string& path : c.from) {
-    in.models.push_back({path, std::filesystem::path(path).stem().string(), method_of(path, c.model, source), "unlearned", nullptr});
+    in.models.push_back(
+        {path, std::filesystem::path(path).stem().string(), method_of(path, c.model, source), "unlearned", nullptr});
     inputs.push_back({"--from", path});
   }
   check_outputs("relearn", {{"--curves", c.curves, true}, {"--trajectory", c.trajectory, true}}, inputs);

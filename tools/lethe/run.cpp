@@ -105,7 +105,7 @@ std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, 
       const unlearn::Split drawn = unlearn::load_split(split_file.string());
       RelearnOutput result;
       const double seconds = timed([&] {
-        result = relearn_models({source, drawn, device, relearn_options, s.margin, s.relearn_mode, false, models, "", 1});
+        result = relearn_models({source, drawn, device, relearn_options, s.margin, s.relearn_mode, false, models, "", 1, {}});
       });
       const nlohmann::json body = {{"models", result.models},
                                    {"targets", result.targets},
