@@ -74,13 +74,13 @@ struct Entry {
 // A tensor's name (from the file) for an error message.
 std::string quoted_tensor(const std::string& name) { return "tensor " + excerpt(name, 80, '\''); }
 
-// The entry's dtype name: one of kDTypeNames or BF16.
-std::string parse_dtype(const json& value, const std::string& name, const std::string& origin) {
+// The tensor's dtype, and whether the file stores it as BF16 (then f32).
+std::pair<DType, bool> parse_dtype(const json& value, const std::string& name, const std::string& origin) {
   if (!value.is_string()) fail(origin, quoted_tensor(name), ": dtype must be a string, got ", json_excerpt(value));
   const std::string s = value.get<std::string>();
   for (const DTypeName& d : kDTypeNames)
-    if (s == d.name) return s;
-  if (s == kBf16) return s;
+    if (s == d.name) return {d.dtype, false};
+  if (s == kBf16) return {DType::f32, true};
   for (const char* other : kOtherDTypes)
     if (s == other)
       fail(origin, quoted_tensor(name), ": unsupported dtype ", s, " (lethe reads F32, F64, BF16, I32, I64, U8)");
@@ -111,12 +111,8 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
   for (const char* key : {"dtype", "shape", "data_offsets"})
     if (!value.contains(key)) fail(origin, quoted_tensor(name), ": missing key '", key, "'");
 
-  const std::string dtype = parse_dtype(value["dtype"], name, origin);
-  const bool bf16 = dtype == kBf16;
-  DType type = DType::f32;
-  for (const DTypeName& d : kDTypeNames)
-    if (dtype == d.name) type = d.dtype;
-  Entry e{name, type, bf16, parse_shape(value["shape"], name, origin), 0, 0};
+  const auto [dtype, bf16] = parse_dtype(value["dtype"], name, origin);
+  Entry e{name, dtype, bf16, parse_shape(value["shape"], name, origin), 0, 0};
   const json& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
     fail(origin, quoted_tensor(name), ": data_offsets must be [begin, end] with non-negative integers, got ",
@@ -135,7 +131,8 @@ Entry parse_entry(const std::string& name, const json& value, uint64_t data_size
   for (int64_t dim : e.shape) overflow |= __builtin_mul_overflow(needed, static_cast<uint64_t>(dim), &needed);
   if (std::find(e.shape.begin(), e.shape.end(), 0) != e.shape.end()) needed = 0, overflow = false;
   if (overflow || needed != range)
-    fail(origin, quoted_tensor(name), ": shape ", e.shape.str(), " of ", dtype, " needs ",
+    fail(origin, quoted_tensor(name), ": shape ", e.shape.str(), " of ", e.bf16 ? kBf16 : safetensors_name(e.dtype),
+         " needs ",
          overflow ? "more than 2^64" : std::to_string(needed), " bytes but data_offsets ", offsets.dump(), " hold ",
          range);
   return e;
