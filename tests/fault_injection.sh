@@ -29,6 +29,7 @@ lethe=$(realpath "$1")
 part=$2
 name="fault_injection.sh $part"
 source "$(dirname "$self")/cli_lib.sh"
+small_datasets 4000 1000
 l() { timeout 300 "$lethe" "$@"; }
 temps_in() { find "$1" -name '.*.tmp-*'; }
 no_temp() { [[ -z $(temps_in "$1") ]] || fail "${2:-}temporary files left: $(temps_in "$1" | tr '\n' ' ')"; }

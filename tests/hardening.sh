@@ -8,6 +8,7 @@ set -euo pipefail
 lethe=$1
 name=hardening.sh
 source "$(dirname "$0")/cli_lib.sh"
+small_datasets 4000 1000
 
 # expect CODE PATTERN lethe-args...: the command fails with exit code CODE (a regex), one line on stderr (at
 # most 1000 bytes) that matches PATTERN.

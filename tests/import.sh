@@ -10,6 +10,7 @@ set -euo pipefail
 lethe=$1
 name=import.sh
 source "$(dirname "$0")/cli_lib.sh"
+small_datasets 4000 1000
 
 # variant IN OUT EDIT: OUT is IN's tensors without metadata or optimizer state, edited by EDIT
 # (plain, missing, extra, misshapen, f64, i32), as safetensors.

@@ -9,6 +9,7 @@ set -euo pipefail
 lethe=$(realpath "$1")
 name=output_safety.sh
 source "$(dirname "$0")/cli_lib.sh"
+small_datasets 4000 1000
 cd "$work"
 # Every command has a time limit: writing to a FIFO without a reader would block forever.
 l() { timeout 120 "$lethe" "$@"; }

@@ -1,5 +1,7 @@
 #include "nn/data/registry.h"
 
+#include <cstdlib>
+
 #include "engine/error.h"
 #include "nn/data/cifar10.h"
 #include "nn/data/fashion_mnist.h"
@@ -14,7 +16,6 @@ const std::vector<std::string> kDigitClasses = {"0", "1", "2", "3", "4", "5", "6
 const std::vector<std::string> kCifarClasses = {"airplane", "automobile", "bird",  "cat",  "deer",
                                                 "dog",      "frog",       "horse", "ship", "truck"};
 // MNIST shares Fashion-MNIST's file format (IDX) and geometry.
-constexpr const char* kMnistDir = "/usr/share/datasets/mnist";
 const Normalization kMnistNormalization = {{0.1307}, {0.3081}};
 
 }  // namespace
@@ -24,6 +25,12 @@ const std::vector<std::string>& dataset_names() {
   return names;
 }
 
+std::string default_data_dir(const std::string& name) {
+  const std::string folder = name == "cifar10" ? "cifar-10" : name;
+  const char* root = std::getenv("LETHE_DATASETS");
+  return (root != nullptr && *root != '\0' ? std::string(root) : std::string("/usr/share/datasets")) + "/" + folder;
+}
+
 DataSource load_data(const std::string& name, const std::string& dir, bool need_train, bool need_test) {
   LETHE_CHECK(need_train || need_test, "data", "load_data of ", excerpt(name, 80, '\''),
               " asked for neither the training nor the test set");
@@ -31,7 +38,7 @@ DataSource load_data(const std::string& name, const std::string& dir, bool need_
   s.name = name;
   auto shared = [](Dataset d) { return std::make_shared<const Dataset>(std::move(d)); };
   if (name == "cifar10") {
-    const std::string folder = dir.empty() ? kCifar10Dir : dir;
+    const std::string folder = dir.empty() ? default_data_dir(name) : dir;
     if (need_train) s.train = shared(load_cifar10(folder, true));
     if (need_test) s.test = shared(load_cifar10(folder, false));
     s.normalization = cifar10_normalization();
@@ -43,7 +50,7 @@ DataSource load_data(const std::string& name, const std::string& dir, bool need_
       LETHE_FAIL("data", "unknown data set ", excerpt(name, 80, '\''), " (known: ", known, ")");
     }
     const bool fashion = name == "fashion-mnist";
-    const std::string folder = dir.empty() ? (fashion ? kFashionMnistDir : kMnistDir) : dir;
+    const std::string folder = dir.empty() ? default_data_dir(name) : dir;
     if (need_train) s.train = shared(load_fashion_mnist(folder, true));
     if (need_test) s.test = shared(load_fashion_mnist(folder, false));
     s.normalization = fashion ? fashion_mnist_normalization() : kMnistNormalization;

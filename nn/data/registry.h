@@ -22,7 +22,12 @@ struct DataSource {
 // The names load_data knows.
 const std::vector<std::string>& dataset_names();
 
-// The data set `name` from the folder `dir` (empty: its default folder); its training set only
+// The folder `name` is read from when no folder is given: FOLDER under $LETHE_DATASETS where that
+// variable is set (data on a cluster's shared file system, a test's small copies), else under
+// Debian's /usr/share/datasets; FOLDER is fashion-mnist, mnist or cifar-10.
+std::string default_data_dir(const std::string& name);
+
+// The data set `name` from the folder `dir` (empty: default_data_dir(name)); its training set only
 // when `need_train`, its test set only when `need_test` (at least one of them: the image geometry
 // is read from the test set, else from the training set), so a run that must never see a test
 // sample (lethe tune) does not even read the test files. Throws lethe::Error for an unknown name

@@ -7,7 +7,7 @@
 namespace lethe::cli {
 
 void add_run_options(CLI::App& app, RunOptions& run) {
-  app.add_option("--data", run.data, "folder with the dataset's files (default: the Debian package's folder)");
+  app.add_option("--data", run.data, "folder with the dataset's files (default: the Debian package's, under /usr/share/datasets, or under $LETHE_DATASETS where set)");
   app.add_option("--dataset", run.dataset, "fashion-mnist, mnist or cifar10 (binary version)")
       ->capture_default_str()
       ->check(CLI::IsMember(data::dataset_names()));
