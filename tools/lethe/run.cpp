@@ -2,11 +2,13 @@
 // draws the split, retrains, searches every method's setting first when the study has [tune]
 // (tune.h), runs every method, measures every model and relearns them all in one batched pass
 // (RCD); then writes results.json, results.csv, curves.csv and report.html. Every phase resumes
-// (study_phases.h).
+// (study_phases.h). --plan prints the study's graph of phases (study_plan.h), --phase ID runs one.
 #include <fmt/core.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <memory>
 
 #include "commands.h"
 #include "common.h"
@@ -21,6 +23,7 @@
 #include "study_config.h"
 #include "study_output.h"
 #include "study_phases.h"
+#include "study_plan.h"
 #include "tune.h"
 #include "tune_output.h"
 #include "unlearn/method.h"
@@ -33,194 +36,278 @@ namespace fs = std::filesystem;
 namespace {
 
 struct RunCommand {
-  std::string config, out;
-  bool quick = false;
+  std::string config, out, phase, format = "json";
+  bool quick = false, plan = false;
 };
 
 // The search of a study with [tune], made by replicate 0: its record per scenario (tune.json's
 // "scenarios") and every method's chosen flags per scenario, which every replicate runs with.
 struct Tuned {
-  nlohmann::json records = nlohmann::json::array();
+  std::map<std::string, nlohmann::json> records;
   std::map<std::string, std::map<std::string, std::vector<std::string>>> flags;
 };
 
-// Runs one replicate: the original, then per scenario the split, the retrained model, the search
-// (replicate 0 of a study with [tune]: `tuned` gets every method's chosen flags per scenario; later
-// replicates read them), every method, the measurements and the relearning. Returns per scenario
-// (in the config's order) the replicate's record.
-std::vector<nlohmann::json> run_replicate(const Study& s, const Replicate& rep, const DataSource& source, Device device,
-                                          const TuneInvocation& invocation, Phases& phases, nlohmann::json& timings,
-                                          Tuned& tuned) {
-  const std::string seed = std::to_string(rep.seed);
-  ReplicatePhases rp(s, rep, phases, timings);
-  const std::string& tag = rp.tag();
-  const PhaseOutput original = rp.original();
+// Runs a study's phases (study_plan.h), each when something needs it and at most once: report()
+// needs every phase, so it runs the whole study; after only(ID), a phase that is not done and is
+// not ID throws instead of running, so `--phase ID` runs that phase alone on its finished inputs.
+class StudyRunner {
+ public:
+  StudyRunner(const Study& s, const fs::path& out, const DataSource& source, Device device,
+              TuneInvocation invocation, Phases& phases)
+      : s_(s), out_(out), source_(source), device_(device), invocation_(std::move(invocation)), phases_(phases) {}
 
-  std::vector<nlohmann::json> out;
-  for (const std::string& scenario_text : s.scenarios) {
-    const unlearn::Scenario scenario = unlearn::parse_scenario(scenario_text);
-    const fs::path dir = rp.scenario_folder(scenario);
-    const PhaseOutput split = rp.split(scenario);
+  void only(const std::string& phase_id) { only_ = phase_id; }
 
-    std::vector<ModelFile> models = {{original.path.string(), "original", "original", "original", nullptr}};
-    nlohmann::json records = nlohmann::json::object();  // every model's key and digest: the relearning phase's key
-    auto add = [&](const std::string& method, const PhaseOutput& made) {
-      records[method] = made.key;
-      const bool is_retrain = method == "retrain";
-      models.push_back({made.path.string(), is_retrain ? "retrained" : method, method,
-                        is_retrain ? "retrained" : "unlearned", made.record.at("seconds")});
-    };
-    const PhaseOutput retrained = rp.model(scenario, original, split, "retrain", {}, dir / "retrain.safetensors");
-    add("retrain", retrained);
-    if (s.tune && rep.index == 0) {
-      phases.begin(tag + scenario.str() + ": search every method's setting (" + std::to_string(s.tune->trials) +
-                   " trials each)");
-      tuned.records.push_back(search_scenario(s, rp, {scenario, original, split, retrained}, source, device, invocation));
-      tuned.flags[scenario.str()] = chosen_flags(tuned.records.back(), s.methods);
+  ReplicatePhases& replicate(int64_t r) {
+    auto& rp = replicates_[r];
+    if (!rp) {
+      rp = std::make_unique<ReplicatePhases>(s_, replicate_of(s_, out_, r), phases_, timings_);
+      if (!only_.empty()) rp->only(only_);
     }
-    for (const std::string& method : s.methods) {
-      const auto& chosen = tuned.flags[scenario.str()];
-      const auto it = chosen.find(method);
-      add(method, rp.model(scenario, original, split, method, it == chosen.end() ? std::vector<std::string>{} : it->second,
-                           dir / (method + ".safetensors")));
-    }
-
-    // Measure and relearn every model of the scenario.
-    const std::vector<std::string> relearn_flags = joined({s.relearn, {"--seed=" + seed}});
-    unlearn::RelearnOptions relearn_options;
-    {
-      CLI::App parser;  // the flags of `lethe relearn`, which the [relearn] table holds
-      add_option_flags(parser, relearn_options, unlearn::relearn_options());
-      parse_flags(parser, relearn_flags, "[relearn]");
-    }
-    relearn_options.resolve(scenario);
-    const fs::path relearn_file = dir / "relearn.json";
-    const std::vector<std::string> key = joined({{"relearn", records.dump()}, relearn_flags, {fmt::format("{}", s.margin)}});
-    phases.begin(tag + scenario.str() + ": measure and relearn " + std::to_string(models.size()) + " models");
-    const fs::path split_file = split.path;
-    std::vector<fs::path> relearn_inputs = {split_file};
-    for (const ModelFile& m : models) relearn_inputs.push_back(m.path);
-    std::optional<nlohmann::json> done = finished(relearn_file, key, false, relearn_inputs);
-    if (!done) {
-      const unlearn::Split drawn = unlearn::load_split(split_file.string());
-      RelearnOutput result;
-      const double seconds = timed([&] {
-        result = relearn_models({source, drawn, device, relearn_options, s.margin, s.relearn_mode, false, models, "", 1, {}});
-      });
-      const nlohmann::json body = {{"models", result.models},
-                                   {"targets", result.targets},
-                                   {"relearn_data", result.data},
-                                   {"relearn_seconds", result.seconds},
-                                   {"split_digest", drawn.digest()},
-                                   {"forget_size", drawn.forget.size()}};
-      write_file_atomically(relearn_file.string(), body.dump(1), "run");
-      write_record(relearn_file, key, seconds, relearn_inputs);
-      done = finished(relearn_file, key, false, relearn_inputs);
-      fmt::print(stderr, "{}", rcd_table(result.models, relearn_options.headline));
-    } else {
-      fmt::print(stderr, "done before: {}\n", relearn_file.string());
-    }
-    timings.push_back({{"phase", tag + scenario.str() + ": measure and relearn"}, {"seconds", done->at("seconds")}});
-    const nlohmann::json body = parse_json(read_file(relearn_file.string(), "run"), "run: " + relearn_file.string());
-    try {  // a field missing or of another type: nlohmann's exception, said as lethe's
-      nlohmann::json relearn_json = relearn_options;
-      relearn_json["accuracy_target"] = body.at("targets").at("accuracy");
-      relearn_json["loss_target"] = body.at("targets").at("loss");
-      relearn_json["calibrated_loss_target"] = body.at("targets").value("calibrated_loss", nlohmann::json());
-      const nlohmann::json read = body.value("relearn_data", nlohmann::json::object());
-      relearn_json["data"] = relearn_options.retain_samples > 0 || relearn_options.retain_mix > 0 ? "forget+retain" : "forget";
-      relearn_json["read"] = read;  // how many forget and retain samples the steps read, what was measured
-      out.push_back({{"replicate", rep.index},
-                     {"seed", rep.seed},
-                     {"split_digest", body.at("split_digest")},
-                     {"forget_size", body.at("forget_size")},
-                     {"relearn", relearn_json},
-                     {"relearn_seconds", body.at("relearn_seconds")},
-                     {"models", body.at("models")}});
-    } catch (const nlohmann::json::exception& e) {
-      LETHE_FAIL("run", relearn_file.string(), ": malformed: ", e.what());
-    }
+    return *rp;
   }
-  return out;
+
+  const PhaseOutput& original(int64_t r) {
+    return cached(replicate(r).id("original"), [&] { return replicate(r).original(); });
+  }
+  const PhaseOutput& split(int64_t r, const unlearn::Scenario& sc) {
+    return cached(replicate(r).id(sc, "split"), [&] { return replicate(r).split(sc); });
+  }
+  // `method` (retrain among them) at the setting replicate 0's search chose, with [tune].
+  const PhaseOutput& model(int64_t r, const unlearn::Scenario& sc, const std::string& method) {
+    return cached(replicate(r).id(sc, method), [&] {
+      const PhaseOutput& from = original(r);
+      const PhaseOutput& drawn = split(r, sc);
+      std::vector<std::string> extra;
+      if (s_.tune && method != "retrain") {
+        const auto& chosen = search(sc);
+        const auto it = chosen.find(method);
+        if (it != chosen.end()) extra = it->second;
+      }
+      return replicate(r).model(sc, from, drawn, method, extra);
+    });
+  }
+
+  // Replicate 0's search of the scenario: every method's chosen flags.
+  const std::map<std::string, std::vector<std::string>>& search(const unlearn::Scenario& sc) {
+    const auto found = tuned_.flags.find(sc.str());
+    if (found != tuned_.flags.end()) return found->second;
+    ReplicatePhases& rp = replicate(0);
+    const SearchScenario at{sc, original(0), split(0, sc), model(0, sc, "retrain")};
+    if (rp.shown(rp.id(sc, "search")))
+      phases_.begin(rp.tag() + sc.str() + ": search every method's setting (" + std::to_string(s_.tune->trials) +
+                    " trials each)");
+    tuned_.records[sc.str()] = search_scenario(s_, rp, at, source_, device_, invocation_);
+    return tuned_.flags[sc.str()] = chosen_flags(tuned_.records[sc.str()], s_.methods);
+  }
+
+  // Measures and relearns every model of the scenario; returns the replicate's record of it.
+  nlohmann::json relearn(int64_t r, const unlearn::Scenario& sc);
+
+  // Every replicate's relearning, then results.json, the tables and report.html.
+  void report(const std::string& config, bool quick);
+
+ private:
+  const PhaseOutput& cached(const std::string& id, const std::function<PhaseOutput()>& make) {
+    auto it = outputs_.find(id);
+    if (it == outputs_.end()) it = outputs_.emplace(id, make()).first;
+    return it->second;
+  }
+
+  const Study& s_;
+  fs::path out_;
+  const DataSource& source_;
+  Device device_;
+  TuneInvocation invocation_;
+  Phases& phases_;
+  std::string only_;
+  nlohmann::json timings_ = nlohmann::json::array();
+  std::map<int64_t, std::unique_ptr<ReplicatePhases>> replicates_;
+  std::map<std::string, PhaseOutput> outputs_;
+  Tuned tuned_;
+};
+
+nlohmann::json StudyRunner::relearn(int64_t r, const unlearn::Scenario& scenario) {
+  ReplicatePhases& rp = replicate(r);
+  const Replicate& rep = rp.replicate();
+  const PhaseOutput& original_model = original(r);
+  const PhaseOutput& drawn = split(r, scenario);
+  std::vector<ModelFile> models = {{original_model.path.string(), "original", "original", "original", nullptr}};
+  nlohmann::json records = nlohmann::json::object();  // every model's key and digest: the relearning phase's key
+  auto add = [&](const std::string& method) {
+    const PhaseOutput& made = model(r, scenario, method);
+    records[method] = made.key;
+    const bool is_retrain = method == "retrain";
+    models.push_back({made.path.string(), is_retrain ? "retrained" : method, method,
+                      is_retrain ? "retrained" : "unlearned", made.record.at("seconds")});
+  };
+  add("retrain");
+  for (const std::string& method : s_.methods) add(method);
+
+  const std::vector<std::string> relearn_flags = joined({s_.relearn, {"--seed=" + std::to_string(rep.seed)}});
+  unlearn::RelearnOptions relearn_options;
+  {
+    CLI::App parser;  // the flags of `lethe relearn`, which the [relearn] table holds
+    add_option_flags(parser, relearn_options, unlearn::relearn_options());
+    parse_flags(parser, relearn_flags, "[relearn]");
+  }
+  relearn_options.resolve(scenario);
+  const fs::path relearn_file = rp.scenario_folder(scenario) / "relearn.json";
+  const std::vector<std::string> key = joined({{"relearn", records.dump()}, relearn_flags, {fmt::format("{}", s_.margin)}});
+  const std::string phase = rp.id(scenario, "relearn");
+  if (rp.shown(phase))
+    phases_.begin(rp.tag() + scenario.str() + ": measure and relearn " + std::to_string(models.size()) + " models");
+  std::vector<fs::path> relearn_inputs = {drawn.path};
+  for (const ModelFile& m : models) relearn_inputs.push_back(m.path);
+  std::optional<nlohmann::json> done = finished(relearn_file, key, false, relearn_inputs);
+  if (!done) {
+    rp.check_may_run(phase, relearn_file);
+    const unlearn::Split split_drawn = unlearn::load_split(drawn.path.string());
+    RelearnOutput result;
+    const double seconds = timed([&] {
+      result = relearn_models(
+          {source_, split_drawn, device_, relearn_options, s_.margin, s_.relearn_mode, false, models, "", 1, {}});
+    });
+    const nlohmann::json body = {{"models", result.models},
+                                 {"targets", result.targets},
+                                 {"relearn_data", result.data},
+                                 {"relearn_seconds", result.seconds},
+                                 {"split_digest", split_drawn.digest()},
+                                 {"forget_size", split_drawn.forget.size()}};
+    write_file_atomically(relearn_file.string(), body.dump(1), "run");
+    write_record(relearn_file, key, seconds, relearn_inputs);
+    done = finished(relearn_file, key, false, relearn_inputs);
+    fmt::print(stderr, "{}", rcd_table(result.models, relearn_options.headline));
+  } else if (rp.shown(phase)) {
+    fmt::print(stderr, "done before: {}\n", relearn_file.string());
+  }
+  timings_.push_back({{"phase", rp.tag() + scenario.str() + ": measure and relearn"}, {"seconds", done->at("seconds")}});
+  const nlohmann::json body = parse_json(read_file(relearn_file.string(), "run"), "run: " + relearn_file.string());
+  try {  // a field missing or of another type: nlohmann's exception, said as lethe's
+    nlohmann::json relearn_json = relearn_options;
+    relearn_json["accuracy_target"] = body.at("targets").at("accuracy");
+    relearn_json["loss_target"] = body.at("targets").at("loss");
+    relearn_json["calibrated_loss_target"] = body.at("targets").value("calibrated_loss", nlohmann::json());
+    const nlohmann::json read = body.value("relearn_data", nlohmann::json::object());
+    relearn_json["data"] =
+        relearn_options.retain_samples > 0 || relearn_options.retain_mix > 0 ? "forget+retain" : "forget";
+    relearn_json["read"] = read;  // how many forget and retain samples the steps read, what was measured
+    return {{"replicate", rep.index},
+            {"seed", rep.seed},
+            {"split_digest", body.at("split_digest")},
+            {"forget_size", body.at("forget_size")},
+            {"relearn", relearn_json},
+            {"relearn_seconds", body.at("relearn_seconds")},
+            {"models", body.at("models")}};
+  } catch (const nlohmann::json::exception& e) {
+    LETHE_FAIL("run", relearn_file.string(), ": malformed: ", e.what());
+  }
 }
 
-void run_study(const RunCommand& c) {
-  stop_on_interrupt("\nlethe run: interrupted; every finished phase is kept, run the same command again to resume\n");
-  Study s = read_study(c.config);
-  if (s.tune) check_search_spaces(s);
-  const DataSource source = load_data(s.run);
-  if (c.quick) apply_quick(s, source.train->size());
-  const fs::path out = c.out.empty() ? fs::path("study") / s.name : fs::path(c.out);
-  std::error_code made;
-  fs::create_directories(out, made);
-  LETHE_CHECK(!made && fs::is_directory(out), "run", "cannot make the output folder ", out.string(), ": ",
-              made ? made.message() : "it exists and is not a folder");
-  Phases phases(s.replicates * (1 + static_cast<int64_t>(s.scenarios.size()) * (3 + static_cast<int64_t>(s.methods.size()))) +
-                (s.tune ? static_cast<int64_t>(s.scenarios.size()) : 0));
-  nlohmann::json timings = nlohmann::json::array();
-
-  const Device device = start(s.run);
-  std::vector<std::vector<nlohmann::json>> by_scenario(s.scenarios.size());  // [scenario][replicate]
-  const TuneInvocation invocation{c.config, out.string(), c.quick};
-  Tuned tuned;
-  for (int64_t r = 0; r < s.replicates; ++r) {
-    const Replicate rep{r, s.study_seed + static_cast<uint64_t>(r), out / fmt::format("replicate-{}", r)};
-    const std::vector<nlohmann::json> records =
-        run_replicate(s, rep, source, device, invocation, phases, timings, tuned);
-    for (size_t i = 0; i < records.size(); ++i) by_scenario[i].push_back(records[i]);
-  }
+void StudyRunner::report(const std::string& config, bool quick) {
+  std::vector<std::vector<nlohmann::json>> by_scenario(s_.scenarios.size());  // [scenario][replicate]
+  for (int64_t r = 0; r < s_.replicates; ++r)
+    for (size_t i = 0; i < s_.scenarios.size(); ++i)
+      by_scenario[i].push_back(relearn(r, unlearn::parse_scenario(s_.scenarios[i])));
 
   nlohmann::json scenarios = nlohmann::json::array();
-  for (size_t i = 0; i < s.scenarios.size(); ++i) {
+  for (size_t i = 0; i < s_.scenarios.size(); ++i) {
     std::vector<nlohmann::json> models;
     for (const nlohmann::json& rep : by_scenario[i]) models.push_back(rep.at("models"));
-    const nlohmann::json summary = unlearn::summarize_replicates(models, s.confidence);
-    scenarios.push_back({{"scenario", unlearn::parse_scenario(s.scenarios[i]).str()},
+    const nlohmann::json summary = unlearn::summarize_replicates(models, s_.confidence);
+    scenarios.push_back({{"scenario", unlearn::parse_scenario(s_.scenarios[i]).str()},
                          {"relearn", by_scenario[i].front().at("relearn")},
                          {"replicates", by_scenario[i]},
                          {"summary", summary}});
-    fmt::print(stderr, "\n== {}: {} replicate{}\n{}", s.scenarios[i], s.replicates, s.replicates == 1 ? "" : "s",
+    fmt::print(stderr, "\n== {}: {} replicate{}\n{}", s_.scenarios[i], s_.replicates, s_.replicates == 1 ? "" : "s",
                summary_table(summary));
   }
 
   double total = 0;
-  for (const nlohmann::json& t : timings) total += t.at("seconds").get<double>();
+  for (const nlohmann::json& t : timings_) total += t.at("seconds").get<double>();
   nlohmann::json tune;  // null without [tune]
-  if (s.tune) {
-    tune = tune_header(s);
-    tune["scenarios"] = tuned.records;
+  if (s_.tune) {
+    tune = tune_header(s_);
+    tune["scenarios"] = nlohmann::json::array();
+    for (const std::string& text : s_.scenarios) {
+      const unlearn::Scenario sc = unlearn::parse_scenario(text);
+      search(sc);
+      tune["scenarios"].push_back(tuned_.records.at(sc.str()));
+    }
     finish_tune_record(tune);
-    fs::create_directories(out / "tune");
-    write_file_atomically((out / "tune" / "tune.json").string(), tune.dump(1), "run");
-    write_tune_outputs(tune, out / "tune");
+    fs::create_directories(out_ / "tune");
+    write_file_atomically((out_ / "tune" / "tune.json").string(), tune.dump(1), "run");
+    write_tune_outputs(tune, out_ / "tune");
   }
   nlohmann::json results = {{"lethe_version", version()},
-                                  {"schema_version", kOutputSchemaVersion},
-                                  {"study", s.name},
-                                  {"created", utc_now()},
-                                  {"config", {{"file", c.config}, {"quick", c.quick}, {"toml", s.config}}},
-                                  {"device", device.str()},
-                                  {"threads", s.run.threads},
-                                  {"replicates", s.replicates},
-                                  {"study_seed", s.study_seed},
-                                  {"confidence", s.confidence},
-                                  {"timings", timings},
-                                  {"total_seconds", total},
-                                  {"margin", s.margin},
-                                  {"scenarios", scenarios}};
-  if (s.tune) results["tune"] = tune;
-  write_file_atomically((out / "results.json").string(), results.dump(1), "run");
-  write_results_csv(out / "results.csv", results);
-  write_summary_csv(out / "summary.csv", results);
+                            {"schema_version", kOutputSchemaVersion},
+                            {"study", s_.name},
+                            {"created", utc_now()},
+                            {"config", {{"file", config}, {"quick", quick}, {"toml", s_.config}}},
+                            {"device", device_.str()},
+                            {"threads", s_.run.threads},
+                            {"replicates", s_.replicates},
+                            {"study_seed", s_.study_seed},
+                            {"confidence", s_.confidence},
+                            {"timings", timings_},
+                            {"total_seconds", total},
+                            {"margin", s_.margin},
+                            {"scenarios", scenarios}};
+  if (s_.tune) results["tune"] = tune;
+  write_file_atomically((out_ / "results.json").string(), results.dump(1), "run");
+  write_results_csv(out_ / "results.csv", results);
+  write_summary_csv(out_ / "summary.csv", results);
   std::string curves = curves_csv_header(true) + "\n";  // written whole, atomically, as the other tables
   for (const nlohmann::json& sc : scenarios)
     for (const nlohmann::json& rep : sc.at("replicates"))
       curves += curves_csv_rows(sc.at("scenario"), rep.at("models"), rep.at("replicate").get<int64_t>());
-  write_file_atomically((out / "curves.csv").string(), curves, "run");
-  write_report(results, out / "report.html");
-  fmt::print("study {}: {} replicate{}, {:.0f} s of phases ({:.0f} s this run)\nresults: {}\nreport: {}\n", s.name,
-             s.replicates, s.replicates == 1 ? "" : "s", total, phases.seconds(), (out / "results.json").string(),
-             (out / "report.html").string());
+  write_file_atomically((out_ / "curves.csv").string(), curves, "run");
+  write_report(results, out_ / "report.html");
+  fmt::print("study {}: {} replicate{}, {:.0f} s of phases ({:.0f} s this run)\nresults: {}\nreport: {}\n", s_.name,
+             s_.replicates, s_.replicates == 1 ? "" : "s", total, phases_.seconds(), (out_ / "results.json").string(),
+             (out_ / "report.html").string());
+}
+
+// Runs the phase `p` alone (its inputs must be done): what `--phase ID` runs.
+void run_phase(StudyRunner& runner, const PlannedPhase& p, const RunCommand& c) {
+  runner.only(p.id);
+  if (p.kind == "report") return runner.report(c.config, c.quick);
+  if (p.kind == "train") {
+    runner.original(p.replicate);
+    return;
+  }
+  const unlearn::Scenario sc = unlearn::parse_scenario(p.scenario);
+  if (p.kind == "split") runner.split(p.replicate, sc);
+  if (p.kind == "unlearn") runner.model(p.replicate, sc, p.method);
+  if (p.kind == "search") runner.search(sc);
+  if (p.kind == "relearn") runner.relearn(p.replicate, sc);
+  fmt::print("phase {}: done\n", p.id);
+}
+
+void run_study(const RunCommand& c) {
+  Study s = read_study(c.config);
+  if (s.tune) check_search_spaces(s);
+  // --plan reads no data but with --quick, whose pool is at most the training set's size.
+  DataSource source;
+  if (!c.plan || c.quick) source = load_data(s.run, true, !c.plan);
+  if (c.quick) apply_quick(s, source.train->size());
+  const fs::path out = c.out.empty() ? fs::path("study") / s.name : fs::path(c.out);
+  const std::vector<PlannedPhase> plan = plan_study(s, out);
+  if (c.plan) {
+    fmt::print("{}", c.format == "dot" ? plan_dot(s, plan) : plan_json(s, out, plan).dump(1) + "\n");
+    return;
+  }
+  stop_on_interrupt("\nlethe run: interrupted; every finished phase is kept, run the same command again to resume\n");
+  const PlannedPhase* one = c.phase.empty() ? nullptr : &find_phase(plan, c.phase);
+  std::error_code made;
+  fs::create_directories(out, made);
+  LETHE_CHECK(!made && fs::is_directory(out), "run", "cannot make the output folder ", out.string(), ": ",
+              made ? made.message() : "it exists and is not a folder");
+  // Every phase but report, or the one phase.
+  Phases phases(one ? 1 : static_cast<int64_t>(plan.size()) - 1);
+  StudyRunner runner(s, out, source, start(s.run), {c.config, out.string(), c.quick}, phases);
+  if (one) return run_phase(runner, *one, c);
+  runner.report(c.config, c.quick);
 }
 
 }  // namespace
@@ -234,6 +321,12 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--out", c->out, "output folder (default: study/NAME)");
   cmd->add_flag("--quick", c->quick, "a small version for smoke tests: 4,000 training images, 2 epochs, 40 "
                 "unlearning and at most 60 relearning steps (NAME-quick)");
+  cmd->add_flag("--plan", c->plan, "print the study's phases (id, command, inputs, outputs, the phases each needs) "
+                "as JSON, and run nothing");
+  cmd->add_option("--format", c->format, "--plan's format: json, or dot (Graphviz)")
+      ->check(CLI::IsMember({"json", "dot"}));
+  cmd->add_option("--phase", c->phase, "run only this phase (an id of --plan), on its inputs as finished phases "
+                  "left them; refused when one is not done or was made with other flags");
   cmd->callback([c] { run_study(*c); });
 }
 

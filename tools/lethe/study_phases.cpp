@@ -141,16 +141,45 @@ double Phases::seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+Replicate replicate_of(const Study& s, const fs::path& out, int64_t index) {
+  return {index, s.study_seed + static_cast<uint64_t>(index), out / fmt::format("replicate-{}", index)};
+}
+
 ReplicatePhases::ReplicatePhases(const Study& study, Replicate rep, Phases& phases, nlohmann::json& timings)
     : s_(study), rep_(std::move(rep)), phases_(phases), timings_(timings) {
   tag_ = s_.replicates > 1 ? fmt::format("r{}: ", rep_.index) : "";
   run_ = {"--dataset=" + s_.run.dataset, "--device=" + s_.run.device, "--threads=" + std::to_string(s_.run.threads)};
   if (!s_.run.data.empty()) run_.push_back("--data=" + s_.run.data);
-  fs::create_directories(rep_.dir);
+}
+
+std::string ReplicatePhases::id(const std::string& what) const { return fmt::format("r{}/{}", rep_.index, what); }
+
+std::string ReplicatePhases::id(const unlearn::Scenario& scenario, const std::string& what) const {
+  return id(scenario_dir(scenario.str()) + "/" + what);
+}
+
+void ReplicatePhases::check_may_run(const std::string& phase_id, const fs::path& output) const {
+  LETHE_CHECK(only_.empty() || only_ == phase_id, "run", "phase ", only_, " needs phase ", phase_id, " (",
+              output.string(), "), which is not done or was made with other flags or inputs than this config gives: run ",
+              phase_id, " first (lethe run CONFIG --phase ", phase_id, ")");
 }
 
 void ReplicatePhases::timing(const std::string& phase, const nlohmann::json& record) {
   timings_.push_back({{"phase", tag_ + phase}, {"seconds", record.at("seconds")}});
+}
+
+namespace {
+// A study that tunes never reads a test sample before its final report: its original is trained
+// without the per-epoch test evaluation.
+std::vector<std::string> no_test(const Study& s) {
+  return s.tune ? std::vector<std::string>{"--no-test"} : std::vector<std::string>{};
+}
+}  // namespace
+
+std::vector<std::string> ReplicatePhases::original_command() const {
+  return joined({{"train", "--model=" + s_.model, "--out=" + (rep_.dir / "original.safetensors").string(),
+                  "--seed=" + std::to_string(rep_.seed)},
+                 run_, pool_flags(s_), no_test(s_), s_.train});
 }
 
 PhaseOutput ReplicatePhases::original() {
@@ -158,15 +187,13 @@ PhaseOutput ReplicatePhases::original() {
   // original also re-runs everything made from it.
   const std::string seed = std::to_string(rep_.seed);
   const fs::path original = rep_.dir / "original.safetensors";
-  // A study that tunes never reads a test sample before its final report: its original is trained
-  // without the per-epoch test evaluation.
-  const std::vector<std::string> no_test = s_.tune ? std::vector<std::string>{"--no-test"} : std::vector<std::string>{};
-  const std::vector<std::string> flags =
-      joined({{"train", "--model=" + s_.model, "--out=" + original.string(), "--seed=" + seed}, run_, pool_flags(s_),
-              no_test, s_.train});
-  phases_.begin(tag_ + "train the original (" + s_.model + ", seed " + seed + ")");
+  const std::vector<std::string> flags = original_command();
+  const std::string phase = id("original");
+  if (shown(phase)) phases_.begin(tag_ + "train the original (" + s_.model + ", seed " + seed + ")");
   std::optional<nlohmann::json> done = finished(original, flags, true);
   if (!done) {
+    check_may_run(phase, original);
+    fs::create_directories(rep_.dir);
     const fs::path pending = rep_.dir / "original.pending.json";  // an interrupted training resumes if its flags match
     // A pending record or a checkpoint left by an interrupted training that no longer reads
     // (corrupt, edited) is not resumed: the original is trained again.
@@ -183,13 +210,13 @@ PhaseOutput ReplicatePhases::original() {
     write_file_atomically(pending.string(), nlohmann::json(flags).dump(), "run");
     const double seconds = timed([&] {
       run_command(resumable ? joined({{"train", "--resume=" + original.string(), "--out=" + original.string()}, run_,
-                                      no_test})
+                                      no_test(s_)})
                             : flags);
     });
     write_record(original, flags, seconds);
     fs::remove(pending);
     done = finished(original, flags, true);
-  } else {
+  } else if (shown(phase)) {
     fmt::print(stderr, "done before: {}\n", original.string());
   }
   timing("train original", *done);
@@ -200,17 +227,22 @@ fs::path ReplicatePhases::scenario_folder(const unlearn::Scenario& scenario) con
   return rep_.dir / scenario_dir(scenario.str());
 }
 
+std::vector<std::string> ReplicatePhases::split_command(const unlearn::Scenario& scenario) const {
+  return joined({{"split", "--scenario=" + scenario.str(), "--split-seed=" + std::to_string(rep_.seed),
+                  "--out=" + (scenario_folder(scenario) / "split.json").string()},
+                 run_, pool_flags(s_), s_.split});
+}
+
 PhaseOutput ReplicatePhases::split(const unlearn::Scenario& scenario) {
   const fs::path dir = scenario_folder(scenario);
   fs::create_directories(dir);
   const fs::path split_file = dir / "split.json";
-  const std::vector<std::string> flags =
-      joined({{"split", "--scenario=" + scenario.str(), "--split-seed=" + std::to_string(rep_.seed),
-               "--out=" + split_file.string()},
-              run_, pool_flags(s_), s_.split});
-  phases_.begin(tag_ + scenario.str() + ": draw the split");
+  const std::vector<std::string> flags = split_command(scenario);
+  const std::string phase = id(scenario, "split");
+  if (shown(phase)) phases_.begin(tag_ + scenario.str() + ": draw the split");
   std::optional<nlohmann::json> done = finished(split_file, flags, false);
   if (!done) {
+    check_may_run(phase, split_file);
     write_record(split_file, flags, timed([&] { run_command(flags); }));
     done = finished(split_file, flags, false);
   }
@@ -225,21 +257,33 @@ std::vector<std::string> ReplicatePhases::unlearn_flags(const std::string& metho
                     extra);
 }
 
+fs::path ReplicatePhases::model_file(const unlearn::Scenario& scenario, const std::string& method) const {
+  return scenario_folder(scenario) / (method + ".safetensors");
+}
+
+std::vector<std::string> ReplicatePhases::model_command(const unlearn::Scenario& scenario, const std::string& method,
+                                                        const std::vector<std::string>& extra) const {
+  return joined({{"unlearn", "--method=" + method, "--split=" + (scenario_folder(scenario) / "split.json").string(),
+                  "--from=" + (rep_.dir / "original.safetensors").string(),
+                  "--out=" + model_file(scenario, method).string(), "--no-eval"},
+                 run_, unlearn_flags(method, extra)});
+}
+
 PhaseOutput ReplicatePhases::model(const unlearn::Scenario& scenario, const PhaseOutput& original,
                                    const PhaseOutput& split, const std::string& method,
-                                   const std::vector<std::string>& extra, const fs::path& file) {
-  const std::vector<std::string> flags =
-      joined({{"unlearn", "--method=" + method, "--split=" + split.path.string(), "--from=" + original.path.string(),
-               "--out=" + file.string(), "--no-eval"},
-              run_, unlearn_flags(method, extra)});
+                                   const std::vector<std::string>& extra) {
+  const fs::path file = model_file(scenario, method);
+  const std::vector<std::string> flags = model_command(scenario, method, extra);
   const std::vector<std::string> key = joined({flags, {"--inputs:"}, original.key, split.key});
-  phases_.begin(tag_ + scenario.str() + ": " + method);
+  const std::string phase = id(scenario, method);
+  if (shown(phase)) phases_.begin(tag_ + scenario.str() + ": " + method);
   const std::vector<fs::path> inputs = {original.path, split.path};
   std::optional<nlohmann::json> done = finished(file, key, true, inputs);
   if (!done) {
+    check_may_run(phase, file);
     write_record(file, key, timed([&] { run_command(flags); }), inputs);
     done = finished(file, key, true, inputs);
-  } else {
+  } else if (shown(phase)) {
     fmt::print(stderr, "done before: {}\n", file.string());
   }
   timing(scenario.str() + ": " + method, *done);

@@ -71,6 +71,9 @@ struct Replicate {
   fs::path dir;
 };
 
+// Replicate `index` of the study whose output folder is `out` (OUT/replicate-INDEX).
+Replicate replicate_of(const Study& s, const fs::path& out, int64_t index);
+
 // A phase's output file, the key phases made from it hold, and its record.
 struct PhaseOutput {
   fs::path path;
@@ -79,9 +82,22 @@ struct PhaseOutput {
 };
 
 // The phases of one replicate of a study. Each skips itself when its record says it is done.
+//
+// Each phase has an id (README, "Phases"): rR/original, rR/SCENARIO/split, rR/SCENARIO/METHOD
+// (retrain among the methods), with SCENARIO the scenario's folder name. After only(ID), a phase
+// that is not done runs only if it is ID; any other throws, naming it: what `lethe run --phase ID`
+// runs, so a phase never runs its inputs itself.
 class ReplicatePhases {
  public:
   ReplicatePhases(const Study& study, Replicate rep, Phases& phases, nlohmann::json& timings);
+  void only(const std::string& phase_id) { only_ = phase_id; }
+  // The id of the replicate's phase `what` ("original", "SCENARIO/split", ...).
+  std::string id(const std::string& what) const;
+  std::string id(const unlearn::Scenario& scenario, const std::string& what) const;
+  // Throws unless the phase `phase_id`, which is not done, may run (only()); `output` is its file.
+  void check_may_run(const std::string& phase_id, const fs::path& output) const;
+  // Whether the lines of phase `phase_id` are printed: every phase's without only(), else its own.
+  bool shown(const std::string& phase_id) const { return only_.empty() || only_ == phase_id; }
   const Replicate& replicate() const { return rep_; }
   // "rN: " for a study of several replicates, "" otherwise: what progress lines and timings begin with.
   const std::string& tag() const { return tag_; }
@@ -95,12 +111,20 @@ class ReplicatePhases {
   // The scenario's split, drawn in the study's pool with the replicate's seed.
   PhaseOutput split(const unlearn::Scenario& scenario);
   // `method` run on the original under `split` with the study's [unlearn] flags, its
-  // [unlearn.METHOD] flags, then `extra` (a tuned setting) over them; written to `file`.
+  // [unlearn.METHOD] flags, then `extra` (a tuned setting) over them; written to model_file.
   PhaseOutput model(const unlearn::Scenario& scenario, const PhaseOutput& original, const PhaseOutput& split,
-                    const std::string& method, const std::vector<std::string>& extra, const fs::path& file);
+                    const std::string& method, const std::vector<std::string>& extra);
   // The flags of `lethe unlearn` for `method` in this study (its [unlearn] and [unlearn.METHOD]
   // tables, then `extra` over them), without the files.
   std::vector<std::string> unlearn_flags(const std::string& method, const std::vector<std::string>& extra) const;
+
+  // The `lethe` commands the phases run (each phase's own key begins with them).
+  std::vector<std::string> original_command() const;
+  std::vector<std::string> split_command(const unlearn::Scenario& scenario) const;
+  std::vector<std::string> model_command(const unlearn::Scenario& scenario, const std::string& method,
+                                         const std::vector<std::string>& extra) const;
+  // A model's file: SCENARIO/METHOD.safetensors in the replicate's folder.
+  fs::path model_file(const unlearn::Scenario& scenario, const std::string& method) const;
 
  private:
   void timing(const std::string& phase, const nlohmann::json& record);
@@ -110,6 +134,7 @@ class ReplicatePhases {
   nlohmann::json& timings_;
   std::string tag_;
   std::vector<std::string> run_;
+  std::string only_;
 };
 
 }  // namespace lethe::cli

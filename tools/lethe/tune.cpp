@@ -80,12 +80,12 @@ void run_tune(const TuneCommand& c) {
   const Device device = start(s.run);
   Phases phases(1 + 2 * static_cast<int64_t>(s.scenarios.size()));
   nlohmann::json timings = nlohmann::json::array();
-  ReplicatePhases rp(s, {0, s.study_seed, out / "replicate-0"}, phases, timings);
+  ReplicatePhases rp(s, replicate_of(s, out, 0), phases, timings);
   const PhaseOutput original = rp.original();
   auto prepare = [&](const unlearn::Scenario& scenario) {
     const PhaseOutput split = rp.split(scenario);
     const PhaseOutput retrained =
-        rp.model(scenario, original, split, "retrain", {}, rp.scenario_folder(scenario) / "retrain.safetensors");
+        rp.model(scenario, original, split, "retrain", {});
     return SearchScenario{scenario, original, split, retrained};
   };
   const TuneInvocation invocation{c.config, out.string(), c.quick};

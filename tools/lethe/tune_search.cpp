@@ -123,6 +123,7 @@ nlohmann::json reference(const Study& s, const ReplicatePhases& phases, const Se
                                                 r.at("targets").at("loss").get<double>()});
     return r;
   }
+  phases.check_may_run(phases.id(at.scenario, "search"), file);
   fmt::print(stderr, "measuring the retrained model on the validation split ({} images)\n", bench.validation().size());
   nlohmann::json r;
   const double seconds = timed([&] {
@@ -340,9 +341,11 @@ nlohmann::json search_scenario(const Study& s, ReplicatePhases& phases, const Se
       if (!finished(trial.file, trial.key, false, trial_inputs(at))) pending.push_back(trial);
   }
   const int64_t total = static_cast<int64_t>(methods.size()) * t.trials;
-  fmt::print(stderr, "{}: {} trials ({} methods × {}), {} done before, {} to run{}\n", at.scenario.str(), total,
-             methods.size(), t.trials, total - static_cast<int64_t>(pending.size()), pending.size(),
-             t.jobs > 1 && pending.size() > 1 ? fmt::format(" in {} processes", t.jobs) : "");
+  if (!pending.empty()) phases.check_may_run(phases.id(at.scenario, "search"), trials_folder(phases, at));
+  if (phases.shown(phases.id(at.scenario, "search")))
+    fmt::print(stderr, "{}: {} trials ({} methods × {}), {} done before, {} to run{}\n", at.scenario.str(), total,
+               methods.size(), t.trials, total - static_cast<int64_t>(pending.size()), pending.size(),
+               t.jobs > 1 && pending.size() > 1 ? fmt::format(" in {} processes", t.jobs) : "");
   auto report = [&](const Trial& trial) { fmt::print(stderr, "{}\n", trial_line(trial, read_trial(trial), t.trials)); };
   if (t.jobs > 1 && pending.size() > 1) {
     run_workers(s, invocation, at, pending, t.jobs, report);

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# A study as a graph of phases (issue 16): `lethe run --plan` lists every phase with its command,
+# inputs, outputs and the phases it needs (each output made by one phase, each input made by a
+# phase it needs, listed before it); `--phase ID` runs one phase alone, refusing an unknown id, an
+# input not yet made and an input made with other flags; every phase run one at a time, then
+# report, gives the checkpoints and results of an in-process `lethe run`, bit for bit.
+#   tests/phases.sh BUILD_DIR/tools/lethe
+set -euo pipefail
+lethe=$1
+name=phases.sh
+source "$(dirname "$0")/cli_lib.sh"
+small_datasets 3000 500
+trap 'echo "$name: FAILED: line $LINENO: $BASH_COMMAND" >&2' ERR  # a step that stops the script says which
+
+# study FILE [EXTRA]: the small study, with the lines EXTRA appended ([unlearn] is last).
+study() {
+  cat > "$1" <<TOML
+[study]
+name = "graph"
+model = "mlp"
+scenarios = ["random:0.1", "class:1"]
+methods = ["ft", "ieu"]
+replicates = 2
+threads = 1
+[train]
+limit = 1024
+epochs = 1
+batch = 64
+[split]
+split-limit = 1024
+[relearn]
+steps = 10
+batch = 64
+[unlearn]
+steps = 6
+batch = 64
+${2:-}
+TOML
+}
+study "$work/s.toml"
+
+echo "== --plan: every phase once, its inputs made by the phases it needs, listed before it"
+"$lethe" run "$work/s.toml" --out "$work/p" --plan > "$work/plan.json"
+[[ ! -e $work/p ]] || fail "--plan made the output folder"
+python3 - "$work/plan.json" "$work/p" <<'PY' || fail "the plan is not the study's graph: see above"
+import json, sys
+plan, out = json.load(open(sys.argv[1])), sys.argv[2]
+phases = plan["phases"]
+ids = [p["id"] for p in phases]
+assert len(ids) == len(set(ids)), "an id twice"
+# 2 replicates x (original + 2 scenarios x (split, retrain, ft, ieu, relearn)) + report
+assert len(phases) == 2 * (1 + 2 * 5) + 1, len(phases)
+assert ids[0] == "r0/original" and ids[-1] == "report", ids
+kinds = {}
+for p in phases:
+    kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
+assert kinds == {"train": 2, "split": 4, "unlearn": 12, "relearn": 4, "report": 1}, kinds
+producer = {}
+for i, p in enumerate(phases):
+    for f in p["outputs"]:
+        assert f.startswith(out + "/"), f
+        assert f not in producer, f"{f} made by {producer[f]} and {p['id']}"
+        producer[f] = p["id"]
+    for a in p["after"]:
+        assert a in ids[:i], f"{p['id']} needs {a}, not listed before it"
+    for f in p["inputs"]:
+        assert producer.get(f) in p["after"], f"{p['id']} reads {f}, made by {producer.get(f)}, not a phase it needs"
+    assert (p["command"] is None) == (p["kind"] in ("relearn", "report")), p
+    if p["command"]:
+        assert p["command"][0] == p["kind"], p["command"]
+        assert any(a == "--out=" + p["outputs"][0] for a in p["command"]), p["command"]
+assert set(phases[-1]["after"]) == {p["id"] for p in phases if p["kind"] == "relearn"}
+r1 = next(p for p in phases if p["id"] == "r1/class-1/ieu")
+assert r1["after"] == ["r1/original", "r1/class-1/split"] and not r1["tuned"], r1
+assert "--seed=1" in next(p for p in phases if p["id"] == "r1/original")["command"]
+PY
+"$lethe" run "$work/s.toml" --out "$work/p" --plan --format dot > "$work/plan.dot"
+grep -q '^digraph study {' "$work/plan.dot" || fail "--format dot: $(head -2 "$work/plan.dot")"
+edges=$(python3 -c 'import json, sys; print(sum(len(p["after"]) for p in json.load(open(sys.argv[1]))["phases"]))' "$work/plan.json")
+[[ $(grep -c -- ' -> ' "$work/plan.dot") -eq $edges ]] || fail "--format dot has not the plan's $edges edges"
+# With [tune], every method of every replicate waits for replicate 0's search of its scenario.
+study "$work/t.toml" $'[tune]\ntrials = 2'
+"$lethe" run "$work/t.toml" --out "$work/p" --plan > "$work/tplan.json"
+python3 - "$work/tplan.json" <<'PY' || fail "the plan of a tuned study is wrong"
+import json, sys
+phases = {p["id"]: p for p in json.load(open(sys.argv[1]))["phases"]}
+assert [i for i in phases if i.endswith("/search")] == ["r0/random-0.1/search", "r0/class-1/search"]
+assert phases["r0/class-1/search"]["after"] == ["r0/original", "r0/class-1/split", "r0/class-1/retrain"]
+for r in (0, 1):
+    m = phases[f"r{r}/class-1/ft"]
+    assert m["tuned"] and "r0/class-1/search" in m["after"], m
+    assert not phases[f"r{r}/class-1/retrain"]["tuned"]
+PY
+
+echo "== --phase refuses an unknown id and inputs that are not done"
+refused "no such phase.*r0/original, \.\.\., report.*--plan" run "$work/s.toml" --out "$work/p" --phase r0/nothing
+refused "phase r0/random-0.1/ft needs phase r0/original.*not done.*--phase r0/original" \
+  run "$work/s.toml" --out "$work/p" --phase r0/random-0.1/ft
+[[ ! -e $work/p/replicate-0/original.safetensors ]] || fail "a refused --phase trained the original"
+refused "phase report needs phase r0/original" run "$work/s.toml" --out "$work/p" --phase report
+
+echo "== every phase alone, in the plan's order, gives the in-process run's results"
+# The whole run first, in the same folder (a checkpoint's metadata holds its inputs' paths), then
+# moved away.
+"$lethe" run "$work/s.toml" --out "$work/p" > /dev/null 2> "$work/whole.err" ||
+  fail "lethe run: $(tail -3 "$work/whole.err")"
+mv "$work/p" "$work/whole"
+python3 -c 'import json, sys; print("\n".join(p["id"] for p in json.load(open(sys.argv[1]))["phases"]))' \
+  "$work/plan.json" > "$work/ids"
+while read -r id; do
+  "$lethe" run "$work/s.toml" --out "$work/p" --phase "$id" > "$work/phase.out" 2> "$work/phase.err" ||
+    fail "--phase $id: $(tail -3 "$work/phase.err")"
+done < "$work/ids"
+(cd "$work/whole" && find . -name '*.safetensors' | sort | xargs md5sum) > "$work/whole.sums"
+(cd "$work/p" && md5sum -c --quiet "$work/whole.sums") || fail "a phase run alone made another checkpoint"
+[[ $(wc -l < "$work/whole.sums") -eq 14 ]] || fail "expected 14 checkpoints: $(cat "$work/whole.sums")"
+python3 - "$work/whole/results.json" "$work/p/results.json" <<'PY' || fail "results.json differs beyond its timings"
+import json, sys
+def strip(v):  # times, and where they were measured, differ from run to run
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if "seconds" not in k and k not in ("created", "timings")}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+a, b = (strip(json.load(open(f))) for f in sys.argv[1:3])
+assert a == b, [k for k in a if a[k] != b.get(k)]
+PY
+"$lethe" run "$work/s.toml" --out "$work/p" --phase r1/class-1/relearn > "$work/again.out" 2> "$work/again.err"
+grep -q "done before" "$work/again.err" || fail "a finished phase ran again: $(tail -2 "$work/again.err")"
+
+echo "== an input made with other flags than the config now gives is refused, by phase"
+study "$work/changed.toml" $'[unlearn.ft]\nlr = 0.123'
+refused "phase r0/random-0.1/relearn needs phase r0/random-0.1/ft.*other flags.*--phase r0/random-0.1/ft" \
+  run "$work/changed.toml" --out "$work/p" --phase r0/random-0.1/relearn
+"$lethe" run "$work/changed.toml" --out "$work/p" --phase r0/random-0.1/ft > /dev/null 2> "$work/ft.err" ||
+  fail "--phase r0/random-0.1/ft after the change: $(tail -3 "$work/ft.err")"
+cmp -s "$work/p/replicate-0/random-0.1/ft.safetensors" "$work/whole/replicate-0/random-0.1/ft.safetensors" &&
+  fail "the changed flags made the same checkpoint: the check above tests nothing"
+echo "$name: ok"
