@@ -3,7 +3,8 @@
 # inputs, outputs and the phases it needs (each output made by one phase, each input made by a
 # phase it needs, listed before it); `--phase ID` runs one phase alone, refusing an unknown id, an
 # input not yet made and an input made with other flags; every phase run one at a time, then
-# report, gives the checkpoints and results of an in-process `lethe run`, bit for bit.
+# report, gives the checkpoints and results of an in-process `lethe run`, bit for bit, and so does
+# `--jobs 2`, also when stopped mid-way and run again.
 #   tests/phases.sh BUILD_DIR/tools/lethe
 set -euo pipefail
 lethe=$1
@@ -38,6 +39,20 @@ ${2:-}
 TOML
 }
 study "$work/s.toml"
+# same_results A B: the studies' results.json are equal but for times (and when they were made).
+same_results() {
+  python3 - "$1/results.json" "$2/results.json" <<'PY'
+import json, sys
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if "seconds" not in k and k not in ("created", "timings")}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+a, b = (strip(json.load(open(f))) for f in sys.argv[1:3])
+assert a == b, [k for k in a if a[k] != b.get(k)]
+PY
+}
 
 echo "== --plan: every phase once, its inputs made by the phases it needs, listed before it"
 "$lethe" run "$work/s.toml" --out "$work/p" --plan > "$work/plan.json"
@@ -114,19 +129,31 @@ done < "$work/ids"
 (cd "$work/whole" && find . -name '*.safetensors' | sort | xargs md5sum) > "$work/whole.sums"
 (cd "$work/p" && md5sum -c --quiet "$work/whole.sums") || fail "a phase run alone made another checkpoint"
 [[ $(wc -l < "$work/whole.sums") -eq 14 ]] || fail "expected 14 checkpoints: $(cat "$work/whole.sums")"
-python3 - "$work/whole/results.json" "$work/p/results.json" <<'PY' || fail "results.json differs beyond its timings"
-import json, sys
-def strip(v):  # times, and where they were measured, differ from run to run
-    if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if "seconds" not in k and k not in ("created", "timings")}
-    if isinstance(v, list):
-        return [strip(x) for x in v]
-    return v
-a, b = (strip(json.load(open(f))) for f in sys.argv[1:3])
-assert a == b, [k for k in a if a[k] != b.get(k)]
-PY
+same_results "$work/whole" "$work/p" || fail "results.json differs beyond its timings"
 "$lethe" run "$work/s.toml" --out "$work/p" --phase r1/class-1/relearn > "$work/again.out" 2> "$work/again.err"
 grep -q "done before" "$work/again.err" || fail "a finished phase ran again: $(tail -2 "$work/again.err")"
+
+echo "== --jobs 2: stopped (SIGTERM) mid-way, every child stops; run again, the sequential run's results"
+mv "$work/p" "$work/phases"
+"$lethe" run "$work/s.toml" --out "$work/p" --jobs 2 > /dev/null 2> "$work/jobs.err" &
+pid=$!
+for _ in $(seq 600); do
+  [[ -e $work/p/replicate-0/original.safetensors.done.json ]] && break
+  sleep 0.1
+done
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+[[ $rc -eq 130 ]] || fail "--jobs 2 stopped by SIGTERM: exit $rc, not 130: $(tail -3 "$work/jobs.err")"
+sleep 0.5
+pgrep -f -- "--out=$work/p" > /dev/null && fail "a phase's process outlived the stopped --jobs run: $(pgrep -af -- "--out=$work/p")"
+"$lethe" run "$work/s.toml" --out "$work/p" --jobs 2 > "$work/jobs.out" 2> "$work/jobs.err" ||
+  fail "--jobs 2: $(tail -3 "$work/jobs.err")"
+grep -q "in up to 2 processes" "$work/jobs.err" || fail "--jobs 2 did not say how it runs: $(head -3 "$work/jobs.err")"
+[[ -s $work/p/logs/r1/class-1/ieu.log ]] || fail "--jobs 2 kept no log of phase r1/class-1/ieu"
+(cd "$work/p" && md5sum -c --quiet "$work/whole.sums") || fail "--jobs 2 made another checkpoint"
+same_results "$work/whole" "$work/p" || fail "--jobs 2: results.json differs beyond its timings"
+refused "phase.*excludes|excludes.*phase" run "$work/s.toml" --out "$work/p" --jobs 2 --phase report
 
 echo "== an input made with other flags than the config now gives is refused, by phase"
 study "$work/changed.toml" $'[unlearn.ft]\nlr = 0.123'

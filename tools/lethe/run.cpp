@@ -2,13 +2,16 @@
 // draws the split, retrains, searches every method's setting first when the study has [tune]
 // (tune.h), runs every method, measures every model and relearns them all in one batched pass
 // (RCD); then writes results.json, results.csv, curves.csv and report.html. Every phase resumes
-// (study_phases.h). --plan prints the study's graph of phases (study_plan.h), --phase ID runs one.
+// (study_phases.h). --plan prints the study's graph of phases (study_plan.h), --phase ID runs one,
+// --jobs N runs them in N processes.
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "commands.h"
 #include "common.h"
@@ -38,6 +41,7 @@ namespace {
 struct RunCommand {
   std::string config, out, phase, format = "json";
   bool quick = false, plan = false;
+  int64_t jobs = 1;
 };
 
 // The search of a study with [tune], made by replicate 0: its record per scenario (tune.json's
@@ -284,6 +288,36 @@ void run_phase(StudyRunner& runner, const PlannedPhase& p, const RunCommand& c) 
   fmt::print("phase {}: done\n", p.id);
 }
 
+// --jobs N: every phase but report as `lethe run CONFIG --phase ID` in up to N processes at once,
+// each started once the phases it needs are done; then the report here, from their records.
+void run_in_processes(const RunCommand& c, const Study& s, const fs::path& out, const std::vector<PlannedPhase>& plan,
+                      StudyRunner& runner) {
+  std::vector<ProcessJob> jobs;
+  std::map<std::string, size_t> index;
+  for (const PlannedPhase& p : plan) {
+    if (p.kind == "report") continue;
+    std::vector<std::string> args = {"run"};
+    if (!c.config.empty()) args.push_back(c.config);
+    args.push_back("--out=" + out.string());
+    if (c.quick) args.push_back("--quick");
+    args.push_back("--phase=" + p.id);
+    ProcessJob job{"phase " + p.id, args, out / "logs" / (p.id + ".log"), {}};
+    for (const std::string& a : p.after) job.after.push_back(index.at(a));
+    index[p.id] = jobs.size();
+    jobs.push_back(std::move(job));
+  }
+  const unsigned cores = std::thread::hardware_concurrency();
+  fmt::print(stderr, "{} phases in up to {} processes of {} thread{} each (the study's threads); logs in {}\n",
+             jobs.size(), c.jobs, s.run.threads, s.run.threads == 1 ? "" : "s", (out / "logs").string());
+  if (cores > 0 && c.jobs * s.run.threads > static_cast<int64_t>(cores))
+    fmt::print(stderr, "note: {} processes × {} threads is more than this machine's {} cores; [study] threads = {} "
+               "would not oversubscribe them (the thread count is part of every phase's record)\n",
+               c.jobs, s.run.threads, cores, std::max<int64_t>(1, cores / c.jobs));
+  Phases progress(static_cast<int64_t>(jobs.size()));
+  run_processes(jobs, c.jobs, [&](size_t i) { progress.begin(jobs[i].name + ": done"); }, "run");
+  run_phase(runner, plan.back(), c);
+}
+
 void run_study(const RunCommand& c) {
   Study s = read_study(c.config);
   if (s.tune) check_search_spaces(s);
@@ -307,6 +341,7 @@ void run_study(const RunCommand& c) {
   Phases phases(one ? 1 : static_cast<int64_t>(plan.size()) - 1);
   StudyRunner runner(s, out, source, start(s.run), {c.config, out.string(), c.quick}, phases);
   if (one) return run_phase(runner, *one, c);
+  if (c.jobs > 1) return run_in_processes(c, s, out, plan, runner);
   runner.report(c.config, c.quick);
 }
 
@@ -325,8 +360,13 @@ void add_run_command(CLI::App& app) {
                 "as JSON, and run nothing");
   cmd->add_option("--format", c->format, "--plan's format: json, or dot (Graphviz)")
       ->check(CLI::IsMember({"json", "dot"}));
-  cmd->add_option("--phase", c->phase, "run only this phase (an id of --plan), on its inputs as finished phases "
-                  "left them; refused when one is not done or was made with other flags");
+  CLI::Option* phase = cmd->add_option("--phase", c->phase, "run only this phase (an id of --plan), on its inputs "
+                                       "as finished phases left them; refused when one is not done or was made with "
+                                       "other flags");
+  cmd->add_option("--jobs", c->jobs, "phases run at once, each in its own process with the study's threads, as soon "
+                  "as the phases it needs are done; the results are a sequential run's, bit for bit")
+      ->check(CLI::Range(1, 256))
+      ->excludes(phase);
   cmd->callback([c] { run_study(*c); });
 }
 

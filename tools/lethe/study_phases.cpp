@@ -3,11 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <csignal>
-#include <cstring>
 #include <ctime>
-
-#include <unistd.h>
 
 #include "commands.h"
 #include "engine/error.h"
@@ -115,21 +111,6 @@ void write_record(const fs::path& output, const std::vector<std::string>& key, d
                                  {"seconds", seconds},
                                  {"lethe_version", version()}};
   write_file_atomically(record_path(output).string(), record.dump(1), "run");
-}
-
-namespace {
-const char* interrupt_message = "";
-void on_interrupt(int) {
-  if (write(2, interrupt_message, std::strlen(interrupt_message)) < 0) {
-  }
-  _exit(130);
-}
-}  // namespace
-
-void stop_on_interrupt(const char* message) {
-  interrupt_message = message;
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
 }
 
 void Phases::begin(const std::string& what) {

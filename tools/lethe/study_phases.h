@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "processes.h"
 #include "study_config.h"
 #include "unlearn/scenario.h"
 
@@ -47,10 +48,6 @@ void write_record(const fs::path& output, const std::vector<std::string>& key, d
 // "--digest=D": the digest of `file` as the record of a phase that finished saw it, what the keys
 // of phases made from it hold.
 std::string recorded_digest(const nlohmann::json& record, const fs::path& file);
-
-// Ctrl-C (SIGINT) and SIGTERM end the process at once with exit code 130, after `message` (a
-// string literal) on stderr: every finished phase is on disk, and the same command resumes.
-void stop_on_interrupt(const char* message);
 
 // Numbered progress lines on stderr ("== [3/20] what (41 s so far)").
 class Phases {

@@ -5,15 +5,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
-
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "engine/error.h"
@@ -22,13 +17,12 @@
 #include "nn/checkpoint.h"
 #include "nn/option_json.h"
 #include "option_flags.h"
+#include "processes.h"
 #include "tune.h"
 #include "unlearn/evaluation.h"
 #include "unlearn/method.h"
 #include "unlearn/relearn.h"
 #include "unlearn/search_space.h"
-
-extern char** environ;
 
 namespace lethe::cli {
 
@@ -245,7 +239,7 @@ std::string trial_id(const SearchScenario& at, const Trial& t) {
 
 // The flags that start a trial process with this search's settings.
 std::vector<std::string> worker_args(const Study& s, const TuneInvocation& how, const std::string& id) {
-  std::vector<std::string> args = {"lethe", "tune"};
+  std::vector<std::string> args = {"tune"};
   if (!how.config.empty()) args.push_back(how.config);
   args.push_back("--out=" + how.out);
   if (how.quick) args.push_back("--quick");
@@ -254,53 +248,6 @@ std::vector<std::string> worker_args(const Study& s, const TuneInvocation& how, 
     args.push_back(fmt::format("--{}={}", name, value.is_string() ? value.get<std::string>() : value.dump()));
   args.push_back("--worker=" + id);
   return args;
-}
-
-pid_t spawn_worker(const std::vector<std::string>& args, const fs::path& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  LETHE_CHECK(rc == 0, "tune", "cannot start a trial process: ", std::strerror(rc));
-  return pid;
-}
-
-// Runs `pending` in up to `jobs` processes at once. A process that fails (not a trial that
-// failed: that is a record) stops the search once the running ones are done, naming its log.
-void run_workers(const Study& s, const TuneInvocation& how, const SearchScenario& at, const std::vector<Trial>& pending,
-                 int64_t jobs, const std::function<void(const Trial&)>& done) {
-  std::map<pid_t, const Trial*> running;
-  std::string failure;
-  size_t next = 0;
-  while (next < pending.size() || !running.empty()) {
-    while (failure.empty() && next < pending.size() && static_cast<int64_t>(running.size()) < jobs) {
-      const Trial& t = pending[next++];
-      running[spawn_worker(worker_args(s, how, trial_id(at, t)), fs::path(t.file.string() + ".log"))] = &t;
-    }
-    if (running.empty()) break;
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    LETHE_CHECK(pid > 0, "tune", "waiting for a trial process: ", std::strerror(errno));
-    const auto it = running.find(pid);
-    if (it == running.end()) continue;
-    const Trial& t = *it->second;
-    running.erase(it);
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-      done(t);
-    } else if (failure.empty()) {
-      failure = fmt::format("the process of {} trial {} failed ({}); its output: {}.log", t.method, t.index,
-                            WIFEXITED(status) ? fmt::format("exit {}", WEXITSTATUS(status))
-                                              : fmt::format("signal {}", WTERMSIG(status)),
-                            t.file.string());
-    }
-  }
-  LETHE_CHECK(failure.empty(), "tune", failure);
 }
 
 nlohmann::json read_trial(const Trial& t) {
@@ -348,7 +295,12 @@ nlohmann::json search_scenario(const Study& s, ReplicatePhases& phases, const Se
                t.jobs > 1 && pending.size() > 1 ? fmt::format(" in {} processes", t.jobs) : "");
   auto report = [&](const Trial& trial) { fmt::print(stderr, "{}\n", trial_line(trial, read_trial(trial), t.trials)); };
   if (t.jobs > 1 && pending.size() > 1) {
-    run_workers(s, invocation, at, pending, t.jobs, report);
+    std::vector<ProcessJob> jobs;
+    for (const Trial& trial : pending)
+      jobs.push_back({fmt::format("the process of {} trial {}", trial.method, trial.index),
+                      worker_args(s, invocation, trial_id(at, trial)), fs::path(trial.file.string() + ".log"), {}});
+    // A trial that fails is a record; a process that fails stops the search.
+    run_processes(jobs, t.jobs, [&](size_t i) { report(pending[i]); }, "tune");
   } else {
     for (const Trial& trial : pending) {
       run_trial(s, phases, at, bench, ref, trial);
