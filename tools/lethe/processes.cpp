@@ -114,4 +114,41 @@ void run_processes(const std::vector<ProcessJob>& jobs, int64_t parallel, const 
     LETHE_CHECK(state[i] == 2, op, jobs[i].name, " never became ready: a job it waits for is not among the jobs");
 }
 
+CommandResult run_capture(const std::vector<std::string>& argv, const char* op) {
+  // Both outputs go to files, not pipes: a command that fills one pipe while we read the other
+  // cannot block.
+  char out_name[] = "/tmp/lethe-capture-XXXXXX", err_name[] = "/tmp/lethe-capture-XXXXXX";
+  const int out_fd = mkstemp(out_name), err_fd = mkstemp(err_name);
+  LETHE_CHECK(out_fd >= 0 && err_fd >= 0, op, "cannot make a temporary file: ", std::strerror(errno));
+  unlink(out_name);
+  unlink(err_name);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
+  posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, args.front(), &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  auto slurp = [](int fd) {
+    std::string text;
+    char buffer[4096];
+    lseek(fd, 0, SEEK_SET);
+    for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<size_t>(n));
+    close(fd);
+    return text;
+  };
+  if (rc != 0) {
+    close(out_fd);
+    close(err_fd);
+    LETHE_FAIL(op, "cannot run ", argv.front(), ": ", std::strerror(rc));
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), slurp(out_fd), slurp(err_fd)};
+}
+
 }  // namespace lethe::cli

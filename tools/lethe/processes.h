@@ -30,4 +30,13 @@ struct ProcessJob {
 void run_processes(const std::vector<ProcessJob>& jobs, int64_t parallel, const std::function<void(size_t)>& done,
                    const char* op);
 
+// What a command printed and how it ended: the exit code, or 128 + the signal that ended it.
+struct CommandResult {
+  int status = 0;
+  std::string out, err;
+};
+// Runs `argv` (argv[0] found on PATH) to its end and returns what it printed; a program that cannot
+// be started is a lethe::Error from `op` naming it.
+CommandResult run_capture(const std::vector<std::string>& argv, const char* op);
+
 }  // namespace lethe::cli

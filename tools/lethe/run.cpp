@@ -3,7 +3,7 @@
 // (tune.h), runs every method, measures every model and relearns them all in one batched pass
 // (RCD); then writes results.json, results.csv, curves.csv and report.html. Every phase resumes
 // (study_phases.h). --plan prints the study's graph of phases (study_plan.h), --phase ID runs one,
-// --jobs N runs them in N processes.
+// --jobs N runs them in N processes, --slurm as Slurm jobs (slurm.h).
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@
 #include "option_flags.h"
 #include "relearn_models.h"
 #include "report.h"
+#include "slurm.h"
 #include "study_config.h"
 #include "study_output.h"
 #include "study_phases.h"
@@ -39,10 +40,15 @@ namespace fs = std::filesystem;
 namespace {
 
 struct RunCommand {
-  std::string config, out, phase, format = "json";
-  bool quick = false, plan = false;
+  std::string config, out, phase, format = "json", plan_digest;
+  bool quick = false, plan = false, slurm = false, no_wait = false, dry_run = false;
   int64_t jobs = 1;
+  SlurmOptions slurm_options;
+  std::vector<CLI::Option*> slurm_flags;  // those given override [slurm]
 };
+
+// The id only() takes to let no phase run: what checking whether a phase is done needs.
+const char* const kNoPhase = "(none)";
 
 // The search of a study with [tune], made by replicate 0: its record per scenario (tune.json's
 // "scenarios") and every method's chosen flags per scenario, which every replicate runs with.
@@ -60,7 +66,10 @@ class StudyRunner {
               TuneInvocation invocation, Phases& phases)
       : s_(s), out_(out), source_(source), device_(device), invocation_(std::move(invocation)), phases_(phases) {}
 
-  void only(const std::string& phase_id) { only_ = phase_id; }
+  void only(const std::string& phase_id) {
+    only_ = phase_id;
+    for (auto& [r, rp] : replicates_) rp->only(phase_id);
+  }
 
   ReplicatePhases& replicate(int64_t r) {
     auto& rp = replicates_[r];
@@ -273,9 +282,8 @@ void StudyRunner::report(const std::string& config, bool quick) {
 }
 
 // Runs the phase `p` alone (its inputs must be done): what `--phase ID` runs.
-void run_phase(StudyRunner& runner, const PlannedPhase& p, const RunCommand& c) {
-  runner.only(p.id);
-  if (p.kind == "report") return runner.report(c.config, c.quick);
+// Runs the phase `p`, which is not report, after runner.only(): alone, or checking it is done.
+void run_planned(StudyRunner& runner, const PlannedPhase& p) {
   if (p.kind == "train") {
     runner.original(p.replicate);
     return;
@@ -285,7 +293,25 @@ void run_phase(StudyRunner& runner, const PlannedPhase& p, const RunCommand& c) 
   if (p.kind == "unlearn") runner.model(p.replicate, sc, p.method);
   if (p.kind == "search") runner.search(sc);
   if (p.kind == "relearn") runner.relearn(p.replicate, sc);
+}
+
+// Runs the phase `p` alone (its inputs must be done): what `--phase ID` runs.
+void run_phase(StudyRunner& runner, const PlannedPhase& p, const RunCommand& c) {
+  runner.only(p.id);
+  if (p.kind == "report") return runner.report(c.config, c.quick);
+  run_planned(runner, p);
   fmt::print("phase {}: done\n", p.id);
+}
+
+// Whether the phase `p` (not report) is done: its record matches, as do its inputs'.
+bool phase_done(StudyRunner& runner, const PlannedPhase& p) {
+  runner.only(kNoPhase);
+  try {
+    run_planned(runner, p);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
 }
 
 // --jobs N: every phase but report as `lethe run CONFIG --phase ID` in up to N processes at once,
@@ -333,6 +359,10 @@ void run_study(const RunCommand& c) {
   }
   stop_on_interrupt("\nlethe run: interrupted; every finished phase is kept, run the same command again to resume\n");
   const PlannedPhase* one = c.phase.empty() ? nullptr : &find_phase(plan, c.phase);
+  const nlohmann::json plan_record = plan_json(s, out, plan);
+  LETHE_CHECK(c.plan_digest.empty() || c.plan_digest == plan_digest(plan_record), "run", "--phase ", c.phase,
+              ": the study's plan is not the one this job was submitted with (--plan-digest ", c.plan_digest, ", now ",
+              plan_digest(plan_record), "): the config, --out or --quick changed since; submit the study again");
   std::error_code made;
   fs::create_directories(out, made);
   LETHE_CHECK(!made && fs::is_directory(out), "run", "cannot make the output folder ", out.string(), ": ",
@@ -342,6 +372,16 @@ void run_study(const RunCommand& c) {
   StudyRunner runner(s, out, source, start(s.run), {c.config, out.string(), c.quick}, phases);
   if (one) return run_phase(runner, *one, c);
   if (c.jobs > 1) return run_in_processes(c, s, out, plan, runner);
+  if (c.slurm) {
+    SlurmOptions options = s.slurm;  // [slurm], then the flags given over it
+    const nn::OptionTable<SlurmOptions>& table = slurm_options();
+    for (size_t i = 0; i < table.size(); ++i)
+      if (c.slurm_flags[i]->count() > 0)
+        std::visit([&](auto field) { options.*field = c.slurm_options.*field; }, table[i].field);
+    const SlurmRun run{s.name,    c.config, out.string(),          c.quick,     s.run.device, s.run.threads,
+                       plan_digest(plan_record), options, !c.no_wait, c.dry_run};
+    return run_on_slurm(run, plan, [&](const PlannedPhase& p) { return phase_done(runner, p); });
+  }
   runner.report(c.config, c.quick);
 }
 
@@ -363,10 +403,20 @@ void add_run_command(CLI::App& app) {
   CLI::Option* phase = cmd->add_option("--phase", c->phase, "run only this phase (an id of --plan), on its inputs "
                                        "as finished phases left them; refused when one is not done or was made with "
                                        "other flags");
-  cmd->add_option("--jobs", c->jobs, "phases run at once, each in its own process with the study's threads, as soon "
-                  "as the phases it needs are done; the results are a sequential run's, bit for bit")
-      ->check(CLI::Range(1, 256))
-      ->excludes(phase);
+  CLI::Option* jobs = cmd->add_option("--jobs", c->jobs, "phases run at once, each in its own process with the "
+                                      "study's threads, as soon as the phases it needs are done; the results are a "
+                                      "sequential run's, bit for bit")
+                          ->check(CLI::Range(1, 256))
+                          ->excludes(phase);
+  cmd->add_option("--plan-digest", c->plan_digest, "with --phase: refuse to run unless the study's plan has this "
+                  "digest (what --slurm's jobs pass: a config changed after the submission is refused)")
+      ->needs(phase);
+  CLI::Option* slurm = cmd->add_flag("--slurm", c->slurm, "submit every phase not done as a Slurm job (sbatch) with "
+                                     "afterok dependencies, wait for them and report (README, \"On a Slurm cluster\")");
+  slurm->excludes(phase)->excludes(jobs);
+  cmd->add_flag("--no-wait", c->no_wait, "--slurm: print the job ids and return at once")->needs(slurm);
+  cmd->add_flag("--dry-run", c->dry_run, "--slurm: print the job scripts, submit nothing")->needs(slurm);
+  c->slurm_flags = add_option_flags(*cmd, c->slurm_options, slurm_options());
   cmd->callback([c] { run_study(*c); });
 }
 

@@ -223,8 +223,13 @@ Study parse_study(std::string_view toml_text, const std::string& path) {
       s.unlearn = table_flags(shared, path + " [unlearn]");
     } else if (k == "tune") {
       read_tune(t, s, path);
+    } else if (k == "slurm") {
+      CLI::App parser;  // the --slurm flags of `lethe run`, which the table holds
+      add_option_flags(parser, s.slurm, slurm_options());
+      parse_flags(parser, table_flags(t, path + " [slurm]"), path + " [slurm]");
     } else {
-      LETHE_FAIL("run", path, ": unknown table [", table_name(k), "] (known: study, train, split, unlearn, relearn, tune)");
+      LETHE_FAIL("run", path, ": unknown table [", table_name(k), "] (known: study, train, split, unlearn, relearn, tune, "
+                 "slurm)");
     }
   }
   for (const std::string& m : s.methods) unlearn::find_method(m);

@@ -1,7 +1,7 @@
 #pragma once
 // A study's TOML file (README, "lethe run"): its [study] table, the [train], [split], [unlearn]
 // (with [unlearn.METHOD]) and [relearn] tables of flags for those subcommands, and [tune] (with
-// [tune.space.METHOD]), the flags of `lethe tune`.
+// [tune.space.METHOD]), the flags of `lethe tune`, and [slurm], the --slurm flags of `lethe run`.
 //
 // Every malformed file or value is a lethe::Error naming the file and the key (or a CLI::Error from
 // table_flags for a value that is no flag), never another exception: numbers are range-checked
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common.h"
+#include "slurm_options.h"
 #include "tune_options.h"
 #include "unlearn/relearn.h"
 
@@ -45,6 +46,7 @@ struct Study {
   // split held out of the pool; [tune.space.METHOD] tables replace a method's default space.
   std::optional<TuneOptions> tune;
   SpaceRanges spaces;
+  SlurmOptions slurm;     // [slurm]: how `lethe run --slurm` submits the phases
   nlohmann::json config;  // the file as read, for the report
 };
 

@@ -51,6 +51,12 @@ double timed(const std::function<void()>& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+std::string fnv1a64(std::string_view bytes) {
+  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis and prime
+  for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return fmt::format("fnv1a64:{:016x}:{}", h, bytes.size());
+}
+
 namespace {
 
 // A phase whose output (or an input) no longer has its digest — corrupt, truncated, edited,
@@ -66,9 +72,7 @@ std::string file_digest(const fs::path& path) {
   } catch (const Error&) {
     return "";
   }
-  uint64_t h = 14695981039346656037ull;  // the FNV-1a 64 offset basis and prime
-  for (const char c : bytes) h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ull;
-  return fmt::format("fnv1a64:{:016x}:{}", h, bytes.size());
+  return fnv1a64(bytes);
 }
 
 nlohmann::json file_digests(const fs::path& output, const std::vector<fs::path>& inputs) {

@@ -17,6 +17,7 @@
 #include <initializer_list>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "processes.h"
@@ -33,6 +34,9 @@ std::vector<std::string> overridden(std::vector<std::string> flags, const std::v
 // A scenario's folder name: its canonical text with ':' and ',' as '-'.
 std::string scenario_dir(const std::string& scenario);
 std::string utc_now();
+// FNV-1a, 64 bits, of `bytes`, with their length ("fnv1a64:HEX:LENGTH"): against corruption and
+// edits, not forgery.
+std::string fnv1a64(std::string_view bytes);
 double timed(const std::function<void()>& f);
 
 // ---- phase records: `key` is what a phase ran with (its flags, then its inputs' keys, each with
