@@ -224,6 +224,30 @@ TEST_CASE("study config: [tune], its spaces and the pool, every bad value refuse
   refused("[study]\nsubset = -1\n", "[study] subset = -1: must be in [0, 2147483648]");
 }
 
+TEST_CASE("study config: [slurm] holds lethe run's --slurm options, every bad value refused by its key") {
+  const cli::Study s = cli::parse_study(
+      "[slurm]\npartition = \"gpu\"\naccount = \"lab\"\ntime = \"1:00:00\"\ncpus-per-task = 4\ngpus = 2\n"
+      "sbatch-args = \"--mem=8G --qos=short\"\npoll = 30\n",
+      "s.toml");
+  CHECK(s.slurm.partition == "gpu");
+  CHECK(s.slurm.account == "lab");
+  CHECK(s.slurm.time == "1:00:00");
+  CHECK(s.slurm.cpus_per_task == 4);
+  CHECK(s.slurm.gpus == 2);
+  CHECK(s.slurm.sbatch_args == "--mem=8G --qos=short");
+  CHECK(s.slurm.poll == 30);
+  const cli::SlurmOptions defaults = cli::parse_study("[study]\nname = \"x\"\n", "s.toml").slurm;
+  CHECK((defaults.partition.empty() && defaults.cpus_per_task == 0 && defaults.gpus == -1 && defaults.poll == 5));
+  auto refused = [](const char* text, const char* message) {
+    CAPTURE(text);
+    CHECK_THROWS_WITH_AS(cli::parse_study(text, "s.toml"), doctest::Contains(message), Error);
+  };
+  refused("[slurm]\npoll = 0\n", "[1, 3600]");
+  refused("[slurm]\ngpus = -2\n", "[-1, 64]");
+  refused("[slurm]\nnodes = 3\n", "nodes");
+  refused("[slurms]\npoll = 3\n", "unknown table [slurms]");
+}
+
 TEST_CASE("study config: text on which toml++ 3.3 has undefined behaviour is refused before it parses") {
   // Each reaches __builtin_unreachable() in toml++ 3.3's whitespace check (found by tests/fuzz).
   for (const char* text : {"[\xc4\xbe]\n", "\xcc\xaa", "a = 1\xc3\xa9\n", "s = \"\"\"\\\n\xc2\xa7\"\"\"\n",
