@@ -1,7 +1,7 @@
 # Sourced by the CLI test scripts (cli.sh, hardening.sh, output_safety.sh, fault_injection.sh, ...)
 # after they set `name` and `lethe`: skips (exit 77) without Fashion-MNIST, and gives them
-# `skip_check`, `fail`, `refused`, `json_field`, the small run and a scratch folder `$work`, removed
-# on exit.
+# `skip_check`, `fail`, `refused`, `json_field`, `same_results`, `small_datasets`, the small run
+# and a scratch folder `$work`, removed on exit.
 # KEEP_GOING=1 makes `fail` report every failed check, not only the first (the script then
 # checks $failures at its end).
 
@@ -44,3 +44,17 @@ refused() {
 }
 # json_field FILE KEY: a top-level value of a JSON file, as Python prints it.
 json_field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# same_results A B: two studies' results.json are equal but for times (and when they were made).
+same_results() {
+  python3 - "$1/results.json" "$2/results.json" <<'PY'
+import json, sys
+def strip(v):
+    if isinstance(v, dict):
+        return {k: strip(x) for k, x in v.items() if "seconds" not in k and k not in ("created", "timings")}
+    if isinstance(v, list):
+        return [strip(x) for x in v]
+    return v
+a, b = (strip(json.load(open(f))) for f in sys.argv[1:3])
+assert a == b, [k for k in a if a[k] != b.get(k)]
+PY
+}

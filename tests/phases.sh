@@ -39,20 +39,6 @@ ${2:-}
 TOML
 }
 study "$work/s.toml"
-# same_results A B: the studies' results.json are equal but for times (and when they were made).
-same_results() {
-  python3 - "$1/results.json" "$2/results.json" <<'PY'
-import json, sys
-def strip(v):
-    if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if "seconds" not in k and k not in ("created", "timings")}
-    if isinstance(v, list):
-        return [strip(x) for x in v]
-    return v
-a, b = (strip(json.load(open(f))) for f in sys.argv[1:3])
-assert a == b, [k for k in a if a[k] != b.get(k)]
-PY
-}
 
 echo "== --plan: every phase once, its inputs made by the phases it needs, listed before it"
 "$lethe" run "$work/s.toml" --out "$work/p" --plan > "$work/plan.json"

@@ -73,17 +73,7 @@ grep -q "submitted $((phases - split_done)) of $phases phases" run.err ||
   fail "not only the phases left were submitted again: $(grep submitted run.err)"
 (cd whole && find . -name '*.safetensors' | sort | xargs md5sum) > whole.sums
 (cd o && md5sum -c --quiet ../whole.sums) || fail "a phase run as a Slurm job made another checkpoint"
-python3 - whole/results.json o/results.json <<'PY' || fail "results.json differs from the in-process run's beyond its timings"
-import json, sys
-def strip(v):
-    if isinstance(v, dict):
-        return {k: strip(x) for k, x in v.items() if "seconds" not in k and k not in ("created", "timings")}
-    if isinstance(v, list):
-        return [strip(x) for x in v]
-    return v
-a, b = (strip(json.load(open(f))) for f in sys.argv[1:3])
-assert a == b, [k for k in a if a[k] != b.get(k)]
-PY
+same_results whole o || fail "results.json differs from the in-process run's beyond its timings"
 # Every phase of the plan finished as a job of the cluster.
 "$lethe" run s.toml --out o --quick --plan > plan.json
 python3 - plan.json "$cluster/jobcomp.txt" <<'PY' || fail "a phase did not run as a Slurm job"

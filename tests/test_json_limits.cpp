@@ -171,6 +171,12 @@ TEST_CASE("json limits: readers quote at most an excerpt of what they reject") {
                        doctest::Contains("split: s: forget element must be an integer"), Error);
 }
 
+// The study config `text` is refused with an error containing `message`.
+void study_refused(const char* text, const char* message) {
+  CAPTURE(text);
+  CHECK_THROWS_WITH_AS(cli::parse_study(text, "s.toml"), doctest::Contains(message), Error);
+}
+
 TEST_CASE("study config: integers out of range are refused with their range") {
   CHECK(cli::parse_study("[study]\nthreads = 3\n", "s.toml").run.threads == 3);
   CHECK_THROWS_WITH_AS(cli::parse_study("[study]\nthreads = 5000000000\n", "s.toml"),
@@ -208,20 +214,16 @@ TEST_CASE("study config: [tune], its spaces and the pool, every bad value refuse
   CHECK(cli::pool_flags(s) == std::vector<std::string>{"--subset=10000", "--validation=0.2", "--pool-seed=4"});
   CHECK(cli::pool_flags(cli::parse_study("[study]\nname = \"x\"\n", "s.toml")).empty());
   CHECK_FALSE(cli::parse_study("[study]\nname = \"x\"\n", "s.toml").tune.has_value());
-  auto refused = [](const char* text, const char* message) {
-    CAPTURE(text);
-    CHECK_THROWS_WITH_AS(cli::parse_study(text, "s.toml"), doctest::Contains(message), Error);
-  };
-  refused("[tune]\ntrials = 0\n", "--trials");
-  refused("[tune]\ntrials = 0\n", "[1, 100000]");
-  refused("[tune]\nvalidation = 0.7\n", "(0, 0.5]");
-  refused("[tune]\nvalidation = 0\n", "(0, 0.5]");
-  refused("[tune]\nwidth = 3\n", "width");
-  refused("[tune.space.ft]\nlr = \"fast\"\n", "[tune.space.ft] 'lr' must be [lo, hi]");
-  refused("[tune.space.ft]\nlr = [0.1]\n", "[tune.space.ft] 'lr' must be [lo, hi]");
-  refused("[tune.space.nosuch]\nlr = [0.1, 0.2]\n", "nosuch");
-  refused("[tune]\nspace = 3\n", "[tune.space.METHOD]");
-  refused("[study]\nsubset = -1\n", "[study] subset = -1: must be in [0, 2147483648]");
+  study_refused("[tune]\ntrials = 0\n", "--trials");
+  study_refused("[tune]\ntrials = 0\n", "[1, 100000]");
+  study_refused("[tune]\nvalidation = 0.7\n", "(0, 0.5]");
+  study_refused("[tune]\nvalidation = 0\n", "(0, 0.5]");
+  study_refused("[tune]\nwidth = 3\n", "width");
+  study_refused("[tune.space.ft]\nlr = \"fast\"\n", "[tune.space.ft] 'lr' must be [lo, hi]");
+  study_refused("[tune.space.ft]\nlr = [0.1]\n", "[tune.space.ft] 'lr' must be [lo, hi]");
+  study_refused("[tune.space.nosuch]\nlr = [0.1, 0.2]\n", "nosuch");
+  study_refused("[tune]\nspace = 3\n", "[tune.space.METHOD]");
+  study_refused("[study]\nsubset = -1\n", "[study] subset = -1: must be in [0, 2147483648]");
 }
 
 TEST_CASE("study config: [slurm] holds lethe run's --slurm options, every bad value refused by its key") {
@@ -238,14 +240,10 @@ TEST_CASE("study config: [slurm] holds lethe run's --slurm options, every bad va
   CHECK(s.slurm.poll == 30);
   const cli::SlurmOptions defaults = cli::parse_study("[study]\nname = \"x\"\n", "s.toml").slurm;
   CHECK((defaults.partition.empty() && defaults.cpus_per_task == 0 && defaults.gpus == -1 && defaults.poll == 5));
-  auto refused = [](const char* text, const char* message) {
-    CAPTURE(text);
-    CHECK_THROWS_WITH_AS(cli::parse_study(text, "s.toml"), doctest::Contains(message), Error);
-  };
-  refused("[slurm]\npoll = 0\n", "[1, 3600]");
-  refused("[slurm]\ngpus = -2\n", "[-1, 64]");
-  refused("[slurm]\nnodes = 3\n", "nodes");
-  refused("[slurms]\npoll = 3\n", "unknown table [slurms]");
+  study_refused("[slurm]\npoll = 0\n", "[1, 3600]");
+  study_refused("[slurm]\ngpus = -2\n", "[-1, 64]");
+  study_refused("[slurm]\nnodes = 3\n", "nodes");
+  study_refused("[slurms]\npoll = 3\n", "unknown table [slurms]");
 }
 
 TEST_CASE("study config: text on which toml++ 3.3 has undefined behaviour is refused before it parses") {
