@@ -21,6 +21,7 @@
 #include "engine/version.h"
 #include "nn/checkpoint.h"
 #include "option_flags.h"
+#include "option_range.h"
 #include "relearn_models.h"
 #include "report.h"
 #include "slurm.h"
@@ -406,7 +407,7 @@ void add_run_command(CLI::App& app) {
   CLI::Option* jobs = cmd->add_option("--jobs", c->jobs, "phases run at once, each in its own process with the "
                                       "study's threads, as soon as the phases it needs are done; the results are a "
                                       "sequential run's, bit for bit")
-                          ->check(CLI::Range(1, 256))
+                          ->check(range_check(integer_in(1, 256)))
                           ->excludes(phase);
   cmd->add_option("--plan-digest", c->plan_digest, "with --phase: refuse to run unless the study's plan has this "
                   "digest (what --slurm's jobs pass: a config changed after the submission is refused)")
