@@ -46,16 +46,23 @@ void track(pid_t pid, bool running) {
   }
 }
 
-pid_t spawn(const std::vector<std::string>& args, const std::filesystem::path& log, const char* op) {
+// `args` as execve takes them: pointers into the strings, then a null one.
+std::vector<char*> argv_of(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  return argv;
+}
+
+pid_t spawn(std::vector<std::string> args, const std::filesystem::path& log, const char* op) {
   std::error_code ignored;
   std::filesystem::create_directories(log.parent_path(), ignored);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> argv = {const_cast<char*>("lethe")};
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
+  args.insert(args.begin(), "lethe");
+  std::vector<char*> argv = argv_of(args);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -126,9 +133,7 @@ CommandResult run_capture(const std::vector<std::string>& argv, const char* op) 
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
+  std::vector<char*> args = argv_of(argv);
   pid_t pid = 0;
   const int rc = posix_spawnp(&pid, args.front(), &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

@@ -323,12 +323,8 @@ void run_in_processes(const RunCommand& c, const Study& s, const fs::path& out, 
   std::map<std::string, size_t> index;
   for (const PlannedPhase& p : plan) {
     if (p.kind == "report") continue;
-    std::vector<std::string> args = {"run"};
-    if (!c.config.empty()) args.push_back(c.config);
-    args.push_back("--out=" + out.string());
-    if (c.quick) args.push_back("--quick");
-    args.push_back("--phase=" + p.id);
-    ProcessJob job{"phase " + p.id, args, out / "logs" / (p.id + ".log"), {}};
+    ProcessJob job{"phase " + p.id, phase_args(c.config, out.string(), c.quick, p.id), out / "logs" / (p.id + ".log"),
+                   {}};
     for (const std::string& a : p.after) job.after.push_back(index.at(a));
     index[p.id] = jobs.size();
     jobs.push_back(std::move(job));

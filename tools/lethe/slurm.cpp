@@ -78,11 +78,9 @@ std::string script(const SlurmRun& run, const PlannedPhase& p) {
     for (const std::string& id : p.after) a += (a.empty() ? "" : " ") + id;
     return a;
   }());
-  s += "exec " + quoted(fs::read_symlink("/proc/self/exe").string()) + " run";
-  if (!run.config.empty()) s += " " + quoted(run.config);
-  s += " --out=" + quoted(run.out) + (run.quick ? " --quick" : "") + " --phase=" + quoted(p.id) +
-       " --plan-digest=" + quoted(run.plan_digest) + "\n";
-  return s;
+  s += "exec " + quoted(fs::read_symlink("/proc/self/exe").string());
+  for (const std::string& a : phase_args(run.config, run.out, run.quick, p.id)) s += " " + quoted(a);
+  return s + " " + quoted("--plan-digest=" + run.plan_digest) + "\n";
 }
 
 struct Submitted {
@@ -146,11 +144,9 @@ void run_on_slurm(const SlurmRun& run, const std::vector<PlannedPhase>& plan,
   std::vector<Submitted> jobs;
   for (const PlannedPhase* p : todo) {
     const std::string text = script(run, *p);
-    std::vector<std::string> after;
+    std::string dependency;  // on the jobs of the phases it needs that are submitted now
     for (const std::string& a : p->after)
-      if (job_of.count(a)) after.push_back(job_of.at(a));
-    std::string dependency;
-    for (const std::string& j : after) dependency += ":" + j;
+      if (job_of.count(a)) dependency += ":" + job_of.at(a);
     if (run.dry_run) {
       fmt::print("# {}{}\n{}\n", p->id, dependency.empty() ? "" : ": sbatch --dependency=afterok" + dependency, text);
       job_of[p->id] = "<" + p->id + ">";

@@ -162,7 +162,7 @@ std::vector<std::string> no_test(const Study& s) {
 }  // namespace
 
 std::vector<std::string> ReplicatePhases::original_command() const {
-  return joined({{"train", "--model=" + s_.model, "--out=" + (rep_.dir / "original.safetensors").string(),
+  return joined({{"train", "--model=" + s_.model, "--out=" + original_file().string(),
                   "--seed=" + std::to_string(rep_.seed)},
                  run_, pool_flags(s_), no_test(s_), s_.train});
 }
@@ -171,7 +171,7 @@ PhaseOutput ReplicatePhases::original() {
   // A phase's key holds its own flags and its inputs' keys with their files' digests, so a changed
   // original also re-runs everything made from it.
   const std::string seed = std::to_string(rep_.seed);
-  const fs::path original = rep_.dir / "original.safetensors";
+  const fs::path original = original_file();
   const std::vector<std::string> flags = original_command();
   const std::string phase = id("original");
   if (shown(phase)) phases_.begin(tag_ + "train the original (" + s_.model + ", seed " + seed + ")");
@@ -214,25 +214,25 @@ fs::path ReplicatePhases::scenario_folder(const unlearn::Scenario& scenario) con
 
 std::vector<std::string> ReplicatePhases::split_command(const unlearn::Scenario& scenario) const {
   return joined({{"split", "--scenario=" + scenario.str(), "--split-seed=" + std::to_string(rep_.seed),
-                  "--out=" + (scenario_folder(scenario) / "split.json").string()},
+                  "--out=" + split_file(scenario).string()},
                  run_, pool_flags(s_), s_.split});
 }
 
 PhaseOutput ReplicatePhases::split(const unlearn::Scenario& scenario) {
   const fs::path dir = scenario_folder(scenario);
   fs::create_directories(dir);
-  const fs::path split_file = dir / "split.json";
+  const fs::path file = split_file(scenario);
   const std::vector<std::string> flags = split_command(scenario);
   const std::string phase = id(scenario, "split");
   if (shown(phase)) phases_.begin(tag_ + scenario.str() + ": draw the split");
-  std::optional<nlohmann::json> done = finished(split_file, flags, false);
+  std::optional<nlohmann::json> done = finished(file, flags, false);
   if (!done) {
-    check_may_run(phase, split_file);
-    write_record(split_file, flags, timed([&] { run_command(flags); }));
-    done = finished(split_file, flags, false);
+    check_may_run(phase, file);
+    write_record(file, flags, timed([&] { run_command(flags); }));
+    done = finished(file, flags, false);
   }
   timing(scenario.str() + ": split", *done);
-  return {split_file, joined({flags, {recorded_digest(*done, split_file)}}), *done};
+  return {file, joined({flags, {recorded_digest(*done, file)}}), *done};
 }
 
 std::vector<std::string> ReplicatePhases::unlearn_flags(const std::string& method,
@@ -248,8 +248,8 @@ fs::path ReplicatePhases::model_file(const unlearn::Scenario& scenario, const st
 
 std::vector<std::string> ReplicatePhases::model_command(const unlearn::Scenario& scenario, const std::string& method,
                                                         const std::vector<std::string>& extra) const {
-  return joined({{"unlearn", "--method=" + method, "--split=" + (scenario_folder(scenario) / "split.json").string(),
-                  "--from=" + (rep_.dir / "original.safetensors").string(),
+  return joined({{"unlearn", "--method=" + method, "--split=" + split_file(scenario).string(),
+                  "--from=" + original_file().string(),
                   "--out=" + model_file(scenario, method).string(), "--no-eval"},
                  run_, unlearn_flags(method, extra)});
 }

@@ -124,7 +124,10 @@ class ReplicatePhases {
   std::vector<std::string> split_command(const unlearn::Scenario& scenario) const;
   std::vector<std::string> model_command(const unlearn::Scenario& scenario, const std::string& method,
                                          const std::vector<std::string>& extra) const;
-  // A model's file: SCENARIO/METHOD.safetensors in the replicate's folder.
+  // The phases' files in the replicate's folder: original.safetensors, SCENARIO/split.json and
+  // SCENARIO/METHOD.safetensors.
+  fs::path original_file() const { return rep_.dir / "original.safetensors"; }
+  fs::path split_file(const unlearn::Scenario& scenario) const { return scenario_folder(scenario) / "split.json"; }
   fs::path model_file(const unlearn::Scenario& scenario, const std::string& method) const;
 
  private:

@@ -5,7 +5,6 @@
 #include "engine/error.h"
 #include "engine/version.h"
 #include "study_phases.h"
-#include "tune.h"
 #include "unlearn/scenario.h"
 
 namespace lethe::cli {
@@ -14,56 +13,60 @@ std::vector<PlannedPhase> plan_study(const Study& s, const fs::path& out) {
   std::vector<PlannedPhase> plan;
   Phases unused(0);
   nlohmann::json no_timings = nlohmann::json::array();
-  std::vector<std::string> relearned;  // the relearn phases: what the report needs
-  const std::vector<std::string> searched = s.tune ? searched_methods(s.methods) : std::vector<std::string>{};
+  // Every replicate runs the methods at the settings replicate 0's search chose.
+  const ReplicatePhases searcher(s, replicate_of(s, out, 0), unused, no_timings);
+  std::vector<std::string> relearned, relearn_files;  // the relearn phases: what the report needs
   for (int64_t r = 0; r < s.replicates; ++r) {
     const ReplicatePhases rp(s, replicate_of(s, out, r), unused, no_timings);
-    const std::string original_id = rp.id("original");
-    const std::string original_file = (rp.replicate().dir / "original.safetensors").string();
+    const std::string original_id = rp.id("original"), original_file = rp.original_file().string();
     plan.push_back({original_id, "train", r, "", "", rp.original_command(), false, {}, {original_file}, {}});
     for (const std::string& text : s.scenarios) {
       const unlearn::Scenario scenario = unlearn::parse_scenario(text);
       const fs::path dir = rp.scenario_folder(scenario);
-      const std::string split_id = rp.id(scenario, "split"), split_file = (dir / "split.json").string();
+      const std::string split_id = rp.id(scenario, "split"), split_file = rp.split_file(scenario).string();
+      const std::string search_id = searcher.id(scenario, "search");
       plan.push_back({split_id, "split", r, scenario.str(), "", rp.split_command(scenario), false, {}, {split_file}, {}});
-      auto model = [&](const std::string& method, bool tuned, const std::string& search_id) {
+      // The relearning reads the split and every model; it waits for the phases that make them.
+      std::vector<std::string> relearn_inputs = {split_file, original_file};
+      std::vector<std::string> relearn_after = {original_id, split_id};
+      auto model = [&](const std::string& method, bool tuned) {
         std::vector<std::string> after = {original_id, split_id};
         if (tuned) after.push_back(search_id);
         plan.push_back({rp.id(scenario, method), "unlearn", r, scenario.str(), method,
                         rp.model_command(scenario, method, {}), tuned, {original_file, split_file},
                         {rp.model_file(scenario, method).string()}, after});
+        relearn_inputs.push_back(plan.back().outputs.front());
+        relearn_after.push_back(plan.back().id);
       };
-      model("retrain", false, "");
-      const std::string retrain_file = rp.model_file(scenario, "retrain").string();
-      // Every replicate runs the methods at the settings replicate 0's search chose.
-      const std::string search_id =
-          ReplicatePhases(s, replicate_of(s, out, 0), unused, no_timings).id(scenario, "search");
+      model("retrain", false);
       if (s.tune && r == 0)
-        plan.push_back({search_id, "search", r, scenario.str(), "", {}, false, {original_file, split_file, retrain_file},
+        plan.push_back({search_id, "search", r, scenario.str(), "", {}, false,
+                        {original_file, split_file, rp.model_file(scenario, "retrain").string()},
                         {(dir / "tune-reference.json").string(), (dir / "trials").string()},
                         {original_id, split_id, rp.id(scenario, "retrain")}});
-      std::vector<std::string> models = {original_file, retrain_file};
-      std::vector<std::string> after = {original_id, split_id, rp.id(scenario, "retrain")};
-      for (const std::string& method : s.methods) {
-        model(method, s.tune.has_value(), search_id);
-        models.push_back(rp.model_file(scenario, method).string());
-        after.push_back(rp.id(scenario, method));
-      }
-      std::vector<std::string> inputs = {split_file};
-      inputs.insert(inputs.end(), models.begin(), models.end());
-      plan.push_back({rp.id(scenario, "relearn"), "relearn", r, scenario.str(), "", {}, false, inputs,
-                      {(dir / "relearn.json").string()}, after});
+      for (const std::string& method : s.methods) model(method, s.tune.has_value());
+      plan.push_back({rp.id(scenario, "relearn"), "relearn", r, scenario.str(), "", {}, false, relearn_inputs,
+                      {(dir / "relearn.json").string()}, relearn_after});
       relearned.push_back(plan.back().id);
+      relearn_files.push_back(plan.back().outputs.front());
     }
   }
-  std::vector<std::string> inputs, outputs;
-  for (const PlannedPhase& p : plan)
-    if (p.kind == "relearn") inputs.push_back(p.outputs.front());
+  std::vector<std::string> outputs;
   for (const char* f : {"results.json", "results.csv", "summary.csv", "curves.csv", "report.html"})
     outputs.push_back((out / f).string());
   if (s.tune) outputs.push_back((out / "tune").string());
-  plan.push_back({"report", "report", -1, "", "", {}, false, inputs, outputs, relearned});
+  plan.push_back({"report", "report", -1, "", "", {}, false, relearn_files, outputs, relearned});
   return plan;
+}
+
+std::vector<std::string> phase_args(const std::string& config, const std::string& out, bool quick,
+                                    const std::string& id) {
+  std::vector<std::string> args = {"run"};
+  if (!config.empty()) args.push_back(config);
+  args.push_back("--out=" + out);
+  if (quick) args.push_back("--quick");
+  args.push_back("--phase=" + id);
+  return args;
 }
 
 const PlannedPhase& find_phase(const std::vector<PlannedPhase>& plan, const std::string& id) {

@@ -31,6 +31,10 @@ struct PlannedPhase {
 // `lethe run` runs them.
 std::vector<PlannedPhase> plan_study(const Study& s, const std::filesystem::path& out);
 
+// The arguments of `lethe` that run phase `id` alone: run [CONFIG] --out=OUT [--quick] --phase=ID.
+std::vector<std::string> phase_args(const std::string& config, const std::string& out, bool quick,
+                                    const std::string& id);
+
 // The phase `id`, or a lethe::Error naming it and how to list the ids.
 const PlannedPhase& find_phase(const std::vector<PlannedPhase>& plan, const std::string& id);
 
