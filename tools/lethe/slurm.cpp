@@ -163,7 +163,9 @@ void run_on_slurm(const SlurmRun& run, const std::vector<PlannedPhase>& plan,
     LETHE_CHECK(r.status == 0, "run", "--slurm: sbatch refused phase ", p->id, ": ", first_line(r.err),
                 jobs.empty() ? "" : fmt::format(" ({} jobs submitted before it keep their place: scancel them, or "
                                                 "fix the option and run the same command)", jobs.size()));
-    const std::string job = words(r.out.substr(0, r.out.find(';'))).at(0);
+    const std::vector<std::string> printed = words(r.out.substr(0, r.out.find(';')));  // "ID" or "ID;CLUSTER"
+    LETHE_CHECK(!printed.empty(), "run", "--slurm: sbatch printed no job id for phase ", p->id);
+    const std::string job = printed.front();
     job_of[p->id] = job;
     jobs.push_back({p, job, ""});
   }
