@@ -4,7 +4,8 @@
 # phase it needs, listed before it); `--phase ID` runs one phase alone, refusing an unknown id, an
 # input not yet made and an input made with other flags; every phase run one at a time, then
 # report, gives the checkpoints and results of an in-process `lethe run`, bit for bit, and so does
-# `--jobs 2`, also when stopped mid-way and run again.
+# `--jobs 2`, also when stopped mid-way and run again; `lethe report --study` half-way reports the
+# replicates done and lists the phases that are not.
 #   tests/phases.sh BUILD_DIR/tools/lethe
 set -euo pipefail
 lethe=$1
@@ -100,6 +101,30 @@ refused "phase r0/random-0.1/ft needs phase r0/original.*not done.*--phase r0/or
 [[ ! -e $work/p/replicate-0/original.safetensors ]] || fail "a refused --phase trained the original"
 refused "phase report needs phase r0/original" run "$work/s.toml" --out "$work/p" --phase report
 
+# partial_report: `lethe report --study` on $work/p while replicate 1 is not run: results.json holds
+# replicate 0 of each scenario, its pending_phases (and stdout) every phase of replicate 1, the page
+# says so; nothing is run.
+partial_report() {
+  local before
+  before=$(find "$work/p" -name '*.safetensors' | wc -l)
+  "$lethe" report --study "$work/s.toml" --dir "$work/p" > "$work/partial.out" 2> "$work/partial.err" ||
+    fail "report --study half-way: $(tail -3 "$work/partial.err")"
+  [[ $(find "$work/p" -name '*.safetensors' | wc -l) -eq $before ]] || fail "report --study made a checkpoint"
+  grep '^r1/' "$work/ids" > "$work/pending.expected"
+  sed -n 's/^  //p' "$work/partial.out" | diff - "$work/pending.expected" > /dev/null ||
+    fail "report --study did not list replicate 1's phases as not done: $(cat "$work/partial.out")"
+  python3 - "$work/p/results.json" "$work/pending.expected" <<'PY' || fail "report --study's results.json: see above"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["pending_phases"] == open(sys.argv[2]).read().split(), r["pending_phases"]
+assert [s["scenario"] for s in r["scenarios"]] == ["random:0.1", "class:1"], r["scenarios"]
+for s in r["scenarios"]:
+    assert [rep["replicate"] for rep in s["replicates"]] == [0], s["replicates"]
+    assert s["summary"]["replicates"] == 1, s["summary"]
+PY
+  grep -q 'Not done: 11 phases' "$work/p/report.html" || fail "report.html does not list the phases not done"
+}
+
 echo "== every phase alone, in the plan's order, gives the in-process run's results"
 # The whole run first, in the same folder (a checkpoint's metadata holds its inputs' paths), then
 # moved away.
@@ -109,6 +134,8 @@ mv "$work/p" "$work/whole"
 python3 -c 'import json, sys; print("\n".join(p["id"] for p in json.load(open(sys.argv[1]))["phases"]))' \
   "$work/plan.json" > "$work/ids"
 while read -r id; do
+  # Half-way (replicate 0 done), `lethe report --study` reports replicate 0 and lists the rest.
+  [[ $id == r1/original ]] && partial_report
   "$lethe" run "$work/s.toml" --out "$work/p" --phase "$id" > "$work/phase.out" 2> "$work/phase.err" ||
     fail "--phase $id: $(tail -3 "$work/phase.err")"
 done < "$work/ids"
@@ -118,6 +145,13 @@ done < "$work/ids"
 same_results "$work/whole" "$work/p" || fail "results.json differs beyond its timings"
 "$lethe" run "$work/s.toml" --out "$work/p" --phase r1/class-1/relearn > "$work/again.out" 2> "$work/again.err"
 grep -q "done before" "$work/again.err" || fail "a finished phase ran again: $(tail -2 "$work/again.err")"
+"$lethe" report --study "$work/s.toml" --dir "$work/p" > "$work/full.out" 2> "$work/full.err" ||
+  fail "report --study when done: $(tail -3 "$work/full.err")"
+grep -q "every phase of the study is done (23)" "$work/full.out" || fail "report --study when done: $(cat "$work/full.out")"
+same_results "$work/whole" "$work/p" || fail "report --study of a finished study: results.json differs beyond its timings"
+refused "give RESULTS .*or --study" report
+refused "excludes" report "$work/p/results.json" --study "$work/s.toml"
+refused "no study folder" report --study "$work/s.toml" --dir "$work/nothing"
 
 echo "== --jobs 2: stopped (SIGTERM) mid-way, every child stops; run again, the sequential run's results"
 mv "$work/p" "$work/phases"

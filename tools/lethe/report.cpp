@@ -8,7 +8,6 @@
 // relearning curves of every replicate and each replicate's own table.
 #include "report.h"
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -255,6 +254,7 @@ struct Study {
   Value total_seconds, margin, replicates, study_seed, confidence;
   std::vector<Scenario> scenarios;
   std::optional<TuneRecord> tune;  // the search that chose the methods' settings (lethe tune)
+  std::vector<std::string> pending;  // the phases not done (`lethe report --study` on a study run part-way)
 };
 
 Point read_point(const JsonField& f) {
@@ -416,6 +416,8 @@ Study read_study(const json& results) {
   s.confidence = root["confidence"].number();
   for (const JsonField& sc : root["scenarios"].items()) s.scenarios.push_back(read_scenario(sc));
   if (const JsonField tune = root.optional("tune"); !tune.is_null()) s.tune = read_tune(tune);
+  if (const JsonField pending = root.optional("pending_phases"); !pending.is_null())
+    for (const JsonField& id : pending.items()) s.pending.push_back(id.required_text());
   return s;
 }
 
@@ -1305,6 +1307,17 @@ std::string scenario_section(const Scenario& s, size_t index, const Value& margi
   return h + "</section>\n";
 }
 
+// A study reported part-way (`lethe report --study`): what the page does not hold yet.
+std::string pending_section(const std::vector<std::string>& pending) {
+  std::string ids;
+  for (const std::string& id : pending) ids += "<li><code>" + escape(id) + "</code></li>";
+  return fmt::format("<section id=\"pending\">\n<h2>Not done: {} phase{}</h2>\n<p>This report was made before "
+                     "the study finished: it holds the replicates whose relearning is done, and its figures will "
+                     "change. <code>lethe run</code> with the same config runs what is missing; <code>lethe run "
+                     "--plan</code> says what each phase needs.</p>\n<ul>{}</ul>\n</section>\n",
+                     pending.size(), pending.size() == 1 ? "" : "s", ids);
+}
+
 std::string timings_section(const Study& s) {
   std::string t = "<section id=\"timings\">\n<h2>Timings</h2>\n<table class=\"timings\">\n"
                   "<thead><tr><th>phase</th><th>time</th><th>share</th></tr></thead>\n<tbody>\n";
@@ -1316,20 +1329,6 @@ std::string timings_section(const Study& s) {
   }
   return t + fmt::format("<tr><td><b>total</b></td><td class=\"num\"><b>{}</b></td><td></td></tr>\n"
                          "</tbody></table>\n</section>\n", duration(s.total_seconds));
-}
-
-struct ReportOptions {
-  std::string results, out;
-};
-
-void run_report(const ReportOptions& o) {
-  const json results = parse_results(read_file(o.results, "report"), o.results);
-  const std::filesystem::path out =
-      o.out.empty() ? std::filesystem::path(o.results).parent_path() / "report.html" : std::filesystem::path(o.out);
-  check_output_path(out.string(), "report");
-  check_distinct_output({"--out", out.string()}, {{"RESULTS", o.results}}, "report");
-  write_report(results, out);
-  fmt::print("report written to {}\n", out.string());
 }
 
 }  // namespace
@@ -1352,6 +1351,7 @@ std::string render_report(const json& results) {
   const Study s = read_study(results);
   std::string page = page_open("lethe study " + s.name);
   page += header(s);
+  if (!s.pending.empty()) page += pending_section(s.pending);
   if (s.tune) page += tuning_section_html(*s.tune);
   for (size_t i = 0; i < s.scenarios.size(); ++i)
     page += scenario_section(s.scenarios[i], i, s.margin, s.tune ? &*s.tune : nullptr);
@@ -1365,12 +1365,5 @@ void write_report(const json& results, const std::filesystem::path& html) {
   write_file_atomically(html.string(), render_report(results), "report");
 }
 
-void add_report_command(CLI::App& app) {
-  auto o = std::make_shared<ReportOptions>();
-  CLI::App* cmd = app.add_subcommand("report", "write the HTML report of a study's results.json (lethe run)");
-  cmd->add_option("results", o->results, "results.json written by lethe run")->required();
-  cmd->add_option("--out", o->out, "HTML file to write (default: report.html next to RESULTS)");
-  cmd->callback([o] { run_report(*o); });
-}
 
 }  // namespace lethe::cli
