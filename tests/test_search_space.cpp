@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <variant>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"

@@ -1,6 +1,6 @@
 #pragma once
 // The subcommands of `lethe`; each adds itself to the app and runs from its callback.
-#include <CLI/CLI.hpp>
+#include "cli_fwd.h"
 
 #include <string>
 #include <vector>

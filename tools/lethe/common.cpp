@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include <CLI/CLI.hpp>
+
 #include "engine/error.h"
 #include "kernels/cpu/parallel.h"
 #include "option_range.h"

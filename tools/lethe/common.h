@@ -1,7 +1,7 @@
 #pragma once
 // What the `lethe` subcommands share: the run options every command has, the data set they name,
 // checkpoints checked against it, and the outputs they write.
-#include <CLI/CLI.hpp>
+#include "cli_fwd.h"
 #include <nlohmann/json.hpp>
 
 #include <fstream>

@@ -1,5 +1,7 @@
 #include "option_range.h"
 
+#include <CLI/CLI.hpp>
+
 #include <fmt/core.h>
 
 #include <charconv>

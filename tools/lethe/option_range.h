@@ -4,7 +4,7 @@
 // for an int becomes 1, "nan" fails every comparison a later check makes, and 1e30 overflows the
 // cast to a count. Every numeric option of every subcommand carries one of these validators (a
 // test walks them all), so the message always states the allowed range.
-#include <CLI/CLI.hpp>
+#include "cli_fwd.h"
 
 #include "nn/option_table.h"
 

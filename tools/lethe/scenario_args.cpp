@@ -1,5 +1,7 @@
 #include "scenario_args.h"
 
+#include <CLI/CLI.hpp>
+
 #include "engine/error.h"
 #include "option_range.h"
 

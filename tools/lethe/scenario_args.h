@@ -3,7 +3,7 @@
 // comes from (--split FILE, or drawn from --scenario and --split-seed in the pool of --subset,
 // --validation and --pool-seed), and the metadata that ties a checkpoint to the split and pool its
 // training set came from.
-#include <CLI/CLI.hpp>
+#include "cli_fwd.h"
 
 #include <string>
 

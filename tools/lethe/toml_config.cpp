@@ -1,5 +1,7 @@
 #include "toml_config.h"
 
+#include <CLI/CLI.hpp>
+
 #include <fmt/core.h>
 #include <toml++/toml.h>
 

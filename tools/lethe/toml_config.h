@@ -5,7 +5,7 @@
 // CLI11 2.1 (Debian 12) reads config files for the top-level app only, so `--config` is an
 // option of each subcommand whose callback (run first: it is the subcommand's first option)
 // hands every key that was not given on the command line to its option as if it had been typed.
-#include <CLI/CLI.hpp>
+#include "cli_fwd.h"
 #include <toml++/toml.h>
 
 #include <optional>
