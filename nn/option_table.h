@@ -4,7 +4,7 @@
 // values it may take, its help text, and what its initial value is (a default --help shows, or a
 // placeholder resolve() replaces). Everything else is made from the declaration, so a name is
 // written once:
-//  - the flag --NAME with its help, range check and default (tools/lethe/option_flags.h), which is
+//  - the flag --NAME with its help, range check and default (unlearn/study/option_flags.h), which is
 //    also the key NAME of TOML configs and study tables (they are read through the flags);
 //  - the JSON key: NAME with '_' for '-' in output JSON, NAME itself in checkpoint metadata
 //    (nn/option_json.h);
@@ -25,7 +25,7 @@ namespace lethe::nn {
 // still fits in int64.
 inline constexpr int64_t kMaxCount = int64_t{1} << 31;
 
-// The range of a numeric option, checked on its text before any conversion (tools/lethe/option_range.h).
+// The range of a numeric option, checked on its text before any conversion (unlearn/study/option_range.h).
 struct OptionRange {
   enum class Kind { any, integer, seed, real } kind = Kind::any;
   int64_t lo = 0, hi = 0;             // integer: a decimal integer in [lo, hi]

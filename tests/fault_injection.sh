@@ -262,7 +262,7 @@ kill-run)
   if ((strace_ok)); then
     echo "== SIGKILL mid-write at successive phases (strace: at the N-th rename of each run), each re-run resumes"
     # 3: the original's 2nd epoch, 4: the split, 3: the retrained model, 4: ft's record, 4: the
-    # relearning's record, 3: results.json (the phases' renames as tools/lethe/run.cpp orders them).
+    # relearning's record, 3: results.json (the phases' renames as unlearn/study/study_runner.cpp orders them).
     cd mid
     i=0
     for n in 3 4 3 4 4 3; do
@@ -365,7 +365,7 @@ interrupt-run)
       || fail "$2: no word of the interruption: $(tail -2 "$1")"
   }
   if ((strace_ok)); then
-    # The renames of a run from scratch (tools/lethe/run.cpp): 1 the original's pending record,
+    # The renames of a run from scratch (unlearn/study/study_runner.cpp, study_phases.cpp): 1 the original's pending record,
     # 2 and 3 its epochs, 4 its record, 5 the split, 6 its record, 7 the retrained model, 8 its record...
     echo "== Ctrl-C mid-write of the original's 2nd epoch (strace: SIGINT at the 3rd rename, not run)"
     signalled_at "$renames:error=EIO:signal=INT:when=3" 130 run1.err "${run[@]}"

@@ -1,4 +1,4 @@
-// The CLI's numeric options (tools/lethe/option_range.h): each one, in every subcommand, checks its
+// The CLI's numeric options (unlearn/study/option_range.h): each one, in every subcommand, checks its
 // text against a stated range before CLI11 converts it, so no value wraps, truncates, overflows a
 // cast or slips through as NaN; and the validators themselves. The declared options
 // (nn/option_table.h): the flags, JSON keys and error names made from each declaration.
@@ -15,17 +15,17 @@
 #include "nn/option_json.h"
 #include "nn/train.h"
 #include "tools/lethe/commands.h"
-#include "tools/lethe/option_flags.h"
-#include "tools/lethe/option_range.h"
+#include "unlearn/study/option_flags.h"
+#include "unlearn/study/option_range.h"
 #include "unlearn/method_options.h"
 #include "unlearn/relearn_options.h"
 
 namespace {
 
-using lethe::cli::kRangeValidator;
+using lethe::study::kRangeValidator;
 
 // The message the range check gives `text` ("" when it accepts it).
-std::string verdict(const lethe::nn::OptionRange& range, std::string text) { return lethe::cli::range_check(range)(text); }
+std::string verdict(const lethe::nn::OptionRange& range, std::string text) { return lethe::study::range_check(range)(text); }
 
 }  // namespace
 
@@ -95,7 +95,7 @@ template <class S>
 void check_declarations(const lethe::nn::OptionTable<S>& table) {
   S target;
   CLI::App app;
-  lethe::cli::add_option_flags(app, target, table);
+  lethe::study::add_option_flags(app, target, table);
   const nlohmann::json output = lethe::nn::options_json(target, table, lethe::nn::JsonKeys::snake);
   const nlohmann::json metadata = lethe::nn::options_json(target, table, lethe::nn::JsonKeys::flag);
   CHECK(output.size() == table.size());
@@ -109,7 +109,7 @@ void check_declarations(const lethe::nn::OptionTable<S>& table) {
     CHECK(opt->get_description() == spec.help);
     bool ranged = true;
     try {
-      opt->get_validator(lethe::cli::kRangeValidator);
+      opt->get_validator(lethe::study::kRangeValidator);
     } catch (const CLI::OptionNotFound&) {
       ranged = false;
     }

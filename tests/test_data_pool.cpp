@@ -13,7 +13,7 @@
 #include "harness.h"
 #include "nn/data/registry.h"
 #include "tests/temp_dir.h"
-#include "tools/lethe/scenario_args.h"
+#include "unlearn/study/scenario_args.h"
 #include "unlearn/scenario.h"
 
 using namespace lethe;
@@ -299,52 +299,52 @@ TEST_CASE("data pool: the commands' split resolution and checkpoint check") {
   data::DataSource source;
   source.train = test::band_task(kN, 8, kClasses);
   source.classes = kClasses;
-  cli::ScenarioArgs args;
+  study::ScenarioArgs args;
   args.scenario = "random:0.1";
   args.subset = kPool.subset;
   args.validation = kPool.validation;
   args.pool_seed = kPool.seed;
-  const Split drawn = cli::resolve_split(args, source);
+  const Split drawn = study::resolve_split(args, source);
   CHECK(drawn.pool == kPool);
   CHECK(drawn.forget == make_split(parse_scenario("random:0.1"), *source.train, kClasses, 0, kPool).forget);
   args.limit = 300;  // a pool is drawn over the whole training set
-  CHECK_THROWS_WITH_AS(cli::resolve_split(args, source), doctest::Contains("--split-limit and a pool"), Error);
+  CHECK_THROWS_WITH_AS(study::resolve_split(args, source), doctest::Contains("--split-limit and a pool"), Error);
 
   // --split FILE: the file says its pool; flags for another one are refused.
-  cli::ScenarioArgs reuse;
+  study::ScenarioArgs reuse;
   reuse.split = dir.file("p.json");
   save_split(reuse.split, drawn);
-  CHECK(cli::resolve_split(reuse, source).digest() == drawn.digest());
+  CHECK(study::resolve_split(reuse, source).digest() == drawn.digest());
   reuse.subset = kPool.subset;
   reuse.validation = kPool.validation;
   reuse.pool_seed = kPool.seed;
-  CHECK(cli::resolve_split(reuse, source).digest() == drawn.digest());  // the same pool, said twice
+  CHECK(study::resolve_split(reuse, source).digest() == drawn.digest());  // the same pool, said twice
   reuse.pool_seed = 4;
-  CHECK_THROWS_WITH_AS(cli::resolve_split(reuse, source),
+  CHECK_THROWS_WITH_AS(study::resolve_split(reuse, source),
                        doctest::Contains("was drawn in the pool subset=200,validation=0.1,seed=3, not in "
                                          "subset=200,validation=0.1,seed=4"),
                        Error);
   // A pool drawn (by the library) over the leading samples only is not a pool the commands draw.
-  cli::ScenarioArgs leading;
+  study::ScenarioArgs leading;
   leading.split = dir.file("leading.json");
   save_split(leading.split,
              make_split(parse_scenario("random:0.1"), leading_samples(*source.train, 300), kClasses, 0, kPool));
-  CHECK_THROWS_WITH_AS(cli::resolve_split(leading, source), doctest::Contains("over the first 300 training samples"),
+  CHECK_THROWS_WITH_AS(study::resolve_split(leading, source), doctest::Contains("over the first 300 training samples"),
                        Error);
 
   // A model must come from the split's pool, for every scenario.
   nn::CheckpointInfo info;
   const Split plain = make_split(parse_scenario("random:0.1"), *source.train, kClasses, 0);
-  CHECK_NOTHROW(cli::check_trained_for(info, "plain", plain));
-  CHECK_THROWS_WITH_AS(cli::check_trained_for(info, "plain", drawn),
+  CHECK_NOTHROW(study::check_trained_for(info, "plain", plain));
+  CHECK_THROWS_WITH_AS(study::check_trained_for(info, "plain", drawn),
                        doctest::Contains("plain was trained in the pool all, but the split (random:0.1) was drawn in "
                                          "the pool subset=200,validation=0.1,seed=3"),
                        Error);
-  info.extra[cli::kPoolKey] = kPool.str();
-  CHECK_NOTHROW(cli::check_trained_for(info, "pooled", drawn));
+  info.extra[study::kPoolKey] = kPool.str();
+  CHECK_NOTHROW(study::check_trained_for(info, "pooled", drawn));
   const Split other = make_split(parse_scenario("class:1"), *source.train, kClasses, 0, {0, 0.1, 3});
-  CHECK_THROWS_WITH_AS(cli::check_trained_for(info, "pooled", other),
+  CHECK_THROWS_WITH_AS(study::check_trained_for(info, "pooled", other),
                        doctest::Contains("pooled was trained in the pool subset=200,validation=0.1,seed=3"), Error);
-  CHECK(cli::recorded_pool(info) == kPool.str());
-  CHECK(cli::recorded_pool({}) == "all");
+  CHECK(study::recorded_pool(info) == kPool.str());
+  CHECK(study::recorded_pool({}) == "all");
 }

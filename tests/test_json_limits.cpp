@@ -13,9 +13,9 @@
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "nn/data/idx.h"
-#include "tools/lethe/report.h"
-#include "tools/lethe/study_config.h"
-#include "tools/lethe/toml_config.h"
+#include "unlearn/study/report.h"
+#include "unlearn/study/study_config.h"
+#include "unlearn/study/toml_config.h"
 #include "unlearn/scenario.h"
 
 using namespace lethe;
@@ -93,7 +93,7 @@ TEST_CASE("json limits: nesting deeper than the limit is refused before anything
   CHECK_THROWS_WITH_AS(parse_safetensors(safetensors_with(header), "m"),
                        doctest::Contains("safetensors: m: header nests arrays and objects deeper than 64 levels"), Error);
   CHECK_THROWS_AS(unlearn::parse_split(R"({"format":"lethe-split","version":)" + deep + "}", "s"), Error);
-  CHECK_THROWS_AS(cli::parse_results(deep, "r"), Error);
+  CHECK_THROWS_AS(study::parse_results(deep, "r"), Error);
 }
 
 TEST_CASE("json limits: size limit, NUL bytes and bounded parse errors") {
@@ -174,32 +174,32 @@ TEST_CASE("json limits: readers quote at most an excerpt of what they reject") {
 // The study config `text` is refused with an error containing `message`.
 void study_refused(const char* text, const char* message) {
   CAPTURE(text);
-  CHECK_THROWS_WITH_AS(cli::parse_study(text, "s.toml"), doctest::Contains(message), Error);
+  CHECK_THROWS_WITH_AS(study::parse_study(text, "s.toml"), doctest::Contains(message), Error);
 }
 
 TEST_CASE("study config: integers out of range are refused with their range") {
-  CHECK(cli::parse_study("[study]\nthreads = 3\n", "s.toml").run.threads == 3);
-  CHECK_THROWS_WITH_AS(cli::parse_study("[study]\nthreads = 5000000000\n", "s.toml"),
+  CHECK(study::parse_study("[study]\nthreads = 3\n", "s.toml").run.threads == 3);
+  CHECK_THROWS_WITH_AS(study::parse_study("[study]\nthreads = 5000000000\n", "s.toml"),
                        "run: s.toml: [study] threads = 5000000000: must be in [1, 1024]", Error);
-  CHECK_THROWS_WITH_AS(cli::parse_study("[study]\nthreads = 0\n", "s.toml"), doctest::Contains("must be in [1, 1024]"),
+  CHECK_THROWS_WITH_AS(study::parse_study("[study]\nthreads = 0\n", "s.toml"), doctest::Contains("must be in [1, 1024]"),
                        Error);
-  CHECK_THROWS_WITH_AS(cli::parse_study("[study]\nreplicates = 1000000000000\n", "s.toml"),
+  CHECK_THROWS_WITH_AS(study::parse_study("[study]\nreplicates = 1000000000000\n", "s.toml"),
                        "run: s.toml: [study] replicates = 1000000000000: must be in [1, 1000]", Error);
-  CHECK_THROWS_WITH_AS(cli::parse_study("[study]\nstudy_seed = -1\n", "s.toml"),
+  CHECK_THROWS_WITH_AS(study::parse_study("[study]\nstudy_seed = -1\n", "s.toml"),
                        doctest::Contains("study_seed = -1: must be in [0, 9223372036854775807]"), Error);
-  CHECK_THROWS_WITH_AS(cli::parse_study("[study]\nmargin = nan\n", "s.toml"), doctest::Contains("margin"), Error);
-  CHECK_THROWS_WITH_AS(cli::parse_study("[study]\nname = [\n", "s.toml"), doctest::Contains("TOML error at line"), Error);
-  CHECK_THROWS_WITH_AS(cli::parse_study("[" + std::string(100'000, 'k') + "]\n", "s.toml"),
+  CHECK_THROWS_WITH_AS(study::parse_study("[study]\nmargin = nan\n", "s.toml"), doctest::Contains("margin"), Error);
+  CHECK_THROWS_WITH_AS(study::parse_study("[study]\nname = [\n", "s.toml"), doctest::Contains("TOML error at line"), Error);
+  CHECK_THROWS_WITH_AS(study::parse_study("[" + std::string(100'000, 'k') + "]\n", "s.toml"),
                        doctest::Contains("unknown table"), Error);
-  CHECK(message_of([] { cli::parse_study("[" + std::string(100'000, 'k') + "]\n", "s.toml"); }).size() < 300);
-  const cli::Study s = cli::parse_study("[study]\nname = \"x\"\nreplicates = 3\n[train]\nepochs = 2\n", "s.toml");
+  CHECK(message_of([] { study::parse_study("[" + std::string(100'000, 'k') + "]\n", "s.toml"); }).size() < 300);
+  const study::Study s = study::parse_study("[study]\nname = \"x\"\nreplicates = 3\n[train]\nepochs = 2\n", "s.toml");
   CHECK(s.replicates == 3);
   CHECK(s.train == std::vector<std::string>{"--epochs=2"});
   CHECK(s.config.at("study").at("name") == "x");
 }
 
 TEST_CASE("study config: [tune], its spaces and the pool, every bad value refused by its key") {
-  const cli::Study s = cli::parse_study(
+  const study::Study s = study::parse_study(
       "[study]\nsubset = 10000\nstudy_seed = 4\n[tune]\ntrials = 4\nvalidation = 0.2\nrcd-weight = 0.5\n"
       "[tune.space.ft]\nlr = [0.001, 0.01]\nsteps = 200\n[tune.space.ieu]\n",
       "s.toml");
@@ -211,9 +211,9 @@ TEST_CASE("study config: [tune], its spaces and the pool, every bad value refuse
   CHECK(s.spaces.at("ft").at("lr") == std::pair<double, double>{0.001, 0.01});
   CHECK(s.spaces.at("ft").at("steps") == std::pair<double, double>{200, 200});  // one number: pinned
   CHECK(s.spaces.at("ieu").empty());  // kept, so the search refuses the empty space by name
-  CHECK(cli::pool_flags(s) == std::vector<std::string>{"--subset=10000", "--validation=0.2", "--pool-seed=4"});
-  CHECK(cli::pool_flags(cli::parse_study("[study]\nname = \"x\"\n", "s.toml")).empty());
-  CHECK_FALSE(cli::parse_study("[study]\nname = \"x\"\n", "s.toml").tune.has_value());
+  CHECK(study::pool_flags(s) == std::vector<std::string>{"--subset=10000", "--validation=0.2", "--pool-seed=4"});
+  CHECK(study::pool_flags(study::parse_study("[study]\nname = \"x\"\n", "s.toml")).empty());
+  CHECK_FALSE(study::parse_study("[study]\nname = \"x\"\n", "s.toml").tune.has_value());
   study_refused("[tune]\ntrials = 0\n", "--trials");
   study_refused("[tune]\ntrials = 0\n", "[1, 100000]");
   study_refused("[tune]\nvalidation = 0.7\n", "(0, 0.5]");
@@ -227,7 +227,7 @@ TEST_CASE("study config: [tune], its spaces and the pool, every bad value refuse
 }
 
 TEST_CASE("study config: [slurm] holds lethe run's --slurm options, every bad value refused by its key") {
-  const cli::Study s = cli::parse_study(
+  const study::Study s = study::parse_study(
       "[slurm]\npartition = \"gpu\"\naccount = \"lab\"\ntime = \"1:00:00\"\ncpus-per-task = 4\ngpus = 2\n"
       "sbatch-args = \"--mem=8G --qos=short\"\npoll = 30\n",
       "s.toml");
@@ -238,7 +238,7 @@ TEST_CASE("study config: [slurm] holds lethe run's --slurm options, every bad va
   CHECK(s.slurm.gpus == 2);
   CHECK(s.slurm.sbatch_args == "--mem=8G --qos=short");
   CHECK(s.slurm.poll == 30);
-  const cli::SlurmOptions defaults = cli::parse_study("[study]\nname = \"x\"\n", "s.toml").slurm;
+  const study::SlurmOptions defaults = study::parse_study("[study]\nname = \"x\"\n", "s.toml").slurm;
   CHECK((defaults.partition.empty() && defaults.cpus_per_task == 0 && defaults.gpus == -1 && defaults.poll == 5));
   study_refused("[slurm]\npoll = 0\n", "[1, 3600]");
   study_refused("[slurm]\ngpus = -2\n", "[-1, 64]");
@@ -252,10 +252,10 @@ TEST_CASE("study config: text on which toml++ 3.3 has undefined behaviour is ref
                            "s = \"\"\"\\ \xc2\xa7\n\"\"\"\n", "s = \"\\\xc2\xa7\"\n", "c = 1'''\xc3\xa9\n",
                            "s =0.\"\xc3\xa9\"\n", "a = 1=\"\xc3\xa9\"\n"}) {
     CAPTURE(text);
-    CHECK(cli::toml_unsafe_text(text).has_value());
-    CHECK_THROWS_WITH_AS(cli::parse_study(text, "s.toml"), doctest::Contains("run: s.toml: TOML error at line"), Error);
+    CHECK(study::toml_unsafe_text(text).has_value());
+    CHECK_THROWS_WITH_AS(study::parse_study(text, "s.toml"), doctest::Contains("run: s.toml: TOML error at line"), Error);
   }
-  CHECK(*cli::toml_unsafe_text("a = 1\n\nb = 2 \xc3\xa9") ==
+  CHECK(*study::toml_unsafe_text("a = 1\n\nb = 2 \xc3\xa9") ==
         "line 3, column 7: a non-ASCII character outside a string or comment (TOML allows none there)");
   // Non-ASCII text in strings, in quoted keys and in comments is fine, as is a byte-order mark.
   for (const char* text : {"s = \"caf\xc3\xa9\" # caf\xc3\xa9\n", "\"k\xc3\xa9\" = 2\n", "m = \"\"\"\\\n  x\xc3\xa9\"\"\"\n",
@@ -264,9 +264,9 @@ TEST_CASE("study config: text on which toml++ 3.3 has undefined behaviour is ref
                            "t = { k.\"\xc3\xa9\" = \"\xc3\xa9\", l = [1, '\xc3\xa9'] }\n",
                            "arr = [\n  \"\xc3\xa9\", # c\xc3\xa9\n  '\xc3\xa9', [\"\xc3\xa9\"],\n]\nx = \"\xc3\xa9\"\n"}) {
     CAPTURE(text);
-    CHECK_FALSE(cli::toml_unsafe_text(text).has_value());
+    CHECK_FALSE(study::toml_unsafe_text(text).has_value());
   }
-  CHECK(cli::parse_study("\xef\xbb\xbf[study]\nname = \"\xc3\xa9t\xc3\xa9\" # \xe2\x80\x94\n", "s.toml").name ==
+  CHECK(study::parse_study("\xef\xbb\xbf[study]\nname = \"\xc3\xa9t\xc3\xa9\" # \xe2\x80\x94\n", "s.toml").name ==
         "\xc3\xa9t\xc3\xa9");
 }
 

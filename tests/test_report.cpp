@@ -1,4 +1,4 @@
-// The study report (tools/lethe/report.cpp): the HTML page made from a results.json, checked on
+// The study report (unlearn/study/report.cpp): the HTML page made from a results.json, checked on
 // tests/data/study_results.json (a real tiny study: mlp, random:0.1, ft and IEU, 2 replicates of 4
 // models each, relearned with calibration: 500 held-out images) and on edited copies of it. An edit of a replicate's records is summarised again
 // with unlearn/study_summary.h, as `lethe run` does, so the page sees a consistent file.
@@ -16,11 +16,11 @@
 #include "engine/file.h"
 #include "tests/temp_dir.h"
 #include "tests/text_search.h"
-#include "tools/lethe/report.h"
+#include "unlearn/study/report.h"
 #include "unlearn/study_summary.h"
 
 using nlohmann::json;
-using lethe::cli::render_report;
+using lethe::study::render_report;
 
 namespace {
 
@@ -521,11 +521,11 @@ TEST_CASE("report: write_report replaces the file whole") {
   const std::string path = dir.file("report.html");
   lethe::write_file_atomically(path, "old");
   const json results = fixture();
-  lethe::cli::write_report(results, path);
+  lethe::study::write_report(results, path);
   CHECK(lethe::read_file(path) == render_report(results));
   json broken = results;
   broken.erase("timings");
-  CHECK_THROWS_AS(lethe::cli::write_report(broken, path), lethe::Error);
+  CHECK_THROWS_AS(lethe::study::write_report(broken, path), lethe::Error);
   CHECK(lethe::read_file(path) == render_report(results));  // a failed report leaves the old one
 }
 

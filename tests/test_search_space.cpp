@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
-#include "tools/lethe/option_range.h"
+#include "unlearn/study/option_range.h"
 #include "unlearn/method.h"
 #include "unlearn/scenario.h"
 #include "unlearn/search_space.h"
@@ -180,7 +180,7 @@ TEST_CASE("search space: every drawn value lies in its axis, passes the option's
         const std::string prefix = "--" + a.name + "=";
         REQUIRE(t.flags[i].rfind(prefix, 0) == 0);
         std::string text = t.flags[i].substr(prefix.size());
-        CHECK(cli::range_check(spec_of(a.name).range)(text) == "");
+        CHECK(study::range_check(spec_of(a.name).range)(text) == "");
         double back = 0;
         const auto [end, err] = std::from_chars(text.data(), text.data() + text.size(), back);
         CHECK((err == std::errc() && end == text.data() + text.size()));

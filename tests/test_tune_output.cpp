@@ -19,12 +19,12 @@
 #include "engine/file.h"
 #include "tests/temp_dir.h"
 #include "tests/text_search.h"
-#include "tools/lethe/study_config.h"
-#include "tools/lethe/svg_plot.h"
-#include "tools/lethe/tune_output.h"
+#include "unlearn/study/study_config.h"
+#include "unlearn/study/svg_plot.h"
+#include "unlearn/study/tune_output.h"
 
 using nlohmann::json;
-namespace cli = lethe::cli;
+namespace study = lethe::study;
 
 namespace {
 
@@ -92,10 +92,10 @@ std::vector<std::string> flags(const json& trial) { return trial["flags"].get<st
 // Every output made from the record, for the checks that each reads it whole first.
 const std::vector<std::pair<const char*, std::function<void(const json&)>>>& outputs() {
   static const std::vector<std::pair<const char*, std::function<void(const json&)>>> all = {
-      {"csv", [](const json& t) { cli::tune_trials_csv(t); }},
-      {"toml", [](const json& t) { cli::tuned_toml(t, 0); }},
-      {"svg", [](const json& t) { cli::tune_plot_svg(t); }},
-      {"html", [](const json& t) { cli::tune_report_html(t); }},
+      {"csv", [](const json& t) { study::tune_trials_csv(t); }},
+      {"toml", [](const json& t) { study::tuned_toml(t, 0); }},
+      {"svg", [](const json& t) { study::tune_plot_svg(t); }},
+      {"html", [](const json& t) { study::tune_report_html(t); }},
   };
   return all;
 }
@@ -111,7 +111,7 @@ void check_error(const json& tune, const std::string& message) {
 
 TEST_CASE("tune output: trials.csv has the header and one row per trial, the chosen ones marked") {
   json tune = fixture();
-  const auto records = csv_records(cli::tune_trials_csv(tune));
+  const auto records = csv_records(study::tune_trials_csv(tune));
   REQUIRE(records.size() == 1 + 2 * 3 * 3);
   CHECK(records[0] == std::vector<std::string>{"scenario", "method", "trial", "chosen", "criterion", "gap", "fa", "ra",
                                                "va", "mia", "rcd", "rcd_censored", "seconds", "error", "flags"});
@@ -134,15 +134,15 @@ TEST_CASE("tune output: trials.csv has the header and one row per trial, the cho
     }
   // Text with quotes, commas and newlines stays one field.
   tune["scenarios"][1]["methods"][1]["trials"][2]["error"] = "a \"b\", c\nd";
-  CHECK(csv_records(cli::tune_trials_csv(tune))[15][13] == "a \"b\", c\nd");
+  CHECK(csv_records(study::tune_trials_csv(tune))[15][13] == "a \"b\", c\nd");
 }
 
 TEST_CASE("tune output: the tuned TOML parses as a study's tables into the chosen trials' flags") {
   json tune = fixture();
   for (size_t s = 0; s < 2; ++s) {
     CAPTURE(s);
-    const std::string toml = cli::tuned_toml(tune, s);
-    const cli::Study study = cli::parse_study(toml, "tuned.toml");
+    const std::string toml = study::tuned_toml(tune, s);
+    const study::Study study = study::parse_study(toml, "tuned.toml");
     CHECK(study.method_flags.size() == 3);
     for (const char* m : {"ft", "ga", "ieu"}) {
       CAPTURE(m);
@@ -155,20 +155,20 @@ TEST_CASE("tune output: the tuned TOML parses as a study's tables into the chose
     CHECK(contains(toml, "seed 7"));
     CHECK(contains(toml, "+ 0.1 × the relearning shortfall"));
   }
-  CHECK(contains(cli::tuned_toml(tune, 0), "\n[unlearn.ieu]\n# trial 1 of 3: criterion 0.80 points (trial 0: 2.08 points)\n"
+  CHECK(contains(study::tuned_toml(tune, 0), "\n[unlearn.ieu]\n# trial 1 of 3: criterion 0.80 points (trial 0: 2.08 points)\n"
                                            "alpha = 0.2\nsigma = 2.5e-05\nsteps = 250\n"));
 
   // A value whose number would read back as other text stays a string, so the flag is the one that ran.
   chosen(tune, 0, "ieu")["flags"] = {"--lr=1e-3", "--alpha=0.50", "--alpha-schedule=cosine", "--steps=300"};
-  std::string toml = cli::tuned_toml(tune, 0);
+  std::string toml = study::tuned_toml(tune, 0);
   CHECK(contains(toml, "lr = \"1e-3\"\nalpha = \"0.50\"\nalpha-schedule = \"cosine\"\nsteps = 300\n"));
-  CHECK(sorted(cli::parse_study(toml, "tuned.toml").method_flags.at("ieu")) == sorted(flags(chosen(tune, 0, "ieu"))));
+  CHECK(sorted(study::parse_study(toml, "tuned.toml").method_flags.at("ieu")) == sorted(flags(chosen(tune, 0, "ieu"))));
 
   // Names from the file cannot end the comment they are quoted in and add tables.
   tune["study"] = "x\n[study]\nname = \"evil\"";
   tune["scenarios"][0]["scenario"] = "y\n[unlearn.ga]\nsteps = 1";
-  toml = cli::tuned_toml(tune, 0);
-  const cli::Study study = cli::parse_study(toml, "tuned.toml");
+  toml = study::tuned_toml(tune, 0);
+  const study::Study study = study::parse_study(toml, "tuned.toml");
   CHECK(study.name == "default");
   CHECK(sorted(study.method_flags.at("ga")) == sorted(flags(chosen(tune, 0, "ga"))));
 
@@ -176,15 +176,15 @@ TEST_CASE("tune output: the tuned TOML parses as a study's tables into the chose
   json& ga = method(tune, 1, "ga");
   for (json& t : ga["trials"]) t["criterion"] = nullptr;
   ga["chosen"] = nullptr;
-  toml = cli::tuned_toml(tune, 1);
+  toml = study::tuned_toml(tune, 1);
   CHECK(contains(toml, "# \"ga\": every trial failed; no setting chosen\n"));
-  CHECK(cli::parse_study(toml, "tuned.toml").method_flags.count("ga") == 0);
-  CHECK_THROWS_WITH_AS(cli::tuned_toml(tune, 2), "tune: no scenario 2 (the record has 2)", lethe::Error);
+  CHECK(study::parse_study(toml, "tuned.toml").method_flags.count("ga") == 0);
+  CHECK_THROWS_WITH_AS(study::tuned_toml(tune, 2), "tune: no scenario 2 (the record has 2)", lethe::Error);
 }
 
 TEST_CASE("tune output: the plot rings each chosen trial and draws failed trials as crosses on the top edge") {
   json tune = fixture();
-  const std::string svg = cli::tune_plot_svg(tune);
+  const std::string svg = study::tune_plot_svg(tune);
   CHECK(count(svg, "<svg") == 1);
   CHECK(contains(svg, "data-plot=\"tune\""));
   CHECK(count(svg, "<g class=\"panel\"") == 2);
@@ -205,7 +205,7 @@ TEST_CASE("tune output: the plot rings each chosen trial and draws failed trials
   for (int i = 0; i < 3; ++i) {
     const std::string m = tune["scenarios"][0]["methods"][i]["method"];
     CHECK(contains(between(random, "<circle class=\"chosen\" data-method=\"" + m + "\"", "/>"),
-                   "stroke=\"" + cli::svg::style_of("unlearned", i).colour + "\""));
+                   "stroke=\"" + study::svg::style_of("unlearned", i).colour + "\""));
   }
   // The failed trial: a cross, not a point, centred on the plot area's top edge (the y axis' top).
   const std::string_view classes = panel(svg, "class:0");
@@ -228,7 +228,7 @@ TEST_CASE("tune output: the plot rings each chosen trial and draws failed trials
 
 TEST_CASE("tune output: the page shows the setting, each method's trials with the chosen row marked, the TOML") {
   json tune = fixture();
-  const std::string html = cli::tune_report_html(tune);
+  const std::string html = study::tune_report_html(tune);
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
   for (const char* setting : {"study <b>tiny</b>", "scenarios random:0.1, class:0", "<b>3 trials per method</b>",
                               "seed 7", "step budget 300", "validation split: 6000 samples", "rcd_weight 0.1",
@@ -252,7 +252,7 @@ TEST_CASE("tune output: the page shows the setting, each method's trials with th
       between(between(html, "<section id=\"scenario-2\"", "</section>"), "<tr class=\"trial failed\"", "</tr>");
   CHECK(contains(failed, "data-trial=\"2\""));
   CHECK(contains(failed, "unlearn: the loss at step 31 is not finite (nan)"));
-  CHECK(contains(section, "<pre class=\"toml\">" + cli::svg::escape(cli::tuned_toml(tune, 0)) + "</pre>"));
+  CHECK(contains(section, "<pre class=\"toml\">" + study::svg::escape(study::tuned_toml(tune, 0)) + "</pre>"));
   CHECK(contains(html, "<th>RCD (steps)</th>"));
 
   // Without RCD (rcd_weight 0) the column goes; names from the file are escaped.
@@ -261,7 +261,7 @@ TEST_CASE("tune output: the page shows the setting, each method's trials with th
     for (json& m : s["methods"])
       for (json& t : m["trials"]) t["rcd"] = nullptr, t["rcd_censored"] = false;
   tune["study"] = "<script>alert(1)</script>";
-  const std::string plain = cli::tune_report_html(tune);
+  const std::string plain = study::tune_report_html(tune);
   CHECK(!contains(plain, "RCD (steps)"));
   CHECK(!contains(plain, "relearning shortfall"));
   CHECK(!contains(plain, "<script>"));
@@ -386,27 +386,27 @@ TEST_CASE("tune output: any field removed or of another type is a lethe::Error, 
 TEST_CASE("tune output: write_tune_outputs writes every file whole, and none from a malformed record") {
   lethe::test::TempDir dir;
   json tune = fixture();
-  cli::write_tune_outputs(tune, dir.path);
+  study::write_tune_outputs(tune, dir.path);
   CHECK(dir.names() == std::set<std::string>{"trials.csv", "tuned-random-0.1.toml", "tuned-class-0.toml", "report.html"});
-  CHECK(lethe::read_file(dir.file("trials.csv")) == cli::tune_trials_csv(tune));
-  CHECK(lethe::read_file(dir.file("tuned-random-0.1.toml")) == cli::tuned_toml(tune, 0));
-  CHECK(lethe::read_file(dir.file("tuned-class-0.toml")) == cli::tuned_toml(tune, 1));
-  CHECK(lethe::read_file(dir.file("report.html")) == cli::tune_report_html(tune));
+  CHECK(lethe::read_file(dir.file("trials.csv")) == study::tune_trials_csv(tune));
+  CHECK(lethe::read_file(dir.file("tuned-random-0.1.toml")) == study::tuned_toml(tune, 0));
+  CHECK(lethe::read_file(dir.file("tuned-class-0.toml")) == study::tuned_toml(tune, 1));
+  CHECK(lethe::read_file(dir.file("report.html")) == study::tune_report_html(tune));
 
   // A scenario's name cannot lead the file out of the folder.
   lethe::test::TempDir other;
   tune["scenarios"][1]["scenario"] = "../x/y z";
-  cli::write_tune_outputs(tune, other.path);
+  study::write_tune_outputs(tune, other.path);
   CHECK(other.names().count("tuned-..-x-y-z.toml") == 1);
 
   // Two names that give one file, and a malformed record: nothing written.
   lethe::test::TempDir none;
   tune["scenarios"][0]["scenario"] = "a:b";
   tune["scenarios"][1]["scenario"] = "a,b";
-  CHECK_THROWS_WITH_AS(cli::write_tune_outputs(tune, none.path),
+  CHECK_THROWS_WITH_AS(study::write_tune_outputs(tune, none.path),
                        "tune: two scenarios write tuned-a-b.toml (\"a,b\" and another)", lethe::Error);
   tune = fixture();
   tune["scenarios"][1]["methods"][0].erase("chosen");
-  CHECK_THROWS_AS(cli::write_tune_outputs(tune, none.path), lethe::Error);
+  CHECK_THROWS_AS(study::write_tune_outputs(tune, none.path), lethe::Error);
   CHECK(none.names().empty());
 }

@@ -1,4 +1,4 @@
-// libFuzzer harness: the study report (tools/lethe/report.h) on any text as results.json: parsed
+// libFuzzer harness: the study report (unlearn/study/report.h) on any text as results.json: parsed
 // with the report's limits (parse_results), then rendered (render_report reads and checks every
 // field it needs). lethe::Error is the expected rejection; anything else is a finding.
 #include <cstddef>
@@ -7,12 +7,12 @@
 #include <string_view>
 
 #include "engine/error.h"
-#include "report.h"
+#include "unlearn/study/report.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
-    const std::string page = lethe::cli::render_report(lethe::cli::parse_results(text, "fuzz"));
+    const std::string page = lethe::study::render_report(lethe::study::parse_results(text, "fuzz"));
     if (page.rfind("<!DOCTYPE html>", 0) != 0) __builtin_trap();
   } catch (const lethe::Error&) {
   }

@@ -1,4 +1,4 @@
-// libFuzzer harness: the study config reader of `lethe run` (tools/lethe/study_config.h,
+// libFuzzer harness: the study config reader of `lethe run` (unlearn/study/study_config.h,
 // parse_study) on any text. lethe::Error and CLI11's errors (a value that is no flag) are the
 // expected rejections; anything else is a finding.
 #include <CLI/CLI.hpp>
@@ -8,12 +8,12 @@
 #include <string_view>
 
 #include "engine/error.h"
-#include "study_config.h"
+#include "unlearn/study/study_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
-    const lethe::cli::Study s = lethe::cli::parse_study(text, "fuzz.toml");
+    const lethe::study::Study s = lethe::study::parse_study(text, "fuzz.toml");
     if (s.run.threads < 1 || s.replicates < 1 || s.scenarios.empty() || !s.config.is_object()) __builtin_trap();
   } catch (const lethe::Error&) {
   } catch (const CLI::Error&) {

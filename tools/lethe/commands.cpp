@@ -1,6 +1,6 @@
 #include "commands.h"
 
-#include "option_flags.h"
+#include "unlearn/study/option_flags.h"
 
 namespace lethe::cli {
 

@@ -1,11 +1,16 @@
 #pragma once
 // The subcommands of `lethe`; each adds itself to the app and runs from its callback.
-#include "cli_fwd.h"
+#include "unlearn/study/cli_fwd.h"
 
 #include <string>
 #include <vector>
 
+namespace lethe::study {}
+
 namespace lethe::cli {
+
+// The app is the study library's (unlearn/study/) command line: the library's names are its own.
+using namespace lethe::study;
 
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);

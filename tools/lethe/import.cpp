@@ -9,17 +9,17 @@
 #include <set>
 
 #include "commands.h"
-#include "common.h"
+#include "unlearn/study/common.h"
 #include "engine/error.h"
 #include "engine/file.h"
 #include "engine/version.h"
 #include "nn/checkpoint.h"
 #include "nn/option_json.h"
 #include "nn/train.h"
-#include "option_flags.h"
-#include "option_range.h"
+#include "unlearn/study/option_flags.h"
+#include "unlearn/study/option_range.h"
 #include "subcommand.h"
-#include "toml_config.h"
+#include "unlearn/study/toml_config.h"
 
 namespace lethe::cli {
 

@@ -6,13 +6,13 @@
 #include <filesystem>
 
 #include "commands.h"
-#include "common.h"
+#include "unlearn/study/common.h"
 #include "engine/error.h"
 #include "engine/version.h"
 #include "nn/checkpoint.h"
-#include "option_flags.h"
-#include "relearn_models.h"
-#include "scenario_args.h"
+#include "unlearn/study/option_flags.h"
+#include "unlearn/study/relearn_models.h"
+#include "unlearn/study/scenario_args.h"
 #include "subcommand.h"
 
 namespace lethe::cli {

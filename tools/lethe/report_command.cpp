@@ -7,11 +7,11 @@
 #include <memory>
 
 #include "commands.h"
-#include "common.h"
+#include "unlearn/study/common.h"
 #include "engine/error.h"
 #include "engine/file.h"
-#include "report.h"
-#include "study_runner.h"
+#include "unlearn/study/report.h"
+#include "unlearn/study/study_runner.h"
 
 namespace lethe::cli {
 

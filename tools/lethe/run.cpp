@@ -14,17 +14,17 @@
 #include <thread>
 
 #include "commands.h"
-#include "common.h"
+#include "unlearn/study/common.h"
 #include "engine/error.h"
-#include "option_flags.h"
-#include "option_range.h"
-#include "processes.h"
-#include "slurm.h"
-#include "study_config.h"
-#include "study_phases.h"
-#include "study_plan.h"
-#include "study_runner.h"
-#include "tune.h"
+#include "unlearn/study/option_flags.h"
+#include "unlearn/study/option_range.h"
+#include "unlearn/study/processes.h"
+#include "unlearn/study/slurm.h"
+#include "unlearn/study/study_config.h"
+#include "unlearn/study/study_phases.h"
+#include "unlearn/study/study_plan.h"
+#include "unlearn/study/study_runner.h"
+#include "unlearn/study/tune.h"
 
 namespace lethe::cli {
 
@@ -99,7 +99,7 @@ void run_study(const RunCommand& c) {
               made ? made.message() : "it exists and is not a folder");
   // Every phase but report, or the one phase.
   Phases phases(one ? 1 : static_cast<int64_t>(plan.size()) - 1);
-  StudyRunner runner(s, out, source, start(s.run), {c.config, out.string(), c.quick}, phases);
+  StudyRunner runner(s, out, source, start(s.run), {c.config, out.string(), c.quick}, phases, run_command);
   if (one) return run_phase(runner, *one, c);
   if (c.jobs > 1) return run_in_processes(c, s, out, plan, runner);
   if (c.slurm) {

@@ -3,8 +3,8 @@
 #include <fmt/core.h>
 
 #include "commands.h"
-#include "common.h"
-#include "scenario_args.h"
+#include "unlearn/study/common.h"
+#include "unlearn/study/scenario_args.h"
 #include "subcommand.h"
 
 namespace lethe::cli {

@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-#include "option_range.h"
+#include "unlearn/study/option_range.h"
 
 namespace lethe::cli {
 

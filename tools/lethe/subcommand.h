@@ -12,9 +12,10 @@
 #include <memory>
 #include <string>
 
-#include "common.h"
+#include "commands.h"
+#include "unlearn/study/common.h"
 #include "engine/device.h"
-#include "toml_config.h"
+#include "unlearn/study/toml_config.h"
 
 namespace lethe::cli {
 

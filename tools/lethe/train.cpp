@@ -9,14 +9,14 @@
 #include <vector>
 
 #include "commands.h"
-#include "common.h"
+#include "unlearn/study/common.h"
 #include "engine/error.h"
 #include "engine/file.h"
 #include "nn/checkpoint.h"
 #include "nn/train.h"
-#include "option_flags.h"
-#include "progress.h"
-#include "scenario_args.h"
+#include "unlearn/study/option_flags.h"
+#include "unlearn/study/progress.h"
+#include "unlearn/study/scenario_args.h"
 #include "subcommand.h"
 
 namespace lethe::cli {

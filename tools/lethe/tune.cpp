@@ -11,27 +11,20 @@
 #include <chrono>
 
 #include "commands.h"
-#include "common.h"
+#include "unlearn/study/common.h"
 #include "engine/error.h"
 #include "engine/file.h"
 #include "engine/version.h"
 #include "nn/option_json.h"
-#include "option_flags.h"
-#include "tune.h"
-#include "tune_output.h"
+#include "unlearn/study/option_flags.h"
+#include "unlearn/study/tune.h"
+#include "unlearn/study/tune_output.h"
 #include "unlearn/method.h"
 #include "unlearn/search_space.h"
 
 namespace lethe::cli {
 
 namespace {
-
-// The flags --quick sets, over the config's own.
-const std::vector<std::string> kQuickTrain = {"--limit=4000", "--epochs=2"};
-const std::vector<std::string> kQuickSplit = {"--split-limit=4000"};
-const std::vector<std::string> kQuickUnlearn = {"--steps=40"};
-const std::vector<std::string> kQuickRelearn = {"--steps=60"};
-constexpr int64_t kQuickPool = 4000;
 
 struct TuneCommand {
   std::string config, out, worker;
@@ -80,7 +73,7 @@ void run_tune(const TuneCommand& c) {
   const Device device = start(s.run);
   Phases phases(1 + 2 * static_cast<int64_t>(s.scenarios.size()));
   nlohmann::json timings = nlohmann::json::array();
-  ReplicatePhases rp(s, replicate_of(s, out, 0), phases, timings);
+  ReplicatePhases rp(s, replicate_of(s, out, 0), phases, timings, run_command);
   const PhaseOutput original = rp.original();
   auto prepare = [&](const unlearn::Scenario& scenario) {
     const PhaseOutput split = rp.split(scenario);
@@ -125,54 +118,6 @@ void run_tune(const TuneCommand& c) {
 }
 
 }  // namespace
-
-void apply_quick(Study& s, int64_t train_size) {
-  // A study with a pool keeps it, at most kQuickPool samples: `--limit` does not go with a pool.
-  if (s.tune || s.subset > 0) {
-    s.subset = std::min({s.subset > 0 ? s.subset : kQuickPool, kQuickPool, train_size});
-    s.train = overridden(s.train, {kQuickTrain.back()});
-  } else {
-    s.train = overridden(s.train, kQuickTrain);
-    s.split = overridden(s.split, kQuickSplit);
-  }
-  s.unlearn = overridden(s.unlearn, kQuickUnlearn);
-  s.relearn = overridden(s.relearn, kQuickRelearn);
-  s.name += "-quick";
-}
-
-void finish_tune_record(nlohmann::json& record) {
-  double search = 0;
-  for (const nlohmann::json& sc : record.at("scenarios"))
-    for (const nlohmann::json& m : sc.at("methods"))
-      for (const nlohmann::json& t : m.at("trials")) search += t.at("seconds").get<double>();
-  if (!record.at("scenarios").empty()) {
-    const nlohmann::json& first = record.at("scenarios").front();
-    record["pool"]["training"] = first.at("forget").get<int64_t>() + first.at("retain").get<int64_t>();
-    record["pool"]["validation_size"] = first.at("validation");
-  }
-  record["search_seconds"] = search;
-  record["wall_seconds"] = nullptr;  // `lethe tune` sets it; in a study the search is part of the run
-}
-
-nlohmann::json tune_header(const Study& s) {
-  unlearn::MethodOptions budget;
-  CLI::App parser;
-  add_option_flags(parser, budget, unlearn::method_options());
-  parse_flags(parser, s.unlearn, "[unlearn]");
-  return {{"command", "tune"},
-          {"schema_version", kOutputSchemaVersion},
-          {"lethe_version", version()},
-          {"study", s.name},
-          {"model", s.model},
-          {"dataset", s.run.dataset},
-          {"threads", s.run.threads},
-          {"jobs", s.tune->jobs},
-          {"seed", s.tune->search_seed},
-          {"trials", s.tune->trials},
-          {"step_budget", budget.steps},
-          {"rcd_weight", s.tune->rcd_weight},
-          {"pool", {{"subset", s.subset}, {"validation", s.tune->validation}, {"seed", s.study_seed}}}};
-}
 
 void add_tune_command(CLI::App& app) {
   auto c = std::make_shared<TuneCommand>();

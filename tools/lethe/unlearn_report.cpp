@@ -8,7 +8,7 @@
 
 #include "engine/error.h"
 #include "nn/checkpoint.h"
-#include "scenario_args.h"
+#include "unlearn/study/scenario_args.h"
 #include "unlearn/evaluation.h"
 
 namespace lethe::cli {

@@ -6,7 +6,8 @@
 
 #include <string>
 
-#include "common.h"
+#include "commands.h"
+#include "unlearn/study/common.h"
 #include "nn/models.h"
 #include "unlearn/scenario.h"
 
