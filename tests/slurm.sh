@@ -55,7 +55,9 @@ echo "== submitted, the original's job cancelled (scancel) while it runs, then t
 "$lethe" run s.toml --out o --quick --slurm --no-wait > jobs.txt 2> submit.err || fail "--no-wait: $(tail -3 submit.err)"
 [[ $(wc -w < jobs.txt) -eq $phases ]] || fail "--no-wait printed not $phases job ids: $(cat jobs.txt)"
 job=$(phase_job r0/original)
-for _ in $(seq 300); do
+# The waits below are generous bounds (a loaded CI machine schedules and starts jobs slowly); each
+# ends as soon as what it waits for happens.
+for _ in $(seq 600); do
   pid=$(pgrep -f -- "--phase=r0/original" || true)
   [[ -n $pid ]] && break
   sleep 0.1
@@ -65,7 +67,8 @@ kill -STOP $pid  # held where it is, so that it cannot finish before scancel
 [[ ! -e o/replicate-0/original.safetensors.done.json ]] || fail "the original was done before its job was cancelled"
 scancel "$job"
 scancel $(cat jobs.txt)  # the jobs that wait for it would wait for ever
-for _ in $(seq 100); do [[ -z $(squeue -h) ]] && break; sleep 0.2; done
+for _ in $(seq 300); do [[ -z $(squeue -h) ]] && break; sleep 0.2; done
+[[ -z $(squeue -h) ]] || fail "jobs still queued 60 s after scancel: $(squeue -h)"
 grep -q "JobId=$job .*JobState=CANCELLED" "$cluster/jobcomp.txt" || fail "job $job was not cancelled: $(grep "JobId=$job " "$cluster/jobcomp.txt")"
 split_done=$([[ -e o/replicate-0/random-0.1/split.json.done.json ]] && echo 1 || echo 0)
 "$lethe" run s.toml --out o --quick --slurm --poll 1 > run.out 2> run.err || fail "--slurm: $(tail -3 run.err)"
@@ -96,7 +99,8 @@ refused "sbatch refused phase r0/original: sbatch: error: .*partition" run s.tom
 echo "lr = 0.5" >> s.toml  # the [unlearn] table's
 job=$(phase_job r0/original)
 scontrol release "$job"
-for _ in $(seq 150); do [[ -z $(squeue -h -j "$job" 2> /dev/null) ]] && break; sleep 0.2; done
+for _ in $(seq 450); do [[ -z $(squeue -h -j "$job" 2> /dev/null) ]] && break; sleep 0.2; done
+[[ -z $(squeue -h -j "$job" 2> /dev/null) ]] || fail "the released job $job did not end within 90 s: $(squeue -h)"
 scancel $(cat held.txt)
 grep -q "not the one this job was submitted with" o/logs/r0/original.log ||
   fail "a job ran a phase of a changed config: $(tail -3 o/logs/r0/original.log)"
