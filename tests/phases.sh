@@ -41,22 +41,18 @@ TOML
 }
 study "$work/s.toml"
 
-echo "== --plan: every phase once, its inputs made by the phases it needs, listed before it"
-"$lethe" run "$work/s.toml" --out "$work/p" --plan > "$work/plan.json"
-[[ ! -e $work/p ]] || fail "--plan made the output folder"
-python3 - "$work/plan.json" "$work/p" <<'PY' || fail "the plan is not the study's graph: see above"
+# graph_ok PLAN OUT: PLAN (--plan's JSON) is the study's graph: every id once, r0/original first and
+# report last, every output inside OUT made by one phase, every input made by a phase of the
+# reader's `after`, listed before it; a command (train, split, unlearn) writes the phase's first
+# output; report needs every relearn phase.
+graph_ok() {
+  python3 - "$1" "$2" <<'PY'
 import json, sys
 plan, out = json.load(open(sys.argv[1])), sys.argv[2]
 phases = plan["phases"]
 ids = [p["id"] for p in phases]
 assert len(ids) == len(set(ids)), "an id twice"
-# 2 replicates x (original + 2 scenarios x (split, retrain, ft, ieu, relearn)) + report
-assert len(phases) == 2 * (1 + 2 * 5) + 1, len(phases)
 assert ids[0] == "r0/original" and ids[-1] == "report", ids
-kinds = {}
-for p in phases:
-    kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
-assert kinds == {"train": 2, "split": 4, "unlearn": 12, "relearn": 4, "report": 1}, kinds
 producer = {}
 for i, p in enumerate(phases):
     for f in p["outputs"]:
@@ -67,14 +63,39 @@ for i, p in enumerate(phases):
         assert a in ids[:i], f"{p['id']} needs {a}, not listed before it"
     for f in p["inputs"]:
         assert producer.get(f) in p["after"], f"{p['id']} reads {f}, made by {producer.get(f)}, not a phase it needs"
-    assert (p["command"] is None) == (p["kind"] in ("relearn", "report")), p
+    assert (p["command"] is None) == (p["kind"] in ("search", "relearn", "report")), p
     if p["command"]:
         assert p["command"][0] == p["kind"], p["command"]
         assert any(a == "--out=" + p["outputs"][0] for a in p["command"]), p["command"]
 assert set(phases[-1]["after"]) == {p["id"] for p in phases if p["kind"] == "relearn"}
-r1 = next(p for p in phases if p["id"] == "r1/class-1/ieu")
+PY
+}
+# kinds PLAN: how many phases of each kind, "kind:count ..." sorted by kind.
+kinds() {
+  python3 -c 'import collections, json, sys
+c = collections.Counter(p["kind"] for p in json.load(open(sys.argv[1]))["phases"])
+print(" ".join(f"{k}:{c[k]}" for k in sorted(c)))' "$1"
+}
+
+echo "== --plan: every phase once, its inputs made by the phases it needs, listed before it"
+# The default study (what tools/demo runs): 1 original, per scenario (2) its split, the retrained
+# model and 9 methods, and the relearning; then the report.
+"$lethe" run "$(dirname "$0")/../tools/studies/default.toml" --out "$work/d" --plan > "$work/dplan.json"
+graph_ok "$work/dplan.json" "$work/d" || fail "the default study's plan is not its graph: see above"
+[[ $(kinds "$work/dplan.json") == "relearn:2 report:1 split:2 train:1 unlearn:20" ]] ||
+  fail "the default study's plan has other phases: $(kinds "$work/dplan.json")"
+"$lethe" run "$work/s.toml" --out "$work/p" --plan > "$work/plan.json"
+[[ ! -e $work/p ]] || fail "--plan made the output folder"
+graph_ok "$work/plan.json" "$work/p" || fail "the plan is not the study's graph: see above"
+# 2 replicates x (original + 2 scenarios x (split, retrain, ft, ieu, relearn)) + report
+[[ $(kinds "$work/plan.json") == "relearn:4 report:1 split:4 train:2 unlearn:12" ]] ||
+  fail "the plan has other phases: $(kinds "$work/plan.json")"
+python3 - "$work/plan.json" <<'PY' || fail "the plan's edges are wrong: see above"
+import json, sys
+phases = {p["id"]: p for p in json.load(open(sys.argv[1]))["phases"]}
+r1 = phases["r1/class-1/ieu"]
 assert r1["after"] == ["r1/original", "r1/class-1/split"] and not r1["tuned"], r1
-assert "--seed=1" in next(p for p in phases if p["id"] == "r1/original")["command"]
+assert "--seed=1" in phases["r1/original"]["command"]
 PY
 "$lethe" run "$work/s.toml" --out "$work/p" --plan --format dot > "$work/plan.dot"
 grep -q '^digraph study {' "$work/plan.dot" || fail "--format dot: $(head -2 "$work/plan.dot")"
@@ -83,6 +104,7 @@ edges=$(python3 -c 'import json, sys; print(sum(len(p["after"]) for p in json.lo
 # With [tune], every method of every replicate waits for replicate 0's search of its scenario.
 study "$work/t.toml" $'[tune]\ntrials = 2'
 "$lethe" run "$work/t.toml" --out "$work/p" --plan > "$work/tplan.json"
+graph_ok "$work/tplan.json" "$work/p" || fail "the tuned study's plan is not its graph: see above"
 python3 - "$work/tplan.json" <<'PY' || fail "the plan of a tuned study is wrong"
 import json, sys
 phases = {p["id"]: p for p in json.load(open(sys.argv[1]))["phases"]}
