@@ -1,7 +1,10 @@
 #include "kernels/copy.h"
 
+#include <algorithm>
+
 #include "engine/layout.h"
 #include "kernels/common/philox.h"
+#include "kernels/cpu/normal_blocks.h"
 #include "kernels/cpu/parallel.h"
 
 namespace lethe::cpu {
@@ -55,16 +58,20 @@ void arange(const Tensor& dst, double start, double step) {
 
 namespace {
 // Both random fills produce 4 numbers per Philox block; element i is lane i%4 of block i/4.
+// gen(first, count, v) writes blocks first .. first + count - 1 to v[0 .. 4 * count).
+constexpr int64_t kRandomTile = 256;  // blocks drawn at once into a buffer on the stack
 template <class Gen>
-void random_fill(const Tensor& dst, Gen gen4) {
+void random_fill(const Tensor& dst, Gen gen) {
   const int64_t n = dst.numel();
   LETHE_DISPATCH_FLOAT(dst.dtype(), "random", {
     scalar_t* d = static_cast<scalar_t*>(dst.data_ptr());
     parallel_for((n + 3) / 4, kGrain / 4, [&](int64_t b, int64_t e) {
-      for (int64_t blk = b; blk < e; ++blk) {
-        float v[4];
-        gen4(static_cast<uint64_t>(blk), v);
-        for (int64_t j = 0; j < 4 && blk * 4 + j < n; ++j) d[blk * 4 + j] = static_cast<scalar_t>(v[j]);
+      float v[4 * kRandomTile];
+      for (int64_t tile = b; tile < e; tile += kRandomTile) {
+        const int64_t count = std::min(kRandomTile, e - tile);
+        gen(static_cast<uint64_t>(tile), count, v);
+        const int64_t end = std::min(n, 4 * (tile + count));
+        for (int64_t i = 4 * tile; i < end; ++i) d[i] = static_cast<scalar_t>(v[i - 4 * tile]);
       }
     });
   });
@@ -72,11 +79,13 @@ void random_fill(const Tensor& dst, Gen gen4) {
 }  // namespace
 
 void random_uniform(const Tensor& dst, uint64_t seed, uint64_t stream) {
-  random_fill(dst, [=](uint64_t blk, float* v) { philox::uniform4(seed, stream, blk, v); });
+  random_fill(dst, [=](uint64_t first, int64_t count, float* v) {
+    for (int64_t k = 0; k < count; ++k) philox::uniform4(seed, stream, first + static_cast<uint64_t>(k), v + 4 * k);
+  });
 }
 
 void random_normal(const Tensor& dst, uint64_t seed, uint64_t stream) {
-  random_fill(dst, [=](uint64_t blk, float* v) { philox::normal4(seed, stream, blk, v); });
+  random_fill(dst, [=](uint64_t first, int64_t count, float* v) { normal_blocks(seed, stream, first, count, v); });
 }
 
 }  // namespace lethe::cpu

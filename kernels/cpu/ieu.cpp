@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/normal_blocks.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/static_flags.h"
 
@@ -29,8 +30,7 @@ void ieu_loop(T* theta, const T* g_r, const T* g_f, T* v, int64_t n, const ieu::
       for (int64_t tile = 4 * block_begin; tile < end; tile += kNoiseTile) {
         const int64_t tile_end = std::min(end, tile + kNoiseTile);
         if (s.use_noise)
-          for (int64_t i = tile; i < tile_end; i += 4)
-            philox::normal4(s.seed, s.stream, static_cast<uint64_t>(i / 4), xi + (i - tile));
+          normal_blocks(s.seed, s.stream, static_cast<uint64_t>(tile / 4), (tile_end - tile + 3) / 4, xi);
         for (int64_t i = tile; i < tile_end; ++i) {
           // Through locals: conditional stores inside the math would stop the vectoriser too.
           T th = theta[i], vi = s.use_momentum ? v[i] : T(0);
