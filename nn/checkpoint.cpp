@@ -21,8 +21,25 @@ constexpr const char* kFormat = "lethe-checkpoint-1";
 constexpr const char* kKnownKeys[] = {"format", "lethe_version", "model", "dataset", "recipe", "epoch", "step", "seed"};
 
 nlohmann::json spec_json(const ModelSpec& s) {
-  return {{"name", s.name}, {"in_channels", s.in_channels}, {"image_size", s.image_size}, {"classes", s.classes},
-          {"width", s.width}};
+  nlohmann::json j = {{"name", s.name},       {"in_channels", s.in_channels}, {"image_size", s.image_size},
+                      {"classes", s.classes}, {"width", s.width},             {"dtype", std::string(dtype_name(s.dtype))}};
+  if (s.input_pool != 1) j["input_pool"] = s.input_pool;  // linear's; absent means 1
+  return j;
+}
+
+// The model's floating dtype by name; files from before models had one say nothing: float32.
+DType parse_model_dtype(const nlohmann::json& value, const std::string& what) {
+  for (const DType d : {DType::f32, DType::f64})
+    if (value.is_string() && value.get<std::string>() == dtype_name(d)) return d;
+  throw Error(what + ": dtype must be \"float32\" or \"float64\", got " + json_excerpt(value));
+}
+
+// Every floating tensor of the state holds the spec's dtype: a model of one dtype is packed into
+// one arena, and load_state_dict would refuse the mix later with less to go on.
+void check_state_dtype(const NamedTensors& state, const ModelSpec& spec, const std::string& path) {
+  for (const auto& [name, t] : state)
+    LETHE_CHECK(!is_floating(t.dtype()) || t.dtype() == spec.dtype, "checkpoint", path, ": tensor ", name, " is ",
+                dtype_name(t.dtype()), " but the model metadata says ", dtype_name(spec.dtype));
 }
 
 // A metadata value that holds a non-negative integer (as save_checkpoint writes it).
@@ -59,6 +76,8 @@ CheckpointInfo parse_info(const std::string& path, const std::map<std::string, s
     info.model.classes = json_int(at("classes"), model + ": classes");
     if (!at("width").is_number()) throw Error(model + ": width must be a number, got " + json_excerpt(at("width")));
     info.model.width = at("width").get<double>();
+    if (m.contains("dtype")) info.model.dtype = parse_model_dtype(m.at("dtype"), model);
+    if (m.contains("input_pool")) info.model.input_pool = json_int(m.at("input_pool"), model + ": input_pool");
     if (meta.count("recipe"))
       info.recipe = parse_json(meta.at("recipe"), "metadata 'recipe'").get<Recipe>();
   } catch (const Error& e) {
@@ -156,6 +175,7 @@ Checkpoint load_checkpoint(const std::string& path, const std::optional<ModelSpe
     else
       c.model_state.emplace_back(name, t);
   }
+  if (!c.plain) check_state_dtype(c.model_state, c.info.model, path);
   if (nonfinite == NonFinite::refuse) {
     check_finite(c.model_state, path);
     check_finite(c.optimizer_state, path, prefix);

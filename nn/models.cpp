@@ -20,6 +20,21 @@ std::shared_ptr<Module> build_mlp(const ModelSpec& s) {
   return net;
 }
 
+// Multinomial logistic regression: logits = W·x + b on the flattened image, so the mean
+// cross-entropy is convex in (W, b). The names are those of a PyTorch module with
+// `self.fc = nn.Linear(784, 10)` and a flatten in forward.
+// With input_pool P > 1 an AvgPool2d(P) ("pool", no parameters) comes first.
+std::shared_ptr<Module> build_linear(const ModelSpec& s) {
+  LETHE_CHECK(s.image_size % s.input_pool == 0, "model", "linear's input pool ", s.input_pool,
+              " does not divide the image size ", s.image_size);
+  const int64_t side = s.image_size / s.input_pool;
+  auto net = std::make_shared<Sequential>();
+  if (s.input_pool > 1) net->add("pool", std::make_shared<AvgPool2d>(static_cast<int>(s.input_pool)));
+  net->add("flatten", std::make_shared<Flatten>());
+  net->add("fc", std::make_shared<Linear>(s.in_channels * side * side, s.classes));
+  return net;
+}
+
 std::shared_ptr<Module> build_cnn_s(const ModelSpec& s) {
   LETHE_CHECK(s.image_size % 4 == 0, "model", "cnn-s needs an image size divisible by 4, got ", s.image_size);
   const int64_t pooled = s.image_size / 4;
@@ -79,7 +94,7 @@ class ResNet18c : public Module {
 }  // namespace
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"mlp", "cnn-s", "resnet18c"};
+  static const std::vector<std::string> names = {"mlp", "cnn-s", "resnet18c", "linear"};
   return names;
 }
 
@@ -87,17 +102,27 @@ std::shared_ptr<Module> build_network(const ModelSpec& spec) {
   LETHE_CHECK(spec.in_channels > 0 && spec.image_size > 0 && spec.classes > 1 && spec.width > 0, "model",
               "bad spec for ", spec.name, ": ", spec.in_channels, " channels, size ", spec.image_size, ", ",
               spec.classes, " classes, width ", spec.width);
+  LETHE_CHECK(is_floating(spec.dtype), "model", spec.name, " in ", dtype_name(spec.dtype),
+              ": a model's dtype is float32 or float64");
+  LETHE_CHECK(spec.input_pool == 1 || (spec.name == "linear" && spec.input_pool > 1 && spec.input_pool <= spec.image_size),
+              "model", "an input pool of ", spec.input_pool, " (only linear pools its input, by 1 to the image size)");
   if (spec.name == "mlp") return build_mlp(spec);
   if (spec.name == "cnn-s") return build_cnn_s(spec);
   if (spec.name == "resnet18c") return std::make_shared<ResNet18c>(spec);
-  LETHE_FAIL("model", "unknown model ", excerpt(spec.name, 80, '\''), " (known: mlp, cnn-s, resnet18c)");
+  if (spec.name == "linear") return build_linear(spec);
+  LETHE_FAIL("model", "unknown model ", excerpt(spec.name, 80, '\''), " (known: mlp, cnn-s, resnet18c, linear)");
 }
 
 Model::Model(const ModelSpec& spec, uint64_t seed, Device device, int grad_buffers)
     : spec_(spec), device_(device), net_(build_network(spec)) {
   net_->to(device);
-  initialize(*net_, seed);
+  initialize(*net_, seed);  // in float32 always: the float64 model's values are these, widened
+  net_->to(spec.dtype);
   arena_ = ParamArena(net_->parameters(), grad_buffers);
+}
+
+Tensor Model::forward(const Tensor& images) {
+  return net_->forward(images.defined() && images.dtype() != spec_.dtype ? images.to(spec_.dtype) : images);
 }
 
 }  // namespace lethe::nn

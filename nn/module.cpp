@@ -15,10 +15,12 @@ void check_name(const std::string& name, const char* what) {
               "': names are non-empty and contain no '.'");
 }
 
-// Points `t` at `src`'s storage and layout, keeping the TensorImpl (and so every handle) alive.
+// Points `t` at `src`'s storage, layout and dtype, keeping the TensorImpl (and so every handle)
+// alive.
 void rebind(const Tensor& t, const Tensor& src) {
   TensorImpl& impl = t.impl();
   impl.storage = src.impl().storage;
+  impl.dtype = src.dtype();
   impl.offset = src.offset();
   impl.strides = src.strides();
   impl.grad = nullptr;
@@ -122,6 +124,15 @@ void Module::to(Device device) {
     for (auto& [name, t] : *list)
       if (t.device() != device) rebind(t, t.detach().to(device));
   for (auto& [name, child] : children_) child->to(device);
+}
+
+void Module::to(DType dtype) {
+  LETHE_CHECK(is_floating(dtype), "module", "to(", dtype_name(dtype), "): parameters are float32 or float64");
+  NoGradGuard no_grad;
+  for (auto* list : {&parameters_, &buffers_})
+    for (auto& [name, t] : *list)
+      if (is_floating(t.dtype()) && t.dtype() != dtype) rebind(t, t.detach().to(dtype));
+  for (auto& [name, child] : children_) child->to(dtype);
 }
 
 void Module::reset_parameters(uint64_t, uint64_t) {}

@@ -44,6 +44,9 @@ class Module {
   // Moves every parameter and buffer to `device` in place: tensor handles held elsewhere stay
   // valid and see the new storage.
   void to(Device device);
+  // Converts every floating parameter and buffer to the floating `dtype` in place, likewise
+  // (integer buffers such as num_batches_tracked stay); parameters stay leaves requiring grad.
+  void to(DType dtype);
 
   // Draws this module's own parameters from Philox (seed, stream): own parameter j uses stream
   // first_stream + j. Modules without parameters do nothing.

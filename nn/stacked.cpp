@@ -77,6 +77,13 @@ std::vector<StackedLayer> plan(const Module& network, std::string& why) {
   return layers;
 }
 
+// `spec`'s network in its dtype: the template the states' dtypes are checked against.
+std::shared_ptr<Module> network_of(const ModelSpec& spec) {
+  std::shared_ptr<Module> network = build_network(spec);
+  network->to(spec.dtype);
+  return network;
+}
+
 }  // namespace
 
 bool stackable(const Module& network) {
@@ -89,7 +96,7 @@ bool stackable(const ModelSpec& spec) { return stackable(*build_network(spec)); 
 
 StackedModel::StackedModel(const ModelSpec& spec, const std::vector<NamedTensors>& states, Device device,
                            int grad_buffers)
-    : StackedModel(spec, build_network(spec), states, device, grad_buffers) {}
+    : StackedModel(spec, network_of(spec), states, device, grad_buffers) {}
 
 StackedModel::StackedModel(std::shared_ptr<Module> network, const std::vector<NamedTensors>& states,
                            Device device, int grad_buffers)
@@ -152,7 +159,9 @@ const Tensor& StackedModel::stacked(const std::string& name) const {
 Tensor StackedModel::forward(const Tensor& images) {
   LETHE_CHECK(images.defined() && images.dim() == 4 && images.device() == device_, "StackedModel",
               "expects images [B,C,H,W] on ", device_.str(), ", got ", images.defined() ? images.str() : "undefined");
-  Tensor h = images;
+  // The loaders give float32: a float64 stack reads the images widened, as nn::Model does.
+  const DType dtype = arena_.data().dtype();
+  Tensor h = images.dtype() == dtype ? images : images.to(dtype);
   for (const auto& l : layers_) {
     if (l.input == Input::replicate) h = concat(std::vector<Tensor>(static_cast<size_t>(models_), h), 1);
     if (l.input == Input::broadcast) {  // a stride-0 view: GEMM reads the one batch for every model

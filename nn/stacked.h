@@ -23,8 +23,8 @@
 
 namespace lethe::nn {
 
-// Whether `spec`'s network can be stacked: mlp and cnn-s can; resnet18c cannot (its residual
-// blocks are not a Sequential).
+// Whether `spec`'s network can be stacked: mlp, cnn-s and linear can; resnet18c cannot (its
+// residual blocks are not a Sequential).
 bool stackable(const ModelSpec& spec);
 // Whether a network can: a Sequential of Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten (start
 // dim 1) and Linear layers in CNN order: convolutions, BatchNorm2d and pools before one Flatten,
@@ -56,7 +56,8 @@ struct StackedLayer {
 // one after another along dim 0: conv weight [N·O, C/groups, kh, kw] (the layout of a grouped
 // conv with groups = N), conv bias [N·O], BatchNorm2d weight, bias and running stats [N·C] and
 // num_batches_tracked [N], linear weight [N, out, in], linear bias [N, out]. The parameters live
-// in one ParamArena on `device` (in the single model's parameter order), as nn::Model's do.
+// in one ParamArena on `device` (in the single model's parameter order), as nn::Model's do, in
+// the states' dtype (the spec's: float32 or float64).
 class StackedModel {
  public:
   // `states`: one state dict per model, as Module::state_dict() of `spec`'s network returns it
@@ -74,8 +75,9 @@ class StackedModel {
   const ModelSpec& spec() const { return spec_; }
   Device device() const { return device_; }
 
-  // images [B,C,H,W] on device(), the same batch for every model -> logits [N, B, classes]
-  // (contiguous). In training mode BatchNorm2d layers update every model's running statistics.
+  // images [B,C,H,W] on device() (converted to the models' dtype first when they differ), the
+  // same batch for every model -> logits [N, B, classes] (contiguous). In training mode
+  // BatchNorm2d layers update every model's running statistics.
   Tensor forward(const Tensor& images);
   Tensor operator()(const Tensor& images) { return forward(images); }
   void train(bool on = true) { training_ = on; }
@@ -118,8 +120,8 @@ class StackedModel {
 // The relearning loss of a stacked forward: total = Σ_n cross_entropy(logits[n], labels) (each
 // the mean over the batch), built so that the gradient reaching model n's logits is bitwise the
 // one cross_entropy(logits_n, labels) gives a single model (d total / d loss_n is exactly 1).
-// per_model holds the N losses, float32 [N] on the logits' device, detached (bitwise the single
-// models' losses; read it with to_vector<float>() when needed, which syncs on CUDA).
+// per_model holds the N losses, [N] in the logits' dtype on their device, detached (bitwise the
+// single models' losses; read it with to_vector when needed, which syncs on CUDA).
 struct StackedLoss {
   Tensor total, per_model;
 };

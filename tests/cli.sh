@@ -56,6 +56,23 @@ assert [int(v) for v in lines[0].split()] == list(range(10)), lines[0]
 assert [[int(v) for v in line.split()] for line in lines[1:11]] == [[k] + row for k, row in enumerate(c)], lines
 PY
 
+echo "== linear in float64: a float64 checkpoint, and eval reproduces train's accuracy from it"
+"$lethe" train --model linear --dtype float64 --limit 2048 --batch 128 --threads 2 --epochs 1 --lr 0.01 \
+  --out "$work/lin.st" --json > "$work/lin.json"
+"$lethe" eval --checkpoint "$work/lin.st" --threads 2 --json > "$work/line.json"
+[[ "$(json_get accuracy < "$work/lin.json")" == "$(json_get accuracy < "$work/line.json")" ]] ||
+  fail "eval of the float64 linear model differs from train's"
+python3 - "$work/lin.st" "$work/lin.json" <<'PY' || fail "the linear float64 checkpoint is not what it should be"
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+n, = struct.unpack("<Q", raw[:8])
+header = json.loads(raw[8:8 + n])
+assert json.loads(header["__metadata__"]["model"])["dtype"] == "float64", header["__metadata__"]
+assert header["fc.weight"]["dtype"] == "F64" and header["fc.weight"]["shape"] == [10, 784], header["fc.weight"]
+assert sorted(k for k in header if not k.startswith(("__", "optimizer."))) == ["fc.bias", "fc.weight"], header.keys()
+assert 0.6 < json.load(open(sys.argv[2]))["accuracy"] <= 1
+PY
+
 echo "== TOML config: keys are flag names, flags override the file"
 cat > "$work/run.toml" <<TOML
 model = "mlp"

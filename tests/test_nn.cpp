@@ -154,7 +154,7 @@ TEST_CASE("nn: load_state_dict copies values and names every mismatch") {
 
 TEST_CASE("nn: models initialise and run identically on CPU and CUDA") {
   if (!test::cuda_or_skip("nn: CPU/CUDA model parity")) return;
-  for (const char* name : {"mlp", "cnn-s", "resnet18c"}) {
+  for (const char* name : {"mlp", "cnn-s", "resnet18c", "linear"}) {
     INFO(name);
     ModelSpec spec{name, 1, 28, 10, name == std::string("resnet18c") ? 0.25 : 1.0};
     Model cpu(spec, 4, Device::cpu()), gpu(spec, 4, Device::cuda(0));
@@ -175,4 +175,33 @@ TEST_CASE("nn: Module::to moves parameters and buffers in place") {
   CHECK(w.is_cuda());
   for (const auto& [name, t] : bn.state_dict()) CHECK(t.is_cuda());
   CHECK(bn.forward(Tensor::randn({2, 4, 3, 3}, 1, 0, DType::f32, Device::cuda(0))).is_cuda());
+}
+
+TEST_CASE("nn: Module::to(DType) converts floating parameters and buffers in place") {
+  BatchNorm2d bn(4);
+  const Tensor w = bn.named_parameters()[0].second;
+  const Tensor x = add(mul(Tensor::randn({8, 4, 3, 3}, 2), 2.0), 1.0);
+  bn.forward(x);  // running statistics away from their initial values
+  const NamedTensors before = bn.state_dict();
+  std::vector<Tensor> copies;
+  for (const auto& [name, t] : before) copies.push_back(t.clone());
+  bn.to(DType::f64);
+  CHECK(w.dtype() == DType::f64);  // the handle held outside sees the new storage
+  const NamedTensors after = bn.state_dict();
+  for (size_t i = 0; i < after.size(); ++i) {
+    INFO(after[i].first);
+    const Tensor& t = after[i].second;
+    const bool integer = after[i].first == "num_batches_tracked";
+    CHECK(t.dtype() == (integer ? DType::i64 : DType::f64));
+    CHECK(sum(eq(t, copies[i].to(t.dtype()))).item() == static_cast<double>(t.numel()));  // exact widening
+  }
+  for (const auto& [name, p] : bn.named_parameters()) {
+    CHECK(p.requires_grad());
+    CHECK(p.is_leaf());
+  }
+  const Tensor y = bn.forward(x.to(DType::f64));
+  CHECK(y.dtype() == DType::f64);
+  sum(y).backward();
+  CHECK(w.grad().dtype() == DType::f64);
+  CHECK_THROWS_WITH_AS(bn.to(DType::i32), doctest::Contains("parameters are float32 or float64"), Error);
 }

@@ -100,7 +100,7 @@ struct PointScores {
 };
 
 void append_logits(std::vector<double>& out, const Tensor& logits) {
-  const std::vector<float> v = logits.to(Device::cpu()).contiguous().to_vector<float>();
+  const std::vector<double> v = logits.to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
   out.insert(out.end(), v.begin(), v.end());
 }
 
@@ -132,10 +132,12 @@ ForgetMetrics forget_metrics_of(const PointScores& s) {
 }
 
 double l2_distance(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to(Device::cpu()).to_vector<float>(), y = b.to(Device::cpu()).to_vector<float>();
+  // Widened first (exact for float32), so float32 and float64 models are measured alike.
+  const std::vector<double> x = a.to(Device::cpu()).to(DType::f64).to_vector<double>(),
+                            y = b.to(Device::cpu()).to(DType::f64).to_vector<double>();
   double sum = 0;
   for (size_t i = 0; i < x.size(); ++i) {
-    const double d = static_cast<double>(x[i]) - static_cast<double>(y[i]);
+    const double d = x[i] - y[i];
     sum += d * d;
   }
   return std::sqrt(sum);

@@ -27,6 +27,7 @@ struct TrainOptions {
   RunOptions run;
   std::string model = "cnn-s";
   double width = 1;
+  std::string dtype = "float32";  // the model's parameters: float32 or float64
   uint64_t seed = 0;
   nn::Recipe recipe;
   std::string out, resume, log;
@@ -40,8 +41,11 @@ struct TrainOptions {
 // The model and seed of a run, besides its recipe (nn::recipe_options()).
 const nn::OptionTable<TrainOptions>& model_options() {
   static const nn::OptionTable<TrainOptions> table = {
-      {"model", &TrainOptions::model, "mlp, cnn-s or resnet18c", {}, nn::model_names()},
+      {"model", &TrainOptions::model, "mlp, cnn-s, resnet18c or linear", {}, nn::model_names()},
       {"width", &TrainOptions::width, "resnet18c's width multiplier", positive_up_to(64)},
+      {"dtype", &TrainOptions::dtype,
+       "the parameters' dtype, float32 or float64 (a float64 model starts from the float32 one's values)", {},
+       {"float32", "float64"}},
       {"seed", &TrainOptions::seed, "seed of the initialisation, shuffles and augmentation", seed_range()},
   };
   return table;
@@ -105,6 +109,7 @@ void run_train(const TrainOptions& o) {
   uint64_t seed = o.seed;
   std::string model_name = o.model;
   double width = o.width;
+  DType dtype = o.dtype == "float64" ? DType::f64 : DType::f32;
   std::optional<nn::Checkpoint> resumed;
   if (!o.resume.empty()) {
     // A resumed run is the run that wrote the checkpoint: it keeps its recipe, model and seed.
@@ -117,6 +122,7 @@ void run_train(const TrainOptions& o) {
     seed = resumed->info.seed;
     model_name = resumed->info.model.name;
     width = resumed->info.model.width;
+    dtype = resumed->info.model.dtype;
     LETHE_CHECK(resumed->info.dataset == o.run.dataset, "train", o.resume, " was trained on '",
                 resumed->info.dataset, "', not on '", o.run.dataset, "'");
   }
@@ -124,7 +130,8 @@ void run_train(const TrainOptions& o) {
   const DataSource source = load_data(o.run, true, !o.no_test);
   if (resumed)
     nn::check_fits_data(resumed->info, o.resume, {source.name, source.channels, source.image_size, source.classes});
-  const nn::ModelSpec spec = model_spec(model_name, width, source);
+  nn::ModelSpec spec = model_spec(model_name, width, source);
+  spec.dtype = dtype;
   nn::Model model(spec, seed, device);
 
   data::LoaderOptions lo;
@@ -168,8 +175,8 @@ void run_train(const TrainOptions& o) {
   check_distinct_output({"--log", o.log}, {{"--resume", o.resume}}, "train");
   const bool quiet = o.run.json;
   if (!quiet)
-    fmt::print(stderr, "lethe train: {} ({} parameters) on {} ({} train, {}), {}, {} threads, seed {}{}\n", spec.name,
-               model.net().parameter_count(), source.name, loader.size(),
+    fmt::print(stderr, "lethe train: {}{} ({} parameters) on {} ({} train, {}), {}, {} threads, seed {}{}\n", spec.name,
+               spec.dtype == DType::f32 ? "" : " in float64", model.net().parameter_count(), source.name, loader.size(),
                o.no_test ? "no test images" : fmt::format("{} test images", source.test->size()), device.str(),
                o.run.threads, seed, resumed ? fmt::format(", resuming after epoch {}", first_epoch) : "");
 

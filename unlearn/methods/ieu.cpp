@@ -53,7 +53,7 @@ nlohmann::json run_ieu(MethodRun& run) {
   io.seed = o.seed;
   IeuUpdate update(arena, io);
   BatchStream retain = run.retain_stream(), forget = run.forget_stream();
-  const Tensor cap = Tensor::scalar(o.cap, DType::f32, model.device());
+  const Tensor cap = Tensor::scalar(o.cap, model.spec().dtype, model.device());  // the losses' dtype, for lt
   Tensor gate_open_steps = Tensor::zeros({}, DType::f64, model.device());  // on the device: no sync per step
   model.train();
   run.observe_step(0, o.steps);
