@@ -75,6 +75,16 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 // ---- linear algebra (OpenBLAS on CPU, cuBLAS on CUDA)
 // [M,K]x[K,N], [B,M,K]x[B,K,N], and [B,M,K]x[K,N]. Transposed views are used without copying.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// The eigenvalues, ascending, of a symmetric float64 matrix a [n,n] (LAPACK's dsyevd, run on the
+// CPU whatever a's device), as float64 [n] on a's device. No gradient. The matrix must be
+// symmetric: LAPACK reads one triangle only.
+Tensor eigvalsh(const Tensor& a);
+// The Cholesky factor L (lower triangular, A = L·Lᵀ) of a symmetric positive definite float64
+// a [n,n], and the solution X of A·X = B from it, b [n] or [n,k] (LAPACK's dpotrf and dpotrs, on
+// the CPU; results on the inputs' device). No gradient. cholesky throws lethe::Error for a matrix
+// that is not positive definite.
+Tensor cholesky(const Tensor& a);
+Tensor cholesky_solve(const Tensor& b, const Tensor& factor);
 // x [N,in] (or [B,N,in] with w [B,out,in]), w [out,in], bias [out] (or [B,out]) or undefined.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor());
 

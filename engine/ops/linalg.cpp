@@ -1,7 +1,11 @@
 // matmul and linear. Matrix operands stored as transposes (the views .t() and transpose(-1,-2)
 // make) go to GEMM as they are, with the transpose flag set, so backward's Bᵀ and Aᵀ cost no copy.
+#include <algorithm>
+#include <vector>
+
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "kernels/cpu/blas.h"
 #include "kernels/matmul.h"
 
 namespace lethe {
@@ -52,6 +56,48 @@ void gemm_into(const Tensor& a, const Tensor& b, const Tensor& out) {
 }
 
 }  // namespace
+
+namespace {
+void check_square_f64(const char* op, const Tensor& a) {
+  LETHE_CHECK(a.defined() && a.dtype() == DType::f64 && a.dim() == 2 && a.size(0) == a.size(1) && a.numel() > 0, op,
+              "needs a non-empty square float64 matrix, got ", a.defined() ? a.str() : "undefined");
+}
+}  // namespace
+
+Tensor eigvalsh(const Tensor& a) {
+  check_square_f64("eigvalsh", a);
+  const Tensor host = a.to(Device::cpu()).contiguous();
+  const auto* p = static_cast<const double*>(host.data_ptr());
+  const int64_t n = a.size(0);
+  const std::vector<double> w = blas::symmetric_eigenvalues(n, std::vector<double>(p, p + n * n));
+  Tensor out = Tensor::empty({n}, DType::f64, Device::cpu());
+  std::copy(w.begin(), w.end(), static_cast<double*>(out.data_ptr()));
+  return out.to(a.device());
+}
+
+
+Tensor cholesky(const Tensor& a) {
+  check_square_f64("cholesky", a);
+  const int64_t n = a.size(0);
+  Tensor l = a.to(Device::cpu()).contiguous().clone();
+  double* p = l.data<double>();
+  blas::cholesky(n, p);
+  for (int64_t r = 0; r < n; ++r) std::fill(p + r * n + r + 1, p + (r + 1) * n, 0.0);  // A's upper half: not L
+  return l.to(a.device());
+}
+
+Tensor cholesky_solve(const Tensor& b, const Tensor& factor) {
+  check_square_f64("cholesky_solve", factor);
+  const int64_t n = factor.size(0);
+  LETHE_CHECK(b.defined() && b.dtype() == DType::f64 && (b.dim() == 1 || b.dim() == 2) && b.size(0) == n,
+              "cholesky_solve", "needs b [", n, "] or [", n, ",k] in float64 for a ", factor.shape().str(), " factor, got ",
+              b.defined() ? b.str() : "undefined");
+  const Tensor l = factor.to(Device::cpu()).contiguous();
+  // LAPACK reads the right-hand sides column by column: [k, n] row-major.
+  Tensor x = (b.dim() == 1 ? b.reshape({1, n}) : b.t()).to(Device::cpu()).contiguous().clone();
+  blas::cholesky_solve(n, x.size(0), l.data<double>(), x.data<double>());
+  return (b.dim() == 1 ? x.reshape({n}) : x.t().contiguous()).to(b.device());
+}
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_float_pair("matmul", a, b);

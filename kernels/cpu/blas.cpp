@@ -9,11 +9,13 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
 #include <type_traits>
+#include <vector>
 
 #include "engine/error.h"
 #include "kernels/cpu/sgemm.h"
@@ -39,6 +41,14 @@ struct Library {
   void (*set_num_threads)(int) = nullptr;
   int (*get_num_threads)() = nullptr;
   char* (*get_corename)() = nullptr;
+  // LAPACK's symmetric eigensolver (divide and conquer), Fortran interface: OpenBLAS bundles
+  // LAPACK, so the process keeps one BLAS and one thread pool.
+  void (*dsyevd)(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
+                 double* work, const int* lwork, int* iwork, const int* liwork, int* info) = nullptr;
+  // Cholesky factorisation and solve (the convex study's Newton steps).
+  void (*dpotrf)(const char* uplo, const int* n, double* a, const int* lda, int* info) = nullptr;
+  void (*dpotrs)(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
+                 const int* ldb, int* info) = nullptr;
 };
 
 void choose_core_type() {
@@ -87,6 +97,9 @@ const Library& library() {
     resolve(handle, "openblas_set_num_threads", l.set_num_threads);
     resolve(handle, "openblas_get_num_threads", l.get_num_threads);
     resolve(handle, "openblas_get_corename", l.get_corename);
+    resolve(handle, "dsyevd_", l.dsyevd);
+    resolve(handle, "dpotrf_", l.dpotrf);
+    resolve(handle, "dpotrs_", l.dpotrs);
     lib = l;
   });
   return lib;
@@ -141,6 +154,47 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, double, const f
                           const float*, int64_t, double, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
+
+std::vector<double> symmetric_eigenvalues(int64_t n, std::vector<double> a) {
+  LETHE_CHECK(n > 0 && static_cast<int64_t>(a.size()) == n * n, "eigenvalues", "expected a ", n, "x", n,
+              " matrix, got ", a.size(), " values");
+  const int order = as_blas_int(n, "n");
+  const auto dsyevd = library().dsyevd;
+  std::vector<double> w(static_cast<size_t>(n));
+  // A workspace query first (lwork = liwork = -1), then the solve; 'N': eigenvalues only.
+  const char jobz = 'N', uplo = 'U';
+  int info = 0, lwork = -1, liwork = -1, iwork_size = 0;
+  double work_size = 0;
+  dsyevd(&jobz, &uplo, &order, a.data(), &order, w.data(), &work_size, &lwork, &iwork_size, &liwork, &info);
+  LETHE_CHECK(info == 0, "eigenvalues", "LAPACK dsyevd's workspace query failed (info ", info, ")");
+  lwork = static_cast<int>(work_size);
+  liwork = std::max(iwork_size, 1);
+  std::vector<double> work(static_cast<size_t>(std::max(lwork, 1)));
+  std::vector<int> iwork(static_cast<size_t>(liwork));
+  dsyevd(&jobz, &uplo, &order, a.data(), &order, w.data(), work.data(), &lwork, iwork.data(), &liwork, &info);
+  LETHE_CHECK(info >= 0, "eigenvalues", "LAPACK dsyevd: argument ", -info, " is invalid");
+  LETHE_CHECK(info == 0, "eigenvalues", "LAPACK dsyevd did not converge (", info,
+              " off-diagonal elements left); is the ", n, "x", n, " matrix finite?");
+  return w;
+}
+
+void cholesky(int64_t n, double* a) {
+  const int order = as_blas_int(n, "n");
+  const char uplo = 'U';  // column-major upper = row-major lower: the factor L of A = L·Lᵀ, row-major
+  int info = 0;
+  library().dpotrf(&uplo, &order, a, &order, &info);
+  LETHE_CHECK(info >= 0, "cholesky", "LAPACK dpotrf: argument ", -info, " is invalid");
+  LETHE_CHECK(info == 0, "cholesky", "the ", n, "x", n, " matrix is not positive definite (LAPACK dpotrf: leading minor ",
+              info, ")");
+}
+
+void cholesky_solve(int64_t n, int64_t columns, const double* factor, double* b) {
+  const int order = as_blas_int(n, "n"), nrhs = as_blas_int(columns, "columns");
+  const char uplo = 'U';
+  int info = 0;
+  library().dpotrs(&uplo, &order, &nrhs, factor, &order, b, &order, &info);
+  LETHE_CHECK(info == 0, "cholesky_solve", "LAPACK dpotrs: argument ", -info, " is invalid");
+}
 
 std::string core_name() {
   const char* name = library().get_corename();

@@ -2,6 +2,7 @@
 // OpenBLAS, loaded at run time (see blas.cpp for why), behind a small row-major GEMM interface.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace lethe::blas {
 
@@ -11,6 +12,19 @@ namespace lethe::blas {
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc);
+
+// The eigenvalues, ascending, of the symmetric n×n matrix `a` (stored whole; LAPACK reads one
+// triangle), by LAPACK's dsyevd from the same OpenBLAS. Throws lethe::Error if LAPACK
+// fails (a matrix with NaN, say).
+std::vector<double> symmetric_eigenvalues(int64_t n, std::vector<double> a);
+
+// LAPACK's Cholesky factorisation, in place: the row-major symmetric positive definite n×n `a`
+// becomes L (lower triangle, row-major) with A = L·Lᵀ; the upper triangle keeps A's values.
+// Throws lethe::Error when A is not positive definite.
+void cholesky(int64_t n, double* a);
+// Solves A·X = B in place for `columns` right-hand sides stored column by column in `b` (n values
+// each), from cholesky()'s factor.
+void cholesky_solve(int64_t n, int64_t columns, const double* factor, double* b);
 
 // float32 GEMMs run lethe's AVX-512 kernel (kernels/cpu/sgemm.h) on CPUs with AVX512F, unless
 // the environment says LETHE_SGEMM=openblas or use_lethe_sgemm(false) was called; float64 GEMMs

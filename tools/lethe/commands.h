@@ -21,6 +21,7 @@ void add_run_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_import_command(CLI::App& app);
+void add_dynamics_command(CLI::App& app);
 
 // Every subcommand above.
 void add_commands(CLI::App& app);
