@@ -1,11 +1,14 @@
 // Linear algebra beyond the op registry's table (tests/op_cases_linalg.cpp has matmul's and
 // linear's forward, gradient and parity checks): OpenBLAS's core and threads, a batch of small
-// products bitwise equal to each on its own, an empty inner dimension, and the errors.
+// products bitwise equal to each on its own, an empty inner dimension, and the errors; the LAPACK
+// ops (eigvalsh, cholesky, cholesky_solve) against matrices built with known answers.
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
+#include "engine/ops.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/parallel.h"
 #include "harness.h"
@@ -74,4 +77,71 @@ TEST_CASE("linear: errors name the op and the shapes") {
   CHECK_THROWS_WITH_AS(linear(Tensor::zeros({2, 5, 4}), Tensor::zeros({3, 3, 4})), doctest::Contains("linear: model counts differ"), Error);
   CHECK_THROWS_WITH_AS(linear(Tensor::zeros({5, 4}), Tensor::zeros({2, 3, 4})), doctest::Contains("linear: expects x [N,in] with w [out,in]"), Error);
   CHECK_THROWS_WITH_AS(linear(Tensor::zeros({5, 4}), Tensor::zeros({3, 4}, DType::f64)), doctest::Contains("linear: needs two float32 or two float64"), Error);
+}
+
+namespace {
+
+// A = Q·diag(w)·Qᵀ with Q = I − 2vvᵀ/‖v‖² (orthogonal, symmetric): eigenvalues w by construction.
+Tensor with_eigenvalues(const std::vector<double>& w, uint64_t seed) {
+  const auto n = static_cast<int64_t>(w.size());
+  const std::vector<double> v = test::random_tensor({n}, seed, -1, 1, DType::f64).to_vector<double>();
+  double vv = 0;
+  for (double x : v) vv += x * x;
+  std::vector<double> q(static_cast<size_t>(n * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) q[i * n + j] = (i == j ? 1.0 : 0.0) - 2 * v[i] * v[j] / vv;
+  std::vector<double> a(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t k = 0; k < n; ++k) a[i * n + j] += q[i * n + k] * w[k] * q[j * n + k];
+  // Symmetric exactly: LAPACK reads one triangle.
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < i; ++j) a[i * n + j] = a[j * n + i];
+  return Tensor::from_vector(a, {n, n});
+}
+
+}  // namespace
+
+TEST_CASE("linalg: eigvalsh, cholesky and cholesky_solve against float64 constructions") {
+  const std::vector<double> w = {3.5, 0.01, 1, 2.25, 0.5, 7, 0.125};
+  const Tensor a = with_eigenvalues(w, 21);
+  std::vector<double> sorted = w;
+  std::sort(sorted.begin(), sorted.end());
+  const std::vector<double> eig = eigvalsh(a).to_vector<double>();
+  for (size_t i = 0; i < w.size(); ++i) CHECK(eig[i] == doctest::Approx(sorted[i]).epsilon(1e-12).scale(1));
+
+  const Tensor l = cholesky(a);
+  const std::vector<double> lv = l.to_vector<double>(), av = a.to_vector<double>();
+  const int64_t n = 7;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      if (j > i) CHECK(lv[i * n + j] == 0);  // lower triangular
+      double llt = 0;
+      for (int64_t k = 0; k < n; ++k) llt += lv[i * n + k] * lv[j * n + k];
+      CHECK(llt == doctest::Approx(av[i * n + j]).epsilon(1e-12).scale(1));
+    }
+  }
+  // One right-hand side and three: A·x = b.
+  for (const Shape& shape : {Shape{7}, Shape{7, 3}}) {
+    const Tensor b = test::random_tensor(shape, 22, -1, 1, DType::f64);
+    const Tensor x = cholesky_solve(b, l);
+    REQUIRE(x.shape() == shape);
+    const Tensor ax = matmul(a, b.dim() == 1 ? x.reshape({7, 1}) : x).reshape(shape);
+    const std::vector<double> got = ax.to_vector<double>(), want = b.to_vector<double>();
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-10).scale(1));
+  }
+
+  CHECK_THROWS_WITH_AS(cholesky(with_eigenvalues({1, -0.5, 2}, 23)), doctest::Contains("not positive definite"), Error);
+  CHECK_THROWS_WITH_AS(eigvalsh(a.to(DType::f32)), doctest::Contains("square float64 matrix"), Error);
+  CHECK_THROWS_WITH_AS(eigvalsh(Tensor::zeros({2, 3}, DType::f64)), doctest::Contains("square float64 matrix"), Error);
+  CHECK_THROWS_WITH_AS(cholesky_solve(Tensor::zeros({6}, DType::f64), l), doctest::Contains("needs b [7]"), Error);
+
+  if (!test::cuda_or_skip("linalg: eigvalsh, cholesky, cholesky_solve on CUDA inputs")) return;
+  // Computed on the CPU by LAPACK whatever the device; the results come back to the input's.
+  const Tensor ac = a.to(Device::cuda(0));
+  CHECK(eigvalsh(ac).device() == ac.device());
+  CHECK(eigvalsh(ac).to_vector<double>() == eig);
+  CHECK(cholesky(ac).to_vector<double>() == lv);
+  const Tensor b = test::random_tensor({7}, 22, -1, 1, DType::f64);
+  CHECK(cholesky_solve(b.to(Device::cuda(0)), cholesky(ac)).to_vector<double>() == cholesky_solve(b, l).to_vector<double>());
 }
