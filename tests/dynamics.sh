@@ -38,6 +38,7 @@ rate, lin = m["rate_full_batch"], m["rate_linearised"]
 assert m["fit_points"] >= 10, m
 assert rate <= q + 1e-9, (rate, q)
 assert abs(rate - lin) < 1e-3, (rate, lin)
+assert m["linearisation_gap_fit_window"] < 0.05, m  # near θ_fp the loss is nearly quadratic
 assert m["final_distance_to_fixed_point"] < 0.1 * m["start_distance_to_fixed_point"], m
 # The noise spread around the noiseless run, against σ²Σ(1 − a²ᵗ)/(1 − a²): one run's 500
 # coordinates estimate it to a few percent.
@@ -63,6 +64,18 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["problem"]["dtype"] == "float32" and r["measured"]["minibatch"] is None, r["problem"]
 assert r["trajectory"]["clean_distance_to_fixed_point"][-1] < r["measured"]["start_distance_to_fixed_point"]
+PY
+
+# A cap that binds: the gate holds the ascent off for most steps, so the run does not go to the
+# ungated fixed point the theory describes — and the record says the gate would be shut there.
+"$lethe" dynamics "${common[@]}" --steps 100 --lr 0.3 --alpha 0.05 --decay 0.05 --l2 0.02 --cap 3 --batch 0 \
+  --snapshots 1 --relearn-steps 20 --json > "$work/cap.json" 2> "$work/err" || fail "capped dynamics failed: $(cat "$work/err")"
+python3 - "$work/cap.json" <<'PY' || fail "the capped run's record is wrong"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["ieu"]["cap"] == 3 and r["reference_points"]["gate_open_at_fixed_point"] is False, r["reference_points"]
+assert r["ieu"]["gate_open_steps"] < 100, r["ieu"]
+assert r["measured"]["final_distance_to_fixed_point"] > 2 * r["measured"]["final_linearised_distance"], r["measured"]
 PY
 
 refused "needs the linear model.*cnn-s is not convex" dynamics "${common[@]}" --model cnn-s --steps 10

@@ -262,6 +262,15 @@ nlohmann::json run_dynamics(const DynamicsInputs& in) {
     fit_clean.push_back(clean_fp[i]);
     fit_linear.push_back(linear_fp[i]);
   }
+  // How far the run is from its linearisation: the relative gap between the two distances to θ_fp,
+  // largest over the first half of the steps (far from θ_fp, where the loss's curvature changes
+  // along the way) and over the fit window.
+  double gap_early = 0, gap_window = 0;
+  for (size_t i = 1; i < steps.size(); ++i) {
+    const double gap = std::abs(clean_fp[i] - linear_fp[i]) / clean_fp[i];
+    if (steps[i] < 0.5 * static_cast<double>(o.steps)) gap_early = std::max(gap_early, gap);
+    if (!fit_x.empty() && steps[i] >= fit_x.front() && steps[i] <= fit_x.back()) gap_window = std::max(gap_window, gap);
+  }
   const size_t late = steps.size() * 3 / 4;
   const double spread_ratio = o.sigma > 0 ? mean_of(spread, late) / mean_of(spread_predicted, late)
                                           : std::numeric_limits<double>::quiet_NaN();
@@ -356,6 +365,8 @@ nlohmann::json run_dynamics(const DynamicsInputs& in) {
         {"rate_linearised", fitted_factor(fit_x, fit_linear)},
         {"final_distance_to_fixed_point", clean_fp.back()},
         {"final_linearised_distance", linear_fp.back()},
+        {"linearisation_gap_first_half", gap_early},
+        {"linearisation_gap_fit_window", gap_window},
         {"start_distance_to_fixed_point", zero_norm},
         {"spread_late", o.sigma > 0 ? nlohmann::json(mean_of(spread, late)) : nlohmann::json(nullptr)},
         {"spread_late_predicted", o.sigma > 0 ? nlohmann::json(mean_of(spread_predicted, late)) : nlohmann::json(nullptr)},

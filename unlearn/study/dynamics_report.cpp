@@ -157,6 +157,9 @@ std::string render_dynamics_report(const nlohmann::json& r) {
               m["fit_window"].is_array() ? fmt::format("steps {}–{}", sci(m["fit_window"][0], 6), sci(m["fit_window"][1], 6))
                                          : std::string("no window above the float floor"));
   html += row("fitted factor, linearised recursion", sci(m["rate_linearised"], 8), "same window");
+  html += row("‖θ − θ_fp‖ of the run against the linearised one, largest relative gap",
+              sci(m["linearisation_gap_first_half"], 3) + " (first half), " + sci(m["linearisation_gap_fit_window"], 3) + " (fit window)",
+              "the loss's nonlinearity along the way");
   html += row("late spread: measured / predicted", sci(m["spread_ratio"], 4), "last quarter of the steps");
   if (m["minibatch"].is_object())
     html += row("minibatch: late ‖θ − θ_fp‖² / prediction without gradient noise", sci(m["minibatch"]["ratio"], 4));
