@@ -79,8 +79,8 @@ assert r["measured"]["final_distance_to_fixed_point"] > 2 * r["measured"]["final
 PY
 
 refused "needs the linear model.*cnn-s is not convex" dynamics "${common[@]}" --model cnn-s --steps 10
-refused "tolerance must be > 0" dynamics "${common[@]}" --tolerance 0 --steps 10
-refused "tolerance must be > 0" dynamics "${common[@]}" --tolerance -1e-9 --steps 10
+refused "--tolerance: must be a number in \(0," dynamics "${common[@]}" --tolerance 0 --steps 10
+refused "--tolerance: must be a number in \(0," dynamics "${common[@]}" --tolerance -1e-9 --steps 10
 refused "would diverge.*η < 2/L" dynamics "${common[@]}" --lr 10 --steps 10
 [[ ! -e $work/never ]] || fail "a refused run wrote output"
 echo "$name: ok"

@@ -1,7 +1,9 @@
 // The linear algebra ops' cases (tests/op_registry.h): matmul 2-d, batched, broadcast, large enough
 // for OpenBLAS's threaded paths, on transposed and strided views read in place; linear with and
-// without bias and stacked.
+// without bias and stacked; eigvalsh, cholesky and cholesky_solve (LAPACK) against float64 loops.
+#include <cmath>
 #include <string>
+#include <vector>
 
 #include "op_registry.h"
 
@@ -65,6 +67,65 @@ OpCase matmul_of_views(std::string variant, Input a, Input b) {
   return {.name = "matmul/" + std::move(variant),
           .fn = mm,
           .forward = ForwardCheck{{std::move(a), std::move(b)}, reference_mm}};
+}
+
+
+// A symmetric positive definite n×n matrix with eigenvalues 1, 2, …, n scaled by `spread`:
+// Q·diag·Qᵀ with the Householder reflection Q = I − 2vvᵀ/‖v‖², v uniform from `seed`.
+std::vector<double> spd_values(int64_t n, uint64_t seed, double spread) {
+  const std::vector<double> v = random_tensor({n}, seed, -1, 1, DType::f64).to_vector<double>();
+  double vv = 0;
+  for (double x : v) vv += x * x;
+  std::vector<double> a(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const double qik = (i == k ? 1.0 : 0.0) - 2 * v[i] * v[k] / vv, qjk = (j == k ? 1.0 : 0.0) - 2 * v[j] * v[k] / vv;
+        s += qik * (1 + spread * static_cast<double>(k)) * qjk;
+      }
+      a[i * n + j] = a[j * n + i] = s;
+    }
+  return a;
+}
+Input spd(int64_t n, uint64_t seed) {
+  return made("a symmetric positive definite " + std::to_string(n) + "x" + std::to_string(n) + " matrix (seed " +
+                  std::to_string(seed) + ")",
+              [=] { return Tensor::from_vector(spd_values(n, seed, 0.5), {n, n}); });
+}
+
+// The textbook Cholesky–Banachiewicz factorisation in float64: the reference for cholesky.
+std::vector<double> naive_cholesky(const std::vector<double>& a, int64_t n) {
+  std::vector<double> l(a.size(), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j <= i; ++j) {
+      double s = a[i * n + j];
+      for (int64_t k = 0; k < j; ++k) s -= l[i * n + k] * l[j * n + k];
+      l[i * n + j] = i == j ? std::sqrt(s) : s / l[j * n + j];
+    }
+  return l;
+}
+
+// x of L·Lᵀ·x = b, per column of b ([n] or [n,k]), by forward and back substitution.
+Tensor reference_cholesky_solve(const V& in) {
+  const Tensor& b = in[0];
+  const int64_t n = in[1].size(0), k = b.dim() == 1 ? 1 : b.size(1);
+  const std::vector<double> l = in[1].to_vector<double>(), bv = b.to_vector<double>();
+  std::vector<double> x(bv.size());
+  for (int64_t c = 0; c < k; ++c) {
+    std::vector<double> y(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      double s = bv[i * k + c];
+      for (int64_t j = 0; j < i; ++j) s -= l[i * n + j] * y[j];
+      y[i] = s / l[i * n + i];
+    }
+    for (int64_t i = n - 1; i >= 0; --i) {
+      double s = y[i];
+      for (int64_t j = i + 1; j < n; ++j) s -= l[j * n + i] * x[j * k + c];
+      x[i * k + c] = s / l[i * n + i];
+    }
+  }
+  return expected(x, b.shape());
 }
 
 }  // namespace
@@ -153,5 +214,26 @@ LETHE_OP_CASES(linalg) {
                    .gradcheck = GradCheck{{uniform({2, 5, 4}, 70).grad(), uniform({2, 3, 4}, 71).grad(), uniform({2, 3}, 72).grad()}},
                    .parity = ParityCheck{{uniform({3, 16, 30}, 84).grad(), uniform({3, 10, 30}, 85).grad(),
                                           uniform({3, 10}, 86).grad()}}});
+  // LAPACK's ops, float64 only and without gradients (computed on the CPU for any device).
+  cases.push_back({.name = "eigvalsh/spd-9",
+                   .fn = [](const V& in) { return eigvalsh(in[0]); },
+                   .forward = ForwardCheck{{spd(9, 71)}, [](const V&) {
+                                             std::vector<double> w;
+                                             for (int k = 0; k < 9; ++k) w.push_back(1 + 0.5 * k);
+                                             return expected(w, {9});
+                                           }, {{DType::f64, 1e-12, 1e-12}}}});
+  cases.push_back({.name = "cholesky/spd-9",
+                   .fn = [](const V& in) { return cholesky(in[0]); },
+                   .forward = ForwardCheck{{spd(9, 72)}, [](const V& in) {
+                                             return expected(naive_cholesky(in[0].to_vector<double>(), 9), {9, 9});
+                                           }, {{DType::f64, 1e-12, 1e-12}}}});
+  const Input factor = made("the Cholesky factor of a symmetric positive definite 9x9 matrix (seed 73)",
+                            [] { return Tensor::from_vector(naive_cholesky(spd_values(9, 73, 0.5), 9), {9, 9}); });
+  cases.push_back({.name = "cholesky_solve/one-column",
+                   .fn = [](const V& in) { return cholesky_solve(in[0], in[1]); },
+                   .forward = ForwardCheck{{uniform({9}, 74), factor}, reference_cholesky_solve, {{DType::f64, 1e-11, 1e-12}}}});
+  cases.push_back({.name = "cholesky_solve/three-columns",
+                   .fn = [](const V& in) { return cholesky_solve(in[0], in[1]); },
+                   .forward = ForwardCheck{{uniform({9, 3}, 75), factor}, reference_cholesky_solve, {{DType::f64, 1e-11, 1e-12}}}});
   return cases;
 }

@@ -92,7 +92,7 @@ TEST_CASE("linear: a flatten and one fc layer, with PyTorch's names") {
   CHECK(std::find(model_names().begin(), model_names().end(), "linear") != model_names().end());
 }
 
-TEST_CASE("linear: an input pool averages the image first; no parameters added, the spec checked and saved") {
+TEST_CASE("linear: an input pool averages the image first, adds no parameters, is checked and saved") {
   ModelSpec pooled = kLinear64;
   pooled.input_pool = 4;
   Model m(pooled, 0, Device::cpu());
@@ -113,7 +113,7 @@ TEST_CASE("linear: an input pool averages the image first; no parameters added, 
   CHECK(load_checkpoint(path).info.model.input_pool == 4);
 }
 
-TEST_CASE("linear: a float64 model starts at the float32 one's values; logits and gradients agree") {
+TEST_CASE("linear: a float64 model starts at the float32 one's values, and logits and gradients agree") {
   Model m32(kLinear32, 5, Device::cpu()), m64(kLinear64, 5, Device::cpu());
   CHECK(m64.arena().data().dtype() == DType::f64);
   CHECK(m64.arena().grad(0).dtype() == DType::f64);
@@ -147,7 +147,7 @@ TEST_CASE("linear: float64 gradcheck of the mean cross-entropy w.r.t. every para
   test::gradcheck([&](const std::vector<Tensor>&) { return cross_entropy(m.forward(x), y); }, m.net().parameters());
 }
 
-TEST_CASE("linear: float64 checkpoints round-trip bitwise; the dtype is checked, and old files are float32") {
+TEST_CASE("linear: float64 checkpoints round-trip bitwise, the dtype is checked, and old files are float32") {
   TempDir dir;
   Model m(kLinear64, 3, Device::cpu());
   auto sgd = make_sgd(m.arena(), SgdOptions{0.1, 0.9});

@@ -113,22 +113,30 @@ void add_dynamics_command(CLI::App& app) {
             ->check(range_check(nn::integer_in(1, 28)))
             ->capture_default_str();
         unlearn::DynamicsOptions& o = c.options;
-        cmd.add_option("--l2", o.l2, "ρ: the L2 term of the original and retrained objectives")->capture_default_str();
-        cmd.add_option("--tolerance", o.tolerance, "‖∇‖₂ the reference points are solved to")->capture_default_str();
-        cmd.add_option("--lr", o.lr, "IEU's learning rate η")->capture_default_str();
-        cmd.add_option("--alpha", o.alpha, "IEU's ascent weight α")->capture_default_str();
-        cmd.add_option("--decay", o.decay, "IEU's decoupled decay λ (default: --l2)");
-        cmd.add_option("--sigma", o.sigma, "IEU's noise σ per step")->capture_default_str();
-        cmd.add_option("--cap", o.cap, "the bounded-ascent gate's cap on the forget loss (default: none)");
-        cmd.add_option("--steps", o.steps, "IEU steps of every run")->capture_default_str();
-        cmd.add_option("--batch", o.batch, "the minibatch run's batch (0: no minibatch run)")->capture_default_str();
+        constexpr double kBig = 1e9;
+        const auto positive = range_check(nn::positive_up_to(kBig)), non_negative = range_check(nn::real_in(0, kBig));
+        cmd.add_option("--l2", o.l2, "ρ: the L2 term of the original and retrained objectives")
+            ->check(positive)->capture_default_str();
+        cmd.add_option("--tolerance", o.tolerance, "‖∇‖₂ the reference points are solved to (> 0)")
+            ->check(positive)->capture_default_str();
+        cmd.add_option("--lr", o.lr, "IEU's learning rate η")->check(positive)->capture_default_str();
+        cmd.add_option("--alpha", o.alpha, "IEU's ascent weight α")->check(non_negative)->capture_default_str();
+        cmd.add_option("--decay", o.decay, "IEU's decoupled decay λ (default: --l2)")->check(non_negative);
+        cmd.add_option("--sigma", o.sigma, "IEU's noise σ per step")->check(non_negative)->capture_default_str();
+        cmd.add_option("--cap", o.cap, "the bounded-ascent gate's cap on the forget loss (default: none)")->check(positive);
+        cmd.add_option("--steps", o.steps, "IEU steps of every run")
+            ->check(range_check(nn::integer_in(4, 100000000)))->capture_default_str();
+        cmd.add_option("--batch", o.batch, "the minibatch run's batch (0: no minibatch run)")
+            ->check(range_check(nn::integer_in(0, 1000000)))->capture_default_str();
         cmd.add_option("--snapshots", o.snapshots, "points of the noisy run relearned, evenly spaced after step 0")
-            ->capture_default_str();
-        cmd.add_option("--seed", o.seed, "the noise and the minibatch order")->capture_default_str();
-        cmd.add_option("--relearn-lr", c.relearn_lr, "relearning's learning rate (default: lethe relearn's)");
-        cmd.add_option("--relearn-steps", c.relearn_steps, "relearning's step cap")->capture_default_str();
+            ->check(range_check(nn::integer_in(0, 1000)))->capture_default_str();
+        cmd.add_option("--seed", o.seed, "the noise and the minibatch order")
+            ->check(range_check(nn::seed_range()))->capture_default_str();
+        cmd.add_option("--relearn-lr", c.relearn_lr, "relearning's learning rate (default: lethe relearn's)")->check(positive);
+        cmd.add_option("--relearn-steps", c.relearn_steps, "relearning's step cap")
+            ->check(range_check(nn::integer_in(1, 100000000)))->capture_default_str();
         cmd.add_option("--relearn-batch", c.relearn_batch, "relearning's batch (0: lethe relearn's default)")
-            ->capture_default_str();
+            ->check(range_check(nn::integer_in(0, 1000000)))->capture_default_str();
         cmd.add_option("--out", c.out, "folder for dynamics.json and report.html");
       },
       run_dynamics_command);

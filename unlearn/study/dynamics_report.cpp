@@ -48,8 +48,9 @@ Points series(const nlohmann::json& steps, const nlohmann::json& values) {
   return p;
 }
 
+// The legend goes top right, or bottom right (`legend_low`) for curves that rise.
 std::string log_plot(std::string_view kind, std::string_view title, std::string_view x_title, std::string_view y_title,
-                     const std::vector<Series>& all) {
+                     const std::vector<Series>& all, bool legend_low = false) {
   double x_lo = std::numeric_limits<double>::infinity(), x_hi = -x_lo, y_lo = x_lo, y_hi = -x_lo;
   for (const Series& s : all) {
     for (const auto& [x, y] : s.points) {
@@ -65,7 +66,7 @@ std::string log_plot(std::string_view kind, std::string_view title, std::string_
   const svg::Scale x = svg::linear_scale(x_lo, x_hi, kFrame.left, kFrame.right);
   const svg::Scale y = svg::log_scale(y_lo, y_hi, kFrame.bottom, kFrame.top);
   std::string out = svg::svg_open(kFrame, kind, title) + svg::axes(kFrame, x, y, x_title, y_title);
-  double legend_y = kFrame.top + 14;
+  double legend_y = legend_low ? kFrame.bottom - 16 * static_cast<double>(all.size()) : kFrame.top + 14;
   for (const Series& s : all) {
     out += svg::curve_path(s.points, x, y, s.style, fmt::format("class=\"series\" data-series=\"{}\"", svg::escape(s.label)));
     out += svg::legend_entry(kFrame.right - 230, legend_y, s.style, s.label);
@@ -75,24 +76,32 @@ std::string log_plot(std::string_view kind, std::string_view title, std::string_
 }
 
 std::string rcd_plot(const nlohmann::json& points) {
-  std::vector<std::pair<double, double>> xy;
+  struct Point {
+    double x, y;
+    bool censored;
+  };
+  std::vector<Point> xy;
   for (const auto& p : points) {
     const auto d = number(p["distance_to_retrained"]);
     const auto steps = number(p["rcd"]["loss_steps"]);
-    if (d && steps) xy.emplace_back(*d, *steps);
+    if (d && steps) xy.push_back({*d, *steps, p["rcd"].value("loss_censored", false)});
   }
   if (xy.size() < 2) return "<p>(too few relearning points to plot)</p>\n";
   double x_hi = 0, y_hi = 0;
-  for (const auto& [x, y] : xy) {
-    x_hi = std::max(x_hi, x);
-    y_hi = std::max(y_hi, y);
+  for (const Point& p : xy) {
+    x_hi = std::max(x_hi, p.x);
+    y_hi = std::max(y_hi, p.y);
   }
   const svg::Scale x = svg::linear_scale(0, x_hi, kFrame.left, kFrame.right);
   const svg::Scale y = svg::linear_scale(0, y_hi, kFrame.bottom, kFrame.top);
   std::string out = svg::svg_open(kFrame, "rcd-distance", "Relearning steps against the distance to θ*_r") +
                     svg::axes(kFrame, x, y, "‖θ − θ*_r‖₂ at the start of relearning", "steps to the original's forget loss");
-  for (const auto& [px, py] : xy)
-    out += fmt::format("<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"#4e79a7\"/>\n", x(px), y(py));
+  // A censored point (not relearned within the cap: the steps are a lower bound) is hollow.
+  for (const Point& p : xy)
+    out += fmt::format("<circle class=\"point\" data-censored=\"{}\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" stroke=\"#4e79a7\" "
+                       "stroke-width=\"2\" fill=\"{}\"/>\n",
+                       p.censored, x(p.x), y(p.y), p.censored ? "none" : "#4e79a7");
+  out += svg::text(kFrame.left + 10, kFrame.top + 14, "hollow: not back within the step cap (a lower bound)", "class=\"note\"");
   return out + "</svg>\n";
 }
 
@@ -167,7 +176,7 @@ std::string render_dynamics_report(const nlohmann::json& r) {
   html += "<h2>Distance to IEU's fixed point</h2>\n" +
           log_plot("distance", "‖θ_t − θ_fp‖₂ per step", "step", "distance to θ_fp", distance);
   html += "<h2>Noise spread around the noiseless run</h2>\n" +
-          log_plot("spread", "‖θ_σ,t − θ_0,t‖² per step", "step", "squared distance", spread);
+          log_plot("spread", "‖θ_σ,t − θ_0,t‖² per step", "step", "squared distance", spread, true);
   html += "<h2>Relearning against distance to the retrained optimum</h2>\n" + rcd_plot(r["relearning"]["points"]);
   html += "<table class=\"rcd\">\n<tr><th>start</th><th>‖θ − θ*_r‖</th><th>forget loss</th><th>RCD (loss, steps)</th></tr>\n";
   for (const auto& p : r["relearning"]["points"]) {
