@@ -4,6 +4,7 @@
 #include <memory>
 #include <numbers>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/arena.h"
@@ -168,10 +169,12 @@ TEST_CASE("optim: SGD variants against a float64 reference of torch.optim.SGD, f
 
 TEST_CASE("optim: AdamW against a float64 reference of torch.optim.AdamW, float32 and float64") {
   for (const DType dtype : {DType::f64, DType::f32}) {
-    for (const double decay : {0.0, 0.1}) {
-      INFO(dtype_name(dtype), ", weight decay ", decay);
+    // β1 = 0.3: lerp's other formula (weight 1 − β1 ≥ 0.5), the CPU loop's other instantiation.
+    for (const auto& [decay, beta1] : {std::pair{0.0, 0.9}, std::pair{0.1, 0.9}, std::pair{0.1, 0.3}}) {
+      INFO(dtype_name(dtype), ", weight decay ", decay, ", beta1 ", beta1);
       nn::AdamWOptions o;
       o.weight_decay = decay;
+      o.beta1 = beta1;
       o.beta2 = 0.99;
       auto arena = make_arena(dtype);
       auto opt = nn::make_adamw(*arena, o);

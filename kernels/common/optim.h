@@ -84,6 +84,7 @@ LETHE_HD void sgd_update(T& theta, T g, T& v, const SgdStep<T>& s) {
 template <class T>
 struct AdamWStep {
   T decay_factor, one_minus_beta1, beta2, one_minus_beta2, step_size, bias2_sqrt, eps;
+  bool low_weight;  // one_minus_beta1 < 0.5: which of lerp's two formulas applies, for a whole pass
 };
 template <class T>
 LETHE_HD AdamWStep<T> adamw_step_values(const double* s, AdamWConfig c) {
@@ -93,13 +94,15 @@ LETHE_HD AdamWStep<T> adamw_step_values(const double* s, AdamWConfig c) {
           .one_minus_beta2 = T(1 - c.beta2),
           .step_size = T(s[kStepSize]),
           .bias2_sqrt = T(s[kBias2Sqrt]),
-          .eps = T(c.eps)};
+          .eps = T(c.eps),
+          .low_weight = T(1 - c.beta1) < T(0.5)};
 }
 
-// torch.lerp's formula (exact at both ends).
+// torch.lerp's formula (exact at both ends); `low` is w < 0.5, given where w is one value for a
+// whole pass so that a CPU loop can fix the choice at compile time and vectorise.
 template <class T>
-LETHE_HD T lerp(T a, T b, T w) {
-  return w < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+LETHE_HD T lerp(T a, T b, T w, bool low) {
+  return low ? a + w * (b - a) : b - (b - a) * (T(1) - w);
 }
 
 // torch.optim.AdamW on one element: θ ← θ(1 − lr·λ); m ← lerp(m, g, 1 − β1);
@@ -107,7 +110,7 @@ LETHE_HD T lerp(T a, T b, T w) {
 template <class T>
 LETHE_HD void adamw_update(T& theta, T g, T& m, T& v, const AdamWStep<T>& s) {
   theta = theta * s.decay_factor;
-  m = lerp(m, g, s.one_minus_beta1);
+  m = lerp(m, g, s.one_minus_beta1, s.low_weight);
   v = v * s.beta2 + s.one_minus_beta2 * g * g;
   const T denom = sqrt(v) / s.bias2_sqrt + s.eps;
   theta = theta - s.step_size * (m / denom);

@@ -33,15 +33,18 @@ void sgd_loop(T* theta, const T* grad, T* momentum, int64_t n, const optim::SgdS
 
 template <class T>
 void adamw_loop(T* theta, const T* grad, T* m, T* v, int64_t n, const optim::AdamWStep<T> step) {
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    const optim::AdamWStep<T> s = step;
-    for (int64_t i = b; i < e; ++i) {
-      T th = theta[i], mi = m[i], vi = v[i];
-      optim::adamw_update(th, grad[i], mi, vi, s);
-      theta[i] = th;
-      m[i] = mi;
-      v[i] = vi;
-    }
+  with_static_flags<0>(step.low_weight, [&](auto constant) {
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      optim::AdamWStep<T> s = step;
+      s.low_weight = decltype(constant)::value & 1u;  // lerp's branch fixed: the loop vectorises
+      for (int64_t i = b; i < e; ++i) {
+        T th = theta[i], mi = m[i], vi = v[i];
+        optim::adamw_update(th, grad[i], mi, vi, s);
+        theta[i] = th;
+        m[i] = mi;
+        v[i] = vi;
+      }
+    });
   });
 }
 
