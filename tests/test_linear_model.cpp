@@ -1,11 +1,8 @@
 // The `linear` model (multinomial logistic regression) and models in float64 (issue 20): names,
 // float32/float64 agreement, a gradcheck of the whole model, checkpoints, training, stacking.
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <functional>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +16,7 @@
 #include "nn/optim.h"
 #include "nn/stacked.h"
 #include "nn/train.h"
+#include "temp_dir.h"
 
 using namespace lethe;
 using namespace lethe::nn;
@@ -49,17 +47,6 @@ Tensor labels(int64_t batch) {
   for (int64_t i = 0; i < batch; ++i) v.push_back((i * 7 + 3) % 10);
   return Tensor::from_vector(v, {batch});
 }
-
-// A scratch folder removed at the end of the test.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("lethe-test-linear-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 // A checkpoint file's metadata with its model spec's JSON changed by `edit`, written over
 // `tensors` (as a foreign or older lethe would write it).
@@ -107,7 +94,7 @@ TEST_CASE("linear: an input pool averages the image first, adds no parameters, i
   ModelSpec cnn{"cnn-s", 1, 28, 10, 1};
   cnn.input_pool = 2;
   CHECK_THROWS_WITH_AS(build_network(cnn), doctest::Contains("only linear pools its input"), Error);
-  TempDir dir;
+  test::TempDir dir;
   const std::string path = dir.file("pooled.safetensors");
   save_checkpoint(path, m, nullptr, {m.spec(), "synthetic", std::nullopt, 1, 1, 0, {}});
   CHECK(load_checkpoint(path).info.model.input_pool == 4);
@@ -148,7 +135,7 @@ TEST_CASE("linear: float64 gradcheck of the mean cross-entropy w.r.t. every para
 }
 
 TEST_CASE("linear: float64 checkpoints round-trip bitwise, the dtype is checked, and old files are float32") {
-  TempDir dir;
+  test::TempDir dir;
   Model m(kLinear64, 3, Device::cpu());
   auto sgd = make_sgd(m.arena(), SgdOptions{0.1, 0.9});
   cross_entropy(m.forward(images(8, 4)), labels(8)).backward();
