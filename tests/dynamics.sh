@@ -82,5 +82,6 @@ refused "needs the linear model.*cnn-s is not convex" dynamics "${common[@]}" --
 refused "--tolerance: must be a number in \(0," dynamics "${common[@]}" --tolerance 0 --steps 10
 refused "--tolerance: must be a number in \(0," dynamics "${common[@]}" --tolerance -1e-9 --steps 10
 refused "would diverge.*η < 2/L" dynamics "${common[@]}" --lr 10 --steps 10
+refused "would diverge.*lower η or λ" dynamics "${common[@]}" --decay 100 --alpha 0 --lr 0.3 --steps 10
 [[ ! -e $work/never ]] || fail "a refused run wrote output"
 echo "$name: ok"

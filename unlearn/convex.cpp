@@ -299,7 +299,8 @@ void check_contracts(const LinearRecursion& r, const std::string& what) {
   if (lo <= 0)
     why = "the smallest eigenvalue is ≤ 0: the objective is not strongly convex there (raise the decay, lower α)";
   else
-    why = "the learning rate is too large for the largest eigenvalue: it needs η < 2/L = " + std::to_string(2 / hi);
+    why = "the learning rate is too large for the largest eigenvalue L (the decay λ is part of it: lower η or λ): it "
+          "needs η < 2/L = " + std::to_string(2 / hi);
   LETHE_FAIL("dynamics", what, " would diverge: the Hessian's eigenvalues span [", lo, ", ", hi, "], and with η = ", r.lr,
              " the per-step factor max|1 − η·h| is ", q, " ≥ 1; ", why);
 }
