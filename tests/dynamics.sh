@@ -5,7 +5,7 @@
 # factor and its rate agrees with the linearised recursion's, the noise spread and the minibatch
 # run are measured against their predictions, relearning is reported along the run, the report
 # has its three plots, float32 runs too, and bad input is refused with a reason: a non-convex
-# model, a tolerance ≤ 0, a learning rate that would diverge (detected from the factor, before
+# model, a tolerance ≤ 0, a learning rate or decay that would diverge (detected from the factor, before
 # any step).
 #   tests/dynamics.sh BUILD_DIR/tools/lethe
 set -euo pipefail
