@@ -21,12 +21,6 @@ Tensor matrix_of(const std::vector<double>& theta, int64_t rows, int64_t cols) {
 
 std::vector<double> vector_of(const Tensor& t) { return t.to(DType::f64).to_vector<double>(); }
 
-double norm(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x * x;
-  return std::sqrt(s);
-}
-
 }  // namespace
 
 SoftmaxData softmax_data(const Tensor& images, const Tensor& labels, int64_t classes) {
@@ -60,10 +54,14 @@ SoftmaxObjective::SoftmaxObjective(const SoftmaxData& data, std::vector<double> 
   LETHE_CHECK(std::isfinite(l2_) && l2_ >= 0, "convex", "the L2 coefficient must be finite and ≥ 0, got ", l2_);
 }
 
-Tensor SoftmaxObjective::probabilities(const std::vector<double>& theta) const {
+Tensor SoftmaxObjective::logits(const std::vector<double>& theta) const {
   LETHE_CHECK(static_cast<int64_t>(theta.size()) == dim(), "convex", "θ has ", theta.size(), " values, the model ",
               dim());
-  Tensor z = matmul(data_.features, matrix_of(theta, data_.classes, data_.features.size(1)).t()).contiguous();
+  return matmul(data_.features, matrix_of(theta, data_.classes, data_.features.size(1)).t()).contiguous();
+}
+
+Tensor SoftmaxObjective::probabilities(const std::vector<double>& theta) const {
+  Tensor z = logits(theta);
   double* row = z.data<double>();
   const int64_t k = data_.classes;
   for (int64_t i = 0; i < data_.samples(); ++i, row += k) {
@@ -76,14 +74,12 @@ Tensor SoftmaxObjective::probabilities(const std::vector<double>& theta) const {
 }
 
 double SoftmaxObjective::value(const std::vector<double>& theta, std::vector<double>* gradient) const {
-  LETHE_CHECK(static_cast<int64_t>(theta.size()) == dim(), "convex", "θ has ", theta.size(), " values, the model ",
-              dim());
-  const Tensor logits = matmul(data_.features, matrix_of(theta, data_.classes, data_.features.size(1)).t()).contiguous();
+  const Tensor z_all = logits(theta);
   const int64_t k = data_.classes;
   // CE_i = log Σ_j exp(z_j) − z_y, from the logits (not log p: exact for small p too); its
   // gradient in the logits is c_i·(p_i − e_y).
   Tensor residual = Tensor::zeros({data_.samples(), k}, DType::f64, Device::cpu());
-  const double* z = logits.data<double>();
+  const double* z = z_all.data<double>();
   double* r = residual.data<double>();
   double f = 0;
   for (int64_t i = 0; i < data_.samples(); ++i, z += k, r += k) {
@@ -240,9 +236,7 @@ Minimum minimize(const SoftmaxObjective& f, std::vector<double> start, double to
   if (m.gradient_norm > tolerance && code != LBFGSERR_MAXIMUMITERATION) {
     const Tensor factor = cholesky(f.hessian(m.theta));
     for (int i = 0; i < 8 && m.gradient_norm > tolerance; ++i) {
-      Tensor g = Tensor::empty({f.dim()}, DType::f64, Device::cpu());
-      std::copy(grad.begin(), grad.end(), g.data<double>());
-      const std::vector<double> step = vector_of(cholesky_solve(g, factor));
+      const std::vector<double> step = vector_of(cholesky_solve(Tensor::from_vector(grad, {f.dim()}), factor));
       for (size_t j = 0; j < step.size(); ++j) m.theta[j] -= step[j];
       m.value = f.value(m.theta, &grad);
       m.gradient_norm = norm(grad);
@@ -334,6 +328,12 @@ NamedTensors state_of(const std::vector<double>& theta, int64_t classes, DType d
     bias.data<double>()[r] = theta[static_cast<size_t>(r * q + p)];
   }
   return {{"fc.weight", weight.to(dtype)}, {"fc.bias", bias.to(dtype)}};
+}
+
+double norm(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x * x;
+  return std::sqrt(s);
 }
 
 double distance(const std::vector<double>& a, const std::vector<double>& b) {

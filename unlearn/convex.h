@@ -45,7 +45,8 @@ class SoftmaxObjective {
   Tensor hessian(const std::vector<double>& theta) const;
 
  private:
-  // softmax(Θ·x̃_i) for every sample, [n, K].
+  // Θ·x̃_i for every sample, [n, K]; and their softmax.
+  Tensor logits(const std::vector<double>& theta) const;
   Tensor probabilities(const std::vector<double>& theta) const;
 
   const SoftmaxData& data_;
@@ -98,6 +99,7 @@ void check_contracts(const LinearRecursion& r, const std::string& what);
 std::vector<double> theta_of(const NamedTensors& state);
 NamedTensors state_of(const std::vector<double>& theta, int64_t classes, DType dtype);
 
+double norm(const std::vector<double>& v);  // ‖v‖₂
 double distance(const std::vector<double>& a, const std::vector<double>& b);
 
 }  // namespace lethe::unlearn

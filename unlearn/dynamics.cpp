@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
-#include <numeric>
 
 #include <nlohmann/json.hpp>
 
@@ -94,14 +93,8 @@ Tensor accumulate_mean_loss(nn::Model& model, const Samples& s) {
 
 // Full-batch g_r into gradient buffer 0 and g_f into buffer 1; returns the forget loss.
 Tensor full_batch_gradients(nn::Model& model, const Samples& retain, const Samples& forget) {
-  ParamArena& arena = model.arena();
-  arena.zero_grad(0);
-  arena.zero_grad(1);
-  accumulate_mean_loss(model, retain);
-  arena.bind_grads(1);
-  Tensor forget_loss = accumulate_mean_loss(model, forget);
-  arena.bind_grads(0);
-  return forget_loss;
+  return retain_and_forget_gradients(
+      model.arena(), [&] { accumulate_mean_loss(model, retain); }, [&] { return accumulate_mean_loss(model, forget); });
 }
 
 std::vector<double> theta_now(const nn::Model& model) { return theta_of(model.net().state_dict()); }
@@ -195,7 +188,7 @@ nlohmann::json run_dynamics(const DynamicsInputs& in) {
   }
   std::vector<double> linear(original.theta.size());  // e of the linearised recursion
   for (size_t j = 0; j < linear.size(); ++j) linear[j] = original.theta[j] - fixed.theta[j];
-  const double zero_norm = std::sqrt(std::inner_product(linear.begin(), linear.end(), linear.begin(), 0.0));
+  const double zero_norm = norm(linear);
 
   std::vector<double> steps, clean_fp, clean_r, noisy_fp, noisy_r, spread, spread_predicted, mb_fp, mb_r, linear_fp,
       clean_forget_loss;
@@ -213,14 +206,13 @@ nlohmann::json run_dynamics(const DynamicsInputs& in) {
     noisy_r.push_back(distance(n, retrained.theta));
     spread.push_back(std::pow(distance(n, c), 2));
     spread_predicted.push_back(recursion.spread(t));
-    linear_fp.push_back(std::sqrt(std::inner_product(linear.begin(), linear.end(), linear.begin(), 0.0)));
+    linear_fp.push_back(norm(linear));
     if (minibatch) {
       const std::vector<double> m = theta_now(*minibatch);
       mb_fp.push_back(distance(m, fixed.theta));
       mb_r.push_back(distance(m, retrained.theta));
     }
-    if (std::find(snapshot_steps.begin(), snapshot_steps.end(), t) != snapshot_steps.end() &&
-        snapshots.size() < snapshot_steps.size()) {
+    if (snapshots.size() < snapshot_steps.size() && snapshot_steps[snapshots.size()] == t) {  // ascending steps
       snapshots.push_back(state_of(n, classes, dtype));
       snapshot_theta_distance_r.push_back(noisy_r.back());
       snapshot_theta_distance_fp.push_back(noisy_fp.back());
@@ -234,15 +226,14 @@ nlohmann::json run_dynamics(const DynamicsInputs& in) {
     if (loss < o.cap) ++open_steps;
     noisy_update.step(0, 1, full_batch_gradients(*noisy, retain, forget));
     if (minibatch) {
-      ParamArena& arena = minibatch->arena();
       const data::Batch r = retain_stream->next(), f = forget_stream->next();
-      arena.zero_grad(0);
-      arena.zero_grad(1);
-      cross_entropy(minibatch->forward(r.images), r.labels).backward();
-      arena.bind_grads(1);
-      const Tensor forget_loss = cross_entropy(minibatch->forward(f.images), f.labels);
-      forget_loss.backward();
-      arena.bind_grads(0);
+      const Tensor forget_loss = retain_and_forget_gradients(
+          minibatch->arena(), [&] { cross_entropy(minibatch->forward(r.images), r.labels).backward(); },
+          [&] {
+            Tensor batch_loss = cross_entropy(minibatch->forward(f.images), f.labels);
+            batch_loss.backward();
+            return batch_loss;
+          });
       minibatch_update->step(0, 1, forget_loss.detach());
     }
     const std::vector<double> hv = ieu_f.hessian_vector(fixed.theta, linear);
@@ -253,8 +244,7 @@ nlohmann::json run_dynamics(const DynamicsInputs& in) {
   // 4. What the runs say against the theory.
   const double floor = 1e3 * (dtype == DType::f64 ? std::numeric_limits<double>::epsilon()
                                                   : static_cast<double>(std::numeric_limits<float>::epsilon())) *
-                       std::max(1.0, std::sqrt(std::inner_product(fixed.theta.begin(), fixed.theta.end(),
-                                                                  fixed.theta.begin(), 0.0)));
+                       std::max(1.0, norm(fixed.theta));
   std::vector<double> fit_x, fit_clean, fit_linear;
   for (size_t i = 0; i < steps.size(); ++i) {
     if (steps[i] < o.fit_from * static_cast<double>(o.steps) || clean_fp[i] <= floor || linear_fp[i] <= 0) continue;

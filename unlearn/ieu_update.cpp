@@ -7,6 +7,17 @@
 
 namespace lethe::unlearn {
 
+Tensor retain_and_forget_gradients(ParamArena& arena, const std::function<void()>& retain_backward,
+                                   const std::function<Tensor()>& forget_backward) {
+  arena.zero_grad(0);
+  arena.zero_grad(1);
+  retain_backward();
+  arena.bind_grads(1);
+  Tensor forget_loss = forget_backward();
+  arena.bind_grads(0);
+  return forget_loss;
+}
+
 namespace {
 
 using NamedList = std::vector<std::pair<std::string, Tensor>>;

@@ -10,6 +10,7 @@
 // λ, σ and the step count live in a float64 scalars tensor on the arena's device, and the gate
 // reads the forget loss there, so step() never syncs and a CUDA-graph-captured step stays right.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,12 @@ struct IeuOptions {
   double forget_loss_cap = INFINITY;  // the bounded-ascent gate's cap; +inf: no gate
   uint64_t seed = 0;                  // Philox key of the noise
 };
+
+// The two gradients of a two-pass IEU step: `retain_backward` runs with gradient buffer 0 of
+// `arena` bound (g_r), `forget_backward` with buffer 1 (g_f), both buffers zeroed first and
+// buffer 0 bound again after. Returns what `forget_backward` returns (its forget loss).
+Tensor retain_and_forget_gradients(ParamArena& arena, const std::function<void()>& retain_backward,
+                                   const std::function<Tensor()>& forget_backward);
 
 class IeuUpdate {
  public:

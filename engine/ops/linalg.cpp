@@ -55,26 +55,18 @@ void gemm_into(const Tensor& a, const Tensor& b, const Tensor& out) {
                  pa.batch_stride, pb.t, pb.ld, pb.batch_stride, out, n, stride_c, 0.0);
 }
 
-}  // namespace
-
-namespace {
 void check_square_f64(const char* op, const Tensor& a) {
   LETHE_CHECK(a.defined() && a.dtype() == DType::f64 && a.dim() == 2 && a.size(0) == a.size(1) && a.numel() > 0, op,
               "needs a non-empty square float64 matrix, got ", a.defined() ? a.str() : "undefined");
 }
+
 }  // namespace
 
 Tensor eigvalsh(const Tensor& a) {
   check_square_f64("eigvalsh", a);
-  const Tensor host = a.to(Device::cpu()).contiguous();
-  const auto* p = static_cast<const double*>(host.data_ptr());
   const int64_t n = a.size(0);
-  const std::vector<double> w = blas::symmetric_eigenvalues(n, std::vector<double>(p, p + n * n));
-  Tensor out = Tensor::empty({n}, DType::f64, Device::cpu());
-  std::copy(w.begin(), w.end(), static_cast<double*>(out.data_ptr()));
-  return out.to(a.device());
+  return Tensor::from_vector(blas::symmetric_eigenvalues(n, a.to_vector<double>()), {n}).to(a.device());
 }
-
 
 Tensor cholesky(const Tensor& a) {
   check_square_f64("cholesky", a);

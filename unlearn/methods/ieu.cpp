@@ -63,8 +63,8 @@ nlohmann::json run_ieu(MethodRun& run) {
                scheduled(o.sigma_schedule, o.sigma, step, o.steps));
     const data::Batch r = retain.next(), f = forget.next();
     Tensor forget_loss;
-    arena.zero_grad(0);
     if (o.single_pass) {
+      arena.zero_grad(0);
       const int64_t nr = r.labels.numel(), nf = f.labels.numel();
       CrossEntropyOptions none;
       none.reduction = Reduction::none;
@@ -76,12 +76,13 @@ nlohmann::json run_ieu(MethodRun& run) {
       update.step(0, -1);
       gate_open_steps.add_(open.to(DType::f64));
     } else {
-      arena.zero_grad(1);
-      cross_entropy(model.forward(r.images), r.labels).backward();
-      arena.bind_grads(1);
-      forget_loss = cross_entropy(model.forward(f.images), f.labels);
-      forget_loss.backward();
-      arena.bind_grads(0);
+      forget_loss = retain_and_forget_gradients(
+          arena, [&] { cross_entropy(model.forward(r.images), r.labels).backward(); },
+          [&] {
+            Tensor loss = cross_entropy(model.forward(f.images), f.labels);
+            loss.backward();
+            return loss;
+          });
       update.step(0, 1, forget_loss.detach());
       gate_open_steps.add_(lt(forget_loss.detach(), cap).to(DType::f64));
     }
