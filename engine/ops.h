@@ -43,6 +43,7 @@ Tensor relu(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
+Tensor silu(const Tensor& x);  // x·sigmoid(x) (PyTorch's SiLU)
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
@@ -108,6 +109,9 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt);
 // Padding counts towards the divisor (PyTorch's count_include_pad=True).
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt);
 Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]
+// Nearest-neighbour upsampling by an integer factor: x [N,C,H,W] -> [N,C,H·s,W·s], out(h, w) =
+// x(h/s, w/s) (PyTorch's Upsample(scale_factor=s, mode="nearest")).
+Tensor upsample_nearest2d(const Tensor& x, int scale);
 
 // ---- normalisation and regularisation
 // x [N,C] or [N,C,H,W]. In training, normalises with batch statistics and updates the running
@@ -116,6 +120,10 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
                   double momentum = 0.1, double eps = 1e-5);
+// x [N,C,...]: normalised per sample over each of `groups` groups of C/groups channels (biased
+// variance, as PyTorch's GroupNorm), then weight [C] and bias [C] (either may be undefined) per
+// channel. Composed from other ops, so its gradient is theirs.
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 // Inverted dropout with a Philox mask keyed by (seed, stream): identical on every device.
 Tensor dropout(const Tensor& x, double p, bool training, uint64_t seed, uint64_t stream);
 
@@ -139,6 +147,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels,
                      const CrossEntropyOptions& opt = {});
 Tensor nll_loss(const Tensor& log_probs, const Tensor& labels, Reduction reduction = Reduction::mean);
 Tensor mse_loss(const Tensor& a, const Tensor& b, Reduction reduction = Reduction::mean);
+// max(x, 0) − x·t + log(1 + exp(−|x|)) per element, logits x and targets t in [0, 1] of one shape
+// (PyTorch's binary_cross_entropy_with_logits); stable for every x.
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets,
+                                        Reduction reduction = Reduction::mean);
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::f32);
 
 // ---- joining and indexing

@@ -10,6 +10,9 @@
   /* gx [N,C,H,W]: each gy element goes to its window's argmax */                                \
   void max_pool2d_backward(const Tensor& gy, const Tensor& argmax, const Tensor& gx, const PoolGeometry& g); \
   void avg_pool2d_forward(const Tensor& x, const Tensor& y, const PoolGeometry& g);              \
-  void avg_pool2d_backward(const Tensor& gy, const Tensor& gx, const PoolGeometry& g);
+  void avg_pool2d_backward(const Tensor& gy, const Tensor& gx, const PoolGeometry& g);              \
+  /* nearest upsampling (kernels/common/pool.h's upsample_value and upsample_grad) */            \
+  void upsample_nearest2d_forward(const Tensor& x, const Tensor& y, const PoolGeometry& g);      \
+  void upsample_nearest2d_backward(const Tensor& gy, const Tensor& gx, const PoolGeometry& g);
 
 LETHE_DECLARE_LAUNCHERS(LETHE_POOL_LAUNCHERS)

@@ -1,7 +1,8 @@
 // The normalisation and regularisation ops' cases (tests/op_registry.h): batch_norm in training
 // and eval, with and without affine, on [N,C] and [N,C,H,W], its running statistics compared
-// across devices; dropout. Their forward checks (running statistics written in place, the Philox
+// across devices; group_norm; dropout. Their forward checks (running statistics written in place, the Philox
 // mask bit for bit) are in tests/test_norm.cpp.
+#include <cmath>
 #include <string>
 
 #include "op_registry.h"
@@ -52,6 +53,39 @@ LETHE_OP_CASES(norm) {
                      },
                      .parity = ParityCheck{{uniform({8, 4, 3, 3}, 30, -2, 2).grad(), uniform({4}, 31, 0.5, 1.5).grad(),
                                             uniform({4}, 32).grad(), uniform({4}, 33), uniform({4}, 34, 0.5, 2)}}});
+
+  // group_norm: statistics per (sample, group) over the group's channels and positions.
+  const Reference group_norm_reference = [](const V& t) {
+    const std::vector<double> x = t[0].to_vector<double>(), w = t[1].to_vector<double>(), b = t[2].to_vector<double>();
+    const int64_t n = t[0].size(0), channels = t[0].size(1), groups = 2;
+    const int64_t per_channel = t[0].numel() / (n * channels), per_group = per_channel * channels / groups;
+    std::vector<double> y(x.size());
+    for (int64_t g = 0; g < n * groups; ++g) {
+      double m = 0, v = 0;
+      for (int64_t i = 0; i < per_group; ++i) m += x[g * per_group + i] / per_group;
+      for (int64_t i = 0; i < per_group; ++i) v += (x[g * per_group + i] - m) * (x[g * per_group + i] - m) / per_group;
+      for (int64_t i = 0; i < per_group; ++i) {
+        const int64_t at = g * per_group + i, c = (at / per_channel) % channels;
+        y[at] = (x[at] - m) / std::sqrt(v + 1e-5) * w[c] + b[c];
+      }
+    }
+    return expected(y, t[0].shape());
+  };
+  for (const Shape& shape : {Shape{3, 4, 2, 3}, Shape{2, 6}}) {
+    const int64_t C = shape[1];
+    cases.push_back({.name = std::string("group_norm/2-groups") + (shape.size() == 4 ? "-4d" : "-2d"),
+                     .fn = [](const V& t) { return group_norm(t[0], 2, t[1], t[2]); },
+                     .forward = ForwardCheck{{uniform(shape, 50, -2, 2).grad(), uniform({C}, 51, 0.5, 1.5).grad(),
+                                              uniform({C}, 52).grad()},
+                                             group_norm_reference, {{DType::f64, 1e-12, 1e-13}, {DType::f32, 1e-5, 1e-5}}},
+                     .gradcheck = GradCheck{{uniform(shape, 53, -2, 2).grad(), uniform({C}, 54, 0.5, 1.5).grad(),
+                                             uniform({C}, 55).grad()}},
+                     .parity = ParityCheck{{uniform({5, C, 7}, 56, -2, 2).grad(), uniform({C}, 57, 0.5, 1.5).grad(),
+                                            uniform({C}, 58).grad()}}});
+  }
+  cases.push_back({.name = "group_norm/no-affine",
+                   .fn = [](const V& t) { return group_norm(t[0], 3, Tensor(), Tensor()); },
+                   .gradcheck = GradCheck{{uniform({2, 6, 2, 2}, 59, -2, 2).grad()}}});
 
   // Philox masks: the same on every device, so parity is exact.
   cases.push_back({.name = "dropout/p0.3",

@@ -78,6 +78,25 @@ LETHE_OP_CASES(pool) {
                    .fn = max_pool(pool_options(3, 2, 1)),
                    .forward = ForwardCheck{{uniform({1, 1, 4, 4}, 3, -2, -1)}, pool_reference(pool_options(3, 2, 1), true), {{DType::f64, 0, 0}}}});
 
+  // Nearest upsampling: out (h, w) = x (h/s, w/s).
+  for (int scale : {1, 2, 3}) {
+    cases.push_back({.name = "upsample_nearest2d/x" + std::to_string(scale),
+                     .fn = [scale](const V& in) { return upsample_nearest2d(in[0], scale); },
+                     .forward = ForwardCheck{{uniform({2, 3, 4, 5}, 41).grad()},
+                                             [scale](const V& in) {
+                                               const std::vector<double> xv = in[0].to_vector<double>();
+                                               const int64_t planes = in[0].size(0) * in[0].size(1), H = in[0].size(2), W = in[0].size(3);
+                                               std::vector<double> y;
+                                               for (int64_t p = 0; p < planes; ++p)
+                                                 for (int64_t h = 0; h < H * scale; ++h)
+                                                   for (int64_t w = 0; w < W * scale; ++w) y.push_back(xv[(p * H + h / scale) * W + w / scale]);
+                                               return expected(y, {in[0].size(0), in[0].size(1), H * scale, W * scale});
+                                             },
+                                             {{DType::f64, 0, 0}, {DType::f32, 0, 0}}},
+                     .gradcheck = GradCheck{{uniform({2, 2, 3, 4}, 42).grad()}},
+                     .parity = ParityCheck{{uniform({3, 4, 7, 9}, 43).grad()}, 0, 0}});
+  }
+
   cases.push_back({.name = "global_avg_pool2d",
                    .fn = [](const V& in) { return global_avg_pool2d(in[0]); },
                    .forward = ForwardCheck{{uniform({2, 3, 4, 5}, 21).grad()},

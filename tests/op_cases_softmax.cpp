@@ -1,6 +1,6 @@
 // The softmax and loss ops' cases (tests/op_registry.h): softmax and log_softmax on every dim,
 // cross_entropy with and without sample weights and label smoothing under each reduction (int64
-// and int32 labels), nll_loss, mse_loss, and one_hot into every dtype.
+// and int32 labels), nll_loss, mse_loss, binary_cross_entropy_with_logits, and one_hot into every dtype.
 #include <cmath>
 #include <string>
 
@@ -156,6 +156,22 @@ LETHE_OP_CASES(softmax) {
                                              {{DType::f64, 1e-14, 1e-15}}},
                      .gradcheck = GradCheck{{uniform({3, 4}, 32).grad(), uniform({3, 4}, 33).grad()}},
                      .parity = ParityCheck{{uniform({3, 4}, 34).grad(), uniform({3, 4}, 35).grad()}}});
+    // Logits wide enough that exp(−|x|) underflows in float32 at the ends (|x| up to 120), where the
+    // naive log(1 + exp(−|x|)) would lose the loss's small tail.
+    cases.push_back({.name = "binary_cross_entropy_with_logits/" + name(r),
+                     .fn = [r](const V& t) { return binary_cross_entropy_with_logits(t[0], t[1], r); },
+                     .forward = ForwardCheck{{uniform({4, 5}, 40, -120, 120).grad(), uniform({4, 5}, 41, 0, 1).grad()},
+                                             [r](const V& t) {
+                                               const std::vector<double> x = t[0].to_vector<double>(), y = t[1].to_vector<double>();
+                                               std::vector<double> per;
+                                               for (size_t i = 0; i < x.size(); ++i)  // −[y log σ(x) + (1−y) log(1−σ(x))]
+                                                 per.push_back(-(y[i] * -std::log1p(std::exp(-x[i])) +
+                                                                 (1 - y[i]) * -std::log1p(std::exp(x[i]))));
+                                               return reduced(per, t[0].shape(), r);
+                                             },
+                                             {{DType::f64, 1e-13, 1e-14}, {DType::f32, 2e-6, 1e-5}}},
+                     .gradcheck = GradCheck{{uniform({3, 4}, 42, -4, 4).grad(), uniform({3, 4}, 43, 0, 1).grad()}},
+                     .parity = ParityCheck{{uniform({7, 9}, 44, -30, 30).grad(), uniform({7, 9}, 45, 0, 1).grad()}}});
   }
 
   // 1 at each label's column, in the dtype asked for (float32 by default).

@@ -121,5 +121,25 @@ Tensor relu(const Tensor& x) { return unary_op("relu", UnaryOp::relu, x); }
 Tensor leaky_relu(const Tensor& x, double slope) { return unary_op("leaky_relu", UnaryOp::leaky_relu, x, {slope}); }
 Tensor sigmoid(const Tensor& x) { return unary_op("sigmoid", UnaryOp::sigmoid, x); }
 Tensor tanh(const Tensor& x) { return unary_op("tanh", UnaryOp::tanh, x); }
+Tensor silu(const Tensor& x) { return unary_op("silu", UnaryOp::silu, x); }
+
+// d/dx = sigmoid(x) − t, d/dt = −x.
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targets, Reduction reduction) {
+  const char* name = "binary_cross_entropy_with_logits";
+  LETHE_CHECK(logits.defined() && targets.defined(), name, "undefined input");
+  LETHE_CHECK(logits.shape() == targets.shape(), name, "shapes differ: logits ", logits.str(), ", targets ",
+              targets.str());
+  LETHE_CHECK(is_floating(logits.dtype()), name, "needs floating tensors, got ", logits.str());
+  const Tensor loss = binary_op(name, BinaryOp::bce_with_logits, logits, targets,
+                                [](const Tensor& g, const Tensor& x, const Tensor& t, autograd::Needs n) {
+                                  return Grads{n[0] ? mul(g, sub(sigmoid(x), t)) : Tensor(), n[1] ? mul(g, neg(x)) : Tensor()};
+                                });
+  switch (reduction) {
+    case Reduction::none: return loss;
+    case Reduction::sum: return sum(loss);
+    case Reduction::mean: return mean(loss);
+  }
+  LETHE_FAIL(name, "unknown reduction");
+}
 
 }  // namespace lethe

@@ -1,4 +1,7 @@
-// batch_norm and dropout.
+// batch_norm, group_norm and dropout.
+#include <cmath>
+#include <vector>
+
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/norm.h"
@@ -11,11 +14,11 @@ namespace lethe {
 namespace {
 
 // A per-channel parameter or buffer: undefined, or a [C] tensor of x's dtype on x's device.
-void check_channel_tensor(const Tensor& t, const char* name, const Tensor& x) {
+void check_channel_tensor(const char* op, const Tensor& t, const char* name, const Tensor& x) {
   if (!t.defined()) return;
   const int64_t channels = x.size(1);
   LETHE_CHECK(t.shape() == Shape{channels} && t.dtype() == x.dtype() && t.device() == x.device(),
-              "batch_norm", name, " must be ", dtype_name(x.dtype()), "[", channels, "] on ",
+              op, name, " must be ", dtype_name(x.dtype()), "[", channels, "] on ",
               x.device().str(), " for input ", x.str(), ", got ", t.str());
 }
 
@@ -28,10 +31,10 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
   LETHE_CHECK(is_floating(x_in.dtype()) && (x_in.dim() == 2 || x_in.dim() == 4), "batch_norm",
               "needs a floating [N,C] or [N,C,H,W] input, got ", x_in.str());
   LETHE_CHECK(eps >= 0, "batch_norm", "eps must be >= 0, got ", eps);
-  check_channel_tensor(weight, "weight", x_in);
-  check_channel_tensor(bias, "bias", x_in);
-  check_channel_tensor(running_mean, "running_mean", x_in);
-  check_channel_tensor(running_var, "running_var", x_in);
+  check_channel_tensor("batch_norm", weight, "weight", x_in);
+  check_channel_tensor("batch_norm", bias, "bias", x_in);
+  check_channel_tensor("batch_norm", running_mean, "running_mean", x_in);
+  check_channel_tensor("batch_norm", running_var, "running_var", x_in);
   LETHE_CHECK(running_mean.defined() == running_var.defined(), "batch_norm",
               "running_mean and running_var must both be given or both be undefined, got ",
               running_mean.str(), " and ", running_var.str());
@@ -91,6 +94,28 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias,
                      return std::vector<Tensor>{gx, needs[1] ? sum_dy_xhat.to(xv.dtype()) : Tensor(),
                                                 needs[2] ? sum_dy.to(xv.dtype()) : Tensor()};
                    });
+  return y;
+}
+
+Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+  LETHE_CHECK(x.defined(), "group_norm", "undefined input");
+  LETHE_CHECK(is_floating(x.dtype()) && x.dim() >= 2 && x.numel() > 0, "group_norm",
+              "expects a non-empty float32 or float64 x [N,C,...], got ", x.str());
+  const int64_t n = x.size(0), channels = x.size(1);
+  LETHE_CHECK(groups >= 1 && channels % groups == 0, "group_norm", groups, " groups do not divide the ", channels,
+              " channels of ", x.str());
+  LETHE_CHECK(eps > 0 && std::isfinite(eps), "group_norm", "eps must be positive and finite, got ", eps);
+  check_channel_tensor("group_norm", weight, "weight", x);
+  check_channel_tensor("group_norm", bias, "bias", x);
+  const Tensor grouped = x.reshape({n, groups, x.numel() / (n * groups)});
+  const Tensor centred = sub(grouped, mean(grouped, {2}, true));
+  const Tensor variance = mean(mul(centred, centred), {2}, true);
+  Tensor y = div(centred, sqrt(add(variance, eps))).reshape(x.shape());
+  std::vector<int64_t> per_channel(static_cast<size_t>(x.dim()), 1);
+  per_channel[1] = channels;
+  const Shape channel_shape(per_channel.begin(), per_channel.end());
+  if (weight.defined()) y = mul(y, weight.reshape(channel_shape));
+  if (bias.defined()) y = add(y, bias.reshape(channel_shape));
   return y;
 }
 

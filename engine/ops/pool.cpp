@@ -76,4 +76,26 @@ Tensor global_avg_pool2d(const Tensor& x) {
   return mean(x, {2, 3});
 }
 
+Tensor upsample_nearest2d(const Tensor& x_in, int scale) {
+  LETHE_CHECK(x_in.defined(), "upsample_nearest2d", "undefined input");
+  LETHE_CHECK(x_in.dim() == 4 && is_floating(x_in.dtype()), "upsample_nearest2d",
+              "expects a float32 or float64 x [N,C,H,W], got ", x_in.str());
+  LETHE_CHECK(scale >= 1 && scale <= 1024, "upsample_nearest2d", "scale ", scale, " is not in [1, 1024]");
+  PoolGeometry g;
+  g.height = x_in.size(2);
+  g.width = x_in.size(3);
+  g.kernel_h = g.kernel_w = g.stride_h = g.stride_w = scale;
+  g.out_h = g.height * scale;
+  g.out_w = g.width * scale;
+  const Tensor x = x_in.contiguous();
+  Tensor y = Tensor::empty({x.size(0), x.size(1), g.out_h, g.out_w}, x.dtype(), x.device());
+  LETHE_DISPATCH(x.device(), upsample_nearest2d_forward, x, y, g);
+  autograd::record("upsample_nearest2d", y, {&x_in}, [g, from = x.shape()](const Tensor& gy, autograd::Needs) {
+    Tensor gx = Tensor::empty(from, gy.dtype(), gy.device());
+    LETHE_DISPATCH(gy.device(), upsample_nearest2d_backward, gy.contiguous(), gx, g);
+    return std::vector<Tensor>{gx};
+  });
+  return y;
+}
+
 }  // namespace lethe

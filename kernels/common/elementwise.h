@@ -18,6 +18,7 @@ namespace ew {
 // Float arguments must reach the float overloads (expf, not exp) on both sides.
 using std::exp;
 using std::log;
+using std::log1p;
 using std::pow;
 using std::sqrt;
 using std::tanh;
@@ -65,6 +66,13 @@ struct Tanh {
   template <class T> LETHE_HD static T f(T x, UnaryParams) { return tanh(x); }
   template <class T> LETHE_HD static T df(T, T y, T g, UnaryParams) { return g * (T(1) - y * y); }
 };
+struct Silu {  // x·sigmoid(x); d/dx = s·(1 + x·(1 − s)) with s = sigmoid(x)
+  template <class T> LETHE_HD static T f(T x, UnaryParams) { return x / (T(1) + exp(-x)); }
+  template <class T> LETHE_HD static T df(T x, T, T g, UnaryParams) {
+    const T s = T(1) / (T(1) + exp(-x));
+    return g * s * (T(1) + x * (T(1) - s));
+  }
+};
 struct Pow {  // a = exponent
   template <class T> LETHE_HD static T f(T x, UnaryParams p) { return pow(x, T(p.a)); }
   template <class T> LETHE_HD static T df(T x, T, T g, UnaryParams p) {
@@ -110,17 +118,27 @@ struct Minimum { template <class T> LETHE_HD static T f(T a, T b) { return a <= 
 struct Eq { template <class T> LETHE_HD static T f(T a, T b) { return a == b ? T(1) : T(0); } };
 struct Lt { template <class T> LETHE_HD static T f(T a, T b) { return a < b ? T(1) : T(0); } };
 struct Gt { template <class T> LETHE_HD static T f(T a, T b) { return a > b ? T(1) : T(0); } };
+// Binary cross-entropy of logit a against target b, in the form that neither overflows nor loses
+// the small losses of large |a|: max(a, 0) − a·b + log1p(exp(−|a|)).
+struct BceWithLogits {
+  template <class T> LETHE_HD static T f(T a, T b) {
+    const T magnitude = a > T(0) ? a : -a;  // (compared with > so unsigned types compile cleanly)
+    return (a > T(0) ? a : T(0)) - a * b + log1p(exp(-magnitude));
+  }
+};
 
 }  // namespace ew
 
 // X-macro lists: the launchers switch over these to instantiate one loop per op.
 #define LETHE_UNARY_OPS(X)                                                                      \
   X(neg, Neg) X(exp, Exp) X(log, Log) X(sqrt, Sqrt) X(abs, Abs) X(sign, Sign) X(relu, Relu)    \
-  X(leaky_relu, LeakyRelu) X(sigmoid, Sigmoid) X(tanh, Tanh) X(pow, Pow) X(clamp, Clamp)       \
+  X(leaky_relu, LeakyRelu) X(sigmoid, Sigmoid) X(tanh, Tanh) X(silu, Silu) X(pow, Pow)         \
+  X(clamp, Clamp)                                                                              \
   X(add_scalar, AddScalar) X(mul_scalar, MulScalar) X(div_scalar, DivScalar)                   \
   X(rsub_scalar, RsubScalar) X(rdiv_scalar, RdivScalar)
 #define LETHE_BINARY_OPS(X) \
-  X(add, Add) X(sub, Sub) X(mul, Mul) X(div, Div) X(maximum, Maximum) X(minimum, Minimum) X(eq, Eq) X(lt, Lt) X(gt, Gt)
+  X(add, Add) X(sub, Sub) X(mul, Mul) X(div, Div) X(maximum, Maximum) X(minimum, Minimum) X(eq, Eq) X(lt, Lt) X(gt, Gt) \
+  X(bce_with_logits, BceWithLogits)
 
 #define LETHE_ENUM_ENTRY(name, type) name,
 enum class UnaryOp { LETHE_UNARY_OPS(LETHE_ENUM_ENTRY) };

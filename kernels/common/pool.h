@@ -101,4 +101,21 @@ LETHE_HD T avg_pool_grad(const PoolGeometry& g, const T* gy, int64_t h, int64_t 
   return sum;
 }
 
+// Nearest-neighbour upsampling by (s_h, s_w) = (stride_h, stride_w) (kernel = stride, no padding;
+// height/width are the input's, out_h/out_w the output's) is the adjoint of sum pooling over
+// s_h×s_w blocks: output pixel (oh, ow) is input pixel (oh/s_h, ow/s_w), and input pixel (h, w)'s
+// gradient sums its block of the output gradient, rows then columns (one order on both backends).
+template <class T>
+LETHE_HD T upsample_value(const PoolGeometry& g, const T* plane, int64_t oh, int64_t ow) {
+  return plane[(oh / g.stride_h) * g.width + ow / g.stride_w];
+}
+
+template <class T>
+LETHE_HD T upsample_grad(const PoolGeometry& g, const T* gy, int64_t h, int64_t w) {
+  T sum = 0;
+  for (int64_t oh = h * g.stride_h; oh < (h + 1) * g.stride_h; ++oh)
+    for (int64_t ow = w * g.stride_w; ow < (w + 1) * g.stride_w; ++ow) sum += gy[oh * g.out_w + ow];
+  return sum;
+}
+
 }  // namespace lethe

@@ -126,4 +126,28 @@ void avg_pool2d_backward(const Tensor& gy, const Tensor& gx, const PoolGeometry&
   });
 }
 
+void upsample_nearest2d_forward(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
+  LETHE_DISPATCH_FLOAT(x.dtype(), "upsample_nearest2d", {
+    const scalar_t* xp = x.data<scalar_t>();
+    scalar_t* yp = y.data<scalar_t>();
+    for_output_rows(y.numel(), g, [&](int64_t p, int64_t oh, int64_t e) {
+      for (int64_t ow = 0; ow < g.out_w; ++ow) yp[e + ow] = upsample_value(g, xp + p * g.plane(), oh, ow);
+    });
+  });
+}
+
+void upsample_nearest2d_backward(const Tensor& gy, const Tensor& gx, const PoolGeometry& g) {
+  LETHE_DISPATCH_FLOAT(gx.dtype(), "upsample_nearest2d_backward", {
+    const scalar_t* gyp = gy.data<scalar_t>();
+    scalar_t* gxp = gx.data<scalar_t>();
+    const int64_t rows = gx.numel() / std::max<int64_t>(g.width, 1);
+    parallel_for(rows, grain_for(g.width * g.stride_h * g.stride_w), [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        const int64_t p = r / g.height, h = r % g.height;
+        for (int64_t w = 0; w < g.width; ++w) gxp[r * g.width + w] = upsample_grad(g, gyp + p * g.out_plane(), h, w);
+      }
+    });
+  });
+}
+
 }  // namespace lethe::cpu
