@@ -56,6 +56,29 @@ void Conv2d::reset_parameters(uint64_t seed, uint64_t first_stream) {
   if (bias_.defined()) fill_uniform(bias_, bound, seed, first_stream + 1);
 }
 
+Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim) {
+  LETHE_CHECK(num_embeddings > 0 && embedding_dim > 0, "Embedding", "bad sizes ", num_embeddings, " × ", embedding_dim);
+  weight_ = register_parameter("weight", zeros_param({num_embeddings, embedding_dim}));
+}
+
+void Embedding::reset_parameters(uint64_t seed, uint64_t first_stream) {
+  NoGradGuard no_grad;
+  Tensor(weight_).copy_(Tensor::randn(weight_.shape(), seed, first_stream, weight_.dtype(), weight_.device()));
+}
+
+GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps) : groups_(groups), eps_(eps) {
+  LETHE_CHECK(groups > 0 && channels > 0 && channels % groups == 0, "GroupNorm", groups, " groups do not divide ",
+              channels, " channels");
+  weight_ = register_parameter("weight", Tensor::ones({channels}));
+  bias_ = register_parameter("bias", Tensor::zeros({channels}));
+}
+
+void GroupNorm::reset_parameters(uint64_t, uint64_t) {
+  NoGradGuard no_grad;
+  weight_.fill_(1);
+  bias_.fill_(0);
+}
+
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum) : eps_(eps), momentum_(momentum) {
   LETHE_CHECK(channels > 0, "BatchNorm2d", "bad channel count ", channels);
   weight_ = register_parameter("weight", Tensor::ones({channels}));

@@ -51,6 +51,36 @@ class BatchNorm2d : public Module {
   double eps_, momentum_;
 };
 
+// weight [num, dim] ~ N(0, 1) (torch.nn.Embedding); forward takes int32/int64 indices [N] and gives
+// their rows [N, dim].
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim);
+  Tensor forward(const Tensor& indices) override { return index_select(weight_, 0, indices); }
+  void reset_parameters(uint64_t seed, uint64_t first_stream) override;
+
+ private:
+  Tensor weight_;
+};
+
+// weight 1, bias 0 [channels]; statistics per sample and group (torch.nn.GroupNorm).
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t groups, int64_t channels, double eps = 1e-5);
+  Tensor forward(const Tensor& x) override { return group_norm(x, groups_, weight_, bias_, eps_); }
+  void reset_parameters(uint64_t seed, uint64_t first_stream) override;
+
+ private:
+  Tensor weight_, bias_;
+  int64_t groups_;
+  double eps_;
+};
+
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override { return silu(x); }
+};
+
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override { return relu(x); }

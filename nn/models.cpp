@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "nn/generative.h"
 #include "nn/layers.h"
 
 namespace lethe::nn {
@@ -94,7 +95,7 @@ class ResNet18c : public Module {
 }  // namespace
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"mlp", "cnn-s", "resnet18c", "linear"};
+  static const std::vector<std::string> names = {"mlp", "cnn-s", "resnet18c", "linear", "cvae", "ddpm-s"};
   return names;
 }
 
@@ -110,16 +111,19 @@ std::shared_ptr<Module> build_network(const ModelSpec& spec) {
   if (spec.name == "cnn-s") return build_cnn_s(spec);
   if (spec.name == "resnet18c") return std::make_shared<ResNet18c>(spec);
   if (spec.name == "linear") return build_linear(spec);
-  LETHE_FAIL("model", "unknown model ", excerpt(spec.name, 80, '\''), " (known: mlp, cnn-s, resnet18c, linear)");
+  if (is_generator_name(spec.name)) return build_generator(spec);
+  LETHE_FAIL("model", "unknown model ", excerpt(spec.name, 80, '\''), " (known: mlp, cnn-s, resnet18c, linear, cvae, ddpm-s)");
 }
 
 Model::Model(const ModelSpec& spec, uint64_t seed, Device device, int grad_buffers)
-    : spec_(spec), device_(device), net_(build_network(spec)) {
+    : spec_(spec), seed_(seed), device_(device), net_(build_network(spec)) {
   net_->to(device);
   initialize(*net_, seed);  // in float32 always: the float64 model's values are these, widened
   net_->to(spec.dtype);
   arena_ = ParamArena(net_->parameters(), grad_buffers);
 }
+
+Generator* Model::generator() { return dynamic_cast<Generator*>(net_.get()); }
 
 Tensor Model::forward(const Tensor& images) {
   return net_->forward(images.defined() && images.dtype() != spec_.dtype ? images.to(spec_.dtype) : images);

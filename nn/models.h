@@ -1,7 +1,8 @@
 #pragma once
-// The models of shared/WORKLOADS.md, by name: `mlp`, `cnn-s`, `resnet18c`, and `linear`
+// The models of shared/WORKLOADS.md, by name: `mlp`, `cnn-s`, `resnet18c`, `linear`
 // (multinomial logistic regression on the flattened image: one affine map, a convex loss, for
-// exact weight-space dynamics). Names are API: they appear in checkpoints, configs and the CLI.
+// exact weight-space dynamics), and the generators `cvae` and `ddpm-s` (nn/generative.h, W5 in the
+// README). Names are API: they appear in checkpoints, configs and the CLI.
 #include <memory>
 #include <string>
 #include <vector>
@@ -10,6 +11,8 @@
 #include "nn/module.h"
 
 namespace lethe::nn {
+
+class Generator;
 
 struct ModelSpec {
   std::string name = "cnn-s";
@@ -47,6 +50,9 @@ class Model {
   void eval() { net_->train(false); }
 
   const ModelSpec& spec() const { return spec_; }
+  uint64_t seed() const { return seed_; }
+  // The network as a generator, or null for a classifier.
+  Generator* generator();
   Device device() const { return device_; }
   Module& net() { return *net_; }
   const Module& net() const { return *net_; }
@@ -55,6 +61,7 @@ class Model {
 
  private:
   ModelSpec spec_;
+  uint64_t seed_;
   Device device_;
   std::shared_ptr<Module> net_;
   ParamArena arena_;

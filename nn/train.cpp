@@ -8,6 +8,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "nn/generative.h"
 #include "nn/option_json.h"
 
 namespace lethe::nn {
@@ -113,7 +114,7 @@ double Trainer::run_epoch(int64_t epoch, const std::function<void(int64_t, const
   for (int64_t i = 0; i < loader_.batches_per_epoch(); ++i, ++step_) {
     const data::Batch batch = loader_.batch(epoch, i);
     arena.zero_grad(0);
-    const Tensor loss = cross_entropy(model_.forward(batch.images), batch.labels);
+    const Tensor loss = training_loss(model_, batch, static_cast<uint64_t>(step_));
     loss.backward();
     if (recipe_.clip_norm > 0) clip_grad_norm(arena, 0, recipe_.clip_norm);
     optimizer_->set_lr(schedule_.lr_at(step_));
@@ -129,10 +130,39 @@ double Trainer::run_epoch(int64_t epoch, const std::function<void(int64_t, const
   return mean;
 }
 
+Tensor training_loss(Model& model, const data::Batch& batch, uint64_t stream) {
+  if (Generator* g = model.generator()) return mean(g->loss(batch.images, batch.labels, draw_seed(model.seed()), stream));
+  return cross_entropy(model.forward(batch.images), batch.labels);
+}
+
+namespace {
+
+// A generator's test loss: the mean of its per-image loss, batch i's draws from stream i.
+Evaluation evaluate_generator(Model& model, data::DataLoader& loader) {
+  Evaluation e;
+  e.accuracy = std::numeric_limits<double>::quiet_NaN();
+  Tensor loss_sum = Tensor::zeros({}, DType::f64, model.device());
+  for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
+    const data::Batch batch = loader.batch(0, i);
+    const Tensor loss = model.generator()->loss(batch.images, batch.labels, draw_seed(model.seed()), static_cast<uint64_t>(i));
+    loss_sum.add_(sum(loss).to(DType::f64));
+    e.count += batch.labels.numel();
+  }
+  e.mean_loss = loss_sum.item() / static_cast<double>(std::max<int64_t>(e.count, 1));
+  return e;
+}
+
+}  // namespace
+
 Evaluation evaluate(Model& model, data::DataLoader& loader) {
   const bool was_training = model.net().is_training();
   model.eval();
   NoGradGuard no_grad;
+  if (model.generator() != nullptr) {
+    Evaluation e = evaluate_generator(model, loader);
+    model.train(was_training);
+    return e;
+  }
   Evaluation e;
   e.classes = model.spec().classes;
   e.confusion.assign(static_cast<size_t>(e.classes * e.classes), 0);
@@ -172,7 +202,7 @@ nlohmann::json to_json(const Evaluation& e) {
     confusion.push_back(std::vector<int64_t>(e.confusion.begin() + c * e.classes,
                                              e.confusion.begin() + (c + 1) * e.classes));
   return {{"count", e.count},
-          {"accuracy", e.accuracy},
+          {"accuracy", std::isnan(e.accuracy) ? nlohmann::json() : nlohmann::json(e.accuracy)},
           {"mean_loss", e.mean_loss},
           {"class_accuracy", per_class},
           {"confusion", confusion}};

@@ -55,7 +55,7 @@ class Trainer {
  public:
   Trainer(Model& model, const Recipe& recipe, data::DataLoader& loader);
 
-  // One epoch: for each batch, forward, cross-entropy, backward, optional clipping, one fused
+  // One epoch: for each batch, forward, training_loss, backward, optional clipping, one fused
   // optimizer step. `on_step(i, loss)` sees the batch index and the loss (a device scalar: reading
   // it synchronises, so callers read it only now and then). Returns the epoch's mean training
   // loss; throws lethe::Error when it is not finite (diverged, or NaN/Inf in the data).
@@ -78,10 +78,14 @@ class Trainer {
   int64_t step_ = 0;
 };
 
+// The mean training loss of a batch: the cross-entropy of a classifier, or the mean per-image loss
+// of a generator (nn/generative.h) with its draws from Philox (draw_seed(model seed), stream).
+Tensor training_loss(Model& model, const data::Batch& batch, uint64_t stream);
+
 struct Evaluation {
   int64_t count = 0;
-  double accuracy = 0;   // fraction in [0, 1]
-  double mean_loss = 0;  // cross-entropy
+  double accuracy = 0;   // fraction in [0, 1]; NaN for a generator (null in JSON)
+  double mean_loss = 0;  // cross-entropy, or a generator's loss (negative ELBO, denoising error)
   std::vector<double> class_accuracy;  // per true class; NaN for a class with no samples
   std::vector<int64_t> confusion;      // [classes × classes], row = true class, column = prediction
   int64_t classes = 0;

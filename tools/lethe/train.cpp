@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <optional>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "engine/error.h"
 #include "engine/file.h"
 #include "nn/checkpoint.h"
+#include "nn/generative.h"
 #include "nn/train.h"
 #include "unlearn/study/option_flags.h"
 #include "unlearn/study/progress.h"
@@ -41,7 +43,8 @@ struct TrainOptions {
 // The model and seed of a run, besides its recipe (nn::recipe_options()).
 const nn::OptionTable<TrainOptions>& model_options() {
   static const nn::OptionTable<TrainOptions> table = {
-      {"model", &TrainOptions::model, "mlp, cnn-s, resnet18c or linear", {}, nn::model_names()},
+      {"model", &TrainOptions::model, "mlp, cnn-s, resnet18c, linear, or the generators cvae and ddpm-s", {},
+       nn::model_names()},
       {"width", &TrainOptions::width, "resnet18c's width multiplier", positive_up_to(64)},
       {"dtype", &TrainOptions::dtype,
        "the parameters' dtype, float32 or float64 (a float64 model starts from the float32 one's values)", {},
@@ -102,6 +105,15 @@ TrainingSet training_set(const TrainOptions& o, const nn::Recipe& recipe, const 
   return t;
 }
 
+// The test metrics (a classifier's accuracy and loss, a generator's loss) on one progress line,
+// or as lines of the final text.
+std::string describe(const nn::Evaluation& test, bool lines) {
+  const char* colon = lines ? ":" : "";
+  std::string text = std::isnan(test.accuracy) ? ""
+                     : fmt::format("test accuracy{} {:.4f}{}", colon, test.accuracy, lines ? "\n" : "  ");
+  return text + fmt::format("test loss{} {:.4f}", colon, test.mean_loss);
+}
+
 void run_train(const TrainOptions& o) {
   const CommandRun command("train", o.run);
   const Device device = command.device();
@@ -127,7 +139,9 @@ void run_train(const TrainOptions& o) {
                 resumed->info.dataset, "', not on '", o.run.dataset, "'");
   }
   recipe.validate();
-  const DataSource source = load_data(o.run, true, !o.no_test);
+  DataSource source = load_data(o.run, true, !o.no_test);
+  const bool generator = nn::is_generator_name(model_name);
+  if (generator) source.normalization = {};  // a generator models pixels in [0, 1]
   if (resumed)
     nn::check_fits_data(resumed->info, o.resume, {source.name, source.channels, source.image_size, source.classes});
   nn::ModelSpec spec = model_spec(model_name, width, source);
@@ -204,10 +218,7 @@ void run_train(const TrainOptions& o) {
     evaluate_test();
     const double rate = static_cast<double>(loader.size()) / seconds;
     progress.finish(fmt::format("train loss {:.4f}  {}{:.1f} s  {:.0f} images/s", train_loss,
-                                test ? fmt::format("test accuracy {:.4f}  test loss {:.4f}  ", test->accuracy,
-                                                   test->mean_loss)
-                                     : "",
-                                seconds, rate));
+                                test ? describe(*test, false) + "  " : "", seconds, rate));
     log.write({{"event", "epoch"}, {"epoch", epoch + 1}, {"step", trainer.step()}, {"train_loss", train_loss},
                {"test_accuracy", test ? nlohmann::json(test->accuracy) : nlohmann::json()},
                {"test_loss", test ? nlohmann::json(test->mean_loss) : nlohmann::json()}, {"seconds", seconds},
@@ -238,8 +249,7 @@ void run_train(const TrainOptions& o) {
   result["images_per_second"] = train_seconds > 0 ? images / train_seconds : 0;
   result["wall_seconds"] = command.wall_seconds();
   result["checkpoint"] = out.empty() ? nlohmann::json() : nlohmann::json(out);
-  std::string text = test ? fmt::format("test accuracy: {:.4f}\ntest loss: {:.4f}\n", test->accuracy, test->mean_loss)
-                          : std::string("no test set (--no-test)\n");
+  std::string text = test ? describe(*test, true) + "\n" : std::string("no test set (--no-test)\n");
   text += fmt::format("training: {:.1f} s, {:.0f} images/s\n", train_seconds,
                       result["images_per_second"].get<double>());
   text += out.empty() ? "no checkpoint written (give --out FILE)\n" : fmt::format("checkpoint: {}\n", out);
