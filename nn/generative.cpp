@@ -1,5 +1,6 @@
 #include "nn/generative.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -212,6 +213,27 @@ Tensor Generator::forward(const Tensor&) {
 }
 
 bool is_generator_name(const std::string& name) { return name == "cvae" || name == "ddpm-s"; }
+
+Tensor generate(Model& model, const std::vector<int64_t>& labels, uint64_t seed) {
+  Generator* g = model.generator();
+  LETHE_CHECK(g != nullptr, "sample", model.spec().name, " is a classifier, not a generator (cvae, ddpm-s)");
+  LETHE_CHECK(!labels.empty(), "sample", "no labels to sample for");
+  for (int64_t y : labels)
+    LETHE_CHECK(y >= 0 && y < model.spec().classes, "sample", "class ", y, " is not one of the model's ",
+                model.spec().classes, " classes (0 to ", model.spec().classes - 1, ")");
+  const bool was_training = model.net().is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  std::vector<Tensor> chunks;
+  const auto n = static_cast<int64_t>(labels.size());
+  for (int64_t first = 0, k = 0; first < n; first += kSampleChunk, ++k) {
+    const int64_t count = std::min(kSampleChunk, n - first);
+    const std::vector<int64_t> part(labels.begin() + first, labels.begin() + first + count);
+    chunks.push_back(g->sample(Tensor::from_vector(part, {count}).to(model.device()), seed, static_cast<uint64_t>(k)));
+  }
+  model.train(was_training);
+  return chunks.size() == 1 ? chunks.front() : concat(chunks, 0);
+}
 
 std::shared_ptr<Generator> build_generator(const ModelSpec& spec) {
   LETHE_CHECK(spec.image_size % 4 == 0 && spec.image_size >= 8, "model", spec.name,

@@ -12,6 +12,7 @@
 namespace lethe::nn {
 
 struct ModelSpec;
+class Model;
 
 // Random draws of one loss evaluation or one sampling run come from Philox (seed, stream): the
 // k-th draw uses stream `substream(stream, k)`, so runs are reproducible and the same on every
@@ -34,6 +35,12 @@ class Generator : public Module {
 };
 
 bool is_generator_name(const std::string& model_name);
+
+// Samples [N,C,H,W] (pixels in [0, 1]) of `model`, a generator, one per label: in eval mode, without
+// autograd, in chunks of kSampleChunk images, chunk k drawn with stream k. The images depend on
+// the seed and the labels only (not on the device, up to floating-point rounding).
+constexpr int64_t kSampleChunk = 500;
+Tensor generate(Model& model, const std::vector<int64_t>& labels, uint64_t seed);
 // `cvae` or `ddpm-s` for spec (image size divisible by 4), zero parameters on the CPU.
 std::shared_ptr<Generator> build_generator(const ModelSpec& spec);
 

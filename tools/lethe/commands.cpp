@@ -15,6 +15,7 @@ void add_commands(CLI::App& app) {
   add_report_command(app);
   add_import_command(app);
   add_dynamics_command(app);
+  add_sample_command(app);
 }
 
 void run_command(const std::vector<std::string>& args) {

@@ -22,6 +22,7 @@ void add_tune_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_import_command(CLI::App& app);
 void add_dynamics_command(CLI::App& app);
+void add_sample_command(CLI::App& app);
 
 // Every subcommand above.
 void add_commands(CLI::App& app);
