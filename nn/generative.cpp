@@ -157,20 +157,14 @@ class DdpmS : public Generator {
   // x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε, loss = mean over pixels of (ε̂ − ε)².
   Tensor loss(const Tensor& images, const Tensor& labels, uint64_t seed, uint64_t stream) override {
     check_batch("ddpm-s", images, labels, channels_, size_);
-    const DiffusionSchedule& s = ddpm_schedule();
-    const int64_t n = images.size(0);
+    const int64_t n = images.size(0), steps = ddpm_schedule().steps();
     std::vector<int64_t> t(static_cast<size_t>(n));
-    std::vector<double> signal(t.size()), noise(t.size());
     for (int64_t i = 0; i < n; ++i) {
-      const auto step = static_cast<int64_t>(philox::uniform(seed, substream(stream, 0), static_cast<uint64_t>(i)) *
-                                             static_cast<float>(s.steps()));
-      t[i] = std::min(step, s.steps() - 1);
-      signal[i] = std::sqrt(s.alpha_bar[t[i]]);
-      noise[i] = std::sqrt(1 - s.alpha_bar[t[i]]);
+      const float u = philox::uniform(seed, substream(stream, 0), static_cast<uint64_t>(i));
+      t[static_cast<size_t>(i)] = std::min(static_cast<int64_t>(u * static_cast<float>(steps)), steps - 1);
     }
     const Tensor eps = Tensor::randn(images.shape(), seed, substream(stream, 1), images.dtype(), images.device());
-    const Tensor x0 = sub(mul(images, 2.0), 1.0);
-    const Tensor xt = add(mul(x0, like(signal, {n, 1, 1, 1}, images)), mul(eps, like(noise, {n, 1, 1, 1}, images)));
+    const Tensor xt = diffuse(sub(mul(images, 2.0), 1.0), t, eps);
     const Tensor err = sub(denoise(xt, t, labels), eps);
     return mean(mul(err, err), {1, 2, 3});
   }
@@ -185,12 +179,10 @@ class DdpmS : public Generator {
     Tensor x = Tensor::randn(shape, seed, substream(stream, 0), any.dtype(), any.device());
     for (int64_t t = s.steps() - 1; t >= 0; --t) {
       const Tensor eps = denoise(x, std::vector<int64_t>(static_cast<size_t>(labels.numel()), t), labels);
-      x = div(sub(x, mul(eps, s.beta[t] / std::sqrt(1 - s.alpha_bar[t]))), std::sqrt(s.alpha[t]));
-      if (t > 0) {
-        const Tensor z = Tensor::randn(shape, seed, substream(stream, static_cast<uint64_t>(s.steps() - t)), any.dtype(),
-                                       any.device());
-        x = add(x, mul(z, std::sqrt(s.beta[t])));
-      }
+      const Tensor z = t > 0 ? Tensor::randn(shape, seed, substream(stream, static_cast<uint64_t>(s.steps() - t)),
+                                             any.dtype(), any.device())
+                             : Tensor();
+      x = denoising_step(x, eps, t, z);
     }
     return clamp(mul(add(x, 1.0), 0.5), 0, 1);
   }
@@ -258,6 +250,33 @@ const DiffusionSchedule& ddpm_schedule() {
     return s;
   }();
   return schedule;
+}
+
+Tensor diffuse(const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps) {
+  const DiffusionSchedule& s = ddpm_schedule();
+  LETHE_CHECK(x0.defined() && x0.dim() >= 1 && x0.size(0) == static_cast<int64_t>(t.size()) && eps.defined() &&
+                  eps.shape() == x0.shape(),
+              "diffuse", "expects x0 [N,...], N steps and noise of x0's shape, got ", x0.str(), ", ", t.size(),
+              " steps, ", eps.str());
+  std::vector<double> signal, noise;
+  for (int64_t step : t) {
+    LETHE_CHECK(step >= 0 && step < s.steps(), "diffuse", "step ", step, " is not in [0, ", s.steps(), ")");
+    signal.push_back(std::sqrt(s.alpha_bar[step]));
+    noise.push_back(std::sqrt(1 - s.alpha_bar[step]));
+  }
+  std::vector<int64_t> per_image(static_cast<size_t>(x0.dim()), 1);
+  per_image[0] = x0.size(0);
+  const Shape shape(per_image.begin(), per_image.end());
+  return add(mul(x0, like(signal, shape, x0)), mul(eps, like(noise, shape, x0)));
+}
+
+Tensor denoising_step(const Tensor& x, const Tensor& eps_hat, int64_t t, const Tensor& z) {
+  const DiffusionSchedule& s = ddpm_schedule();
+  LETHE_CHECK(t >= 0 && t < s.steps(), "denoising_step", "step ", t, " is not in [0, ", s.steps(), ")");
+  LETHE_CHECK(z.defined() == (t > 0), "denoising_step", t > 0 ? "needs noise z before the last step"
+                                                               : "takes no noise at the last step (t = 0)");
+  const Tensor mean = div(sub(x, mul(eps_hat, s.beta[t] / std::sqrt(1 - s.alpha_bar[t]))), std::sqrt(s.alpha[t]));
+  return z.defined() ? add(mean, mul(z, std::sqrt(s.beta[t]))) : mean;
 }
 
 std::vector<double> time_features(int64_t t) {

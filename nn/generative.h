@@ -51,6 +51,11 @@ struct DiffusionSchedule {
   int64_t steps() const { return static_cast<int64_t>(beta.size()); }
 };
 const DiffusionSchedule& ddpm_schedule();
+// The forward process: x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε, t one step per image of x0 [N,...].
+Tensor diffuse(const Tensor& x0, const std::vector<int64_t>& t, const Tensor& eps);
+// One ancestral step from x_t with predicted noise eps_hat: (x_t − β_t/√(1 − ᾱ_t)·ε̂)/√α_t + √β_t·z,
+// z undefined at t = 0 (no noise on the last step).
+Tensor denoising_step(const Tensor& x, const Tensor& eps_hat, int64_t t, const Tensor& z);
 // The 32 sinusoidal features of step t: sin(t·f_i) for i < 16, then cos(t·f_i), f_i = 10000^(−i/16).
 std::vector<double> time_features(int64_t t);
 

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The generators from the command line (issue 17): `lethe train --model cvae` trains, evaluates its
+# test loss and resumes; `lethe sample` writes a PNG grid and the tensors, the same for the same
+# seed; bad input is refused with a reason: a classifier checkpoint, a class out of range,
+# --count 0, a generator checkpoint whose tensors are of another shape, a diverging run.
+#   tests/generative.sh BUILD_DIR/tools/lethe
+set -euo pipefail
+lethe=$1
+name=generative.sh
+source "$(dirname "$0")/cli_lib.sh"
+small_datasets 512 256
+
+train=(train --model cvae --optimizer adamw --lr 1e-3 --weight-decay 0 --batch 64 --threads 2)
+"$lethe" "${train[@]}" --epochs 2 --stop-after 1 --out "$work/g.safetensors" --json > "$work/t1.json" 2> "$work/err" ||
+  fail "train --model cvae failed: $(cat "$work/err")"
+"$lethe" train --resume "$work/g.safetensors" --json > "$work/t2.json" 2> "$work/err" ||
+  fail "resuming the cvae failed: $(cat "$work/err")"
+python3 - "$work/t1.json" "$work/t2.json" <<'PY' || fail "the cvae's training results are wrong"
+import json, math, sys
+one, two = (json.load(open(f)) for f in sys.argv[1:3])
+for r in (one, two):
+    assert r["model"] == "cvae" and r["accuracy"] is None and r["count"] == 256, r
+    # −ELBO of a 28×28 image: below the 784·ln 2 of an all-zero model once trained a little.
+    assert math.isfinite(r["mean_loss"]) and 0 < r["mean_loss"] < 784 * math.log(2), r
+assert two["epochs_completed"] == 2 and two["mean_loss"] < one["mean_loss"], (one, two)
+PY
+
+"$lethe" sample --checkpoint "$work/g.safetensors" --class 3 --count 20 --columns 10 --seed 4 \
+  --out "$work/a.png" --tensors "$work/a.safetensors" > /dev/null 2> "$work/err" || fail "sample failed: $(cat "$work/err")"
+"$lethe" sample --checkpoint "$work/g.safetensors" --class 3 --count 20 --columns 10 --seed 4 \
+  --out "$work/b.png" --tensors "$work/b.safetensors" > /dev/null || fail "sample failed again"
+cmp -s "$work/a.png" "$work/b.png" && cmp -s "$work/a.safetensors" "$work/b.safetensors" ||
+  fail "the same seed gave different samples"
+"$lethe" sample --checkpoint "$work/g.safetensors" --class 3 --count 20 --seed 5 --out "$work/c.png" > /dev/null
+cmp -s "$work/a.png" "$work/c.png" && fail "another seed gave the same samples"
+python3 - "$work/a.png" "$work/a.safetensors" "$(dirname "$0")" <<'PY' || fail "the samples' files are wrong"
+import struct, sys, zlib
+png = open(sys.argv[1], "rb").read()
+assert png[:8] == b"\x89PNG\r\n\x1a\n", png[:8]
+width, height, depth, colour = struct.unpack(">IIBB", png[16:26])
+# 10 columns and 2 rows of 28×28 tiles, 2 black pixels between and around them; 8-bit gray.
+assert (width, height, depth, colour) == (10 * 30 + 2, 2 * 30 + 2, 8, 0), (width, height, depth, colour)
+sys.path.insert(0, sys.argv[3])
+import safetensors_py
+tensors, metadata = safetensors_py.load(sys.argv[2])
+tensors = dict(tensors)
+images, labels = tensors["images"], tensors["labels"]
+assert images.dtype == "F32" and list(images.shape) == [20, 1, 28, 28], (images.dtype, images.shape)
+assert list(labels.values()) == [3] * 20
+assert all(0 <= v <= 1 for v in images.values())
+assert metadata["model"] == "cvae" and metadata["class"] == "3" and metadata["seed"] == "4", metadata
+PY
+
+"$lethe" train --model mlp --limit 256 --epochs 1 --no-test --out "$work/mlp.safetensors" > /dev/null 2>&1
+refused "holds a mlp, a classifier: sampling needs a generator" sample --checkpoint "$work/mlp.safetensors" --class 1 --out "$work/x.png"
+refused "--class 10 is not one of the 10 classes" sample --checkpoint "$work/g.safetensors" --class 10 --out "$work/x.png"
+refused "--count: must be an integer in \[1, 100000\]" sample --checkpoint "$work/g.safetensors" --class 1 --count 0 --out "$work/x.png"
+[[ ! -e $work/x.png ]] || fail "a refused sample wrote its picture"
+# A cvae's spec over a ddpm-s's tensors: the names and shapes do not match.
+"$lethe" train --model ddpm-s --limit 64 --batch 64 --epochs 1 --no-test --out "$work/d.safetensors" > /dev/null 2>&1
+python3 - "$work/d.safetensors" "$work/wrong.safetensors" "$(dirname "$0")" <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[3])
+import safetensors_py
+tensors, metadata = safetensors_py.load(sys.argv[1])
+spec = json.loads(metadata["model"])
+spec["name"] = "cvae"
+metadata["model"] = json.dumps(spec)
+safetensors_py.dump(sys.argv[2], tensors, metadata)
+PY
+refused "does not fit model cvae: load_state_dict: names do not match" sample --checkpoint "$work/wrong.safetensors" --class 1 --out "$work/x.png"
+refused "not finite" train --model cvae --optimizer sgd --lr 1e5 --limit 256 --epochs 1 --no-test --out "$work/nan.safetensors"
+[[ ! -e $work/nan.safetensors ]] || fail "a diverged run wrote a checkpoint"
+echo "$name: ok"
