@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The generators from the command line (issue 17): `lethe train --model cvae` trains, evaluates its
-# test loss and resumes; `lethe sample` writes a PNG grid and the tensors, the same for the same
-# seed; bad input is refused with a reason: a classifier checkpoint, a class out of range,
-# --count 0, a generator checkpoint whose tensors are of another shape, a diverging run.
+# test loss and resumes, `lethe eval` gives the same loss; `lethe sample` writes a PNG grid and the
+# tensors, the same for the same seed; bad input is refused with a reason: a classifier
+# checkpoint, a class out of range, --count 0, a generator checkpoint whose tensors are of another
+# shape, a diverging run, and a generator given to unlearn or relearn (not theirs yet).
 #   tests/generative.sh BUILD_DIR/tools/lethe
 set -euo pipefail
 lethe=$1
@@ -69,6 +70,14 @@ metadata["model"] = json.dumps(spec)
 safetensors_py.dump(sys.argv[2], tensors, metadata)
 PY
 refused "does not fit model cvae: load_state_dict: names do not match" sample --checkpoint "$work/wrong.safetensors" --class 1 --out "$work/x.png"
+"$lethe" eval --checkpoint "$work/g.safetensors" --json > "$work/eval.json" || fail "eval of a cvae failed"
+python3 - "$work/eval.json" "$work/t2.json" <<'PY' || fail "eval of a cvae does not give the test loss train gave"
+import json, sys
+e, t = (json.load(open(f)) for f in sys.argv[1:3])
+assert e["accuracy"] is None and e["count"] == 256 and e["mean_loss"] == t["mean_loss"], (e, t)
+PY
+refused "holds the generator cvae: unlearning, relearning" unlearn --from "$work/g.safetensors" --scenario class:0 --method ft --out "$work/u.safetensors"
+refused "holds the generator cvae: unlearning, relearning" relearn --from "$work/g.safetensors" --scenario class:0
 refused "not finite" train --model cvae --optimizer sgd --lr 1e5 --limit 256 --epochs 1 --no-test --out "$work/nan.safetensors"
 [[ ! -e $work/nan.safetensors ]] || fail "a diverged run wrote a checkpoint"
 echo "$name: ok"

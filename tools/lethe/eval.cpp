@@ -31,6 +31,8 @@ struct EvalOptions {
 };
 
 std::string report_text(const nn::Evaluation& e, const DataSource& source, const std::string& set) {
+  if (std::isnan(e.accuracy))  // a generator: its per-image loss only
+    return fmt::format("{} set: {} images\nmean loss: {:.4f}\n", set, e.count, e.mean_loss);
   std::string text = fmt::format("{} set: {} images\naccuracy: {:.4f}\nmean loss: {:.4f}\n\nper-class accuracy:\n",
                                  set, e.count, e.accuracy, e.mean_loss);
   for (int64_t c = 0; c < e.classes; ++c)
@@ -50,6 +52,7 @@ std::string report_text(const nn::Evaluation& e, const DataSource& source, const
 // With a scenario: the unlearning metrics of the checkpoint under its split.
 void run_unlearning_eval(const EvalOptions& o, const CommandRun& command, const DataSource& source, nn::Model& model,
                          const nn::Checkpoint& checkpoint) {
+  require_classifier(checkpoint.info, o.checkpoint, "eval");
   const unlearn::Split split = resolve_split(o.scenario, source);
   check_trained_for(checkpoint.info, o.checkpoint, split);
   check_outputs("eval", {{"--csv", o.csv, true}},
@@ -78,11 +81,12 @@ void run_eval(const EvalOptions& o) {
   const bool unlearning = o.scenario.given();
   LETHE_CHECK(unlearning || (o.original.empty() && o.retrained.empty() && o.csv.empty()), "eval",
               "--original, --retrained and --csv go with --scenario or --split");
-  const DataSource source = load_data(o.run, o.set == "train" || unlearning);
+  DataSource source = load_data(o.run, o.set == "train" || unlearning);
   const nn::Checkpoint checkpoint =
       load_checkpoint_for(o.checkpoint, source, o.model, o.allow_nonfinite ? nn::NonFinite::allow : nn::NonFinite::refuse);
   nn::Model model = nn::load_model(checkpoint, device);
   if (unlearning) return run_unlearning_eval(o, command, source, model, checkpoint);
+  if (model.generator() != nullptr) source.normalization = {};  // a generator models pixels in [0, 1]
   data::DataLoader loader = eval_loader(o.set == "train" ? source.train : source.test, source, device, o.batch);
   const nn::Evaluation e = nn::evaluate(model, loader);
   nlohmann::json result = command.result();

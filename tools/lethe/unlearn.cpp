@@ -51,6 +51,7 @@ void run_unlearn(const UnlearnOptions& o) {
   options.resolve(split.scenario);
 
   const nn::Checkpoint original = load_checkpoint_for(o.from, source, o.model);
+  require_classifier(original.info, o.from, "unlearn");
   check_trained_for(original.info, o.from, split);
   nn::Model model = nn::load_model(original, device, method.grad_buffers);
   if (!o.retrained.empty()) load_checkpoint_for(o.retrained, source, o.model);  // checked now, before anything is written

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "engine/error.h"
+#include "nn/generative.h"
 #include "kernels/cpu/parallel.h"
 #include "unlearn/study/option_range.h"
 
@@ -54,6 +55,11 @@ nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& da
               " (width ", fallback->width, ") given");
   nn::check_fits_data(c.info, path, {data.name, data.channels, data.image_size, data.classes});
   return c;
+}
+
+void require_classifier(const nn::CheckpointInfo& info, const std::string& path, const char* op) {
+  LETHE_CHECK(!nn::is_generator_name(info.model.name), op, path, " holds the generator ", info.model.name,
+              ": unlearning, relearning and their metrics take classifiers only so far");
 }
 
 data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const DataSource& source, Device device,

@@ -60,6 +60,9 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags);
 // (nn::check_fits_data).
 nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data, const ModelFlags& plain = {},
                                    nn::NonFinite nonfinite = nn::NonFinite::refuse);
+// Refuses a generator checkpoint (cvae, ddpm-s) where `op` needs a classifier: unlearning,
+// relearning and their metrics are the classifiers' so far (issue 17 adds the generators').
+void require_classifier(const nn::CheckpointInfo& info, const std::string& path, const char* op);
 // Evaluation order: every sample once, in order, on `device`.
 data::DataLoader eval_loader(std::shared_ptr<const data::Dataset> set, const DataSource& source, Device device,
                              int64_t batch = 1000);

@@ -131,6 +131,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   nets.reserve(in.models.size());  // `original` and `retrained` point into it
   for (const ModelFile& f : in.models) {
     const nn::Checkpoint c = load_checkpoint_for(f.path, in.source, in.plain);
+    require_classifier(c.info, f.path, "relearn");
     LETHE_CHECK(nets.empty() || c.info.model.name == nets.front().spec().name, "relearn", f.path, " holds a ",
                 c.info.model.name, ", not a ", nets.front().spec().name);
     check_trained_for(c.info, f.path, in.split);
