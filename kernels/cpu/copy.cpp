@@ -10,13 +10,33 @@
 namespace lethe::cpu {
 
 namespace {
+// A strided copy goes by rows of the last dim: two offset computations (a division per dim) per
+// row, not per element, and a loop over the row the compiler vectorises when both strides are 1
+// (a concat's slice, its gradient's narrow view).
 template <class D, class S>
 void copy_typed(D* d, const Layout& dl, const S* s, const Layout& sl, int64_t n, bool flat) {
-  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-    if (flat) {
-      for (int64_t i = b; i < e; ++i) d[i] = static_cast<D>(s[i]);
-    } else {
-      for (int64_t i = b; i < e; ++i) d[dl.offset_of(i)] = static_cast<D>(s[sl.offset_of(i)]);
+  if (flat || dl.rank == 0 || dl.rank != sl.rank) {
+    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+      if (flat) {
+        for (int64_t i = b; i < e; ++i) d[i] = static_cast<D>(s[i]);
+      } else {
+        for (int64_t i = b; i < e; ++i) d[dl.offset_of(i)] = static_cast<D>(s[sl.offset_of(i)]);
+      }
+    });
+    return;
+  }
+  const int last = dl.rank - 1;
+  const int64_t row = dl.size[last], ds = dl.stride[last], ss = sl.stride[last];
+  if (row == 0) return;
+  parallel_for(n / row, std::max<int64_t>(1, kGrain / row), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      D* pd = d + dl.offset_of(r * row);
+      const S* ps = s + sl.offset_of(r * row);
+      if (ds == 1 && ss == 1) {
+        for (int64_t j = 0; j < row; ++j) pd[j] = static_cast<D>(ps[j]);
+      } else {
+        for (int64_t j = 0; j < row; ++j) pd[j * ds] = static_cast<D>(ps[j * ss]);
+      }
     }
   });
 }
