@@ -80,6 +80,10 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // CPU whatever a's device), as float64 [n] on a's device. No gradient. The matrix must be
 // symmetric: LAPACK reads one triangle only.
 Tensor eigvalsh(const Tensor& a);
+// The principal square root S (symmetric, positive semi-definite, S·S = A) of a symmetric positive
+// semi-definite float64 a [n,n]: V·diag(√λ)·Vᵀ from LAPACK's dsyevd, on the CPU, result on a's
+// device; eigenvalues that rounding made slightly negative count as 0. No gradient.
+Tensor sqrtmh(const Tensor& a);
 // The Cholesky factor L (lower triangular, A = L·Lᵀ) of a symmetric positive definite float64
 // a [n,n], and the solution X of A·X = B from it, b [n] or [n,k] (LAPACK's dpotrf and dpotrs, on
 // the CPU; results on the inputs' device). No gradient. cholesky throws lethe::Error for a matrix

@@ -3,7 +3,9 @@
 # test loss and resumes, `lethe eval` gives the same loss; `lethe sample` writes a PNG grid and the
 # tensors, the same for the same seed; bad input is refused with a reason: a classifier
 # checkpoint, a class out of range, --count 0, a generator checkpoint whose tensors are of another
-# shape, a diverging run, and a generator given to unlearn or relearn (not theirs yet).
+# shape, a diverging run, and a generator given to unlearn or relearn (not theirs yet); `lethe eval
+# --scenario class:0 --evaluator` gives its metrics (fidelity with intervals, Fréchet distances,
+# losses) and refuses a missing or generator evaluator and a scenario other than class:C.
 #   tests/generative.sh BUILD_DIR/tools/lethe
 set -euo pipefail
 lethe=$1
@@ -76,6 +78,26 @@ import json, sys
 e, t = (json.load(open(f)) for f in sys.argv[1:3])
 assert e["accuracy"] is None and e["count"] == 256 and e["mean_loss"] == t["mean_loss"], (e, t)
 PY
+# Its metrics under class:0, judged by a classifier (here the small mlp).
+"$lethe" eval --checkpoint "$work/g.safetensors" --scenario class:0 --evaluator "$work/mlp.safetensors" \
+  --samples-per-class 60 --loss-images 100 --json > "$work/metrics.json" 2> "$work/err" ||
+  fail "eval of a cvae with an evaluator failed: $(cat "$work/err")"
+python3 - "$work/metrics.json" <<'PY' || fail "the generator's metrics are wrong"
+import json, math, sys
+m = json.load(open(sys.argv[1]))
+assert m["scenario"] == "class:0" and m["forget_class"] == 0 and len(m["classes"]) == 10, m
+for share, count in ((m["forget_fidelity"], 60), (m["retain_fidelity"], 540)):
+    assert share["count"] == count and 0 <= share["lo"] <= share["value"] <= share["hi"] <= 1, share
+    assert abs(share["value"] - share["hits"] / count) < 1e-12, share
+assert m["classes"][0]["fidelity"] == m["forget_fidelity"], m["classes"][0]
+for key in ("forget_frechet", "retain_frechet"):
+    assert math.isfinite(m[key]) and m[key] > -1e-6, (key, m[key])
+assert abs(m["membership_gap"] - (m["test_forget_class_loss"] - m["forget_loss"])) < 1e-9, m
+PY
+refused "its metrics need --evaluator" eval --checkpoint "$work/g.safetensors" --scenario class:0
+refused "eval --evaluator: .*holds the generator" eval --checkpoint "$work/g.safetensors" --scenario class:0 --evaluator "$work/g.safetensors"
+refused "a generator forgets classes: the scenario is class:C" eval --checkpoint "$work/g.safetensors" --scenario random:0.1 --evaluator "$work/mlp.safetensors"
+refused "--evaluator judges a generator" eval --checkpoint "$work/mlp.safetensors" --scenario class:0 --evaluator "$work/mlp.safetensors"
 refused "holds the generator cvae: unlearning, relearning" unlearn --from "$work/g.safetensors" --scenario class:0 --method ft --out "$work/u.safetensors"
 refused "holds the generator cvae: unlearning, relearning" relearn --from "$work/g.safetensors" --scenario class:0
 refused "not finite" train --model cvae --optimizer sgd --lr 1e5 --limit 256 --epochs 1 --no-test --out "$work/nan.safetensors"

@@ -1,6 +1,6 @@
 // The linear algebra ops' cases (tests/op_registry.h): matmul 2-d, batched, broadcast, large enough
 // for OpenBLAS's threaded paths, on transposed and strided views read in place; linear with and
-// without bias and stacked; eigvalsh, cholesky and cholesky_solve (LAPACK) against float64 loops.
+// without bias and stacked; eigvalsh, sqrtmh, cholesky and cholesky_solve (LAPACK) against float64 loops.
 #include <cmath>
 #include <string>
 #include <vector>
@@ -72,7 +72,9 @@ OpCase matmul_of_views(std::string variant, Input a, Input b) {
 
 // A symmetric positive definite n×n matrix with eigenvalues 1, 2, …, n scaled by `spread`:
 // Q·diag·Qᵀ with the Householder reflection Q = I − 2vvᵀ/‖v‖², v uniform from `seed`.
-std::vector<double> spd_values(int64_t n, uint64_t seed, double spread) {
+// Q·diag(eigenvalues)·Qᵀ with Q the Householder reflection of a seeded random vector.
+std::vector<double> symmetric_with_eigenvalues(uint64_t seed, const std::vector<double>& eigenvalues) {
+  const auto n = static_cast<int64_t>(eigenvalues.size());
   const std::vector<double> v = random_tensor({n}, seed, -1, 1, DType::f64).to_vector<double>();
   double vv = 0;
   for (double x : v) vv += x * x;
@@ -82,12 +84,20 @@ std::vector<double> spd_values(int64_t n, uint64_t seed, double spread) {
       double s = 0;
       for (int64_t k = 0; k < n; ++k) {
         const double qik = (i == k ? 1.0 : 0.0) - 2 * v[i] * v[k] / vv, qjk = (j == k ? 1.0 : 0.0) - 2 * v[j] * v[k] / vv;
-        s += qik * (1 + spread * static_cast<double>(k)) * qjk;
+        s += qik * eigenvalues[static_cast<size_t>(k)] * qjk;
       }
       a[i * n + j] = a[j * n + i] = s;
     }
   return a;
 }
+
+// Eigenvalues 1, 1 + spread, 1 + 2·spread, ...
+std::vector<double> spd_values(int64_t n, uint64_t seed, double spread) {
+  std::vector<double> eigenvalues;
+  for (int64_t k = 0; k < n; ++k) eigenvalues.push_back(1 + spread * static_cast<double>(k));
+  return symmetric_with_eigenvalues(seed, eigenvalues);
+}
+
 Input spd(int64_t n, uint64_t seed) {
   return made("a symmetric positive definite " + std::to_string(n) + "x" + std::to_string(n) + " matrix (seed " +
                   std::to_string(seed) + ")",
@@ -222,6 +232,21 @@ LETHE_OP_CASES(linalg) {
                                              for (int k = 0; k < 9; ++k) w.push_back(1 + 0.5 * k);
                                              return expected(w, {9});
                                            }, {{DType::f64, 1e-12, 1e-12}}}});
+  // The square root of Q·diag(λ)·Qᵀ is Q·diag(√λ)·Qᵀ; a zero eigenvalue too (semi-definite).
+  for (const double first : {1.0, 0.0}) {
+    std::vector<double> eigenvalues;
+    for (int k = 0; k < 9; ++k) eigenvalues.push_back(k == 0 ? first : 0.5 * k);
+    std::vector<double> roots;
+    for (double e : eigenvalues) roots.push_back(std::sqrt(e));
+    cases.push_back({.name = first > 0 ? "sqrtmh/spd-9" : "sqrtmh/semidefinite-9",
+                     .fn = [](const V& in) { return sqrtmh(in[0]); },
+                     .forward = ForwardCheck{{made("Q·diag(λ)·Qᵀ, 9x9 (seed 75)",
+                                                  [eigenvalues] {
+                                                    return Tensor::from_vector(symmetric_with_eigenvalues(75, eigenvalues), {9, 9});
+                                                  })},
+                                             [roots](const V&) { return expected(symmetric_with_eigenvalues(75, roots), {9, 9}); },
+                                             {{DType::f64, 1e-7, 1e-7}}}});
+  }
   cases.push_back({.name = "cholesky/spd-9",
                    .fn = [](const V& in) { return cholesky(in[0]); },
                    .forward = ForwardCheck{{spd(9, 72)}, [](const V& in) {

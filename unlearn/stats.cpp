@@ -436,4 +436,15 @@ nlohmann::json to_json(const CensoredSummary& s) {
           {"kaplan_meier", km}};
 }
 
+Proportion wilson_interval(int64_t hits, int64_t count, double confidence) {
+  LETHE_CHECK(count > 0 && hits >= 0 && hits <= count, "wilson_interval", "needs 0 ≤ hits ≤ count, count > 0; got ",
+              hits, " of ", count);
+  LETHE_CHECK(confidence > 0 && confidence < 1, "wilson_interval", "confidence ", confidence, " is not in (0, 1)");
+  const double n = static_cast<double>(count), p = static_cast<double>(hits) / n;
+  const double z = normal_quantile(0.5 + confidence / 2), z2n = z * z / n;
+  const double centre = (p + z2n / 2) / (1 + z2n);
+  const double half = z * std::sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n);
+  return {hits, count, p, std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
 }  // namespace lethe::unlearn::stats

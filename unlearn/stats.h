@@ -11,6 +11,7 @@
 //  - fit_temperature: temperature scaling (Guo et al. 2017), the T > 0 minimising the mean NLL of
 //    softmax(logits / T) on held-out data.
 //  - membership_gap: mean test loss − mean forget loss, in nats.
+//  - wilson_interval: a binomial share's confidence interval (Wilson's score interval).
 //  - Display: format_bound prints "≥ 300", "≤ 0.5" or "n/a" — a ratio with a censored denominator
 //    prints as a bound or n/a, never as a number that looks exact.
 // Everything is float64; inputs that cannot be summarised (empty, non-finite, mismatched) throw
@@ -131,6 +132,14 @@ double temperature_nll(const std::vector<double>& logits, int64_t classes, const
 // (logits that carry no signal about the labels, or an inverted one), and 1 when the logits are
 // equal within every row (the NLL does not depend on T).
 double fit_temperature(const std::vector<double>& logits, int64_t classes, const std::vector<int64_t>& labels);
+
+// A binomial share hits/count with its Wilson score interval at `confidence` (right at 0 and 1,
+// unlike the normal approximation's): a generator's fidelity.
+struct Proportion {
+  int64_t hits = 0, count = 0;
+  double value = 0, lo = 0, hi = 0;
+};
+Proportion wilson_interval(int64_t hits, int64_t count, double confidence = 0.95);
 
 // Mean test loss − mean forget loss (per-sample cross-entropy, nats): ≈ 0 for a model that never saw
 // the forget set, > 0 when it still fits the forget set better than unseen data.

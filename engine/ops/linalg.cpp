@@ -1,6 +1,7 @@
 // matmul and linear. Matrix operands stored as transposes (the views .t() and transpose(-1,-2)
 // make) go to GEMM as they are, with the transpose flag set, so backward's Bᵀ and Aᵀ cost no copy.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -66,6 +67,23 @@ Tensor eigvalsh(const Tensor& a) {
   check_square_f64("eigvalsh", a);
   const int64_t n = a.size(0);
   return Tensor::from_vector(blas::symmetric_eigenvalues(n, a.to_vector<double>()), {n}).to(a.device());
+}
+
+Tensor sqrtmh(const Tensor& a) {
+  check_square_f64("sqrtmh", a);
+  const int64_t n = a.size(0);
+  std::vector<double> v;
+  const std::vector<double> w = blas::symmetric_eigenvalues(n, a.to(Device::cpu()).contiguous().to_vector<double>(), &v);
+  std::vector<double> root(w.size());
+  for (size_t k = 0; k < w.size(); ++k) root[k] = std::sqrt(std::max(w[k], 0.0));
+  std::vector<double> s(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (int64_t k = 0; k < n; ++k) sum += v[static_cast<size_t>(i * n + k)] * root[static_cast<size_t>(k)] * v[static_cast<size_t>(j * n + k)];
+      s[static_cast<size_t>(i * n + j)] = sum;
+    }
+  return Tensor::from_vector(s, {n, n}).to(a.device());
 }
 
 Tensor cholesky(const Tensor& a) {

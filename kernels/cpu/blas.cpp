@@ -155,14 +155,15 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, double, const f
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
 
-std::vector<double> symmetric_eigenvalues(int64_t n, std::vector<double> a) {
+std::vector<double> symmetric_eigenvalues(int64_t n, std::vector<double> a, std::vector<double>* vectors) {
   LETHE_CHECK(n > 0 && static_cast<int64_t>(a.size()) == n * n, "eigenvalues", "expected a ", n, "x", n,
               " matrix, got ", a.size(), " values");
   const int order = as_blas_int(n, "n");
   const auto dsyevd = library().dsyevd;
   std::vector<double> w(static_cast<size_t>(n));
-  // A workspace query first (lwork = liwork = -1), then the solve; 'N': eigenvalues only.
-  const char jobz = 'N', uplo = 'U';
+  // A workspace query first (lwork = liwork = -1), then the solve; 'N': eigenvalues only, 'V': and
+  // the eigenvectors, over `a` column by column.
+  const char jobz = vectors != nullptr ? 'V' : 'N', uplo = 'U';
   int info = 0, lwork = -1, liwork = -1, iwork_size = 0;
   double work_size = 0;
   dsyevd(&jobz, &uplo, &order, a.data(), &order, w.data(), &work_size, &lwork, &iwork_size, &liwork, &info);
@@ -175,6 +176,11 @@ std::vector<double> symmetric_eigenvalues(int64_t n, std::vector<double> a) {
   LETHE_CHECK(info >= 0, "eigenvalues", "LAPACK dsyevd: argument ", -info, " is invalid");
   LETHE_CHECK(info == 0, "eigenvalues", "LAPACK dsyevd did not converge (", info,
               " off-diagonal elements left); is the ", n, "x", n, " matrix finite?");
+  if (vectors != nullptr) {  // column-major to row-major: eigenvector j becomes column j
+    vectors->resize(a.size());
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) (*vectors)[static_cast<size_t>(i * n + j)] = a[static_cast<size_t>(j * n + i)];
+  }
   return w;
 }
 

@@ -14,9 +14,10 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
           int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc);
 
 // The eigenvalues, ascending, of the symmetric n×n matrix `a` (stored whole; LAPACK reads one
-// triangle), by LAPACK's dsyevd from the same OpenBLAS. Throws lethe::Error if LAPACK
+// triangle), by LAPACK's dsyevd from the same OpenBLAS; with `vectors`, also the orthonormal
+// eigenvectors, row-major n×n with eigenvector j in column j. Throws lethe::Error if LAPACK
 // fails (a matrix with NaN, say).
-std::vector<double> symmetric_eigenvalues(int64_t n, std::vector<double> a);
+std::vector<double> symmetric_eigenvalues(int64_t n, std::vector<double> a, std::vector<double>* vectors = nullptr);
 
 // LAPACK's Cholesky factorisation, in place: the row-major symmetric positive definite n×n `a`
 // becomes L (lower triangle, row-major) with A = L·Lᵀ; the upper triangle keeps A's values.
