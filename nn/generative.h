@@ -22,6 +22,8 @@ inline uint64_t substream(uint64_t stream, uint64_t k) { return stream * kSubstr
 // The seed of a model's training and evaluation draws: apart from its initialisation's (seed) and
 // its loader's, whose streams are small numbers too.
 inline uint64_t draw_seed(uint64_t model_seed) { return model_seed ^ 0x9e3779b97f4a7c15ull; }
+// The seed of an unlearning method's draws (its --seed), apart from the training draws'.
+inline uint64_t unlearning_draw_seed(uint64_t method_seed) { return draw_seed(method_seed) ^ 0x632be59bd9b4e019ull; }
 
 class Generator : public Module {
  public:

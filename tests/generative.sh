@@ -3,7 +3,8 @@
 # test loss and resumes, `lethe eval` gives the same loss; `lethe sample` writes a PNG grid and the
 # tensors, the same for the same seed; bad input is refused with a reason: a classifier
 # checkpoint, a class out of range, --count 0, a generator checkpoint whose tensors are of another
-# shape, a diverging run, and a generator given to unlearn or relearn (not theirs yet); `lethe eval
+# shape, a diverging run, a generator given to relearn (not its yet), IEU on a generator without a
+# cap, a scenario other than class:C, SCRUB; `lethe unlearn` runs a method on it; `lethe eval
 # --scenario class:0 --evaluator` gives its metrics (fidelity with intervals, Fréchet distances,
 # losses) and refuses a missing or generator evaluator and a scenario other than class:C.
 #   tests/generative.sh BUILD_DIR/tools/lethe
@@ -98,7 +99,19 @@ refused "its metrics need --evaluator" eval --checkpoint "$work/g.safetensors" -
 refused "eval --evaluator: .*holds the generator" eval --checkpoint "$work/g.safetensors" --scenario class:0 --evaluator "$work/g.safetensors"
 refused "a generator forgets classes: the scenario is class:C" eval --checkpoint "$work/g.safetensors" --scenario random:0.1 --evaluator "$work/mlp.safetensors"
 refused "--evaluator judges a generator" eval --checkpoint "$work/mlp.safetensors" --scenario class:0 --evaluator "$work/mlp.safetensors"
-refused "holds the generator cvae: unlearning, relearning" unlearn --from "$work/g.safetensors" --scenario class:0 --method ft --out "$work/u.safetensors"
+# Unlearning a class: the methods take the generator's loss; IEU needs a cap in its units.
+"$lethe" unlearn --from "$work/g.safetensors" --scenario class:0 --method ieu --cap 1000 --lr 1e-5 --steps 4 --batch 32 \
+  --out "$work/u.safetensors" --json > "$work/u.json" 2> "$work/err" || fail "unlearn ieu of a cvae failed: $(cat "$work/err")"
+python3 - "$work/u.json" <<'PY' || fail "unlearning a cvae reported the wrong things"
+import json, sys
+u = json.load(open(sys.argv[1]))
+assert u["model"] == "cvae" and u["method"] == "ieu" and u["details"]["ascent_steps"] == 4, u
+assert "metrics" not in u, "a classifier's metrics for a generator"
+PY
+refused "give --cap in its loss's units" unlearn --from "$work/g.safetensors" --scenario class:0 --method ieu --out "$work/u2.safetensors"
+refused "a generator forgets classes \(class:C\)" unlearn --from "$work/g.safetensors" --scenario random:0.1 --method ft --out "$work/u2.safetensors"
+refused "SCRUB distils a classifier's logits" unlearn --from "$work/g.safetensors" --scenario class:0 --method scrub --out "$work/u2.safetensors"
+[[ ! -e $work/u2.safetensors ]] || fail "a refused unlearn wrote a checkpoint"
 refused "holds the generator cvae: unlearning, relearning" relearn --from "$work/g.safetensors" --scenario class:0
 refused "not finite" train --model cvae --optimizer sgd --lr 1e5 --limit 256 --epochs 1 --no-test --out "$work/nan.safetensors"
 [[ ! -e $work/nan.safetensors ]] || fail "a diverged run wrote a checkpoint"

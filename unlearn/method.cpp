@@ -1,5 +1,7 @@
 #include "unlearn/method.h"
 
+#include "nn/generative.h"
+
 #include <cmath>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +37,18 @@ data::Batch BatchStream::next() {
     ++epoch_;
   }
   return loader_.batch(epoch_, index_++);
+}
+
+Tensor MethodRun::loss(const data::Batch& b, uint64_t draw) const {
+  if (nn::Generator* g = model.generator()) return mean(g->loss(b.images, b.labels, nn::unlearning_draw_seed(options.seed), draw));
+  return cross_entropy(model.forward(b.images), b.labels);
+}
+
+Tensor MethodRun::sample_losses(const data::Batch& b, uint64_t draw) const {
+  if (nn::Generator* g = model.generator()) return g->loss(b.images, b.labels, nn::unlearning_draw_seed(options.seed), draw);
+  CrossEntropyOptions none;
+  none.reduction = Reduction::none;
+  return cross_entropy(model.forward(b.images), b.labels, none);
 }
 
 BatchStream MethodRun::retain_stream() const {

@@ -33,7 +33,13 @@ class BatchStream {
   int64_t epoch_ = 0, index_ = 0;
 };
 
-// What a method run sees. `model` starts as a copy of the original and is changed in place.
+// The stream of a generator's random draws (nn/generative.h) for the k-th batch loss of a step.
+inline uint64_t draw_stream(int64_t step, int k) { return static_cast<uint64_t>(step) * 4 + static_cast<uint64_t>(k); }
+
+// What a method run sees. `model` starts as a copy of the original and is changed in place. The
+// model is a classifier or a class-conditional generator (cvae, ddpm-s): methods take its losses
+// through loss() and sample_losses(), which are the cross-entropy for a classifier and the
+// generator's per-image loss (negative ELBO, denoising error) for a generator.
 struct MethodRun {
   nn::Model& model;
   const nn::Checkpoint& original;  // its metadata says how it was trained (retrain reuses it)
@@ -46,6 +52,12 @@ struct MethodRun {
   // after the k-th optimizer/update step, of `total`. For a trajectory log (unlearn/trajectory.h).
   using Observe = std::function<void(int64_t step, int64_t total, const NamedTensors& params)>;
   Observe observe = {};
+
+  // The mean loss of a batch, and the per-sample losses [N]; a generator's draws come from Philox
+  // (a seed derived from options.seed, `draw`: draw_stream(step, k)).
+  Tensor loss(const data::Batch& b, uint64_t draw) const;
+  Tensor sample_losses(const data::Batch& b, uint64_t draw) const;
+  bool generator() const { return model.generator() != nullptr; }
 
   data::Subset retain() const { return {train, split.retain}; }
   data::Subset forget() const { return {train, split.forget}; }
@@ -81,7 +93,9 @@ void sgd_steps(MethodRun& run, double lr, double clip, const std::function<Tenso
                const std::function<void(int64_t)>& after_backward = {},
                const std::function<void(int64_t)>& after_step = {});
 
-// RL's loss on the next batches: CE(retain) + CE(forget relabelled by random_other_labels).
+// RL's loss on the next batches: CE(retain) + CE(forget relabelled by random_other_labels). For a
+// generator (SalUn's generative form) the forget classes' labels are paired with other classes'
+// images instead: L(retain) + L(retain images labelled with the forget batch's labels).
 Tensor random_label_loss(MethodRun& run, BatchStream& retain, BatchStream& forget, int64_t step);
 
 // Labels other than the true ones, uniform over the other classes, keyed by (seed, step, sample).

@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <optional>
 
@@ -13,6 +14,7 @@
 #include "engine/error.h"
 #include "engine/version.h"
 #include "nn/checkpoint.h"
+#include "nn/generative.h"
 #include "nn/option_json.h"
 #include "unlearn/study/option_flags.h"
 #include "unlearn/study/progress.h"
@@ -40,7 +42,7 @@ void run_unlearn(const UnlearnOptions& o) {
   const CommandRun command("unlearn", o.run);
   const Device device = command.device();
   const unlearn::Method& method = unlearn::find_method(o.method);
-  const DataSource source = load_data(o.run, true, !o.skip_eval);  // only the report reads the test set
+  DataSource source = load_data(o.run, true, !o.skip_eval);  // only the report reads the test set
   const unlearn::Split split = resolve_split(o.scenario, source);
   // A drawn split is always written (with the checkpoint, once the method has run), so later runs
   // (relearning, other methods) can reuse it.
@@ -48,10 +50,18 @@ void run_unlearn(const UnlearnOptions& o) {
       !o.split_out.empty() ? o.split_out : o.scenario.split.empty() ? o.out + ".split.json" : o.scenario.split;
   const bool writes_split = !o.split_out.empty() || split_file != o.scenario.split;
   unlearn::MethodOptions options = o.method_options;
-  options.resolve(split.scenario);
-
   const nn::Checkpoint original = load_checkpoint_for(o.from, source, o.model);
-  require_classifier(original.info, o.from, "unlearn");
+  const bool generator = nn::is_generator_name(original.info.model.name);
+  if (generator) {
+    source.normalization = {};  // a generator models pixels in [0, 1]
+    LETHE_CHECK(split.scenario.kind == unlearn::ScenarioKind::class_wise, "unlearn", o.from, " holds the generator ",
+                original.info.model.name, ": a generator forgets classes (class:C), not ", split.scenario.str());
+    LETHE_CHECK(!std::isnan(options.cap) || method.name.rfind("ieu", 0) != 0, "unlearn",
+                "IEU's gate caps the forget loss; for the generator ", original.info.model.name,
+                " give --cap in its loss's units (the classifiers' default, a cross-entropy, means nothing here): e.g. "
+                "the retrained generator's forget loss (lethe eval --scenario ... --evaluator ...)");
+  }
+  options.resolve(split.scenario);
   check_trained_for(original.info, o.from, split);
   nn::Model model = nn::load_model(original, device, method.grad_buffers);
   if (!o.retrained.empty()) load_checkpoint_for(o.retrained, source, o.model);  // checked now, before anything is written
@@ -133,7 +143,10 @@ void run_unlearn(const UnlearnOptions& o) {
                  {"lethe_version", version()}});
   if (!o.trajectory.empty()) result["trajectory"] = o.trajectory;
   std::string text = fmt::format("{}: {:.1f} s\ncheckpoint: {}\n", method.name, method_seconds, o.out);
-  if (!o.skip_eval) {
+  if (generator) {
+    text += "a generator's metrics: lethe eval --checkpoint " + o.out + " --scenario " + split.scenario.str() +
+            " --evaluator CLASSIFIER\n";
+  } else if (!o.skip_eval) {
     const UnlearningReport report = unlearning_report(model, {source, split, device, o.from, o.retrained, o.model});
     result.update(report.json);
     text += report.text;

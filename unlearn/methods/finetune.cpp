@@ -8,10 +8,7 @@ namespace lethe::unlearn {
 
 nlohmann::json run_finetune(MethodRun& run) {
   BatchStream retain = run.retain_stream();
-  sgd_steps(run, run.options.lr, 0, [&](int64_t) {
-    const data::Batch b = retain.next();
-    return cross_entropy(run.model.forward(b.images), b.labels);
-  });
+  sgd_steps(run, run.options.lr, 0, [&](int64_t step) { return run.loss(retain.next(), draw_stream(step, 0)); });
   return nullptr;
 }
 

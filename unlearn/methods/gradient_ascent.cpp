@@ -1,4 +1,4 @@
-// GA: gradient ascent on the forget set: maximise its cross-entropy. It has its own, small
+// GA: gradient ascent on the forget set: maximise its cross-entropy (a generator's: its loss). It has its own, small
 // learning rate (--ga-lr) and clips its gradient (--ascent-clip): ascent on an unbounded loss
 // otherwise drives the logits to overflow.
 #include <nlohmann/json.hpp>
@@ -10,10 +10,8 @@ namespace lethe::unlearn {
 
 nlohmann::json run_gradient_ascent(MethodRun& run) {
   BatchStream forget = run.forget_stream();
-  sgd_steps(run, run.options.ga_lr, run.options.ascent_clip, [&](int64_t) {
-    const data::Batch b = forget.next();
-    return neg(cross_entropy(run.model.forward(b.images), b.labels));
-  });
+  sgd_steps(run, run.options.ga_lr, run.options.ascent_clip,
+            [&](int64_t step) { return neg(run.loss(forget.next(), draw_stream(step, 0))); });
   return nullptr;
 }
 

@@ -66,9 +66,8 @@ nlohmann::json run_ieu(MethodRun& run) {
     if (o.single_pass) {
       arena.zero_grad(0);
       const int64_t nr = r.labels.numel(), nf = f.labels.numel();
-      CrossEntropyOptions none;
-      none.reduction = Reduction::none;
-      const Tensor losses = cross_entropy(model.forward(concat({r.images, f.images}, 0)), concat({r.labels, f.labels}, 0), none);
+      const Tensor losses =
+          run.sample_losses({concat({r.images, f.images}, 0), concat({r.labels, f.labels}, 0), {}}, draw_stream(step, 0));
       const Tensor retain_loss = mean(losses.narrow(0, 0, nr));
       forget_loss = mean(losses.narrow(0, nr, nf));
       const Tensor open = lt(forget_loss.detach(), cap).to(forget_loss.dtype());
@@ -77,9 +76,9 @@ nlohmann::json run_ieu(MethodRun& run) {
       gate_open_steps.add_(open.to(DType::f64));
     } else {
       forget_loss = retain_and_forget_gradients(
-          arena, [&] { cross_entropy(model.forward(r.images), r.labels).backward(); },
+          arena, [&] { run.loss(r, draw_stream(step, 0)).backward(); },
           [&] {
-            Tensor loss = cross_entropy(model.forward(f.images), f.labels);
+            Tensor loss = run.loss(f, draw_stream(step, 1));
             loss.backward();
             return loss;
           });

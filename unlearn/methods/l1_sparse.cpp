@@ -12,8 +12,7 @@ nlohmann::json run_l1_sparse(MethodRun& run) {
   const std::vector<Tensor> params = run.model.net().parameters();
   const double steps = static_cast<double>(run.options.steps);
   sgd_steps(run, run.options.lr, 0, [&](int64_t step) {
-    const data::Batch b = retain.next();
-    Tensor loss = cross_entropy(run.model.forward(b.images), b.labels);
+    Tensor loss = run.loss(retain.next(), draw_stream(step, 0));
     const double gamma = run.options.l1 * (1 - static_cast<double>(step) / steps);
     if (gamma == 0) return loss;
     Tensor l1;

@@ -10,10 +10,9 @@ namespace lethe::unlearn {
 nlohmann::json run_neggrad_plus(MethodRun& run) {
   BatchStream retain = run.retain_stream(), forget = run.forget_stream();
   const double beta = run.options.neggrad_beta;
-  sgd_steps(run, run.options.lr, run.options.ascent_clip, [&](int64_t) {
+  sgd_steps(run, run.options.lr, run.options.ascent_clip, [&](int64_t step) {
     const data::Batch r = retain.next(), f = forget.next();
-    return sub(mul(cross_entropy(run.model.forward(r.images), r.labels), beta),
-               mul(cross_entropy(run.model.forward(f.images), f.labels), 1 - beta));
+    return sub(mul(run.loss(r, draw_stream(step, 0)), beta), mul(run.loss(f, draw_stream(step, 1)), 1 - beta));
   });
   return nullptr;
 }

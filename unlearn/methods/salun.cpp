@@ -38,7 +38,9 @@ std::pair<Tensor, int64_t> saliency_mask(MethodRun& run, double fraction) {
   const double n = static_cast<double>(loader.size());
   for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
     const data::Batch batch = loader.batch(0, b);
-    mul(cross_entropy(model.forward(batch.images), batch.labels, sum), 1 / n).backward();
+    const Tensor total = run.generator() ? lethe::sum(run.sample_losses(batch, static_cast<uint64_t>(b)))
+                                         : cross_entropy(model.forward(batch.images), batch.labels, sum);
+    mul(total, 1 / n).backward();
   }
   model.train(was_training);
   std::vector<float> magnitude = abs(arena.grad(0)).to(DType::f32).to_vector<float>();

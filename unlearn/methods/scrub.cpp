@@ -66,6 +66,8 @@ std::vector<bool> scrub_schedule(int64_t steps, int64_t epochs, int64_t msteps, 
 }
 
 nlohmann::json run_scrub(MethodRun& run) {
+  LETHE_CHECK(!run.generator(), "scrub", "SCRUB distils a classifier's logits; ", run.model.spec().name,
+              " is a generator (its methods: retrain, ft, ga, neggrad+, rl, l1-sparse, salun, ieu)");
   const MethodOptions& o = run.options;
   nn::Model teacher = nn::load_model(run.original, run.model.device());
   teacher.eval();
