@@ -3,8 +3,9 @@
 # test loss and resumes, `lethe eval` gives the same loss; `lethe sample` writes a PNG grid and the
 # tensors, the same for the same seed; bad input is refused with a reason: a classifier
 # checkpoint, a class out of range, --count 0, a generator checkpoint whose tensors are of another
-# shape, a diverging run, a generator given to relearn (not its yet), IEU on a generator without a
-# cap, a scenario other than class:C, SCRUB; `lethe unlearn` runs a method on it; `lethe eval
+# shape, a diverging run, a generator given to relearn without an evaluator, IEU on a generator
+# without a cap, a scenario other than class:C, SCRUB; `lethe unlearn` runs a method on it (and
+# retrains it), `lethe relearn --evaluator` measures the RCD of generators; `lethe eval
 # --scenario class:0 --evaluator` gives its metrics (fidelity with intervals, Fréchet distances,
 # losses) and refuses a missing or generator evaluator and a scenario other than class:C.
 #   tests/generative.sh BUILD_DIR/tools/lethe
@@ -112,7 +113,30 @@ refused "give --cap in its loss's units" unlearn --from "$work/g.safetensors" --
 refused "a generator forgets classes \(class:C\)" unlearn --from "$work/g.safetensors" --scenario random:0.1 --method ft --out "$work/u2.safetensors"
 refused "SCRUB distils a classifier's logits" unlearn --from "$work/g.safetensors" --scenario class:0 --method scrub --out "$work/u2.safetensors"
 [[ ! -e $work/u2.safetensors ]] || fail "a refused unlearn wrote a checkpoint"
-refused "holds the generator cvae: unlearning, relearning" relearn --from "$work/g.safetensors" --scenario class:0
+# RCD of generators: the unlearned, the original and the retrained cvae relearn class 0, judged by
+# the classifier; the retrained one is the denominator.
+"$lethe" unlearn --from "$work/g.safetensors" --scenario class:0 --method retrain --out "$work/r.safetensors" \
+  --split-out "$work/split.json" > /dev/null 2> "$work/err" || fail "retraining a cvae failed: $(cat "$work/err")"
+"$lethe" relearn --split "$work/split.json" --from "$work/u.safetensors" --original "$work/g.safetensors" \
+  --retrained "$work/r.safetensors" --evaluator "$work/mlp.safetensors" --samples-per-class 40 --loss-images 64 \
+  --steps 6 --cap-limit 12 --batch 32 --lr 1e-4 --eval-every 3 --json > "$work/relearn.json" 2> "$work/err" ||
+  fail "relearning cvaes failed: $(cat "$work/err")"
+python3 - "$work/relearn.json" <<'PY' || fail "the generators' relearning results are wrong"
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+assert r["relearn"]["retain_mix"] == 0 and r["relearn_data"]["retain_samples"] == 0, r["relearn_data"]
+models = {m["role"]: m for m in r["models"]}
+assert set(models) == {"original", "retrained", "unlearned"}, list(models)
+for m in models.values():
+    x = m["metrics"]
+    assert 0 <= x["fa"] <= 1 and 0 <= x["ra"] <= 1 and x["ta"] is None and x["mia"] is None, x
+    assert m["curve"] and all(0 <= p["forget_accuracy"] <= 1 and math.isfinite(p["forget_loss"]) for p in m["curve"]), m["curve"]
+    assert "loss_steps" in m["rcd"] and "accuracy_steps" in m["rcd"] and "normalized" in m["rcd"], m["rcd"]
+assert models["original"]["rcd"]["loss_steps"] == 0, models["original"]["rcd"]  # meets its own targets at once
+assert models["retrained"]["rcd"]["cap"] == 12, models["retrained"]["rcd"]
+PY
+refused "relearning a generator needs --evaluator" relearn --split "$work/split.json" --from "$work/u.safetensors" --original "$work/g.safetensors"
+refused "--evaluator is for generators" relearn --split "$work/split.json" --from "$work/mlp.safetensors" --evaluator "$work/mlp.safetensors"
 refused "not finite" train --model cvae --optimizer sgd --lr 1e5 --limit 256 --epochs 1 --no-test --out "$work/nan.safetensors"
 [[ ! -e $work/nan.safetensors ]] || fail "a diverged run wrote a checkpoint"
 echo "$name: ok"

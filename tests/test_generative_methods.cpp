@@ -1,7 +1,8 @@
 // The unlearning methods on a generator (issue 17): each runs on a tiny cvae, moves its weights,
 // stays finite and is reproducible; generative RL descends L(retain) + L(retain images with the
 // forget batch's labels), checked against autograd on the same batches and draws; IEU's gate reads
-// the generator's forget loss; SCRUB (a classifier's distillation) is refused.
+// the generator's forget loss; SCRUB (a classifier's distillation) is refused; relearning a
+// generator (RCD) is measured by its judge, deterministically, with the exact bracket replay.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "nn/generative.h"
+#include "unlearn/relearn.h"
 #include "unlearn_fixture.h"
 
 using namespace lethe;
@@ -106,4 +108,67 @@ TEST_CASE("generator IEU: the gate reads the generator's forget loss") {
   const Outcome capped = run_generator_method("ieu", o, c);
   CHECK(capped.details["ascent_steps"] == 0);
   CHECK(capped.details["capped_steps"] == 3);
+}
+
+TEST_CASE("generator RCD: relearning a cvae is measured by its judge, deterministic, and the bracket replay exact") {
+  const MethodCase c = generator_case();
+  nn::Model original = nn::load_model(c.original, Device::cpu());
+  // The unlearned stand-in: the original after a few steps of gradient ascent on the forget set.
+  MethodOptions ga = small_steps("ga");
+  ga.ga_lr = 1e-2;
+  nn::Model unlearned = nn::load_model(c.original, Device::cpu());
+  {
+    MethodOptions resolved = ga;
+    resolved.resolve(c.split.scenario);
+    MethodRun run{unlearned, c.original, c.train, c.split, data::Normalization{}, resolved, {}};
+    find_method("ga").run(run);
+  }
+  nn::ModelSpec judge_spec{"mlp", 1, kSize, kClasses};
+  nn::Model evaluator(judge_spec, 5, Device::cpu());
+  GeneratorJudge judge{&evaluator, data::fashion_mnist_normalization(), std::vector<int64_t>(40, 1), 9};
+
+  RelearnOptions o;
+  o.steps = 12;
+  o.batch = 16;
+  o.lr = 1e-3;
+  o.retain_mix = 0;
+  o.stop = "none";
+  o.resolve(c.split.scenario);
+  const RelearnData data = relearn_data(c.train, c.split, o);
+  const ForgetMetrics reference = forget_metrics(original, data.forget, data::Normalization{}, o, {}, &judge);
+  CHECK((reference.accuracy >= 0 && reference.accuracy <= 1));
+  CHECK(std::isfinite(reference.loss));
+  RelearnTargets targets = relearn_targets(o, reference);
+  const std::vector<NamedTensors> starts{original.net().state_dict(), unlearned.net().state_dict()};
+  auto run = [&](int64_t every) {
+    RelearnOptions with = o;
+    with.eval_every = every;
+    return relearn(original.spec(), starts, data, data::Normalization{}, with, targets, Device::cpu(),
+                   RelearnMode::automatic, {}, {}, {}, &judge);
+  };
+  const std::vector<RelearnResult> every_step = run(1), every_fourth = run(4), again = run(4);
+  REQUIRE(every_step.size() == 2);
+  for (size_t m = 0; m < 2; ++m) {
+    CAPTURE(m);
+    CHECK(every_step[m].curve.size() == 13);  // steps 0..12
+    for (const RelearnPoint& p : every_step[m].curve) {
+      CHECK((p.forget_accuracy >= 0 && p.forget_accuracy <= 1));
+      CHECK(std::isfinite(p.forget_loss));
+    }
+    // Evaluating every 4th step and replaying the bracket finds the first crossing evaluating
+    // every step finds, and the points it shares with it are the same numbers.
+    CHECK(every_fourth[m].loss_steps == every_step[m].loss_steps);
+    CHECK(every_fourth[m].accuracy_steps == every_step[m].accuracy_steps);
+    CHECK(every_fourth[m].curve.back().forget_loss == every_step[m].curve.back().forget_loss);
+    CHECK(again[m].curve.size() == every_fourth[m].curve.size());
+    CHECK(again[m].curve.back().forget_loss == every_fourth[m].curve.back().forget_loss);
+  }
+  // The ascended model's loss crossing lies inside a bracket of 4 (step 3 here), so the replay ran.
+  CHECK(every_step[1].loss_steps > 0);
+  CHECK(every_step[1].loss_steps % 4 != 0);
+  // The original meets its own loss target at step 0; the ascended model starts above it.
+  CHECK(every_step[0].loss_steps == 0);
+  CHECK(every_step[1].curve.front().forget_loss > targets.loss);
+  CHECK_THROWS_WITH_AS(relearn(original.spec(), starts, data, data::Normalization{}, o, targets, Device::cpu()),
+                       doctest::Contains("needs a judge"), Error);
 }

@@ -12,8 +12,10 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "nn/data/loader.h"
+#include "nn/generative.h"
 #include "nn/optim.h"
 #include "nn/stacked.h"
+#include "unlearn/generative_metrics.h"
 #include "unlearn/metrics.h"
 #include "unlearn/stats.h"
 
@@ -23,6 +25,9 @@ namespace {
 
 constexpr uint64_t kForgetSampleStream = uint64_t{5} << 32;
 constexpr uint64_t kRetainSampleStream = kForgetSampleStream + 1;
+// A generator's draws while relearning: its steps' (stream = the step) and its evaluations' (stream =
+// the forget batch), each seed apart from the other draws' and from training's.
+constexpr uint64_t kGeneratorStepSeed = 0x7265'6c65'6172'6e31ull, kGeneratorEvalSeed = kGeneratorStepSeed + 1;
 
 // `k` of `indices` (at most all of them) drawn with Philox (seed, stream), in ascending order. The
 // first k of one permutation: a smaller k draws a subset of a larger one.
@@ -219,7 +224,7 @@ class Learners {
  public:
   virtual ~Learners() = default;
   virtual int64_t size() const = 0;
-  virtual void step(const data::Batch& batch) = 0;
+  virtual void step(const data::Batch& batch, int64_t step) = 0;  // `step`: the relearning step it takes (from 0)
   // The forget set's metrics of every learner; calibrated on `heldout` when it has batches.
   virtual std::vector<ForgetMetrics> evaluate(const EvalSet& forget, const EvalSet& heldout) = 0;
   virtual std::vector<double> distances() const = 0;
@@ -234,12 +239,38 @@ class Learners {
 };
 using LearnersFactory = std::function<std::unique_ptr<Learners>(const std::vector<ModelState>&)>;
 
-// Each model on its own, through the ordinary path: nn::Model, cross_entropy, backward, step.
+// A generator's forget metrics (GeneratorJudge): the fidelity of its samples, and its mean loss over
+// the forget images, batch b's draws from stream b.
+ForgetMetrics generator_forget_metrics(nn::Model& model, const EvalSet& forget, const GeneratorJudge& by) {
+  const bool was_training = model.net().is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  nn::Generator& g = *model.generator();
+  double total = 0;
+  int64_t count = 0;
+  for (size_t b = 0; b < forget.images.size(); ++b) {
+    const auto n = static_cast<int64_t>(forget.labels[b].size());
+    const Tensor labels = Tensor::from_vector(forget.labels[b], {n}).to(model.device());
+    total += sum(g.loss(forget.images[b].to(model.spec().dtype), labels, kGeneratorEvalSeed, b)).to(DType::f64).item();
+    count += n;
+  }
+  const Judgement j = judge(*by.evaluator, nn::generate(model, by.labels, by.seed), by.normalization);
+  int64_t hits = 0;
+  for (size_t i = 0; i < j.predicted.size(); ++i) hits += j.predicted[i] == by.labels[i];
+  model.train(was_training);
+  ForgetMetrics m;
+  m.accuracy = static_cast<double>(hits) / static_cast<double>(by.labels.size());
+  m.loss = total / static_cast<double>(std::max<int64_t>(count, 1));
+  return m;
+}
+
+// Each model on its own, through the ordinary path: nn::Model, cross_entropy (a generator's loss),
+// backward, step.
 class SequentialLearners final : public Learners {
  public:
   SequentialLearners(const nn::ModelSpec& spec, const std::vector<ModelState>& states, Device device,
-                     const RelearnOptions& o)
-      : options_(o), step_(device, o.cuda_graph, [this](const Tensor& images, const Tensor& labels) {
+                     const RelearnOptions& o, const GeneratorJudge* judge)
+      : options_(o), judge_(judge), step_(device, o.cuda_graph, [this](const Tensor& images, const Tensor& labels) {
           for (One& m : models_) {
             m.model->train(options_.bn == "train");
             m.model->arena().zero_grad(0);
@@ -259,9 +290,24 @@ class SequentialLearners final : public Learners {
   }
   int64_t size() const override { return static_cast<int64_t>(models_.size()); }
 
-  void step(const data::Batch& batch) override { step_(batch); }
+  void step(const data::Batch& batch, int64_t step) override {
+    if (judge_ == nullptr) return step_(batch);
+    for (One& m : models_) {  // a generator: its draws keyed by the step (no CUDA graph: they change)
+      m.model->train(options_.bn == "train");
+      m.model->arena().zero_grad(0);
+      mean(m.model->generator()->loss(batch.images.to(m.model->spec().dtype), batch.labels, kGeneratorStepSeed,
+                                      static_cast<uint64_t>(step)))
+          .backward();
+      m.optimizer->step(0);
+    }
+  }
 
   std::vector<ForgetMetrics> evaluate(const EvalSet& forget, const EvalSet& heldout) override {
+    if (judge_ != nullptr) {
+      std::vector<ForgetMetrics> out;
+      for (One& m : models_) out.push_back(generator_forget_metrics(*m.model, forget, *judge_));
+      return out;
+    }
     NoGradGuard no_grad;
     const bool calibrate = !heldout.images.empty();
     std::vector<ForgetMetrics> out;
@@ -300,6 +346,7 @@ class SequentialLearners final : public Learners {
     Tensor start;
   };
   RelearnOptions options_;
+  const GeneratorJudge* judge_;  // null for a classifier
   std::vector<One> models_;
   StepRunner step_;  // last: its graphs go before the tensors they use
 };
@@ -324,7 +371,7 @@ class StackedLearners final : public Learners {
   }
   int64_t size() const override { return model_.models(); }
 
-  void step(const data::Batch& batch) override { step_(batch); }
+  void step(const data::Batch& batch, int64_t) override { step_(batch); }
 
   std::vector<ForgetMetrics> evaluate(const EvalSet& forget, const EvalSet& heldout) override {
     NoGradGuard no_grad;
@@ -493,7 +540,7 @@ class Driver {
       for (const size_t id : ids_) cap = std::min(cap, trackers_[id].result.cap);
       const int64_t span = std::min(options_.eval_every, cap - step);
       const std::vector<ModelState> snapshot = span > 1 ? learners_->states() : std::vector<ModelState>{};
-      for (int64_t i = 0; i < span; ++i) learners_->step(batch_at(step + i));
+      for (int64_t i = 0; i < span; ++i) learners_->step(batch_at(step + i), step + i);
       step += span;
       observe(step);
       const std::vector<ForgetMetrics> m = learners_->evaluate(forget_, heldout_);
@@ -583,7 +630,7 @@ class Driver {
     for (const size_t j : crossed) at.push_back(static_cast<size_t>(std::find(replayed.begin(), replayed.end(), j) - replayed.begin()));
     std::vector<bool> done(crossed.size(), false);
     for (int64_t step = from + 1; step <= end; ++step) {
-      again->step(batch_at(step - 1));
+      again->step(batch_at(step - 1), step - 1);
       const std::vector<ForgetMetrics> m = again->evaluate(forget_, heldout_);
       const std::vector<double> d = again->distances();
       for (size_t r = 0; r < crossed.size(); ++r) {
@@ -708,8 +755,12 @@ nlohmann::json relearn_data_json(const RelearnData& d, const RelearnOptions& o) 
 }
 
 ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const data::Normalization& normalization,
-                             const RelearnOptions& o, const data::Subset& heldout) {
+                             const RelearnOptions& o, const data::Subset& heldout, const GeneratorJudge* judge) {
   const EvalSet set = eval_set(forget, normalization, o.eval_batch, model.device());
+  if (model.generator() != nullptr) {
+    LETHE_CHECK(judge != nullptr && judge->evaluator != nullptr, "relearn", "a generator's forget metrics need a judge");
+    return generator_forget_metrics(model, set, *judge);
+  }
   const EvalSet held = eval_set(heldout, normalization, o.eval_batch, model.device());
   const bool was_training = model.net().is_training();
   model.eval();
@@ -754,8 +805,15 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
                                    const RelearnData& data, const data::Normalization& normalization,
                                    const RelearnOptions& o, const RelearnTargets& targets, Device device,
                                    RelearnMode mode, const std::function<void(const RelearnProgress&)>& progress,
-                                   const RelearnObserver& observe, const std::vector<size_t>& extended) {
+                                   const RelearnObserver& observe, const std::vector<size_t>& extended,
+                                   const GeneratorJudge* judge) {
   LETHE_CHECK(!starts.empty(), "relearn", "no models to relearn");
+  const bool generator = nn::is_generator_name(spec.name);
+  LETHE_CHECK(!generator || (judge != nullptr && judge->evaluator != nullptr && !judge->labels.empty()), "relearn",
+              "relearning the generator ", spec.name, " needs a judge (an evaluator classifier and the forget classes)");
+  LETHE_CHECK(!generator || o.target_set.empty() || o.target_set == "forget", "relearn",
+              "a generator's targets are measured on the forget set, not ", o.target_set);
+  LETHE_CHECK(!generator || data.heldout.indices.empty(), "relearn", "a generator's relearning has no calibration");
   check_labels(data.train, spec.classes, "training");
   check_labels(data.forget, spec.classes, "forget");
   if (!data.heldout.indices.empty()) check_labels(data.heldout, spec.classes, "held-out");
@@ -766,10 +824,11 @@ std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<
     states.push_back({cloned(m.net().state_dict()), {}, m.arena().data().clone()});
   }
   if (mode == RelearnMode::automatic) mode = device.is_cuda() ? RelearnMode::batched : RelearnMode::sequential;
-  const bool stacked = mode == RelearnMode::batched && nn::stackable(spec);
+  const bool stacked = mode == RelearnMode::batched && !generator && nn::stackable(spec);
+  const GeneratorJudge* measured_by = generator ? judge : nullptr;
   LearnersFactory factory = [&](const std::vector<ModelState>& s) -> std::unique_ptr<Learners> {
     if (stacked) return std::make_unique<StackedLearners>(spec, s, device, o);
-    return std::make_unique<SequentialLearners>(spec, s, device, o);
+    return std::make_unique<SequentialLearners>(spec, s, device, o, measured_by);
   };
   Driver driver(factory, data, normalization, o, targets, device, progress, observe);
   return driver.run(states, extended);

@@ -43,6 +43,18 @@ RelearnData relearn_data(std::shared_ptr<const data::Dataset> train, const Split
                          std::shared_ptr<const data::Dataset> test = nullptr);
 nlohmann::json relearn_data_json(const RelearnData& d, const RelearnOptions& o);
 
+// How a class-conditional generator's relearning is measured (issue 17): its forget fidelity (the
+// share of samples of `labels`, the forget classes, that `evaluator` classifies as their label)
+// stands for the forget accuracy, and its mean per-image loss on the forget images (negative
+// ELBO, denoising error; the same draws at every evaluation) for the forget loss. The samples are
+// drawn with `seed` at every evaluation too, so the curve moves only with the weights.
+struct GeneratorJudge {
+  nn::Model* evaluator = nullptr;
+  data::Normalization normalization;  // the evaluator's data normalisation
+  std::vector<int64_t> labels;        // the labels of the samples drawn at each evaluation
+  uint64_t seed = 0;
+};
+
 struct ForgetMetrics {
   double accuracy = kUnset, loss = kUnset;  // fraction; mean cross-entropy in nats
   // With a held-out set: the temperature fitted on it, the forget loss at that temperature, and
@@ -50,9 +62,10 @@ struct ForgetMetrics {
   double temperature = kUnset, calibrated_loss = kUnset, heldout_loss = kUnset;
 };
 // Forward-only, in eval mode, in batches of o.eval_batch; the calibrated figures when `heldout`
-// is not empty.
+// is not empty. A generator is measured by `judge` (no calibration).
 ForgetMetrics forget_metrics(nn::Model& model, const data::Subset& forget, const data::Normalization& normalization,
-                             const RelearnOptions& o, const data::Subset& heldout = {});
+                             const RelearnOptions& o, const data::Subset& heldout = {},
+                             const GeneratorJudge* judge = nullptr);
 
 struct RelearnTargets {
   double accuracy = kUnset, loss = kUnset;
@@ -116,12 +129,16 @@ using RelearnObserver = std::function<void(size_t model, int64_t step, const Nam
 // not at o.steps; the others stop by o.stop, at o.steps at the latest. All models read one batch
 // stream, so the steps an extended model takes past o.steps are the ones a run with
 // steps = cap_limit would take.
+// Generators (spec cvae, ddpm-s) relearn one by one, measured by `judge` (required for them): a
+// step descends the mean per-image loss, its draws from Philox keyed by the step, so a replayed
+// bracket draws what the run drew. `normalization` is then none (pixels in [0, 1]).
 std::vector<RelearnResult> relearn(const nn::ModelSpec& spec, const std::vector<NamedTensors>& starts,
                                    const RelearnData& data, const data::Normalization& normalization,
                                    const RelearnOptions& o, const RelearnTargets& targets, Device device,
                                    RelearnMode mode = RelearnMode::automatic,
                                    const std::function<void(const RelearnProgress&)>& progress = {},
-                                   const RelearnObserver& observe = {}, const std::vector<size_t>& extended = {});
+                                   const RelearnObserver& observe = {}, const std::vector<size_t>& extended = {},
+                                   const GeneratorJudge* judge = nullptr);
 
 // Which learners a bracket's replay steps again, as positions among the `learners` the run
 // stepped: the `crossed` ones (ascending) where learners step independently (one by one), and all

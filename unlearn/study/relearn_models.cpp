@@ -6,9 +6,12 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <optional>
 
 #include "engine/error.h"
 #include "nn/checkpoint.h"
+#include "nn/generative.h"
 #include "unlearn/study/progress.h"
 #include "unlearn/study/scenario_args.h"
 #include "unlearn/trajectory.h"
@@ -117,11 +120,43 @@ std::string rcd_table(const nlohmann::json& models, const std::string& headline)
   return s;
 }
 
+namespace {
+
+// A generator's metrics in a classifier's places: FA and RA are its forget and retain fidelity, TA
+// and the MIA do not apply (NaN: null in JSON, "—" in tables).
+unlearn::ModelMetrics generator_row_metrics(const unlearn::GeneratorMetrics& g) {
+  unlearn::ModelMetrics m;
+  const double none = std::numeric_limits<double>::quiet_NaN();
+  m.headline = {g.forget_fidelity.value, g.retain_fidelity.value, none, none};
+  m.forget_loss = g.forget_loss;
+  m.retain_loss = g.retain_loss;
+  m.test_loss = g.test_loss;
+  m.membership_gap = g.membership_gap;
+  return m;
+}
+
+}  // namespace
+
 RelearnOutput relearn_models(const RelearnInputs& in) {
   const unlearn::RelearnOptions& o = in.options;
   LETHE_CHECK(!in.models.empty(), "relearn", "nothing to relearn");
+  const bool generators = !in.evaluator.empty();
+  // A generator's pixels are in [0, 1]; the evaluator reads the data set's normalisation.
+  const data::Normalization normalization = generators ? data::Normalization{} : in.source.normalization;
+  std::optional<nn::Model> evaluator;
+  std::optional<unlearn::GeneratorJudge> judge;
+  if (generators) {
+    const nn::Checkpoint e = load_checkpoint_for(in.evaluator, in.source);
+    require_classifier(e.info, in.evaluator, "relearn --evaluator");
+    evaluator.emplace(nn::load_model(e, in.device));
+    std::vector<int64_t> labels;
+    for (int64_t c : in.split.scenario.classes)
+      labels.insert(labels.end(), static_cast<size_t>(in.generator.samples_per_class), c);
+    judge = unlearn::GeneratorJudge{&*evaluator, in.source.normalization, std::move(labels), in.generator.seed};
+  }
   const unlearn::EvalSets sets =
-      unlearn::make_eval_sets(in.split, in.source.train, in.source.test, in.source.normalization, in.device);
+      generators ? unlearn::EvalSets{}
+                 : unlearn::make_eval_sets(in.split, in.source.train, in.source.test, in.source.normalization, in.device);
   const std::shared_ptr<const data::Dataset> train = unlearn::scenario_training_set(in.split, in.source.train);
   const unlearn::RelearnData data = unlearn::relearn_data(train, in.split, o, in.source.test);
   std::vector<nn::Model> nets;
@@ -131,13 +166,21 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   nets.reserve(in.models.size());  // `original` and `retrained` point into it
   for (const ModelFile& f : in.models) {
     const nn::Checkpoint c = load_checkpoint_for(f.path, in.source, in.plain);
-    require_classifier(c.info, f.path, "relearn");
+    const bool generator = nn::is_generator_name(c.info.model.name);
+    LETHE_CHECK(generator == generators, "relearn", f.path, " holds the ", generator ? "generator " : "classifier ",
+                c.info.model.name, generator ? ": relearning a generator needs --evaluator, the classifier that judges its samples"
+                                             : ": --evaluator is for generators");
     LETHE_CHECK(nets.empty() || c.info.model.name == nets.front().spec().name, "relearn", f.path, " holds a ",
                 c.info.model.name, ", not a ", nets.front().spec().name);
     check_trained_for(c.info, f.path, in.split);
     nets.push_back(nn::load_model(c, in.device));
     starts.push_back(c.model_state);
-    rows.push_back({f.name, f.method, f.role, unlearn::measure(nets.back(), sets), nullptr, f.unlearn_seconds, {}});
+    rows.push_back({f.name, f.method, f.role,
+                    generators ? generator_row_metrics(unlearn::generator_metrics(nets.back(), *evaluator, in.split,
+                                                                                  in.source.train, in.source.test,
+                                                                                  in.source.normalization, in.generator))
+                               : unlearn::measure(nets.back(), sets),
+                    nullptr, f.unlearn_seconds, {}});
     LETHE_CHECK(f.role == "unlearned" || (f.role == "original" ? original : retrained) == nullptr, "relearn",
                 "more than one ", f.role, " model");
     if (f.role == "original") original = &nets.back().net();
@@ -150,7 +193,7 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   unlearn::ForgetMetrics reference;
   for (size_t i = 0; i < rows.size(); ++i)
     if (rows[i].role == "original")
-      reference = unlearn::forget_metrics(nets[i], data.forget, in.source.normalization, o, data.heldout);
+      reference = unlearn::forget_metrics(nets[i], data.forget, normalization, o, data.heldout, judge ? &*judge : nullptr);
   RelearnOutput out;
   out.targets = unlearn::relearn_targets(o, reference);
   out.data = unlearn::relearn_data_json(data, o);
@@ -181,9 +224,9 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
   Progress progress("relearn", extended.empty() ? o.steps : std::max(o.steps, o.cap_limit), in.quiet);
   const auto start = std::chrono::steady_clock::now();
   std::vector<unlearn::RelearnResult> results = unlearn::relearn(
-      nets.front().spec(), starts, data, in.source.normalization, o, out.targets, in.device,
-      in.mode,
-      [&](const unlearn::RelearnProgress& p) { progress.update(p.step); }, logs.empty() ? nullptr : observe, extended);
+      nets.front().spec(), starts, data, normalization, o, out.targets, in.device, in.mode,
+      [&](const unlearn::RelearnProgress& p) { progress.update(p.step); }, logs.empty() ? nullptr : observe, extended,
+      judge ? &*judge : nullptr);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   progress.finish(fmt::format("{:.1f} s", out.seconds));
   for (size_t i = 0; i < rows.size(); ++i) rows[i].relearn = std::move(results[i]);

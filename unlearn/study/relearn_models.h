@@ -9,6 +9,7 @@
 #include "unlearn/study/common.h"
 #include "nn/models.h"
 #include "unlearn/evaluation.h"
+#include "unlearn/generative_metrics.h"
 #include "unlearn/relearn.h"
 
 namespace lethe::study {
@@ -41,6 +42,11 @@ struct RelearnInputs {
   std::string trajectory;           // a trajectory CSV to write (unlearn/trajectory.h), or ""
   int64_t trajectory_every = 1;
   ModelFlags plain;                 // the model of plain state dicts among `models`
+  // Generators (cvae, ddpm-s; a class:C scenario): the classifier checkpoint that judges their
+  // samples (unlearn/generative_metrics.h), and how many it draws (samples_per_class also sets the
+  // forget-class samples drawn at every relearning evaluation). Empty: the models are classifiers.
+  std::string evaluator;
+  unlearn::GeneratorMetricOptions generator;
 };
 
 struct RelearnOutput {
@@ -53,7 +59,9 @@ struct RelearnOutput {
 // Measures every model (FA, RA, TA, MIA, distances), takes the targets from the original (or the
 // options' explicit ones) on the target set, relearns all models in one batched pass (one by one
 // when `sequential`), the retrained model up to the options' cap_limit, with a progress bar on
-// stderr unless `quiet`.
+// stderr unless `quiet`. Generators (with `evaluator`) are measured by generator_metrics — FA and
+// RA are the forget and retain fidelity, TA and MIA do not apply (null) — and relearn one by one,
+// their forget fidelity and forget loss against the original's.
 RelearnOutput relearn_models(const RelearnInputs& in);
 
 // L2 distances of `model` to the original and retrained models (either may be null).
