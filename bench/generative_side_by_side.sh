@@ -30,6 +30,7 @@ for model in ("cvae", "ddpm-s"):
     formats = {f: statistics.median(x["models"][model][f]["median_ms"] for x in torch) for f in ("default", "channels_last")}
     best = min(formats, key=formats.get)
     per_round = ", ".join(f"{x[model]['median_ms']:.1f}" for x in lethe)
-    print(f"| {model} | {lethe[0][model]['batch']} | {l:.1f} ({per_round}) | {formats[best]:.1f} ({best}; "
+    torch_rounds = ", ".join(f"{x['models'][model][best]['median_ms']:.1f}" for x in torch)
+    print(f"| {model} | {lethe[0][model]['batch']} | {l:.1f} ({per_round}) | {formats[best]:.1f} ({best}: {torch_rounds}; "
           f"other format {formats['channels_last' if best == 'default' else 'default']:.1f}) | {formats[best] / l:.2f}× |")
 PY
