@@ -29,8 +29,7 @@ struct EvalOptions {
   int64_t batch = 1000;
   ScenarioArgs scenario;
   std::string original, retrained, csv;
-  std::string evaluator;  // a generator's judge (W1's cnn-s)
-  unlearn::GeneratorMetricOptions generator;
+  GeneratorFlags generator;  // a generator's judge (W1's cnn-s) and its metrics' sizes
 };
 
 std::string report_text(const nn::Evaluation& e, const DataSource& source, const std::string& set) {
@@ -80,30 +79,30 @@ void run_unlearning_eval(const EvalOptions& o, const CommandRun& command, const 
 
 // A generator under a class:C scenario: its samples judged by the evaluator classifier, its losses.
 void run_generator_eval(const EvalOptions& o, const CommandRun& command, const DataSource& source, nn::Model& model) {
-  LETHE_CHECK(!o.evaluator.empty(), "eval", o.checkpoint, " holds the generator ", model.spec().name,
+  LETHE_CHECK(!o.generator.evaluator.empty(), "eval", o.checkpoint, " holds the generator ", model.spec().name,
               ": its metrics need --evaluator, a classifier checkpoint (W1's cnn-s) that judges its samples");
   LETHE_CHECK(o.original.empty() && o.retrained.empty() && o.csv.empty(), "eval",
               "--original, --retrained and --csv are for classifiers; a generator's metrics stand alone");
   const unlearn::Split split = resolve_split(o.scenario, source);
-  nn::Checkpoint judge_checkpoint = load_checkpoint_for(o.evaluator, source);
-  require_classifier(judge_checkpoint.info, o.evaluator, "eval --evaluator");
+  nn::Checkpoint judge_checkpoint = load_checkpoint_for(o.generator.evaluator, source);
+  require_classifier(judge_checkpoint.info, o.generator.evaluator, "eval --evaluator");
   nn::Model evaluator = nn::load_model(judge_checkpoint, command.device());
   const unlearn::GeneratorMetrics m = unlearn::generator_metrics(model, evaluator, split, source.train, source.test,
-                                                                 source.normalization, o.generator);
+                                                                 source.normalization, o.generator.metrics);
   nlohmann::json result = command.result();
   result.update(unlearn::to_json(m));
   result["checkpoint"] = o.checkpoint;
-  result["evaluator"] = o.evaluator;
+  result["evaluator"] = o.generator.evaluator;
   result["model"] = model.spec().name;
   result["dataset"] = source.name;
   result["scenario"] = split.scenario.str();
-  result["samples_per_class"] = o.generator.samples_per_class;
-  result["seed"] = o.generator.seed;
+  result["samples_per_class"] = o.generator.metrics.samples_per_class;
+  result["seed"] = o.generator.metrics.seed;
   result["wall_seconds"] = command.wall_seconds();
   const auto share = [](const unlearn::Proportion& p) {
     return fmt::format("{:.4f} [{:.4f}, {:.4f}] ({} of {})", p.value, p.lo, p.hi, p.hits, p.count);
   };
-  std::string text = fmt::format("{} forgetting {} (judged by {})\n", model.spec().name, split.scenario.str(), o.evaluator);
+  std::string text = fmt::format("{} forgetting {} (judged by {})\n", model.spec().name, split.scenario.str(), o.generator.evaluator);
   text += fmt::format("forget fidelity: {}\nretain fidelity: {}\n", share(m.forget_fidelity), share(m.retain_fidelity));
   text += fmt::format("Fréchet distance (evaluator features): forget class {:.3f}, retain classes {:.3f}\n",
                       m.forget_frechet, m.retain_frechet);
@@ -128,7 +127,7 @@ void run_eval(const EvalOptions& o) {
       load_checkpoint_for(o.checkpoint, source, o.model, o.allow_nonfinite ? nn::NonFinite::allow : nn::NonFinite::refuse);
   nn::Model model = nn::load_model(checkpoint, device);
   if (unlearning && model.generator() != nullptr) return run_generator_eval(o, command, source, model);
-  LETHE_CHECK(o.evaluator.empty(), "eval", "--evaluator judges a generator's samples under a scenario; ", o.checkpoint,
+  LETHE_CHECK(o.generator.evaluator.empty(), "eval", "--evaluator judges a generator's samples under a scenario; ", o.checkpoint,
               unlearning ? " is a classifier" : " is given no --scenario or --split");
   if (unlearning) return run_unlearning_eval(o, command, source, model, checkpoint);
   if (model.generator() != nullptr) source.normalization = {};  // a generator models pixels in [0, 1]
@@ -163,17 +162,9 @@ void add_eval_command(CLI::App& app) {
                        "the attack success before and the weight distance");
         cmd.add_option("--retrained", o.retrained, "with a scenario: the retrained model, for the average gap");
         cmd.add_option("--csv", o.csv, "with a scenario: append the metrics as one row to this CSV file");
-        cmd.add_option("--evaluator", o.evaluator,
-                       "a generator with a class:C scenario: the classifier (W1's cnn-s) that judges its samples");
-        cmd.add_option("--samples-per-class", o.generator.samples_per_class,
-                       "a generator: samples drawn per class (2500: each share's 95% interval within ±2 points)")
-            ->check(range_check(integer_in(2, 1000000)))
-            ->capture_default_str();
-        cmd.add_option("--loss-images", o.generator.loss_images,
-                       "a generator: images of each set (forget, retain, test) whose loss is measured, evenly spaced (0: all)")
-            ->check(range_check(integer_in(0, kMaxCount)))
-            ->capture_default_str();
-        cmd.add_option("--seed", o.generator.seed, "a generator: seed of its samples and of its losses' draws")
+        add_generator_flags(cmd, o.generator,
+                            "a generator with a class:C scenario: the classifier (W1's cnn-s) that judges its samples");
+        cmd.add_option("--seed", o.generator.metrics.seed, "a generator: seed of its samples and of its losses' draws")
             ->check(range_check(seed_range()))
             ->capture_default_str();
       },

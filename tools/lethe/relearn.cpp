@@ -30,8 +30,7 @@ struct RelearnCommand {
   double margin = 0.02;
   std::string mode = "auto";
   unlearn::RelearnOptions options;
-  std::string evaluator;  // generators: their judge
-  unlearn::GeneratorMetricOptions generator;
+  GeneratorFlags generator;  // generators: their judge and its metrics' sizes
 };
 
 std::string method_of(const std::string& path, const ModelFlags& plain, const DataSource& source) {
@@ -52,11 +51,11 @@ void run_relearn(const RelearnCommand& c) {
   // A generator relearns on the forget class's images alone unless told otherwise: the classifiers'
   // retain mix guards against predicting one class for everything, which a class-conditional
   // generator's fidelity cannot reward.
-  if (!c.evaluator.empty() && std::isnan(in.options.retain_mix) && std::isnan(in.options.retain_samples))
+  if (!c.generator.evaluator.empty() && std::isnan(in.options.retain_mix) && std::isnan(in.options.retain_samples))
     in.options.retain_mix = 0;
   in.options.resolve(split.scenario);
-  in.evaluator = c.evaluator;
-  in.generator = c.generator;
+  in.evaluator = c.generator.evaluator;
+  in.generator = c.generator.metrics;
   in.generator.seed = in.options.seed;
   if (!c.original.empty()) in.models.push_back({c.original, "original", "original", "original", nullptr});
   if (!c.retrained.empty()) in.models.push_back({c.retrained, "retrained", "retrain", "retrained", nullptr});
@@ -125,17 +124,9 @@ void add_relearn_command(CLI::App& app) {
                        "auto: batched on CUDA, sequential on the CPU (where it is faster); the results are the same")
             ->capture_default_str()
             ->check(CLI::IsMember({"auto", "batched", "sequential"}));
-        cmd.add_option("--evaluator", c.evaluator,
-                       "generators (class:C): the classifier (W1's cnn-s) that judges their samples; their forget "
-                       "fidelity and loss take the forget accuracy's and loss's places");
-        cmd.add_option("--samples-per-class", c.generator.samples_per_class,
-                       "generators: samples drawn per class for the metrics, and of the forget class at every evaluation")
-            ->check(range_check(integer_in(2, 1000000)))
-            ->capture_default_str();
-        cmd.add_option("--loss-images", c.generator.loss_images,
-                       "generators: images of each set whose loss the metrics measure, evenly spaced (0: all)")
-            ->check(range_check(integer_in(0, kMaxCount)))
-            ->capture_default_str();
+        add_generator_flags(cmd, c.generator,
+                            "generators (class:C): the classifier (W1's cnn-s) that judges their samples; their "
+                            "forget fidelity and loss take the forget accuracy's and loss's places");
         add_option_flags(cmd, c.options, unlearn::relearn_options());
       },
       run_relearn);

@@ -45,6 +45,19 @@ void add_model_flags(CLI::App& cmd, ModelFlags& flags) {
       ->capture_default_str();
 }
 
+void add_generator_flags(CLI::App& cmd, GeneratorFlags& flags, const std::string& evaluator_help) {
+  cmd.add_option("--evaluator", flags.evaluator, evaluator_help);
+  cmd.add_option("--samples-per-class", flags.metrics.samples_per_class,
+                 "generators: samples drawn per class for the metrics (2500: each share's 95% interval within ±2 "
+                 "points); in relearning also the forget class's samples at every evaluation")
+      ->check(range_check(integer_in(2, 1000000)))
+      ->capture_default_str();
+  cmd.add_option("--loss-images", flags.metrics.loss_images,
+                 "generators: images of each set (forget, retain, test) whose loss is measured, evenly spaced (0: all)")
+      ->check(range_check(integer_in(0, kMaxCount)))
+      ->capture_default_str();
+}
+
 nn::Checkpoint load_checkpoint_for(const std::string& path, const DataSource& data, const ModelFlags& plain,
                                    nn::NonFinite nonfinite) {
   std::optional<nn::ModelSpec> fallback;

@@ -16,6 +16,7 @@
 #include "nn/data/loader.h"
 #include "nn/data/registry.h"
 #include "nn/models.h"
+#include "unlearn/generative_metrics.h"
 
 namespace lethe::study {
 
@@ -54,6 +55,14 @@ struct ModelFlags {
   double width = 1;
 };
 void add_model_flags(CLI::App& cmd, ModelFlags& flags);
+
+// A generator's judge and metrics (unlearn/generative_metrics.h): --evaluator (`evaluator_help`
+// says what it does in the command), --samples-per-class, --loss-images.
+struct GeneratorFlags {
+  std::string evaluator;  // empty: not given
+  unlearn::GeneratorMetricOptions metrics;
+};
+void add_generator_flags(CLI::App& cmd, GeneratorFlags& flags, const std::string& evaluator_help);
 
 // A checkpoint to run on `data`: loaded (finite, unless `nonfinite` allows otherwise; a plain
 // state dict as the model of `plain`) and checked to fit its data set, image geometry and classes
