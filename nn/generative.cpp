@@ -64,7 +64,7 @@ class Cvae : public Generator {
 
   // z ~ N(0, I), pixels = sigmoid(decoder logits): the Bernoulli means.
   Tensor sample(const Tensor& labels, uint64_t seed, uint64_t stream) override {
-    const Tensor& any = decoder_label_->named_parameters().front().second;
+    const Tensor any = decoder_label_->named_parameters().front().second;  // a handle: the list is a temporary
     const Tensor z = Tensor::randn({labels.numel(), kLatent}, seed, substream(stream, 0), any.dtype(), any.device());
     return sigmoid(decode(z, labels));
   }
@@ -174,7 +174,7 @@ class DdpmS : public Generator {
   Tensor sample(const Tensor& labels, uint64_t seed, uint64_t stream) override {
     NoGradGuard no_grad;
     const DiffusionSchedule& s = ddpm_schedule();
-    const Tensor& any = conv_in_->named_parameters().front().second;
+    const Tensor any = conv_in_->named_parameters().front().second;  // a handle: the list is a temporary
     const Shape shape{labels.numel(), channels_, size_, size_};
     Tensor x = Tensor::randn(shape, seed, substream(stream, 0), any.dtype(), any.device());
     for (int64_t t = s.steps() - 1; t >= 0; --t) {

@@ -187,7 +187,12 @@ kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
 [[ $rc -eq 130 ]] || fail "--jobs 2 stopped by SIGTERM: exit $rc, not 130: $(tail -3 "$work/jobs.err")"
-sleep 0.5
+# Each child got SIGTERM and exits at once, but tearing down a large process (under the
+# sanitizers, on two busy cores) can take longer than a fixed pause: wait up to 10 s.
+for _ in $(seq 100); do
+  pgrep -f -- "--out=$work/p" > /dev/null || break
+  sleep 0.1
+done
 pgrep -f -- "--out=$work/p" > /dev/null && fail "a phase's process outlived the stopped --jobs run: $(pgrep -af -- "--out=$work/p")"
 "$lethe" run "$work/s.toml" --out "$work/p" --jobs 2 > "$work/jobs.out" 2> "$work/jobs.err" ||
   fail "--jobs 2: $(tail -3 "$work/jobs.err")"

@@ -26,12 +26,12 @@ ModelSpec generator_spec(const std::string& name, int64_t size = 28, DType dtype
   return s;
 }
 
-Tensor& parameter(Model& m, const std::string& name) {
-  for (auto& [n, t] : m.net().named_parameters())
+// A handle of the parameter (named_parameters() is a fresh list: no reference into it).
+Tensor parameter(Model& m, const std::string& name) {
+  for (const auto& [n, t] : m.net().named_parameters())
     if (n == name) return t;
   FAIL("no parameter " << name);
-  static Tensor none;
-  return none;
+  return Tensor();
 }
 
 void zero_all(Model& m) {
@@ -41,7 +41,7 @@ void zero_all(Model& m) {
 
 void set(Model& m, const std::string& name, const std::vector<double>& values) {
   NoGradGuard no_grad;
-  Tensor& p = parameter(m, name);
+  Tensor p = parameter(m, name);
   p.copy_(Tensor::from_vector(values, p.shape()).to(p.dtype()));
 }
 
