@@ -39,11 +39,11 @@ expect() {  # expect WHAT COUNT PATTERN: the rendered DOM holds COUNT matches of
 # gap against IEU's (when the study has IEU), the RCD median plots (RCD-cal's too when the study
 # relearned with calibration) and the loss, accuracy and distance curves (a curve per model and
 # replicate); an error bar per mean with an interval; a row per model in the summary and per model
-# and replicate in the replicates' tables.
-read -r plots curves errorbars summary_rows model_rows < <(python3 - "$results" <<'PY'
+# and replicate in the replicates' tables; a generator study's pictures, embedded.
+read -r plots curves errorbars summary_rows model_rows pictures < <(python3 - "$results" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-plots = curves = errorbars = summary_rows = model_rows = 0
+plots = curves = errorbars = summary_rows = model_rows = pictures = 0
 def has_interval(s):
     return isinstance(s, dict) and s.get("ci_low") is not None and s.get("ci_high") is not None
 for sc in d["scenarios"]:
@@ -56,7 +56,8 @@ for sc in d["scenarios"]:
     errorbars += sum(1 for m in versus_ieu if has_interval(m["paired"]["ieu"]["gap"]["summary"]))
     summary_rows += len(models)
     model_rows += sum(len(r["models"]) for r in sc["replicates"])
-print(plots, curves, errorbars, summary_rows, model_rows)
+    pictures += sum(len(r.get("samples") or {}) for r in sc["replicates"])  # a generator study's
+print(plots, curves, errorbars, summary_rows, model_rows, pictures)
 PY
 )
 expect "plots" "$plots" '<svg class="plot"'
@@ -64,6 +65,7 @@ expect "curves" "$curves" '<path class="curve"'
 expect "error bars" "$errorbars" '<g class="errorbar"'
 expect "summary rows" "$summary_rows" '<tr class="summary-model'
 expect "replicate rows" "$model_rows" '<tr class="model'
+expect "pictures" "$pictures" '<img class="samples" alt="[^"]*" src="data:image/png;base64,'
 if grep -qiw -e nan -e inf "$out/dom.html"; then
   echo "FAIL: the rendered report shows a non-finite number:"
   grep -oiw -e '.\{40\}nan.\{20\}' -e '.\{40\}inf.\{20\}' "$out/dom.html" | head -5

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -527,6 +528,39 @@ TEST_CASE("report: write_report replaces the file whole") {
   broken.erase("timings");
   CHECK_THROWS_AS(lethe::study::write_report(broken, path), lethe::Error);
   CHECK(lethe::read_file(path) == render_report(results));  // a failed report leaves the old one
+}
+
+// A generator study's replicate: its models' generator metrics and pictures. A picture is embedded
+// only from a relative path inside the folder that names a PNG; every other is said missing.
+TEST_CASE("report: a generator study's metrics table and pictures") {
+  json results = fixture();
+  json& rep = results["scenarios"][0]["replicates"][0];
+  const json share = {{"value", 0.25}, {"lo", 0.2}, {"hi", 0.31}, {"hits", 25}, {"count", 100}};
+  for (json& m : rep["models"])
+    m["generator_metrics"] = {{"forget_class", 0}, {"forget_fidelity", share}, {"retain_fidelity", share},
+                              {"forget_frechet", 12.5}, {"retain_frechet", 3.25}, {"forget_loss", 250.0},
+                              {"test_loss", 251.0}, {"test_forget_class_loss", 260.0}, {"membership_gap", 10.0}};
+  lethe::test::TempDir dir;
+  std::filesystem::create_directories(dir.file("samples"));
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + "abcde";  // the signature is what is checked
+  lethe::write_file_atomically(dir.file("samples/a.png"), png);
+  lethe::write_file_atomically(dir.file("samples/b.png"), "not a png");
+  lethe::write_file_atomically(dir.file("outside.png"), png);
+  const std::vector<std::string> names = {rep["models"][0]["name"], rep["models"][1]["name"], rep["models"][2]["name"],
+                                          rep["models"][3]["name"]};
+  rep["samples"] = {{names[0], "samples/a.png"}, {names[1], "samples/b.png"}, {names[2], "samples/../outside.png"},
+                    {names[3], dir.file("samples/a.png")}};
+  const std::string html = render_report(results, dir.path);
+  const std::string_view section = scenario(html, 0);
+  CHECK(count(section, "<tr class=\"generator-model") == rep["models"].size());
+  CHECK(contains(row(section, "generator-model", names[0]), "25.00<span class=\"pm\"> [20.00, 31.00]</span>"));
+  CHECK(contains(row(section, "generator-model", names[0]), "<td class=\"num\">12.5</td>"));
+  // Base64 of the 13 bytes: 4 digits per 3 bytes, the last byte's group padded with "==".
+  CHECK(count(section, "<img class=\"samples\"") == 1);
+  CHECK(contains(section, "src=\"data:image/png;base64,iVBORw0KGgphYmNkZQ==\""));
+  CHECK(count(section, "picture not found") == 3);  // not a PNG, a path leaving the folder, an absolute path
+  // Without a folder no file is read.
+  CHECK(count(scenario(render_report(results), 0), "picture not found") == 4);
 }
 
 // A study run at the settings `lethe tune` chose: results.json holds the search's record (tune.json's

@@ -58,18 +58,17 @@ double mean_loss(nn::Model& generator, const std::shared_ptr<const data::Dataset
   const bool was_training = generator.net().is_training();
   generator.eval();
   NoGradGuard no_grad;
+  // Pixels in [0, 1]: a generator's data has no normalisation.
+  data::DataLoader batches = data::evaluation_loader({set, indices}, o.batch, data::Normalization{}, generator.device());
   double total = 0;
-  const auto n = static_cast<int64_t>(indices.size());
-  for (int64_t first = 0, k = 0; first < n; first += o.batch, ++k) {
-    const std::vector<int64_t> part(indices.begin() + first, indices.begin() + std::min(n, first + o.batch));
-    const Tensor labels = index_select(set->labels, 0, Tensor::from_vector(part, {static_cast<int64_t>(part.size())}));
-    const Tensor loss = generator.generator()->loss(images_at(set, part, generator.device()).to(generator.spec().dtype),
-                                                    labels.to(generator.device()), nn::draw_seed(o.seed),
-                                                    static_cast<uint64_t>(k));
+  for (int64_t k = 0; k < batches.batches_per_epoch(); ++k) {
+    const data::Batch b = batches.batch(0, k);
+    const Tensor loss = generator.generator()->loss(b.images.to(generator.spec().dtype), b.labels,
+                                                    nn::draw_seed(o.seed), static_cast<uint64_t>(k));
     total += sum(loss).to(DType::f64).item();
   }
   generator.train(was_training);
-  const double mean = total / static_cast<double>(n);
+  const double mean = total / static_cast<double>(indices.size());
   LETHE_CHECK(std::isfinite(mean), "generator metrics", "the generator's loss is not finite (", mean, ")");
   return mean;
 }
@@ -100,6 +99,16 @@ Judgement judge(nn::Model& evaluator, const Tensor& images, const data::Normaliz
   j.features = features.size() == 1 ? features.front() : concat(features, 0);
   LETHE_CHECK(j.features.dim() == 2, "evaluator", "penultimate features of shape ", j.features.str(), " (want [N, d])");
   return j;
+}
+
+JudgedSamples judge_samples(nn::Model& generator, nn::Model& evaluator, const std::vector<int64_t>& labels,
+                            uint64_t seed, const data::Normalization& normalization) {
+  JudgedSamples out;
+  out.judgement = judge(evaluator, nn::generate(generator, labels, seed), normalization);
+  int64_t hits = 0;
+  for (size_t i = 0; i < labels.size(); ++i) hits += out.judgement.predicted[i] == labels[i];
+  out.fidelity = stats::wilson_interval(hits, static_cast<int64_t>(labels.size()));
+  return out;
 }
 
 Gaussian fit_gaussian(const Tensor& features) {
@@ -164,11 +173,12 @@ GeneratorMetrics generator_metrics(nn::Model& generator, nn::Model& evaluator, c
   std::vector<Tensor> forget_samples, forget_real;
   for (int64_t c = 0; c < classes; ++c) {
     const std::vector<int64_t> labels(static_cast<size_t>(o.samples_per_class), c);
-    const Judgement fake = judge(evaluator, nn::generate(generator, labels, o.seed + static_cast<uint64_t>(c)), normalization);
+    const JudgedSamples judged = judge_samples(generator, evaluator, labels, o.seed + static_cast<uint64_t>(c), normalization);
+    const Judgement& fake = judged.judgement;
     ClassMetrics cm;
     cm.label = c;
-    const auto hits = std::count(fake.predicted.begin(), fake.predicted.end(), c);
-    cm.fidelity = stats::wilson_interval(hits, o.samples_per_class);
+    cm.fidelity = judged.fidelity;
+    const int64_t hits = judged.fidelity.hits;
     const std::vector<int64_t>& rows = test_by_class[static_cast<size_t>(c)];
     LETHE_CHECK(rows.size() >= 2, "generator metrics", "the test set has ", rows.size(), " images of class ", c);
     const Tensor real_c = index_select(real.features, 0, Tensor::from_vector(rows, {static_cast<int64_t>(rows.size())}));

@@ -34,6 +34,15 @@ struct Judgement {
 Judgement judge(nn::Model& evaluator, const Tensor& images, const data::Normalization& normalization,
                 int64_t batch = 1000);
 
+// Samples of `generator` drawn for `labels` with `seed` (nn::generate), judged: the evaluator's
+// judgement and the share it puts in their own label (with its Wilson interval).
+struct JudgedSamples {
+  Judgement judgement;
+  Proportion fidelity;
+};
+JudgedSamples judge_samples(nn::Model& generator, nn::Model& evaluator, const std::vector<int64_t>& labels,
+                            uint64_t seed, const data::Normalization& normalization);
+
 // Mean [d] and covariance [d, d] (divided by N − 1, as numpy.cov) of features [N, d], float64.
 struct Gaussian {
   Tensor mean, covariance;

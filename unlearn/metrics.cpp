@@ -250,7 +250,11 @@ nlohmann::json to_json(const std::vector<Distance>& d) {
 }
 
 double average_gap(const Headline& m, const Headline& rt) {
-  return (std::abs(m.fa - rt.fa) + std::abs(m.ra - rt.ra) + std::abs(m.ta - rt.ta) + std::abs(m.mia - rt.mia)) / 4;
+  double sum = 0;
+  int known = 0;
+  for (const double d : {m.fa - rt.fa, m.ra - rt.ra, m.ta - rt.ta, m.mia - rt.mia})
+    if (!std::isnan(d)) sum += std::abs(d), ++known;
+  return known == 0 ? std::nan("") : sum / known;
 }
 
 }  // namespace lethe::unlearn

@@ -91,7 +91,8 @@ nlohmann::json to_json(const std::vector<Distance>& d);
 struct Headline {
   double fa = 0, ra = 0, ta = 0, mia = 0;
 };
-// Mean absolute difference of the four, in the same unit (fractions).
+// Mean absolute difference of the four, in the same unit (fractions), over those both models have
+// (a generator's TA and MIA are NaN: its gap is that of its forget and retain fidelity).
 double average_gap(const Headline& model, const Headline& retrained);
 
 }  // namespace lethe::unlearn

@@ -254,12 +254,10 @@ ForgetMetrics generator_forget_metrics(nn::Model& model, const EvalSet& forget, 
     total += sum(g.loss(forget.images[b].to(model.spec().dtype), labels, kGeneratorEvalSeed, b)).to(DType::f64).item();
     count += n;
   }
-  const Judgement j = judge(*by.evaluator, nn::generate(model, by.labels, by.seed), by.normalization);
-  int64_t hits = 0;
-  for (size_t i = 0; i < j.predicted.size(); ++i) hits += j.predicted[i] == by.labels[i];
+  const JudgedSamples judged = judge_samples(model, *by.evaluator, by.labels, by.seed, by.normalization);
   model.train(was_training);
   ForgetMetrics m;
-  m.accuracy = static_cast<double>(hits) / static_cast<double>(by.labels.size());
+  m.accuracy = static_cast<double>(judged.fidelity.hits) / static_cast<double>(by.labels.size());
   m.loss = total / static_cast<double>(std::max<int64_t>(count, 1));
   return m;
 }

@@ -24,7 +24,7 @@ std::optional<double> number_at(const nlohmann::json& j, const std::string& key)
 // the figures with a mean (RCD steps are not among them: they can be censored).
 std::map<std::string, double> numbers_of(const nlohmann::json& m) {
   std::map<std::string, double> out;
-  for (const char* group : {"metrics", "distance", "controls"})
+  for (const char* group : {"metrics", "distance", "controls", "generative"})
     if (m.contains(group) && m.at(group).is_object())
       for (const auto& [key, value] : m.at(group).items())
         if (auto v = number_at(m.at(group), key)) out[std::string(group) + "." + key] = *v;

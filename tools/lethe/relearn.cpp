@@ -48,11 +48,7 @@ void run_relearn(const RelearnCommand& c) {
   const unlearn::Split split = resolve_split(c.scenario, source);
   RelearnInputs in{source, split, device, c.options, c.margin, unlearn::parse_relearn_mode(c.mode), c.run.json, {}, c.trajectory,
                    c.trajectory_every, c.model};
-  // A generator relearns on the forget class's images alone unless told otherwise: the classifiers'
-  // retain mix guards against predicting one class for everything, which a class-conditional
-  // generator's fidelity cannot reward.
-  if (!c.generator.evaluator.empty() && std::isnan(in.options.retain_mix) && std::isnan(in.options.retain_samples))
-    in.options.retain_mix = 0;
+  if (!c.generator.evaluator.empty()) generator_relearn_defaults(in.options);
   in.options.resolve(split.scenario);
   in.evaluator = c.generator.evaluator;
   in.generator = c.generator.metrics;

@@ -29,7 +29,8 @@ void run_report(const ReportOptions& o) {
       o.out.empty() ? std::filesystem::path(o.results).parent_path() / "report.html" : std::filesystem::path(o.out);
   check_output_path(out.string(), "report");
   check_distinct_output({"--out", out.string()}, {{"RESULTS", o.results}}, "report");
-  write_report(results, out);
+  // A generator study's pictures are files beside its results.json.
+  write_report(results, out, std::filesystem::absolute(o.results).parent_path());
   fmt::print("report written to {}\n", out.string());
 }
 

@@ -11,6 +11,8 @@
 
 #include "engine/error.h"
 #include "nn/checkpoint.h"
+#include "engine/file.h"
+#include "nn/data/png.h"
 #include "nn/generative.h"
 #include "unlearn/study/progress.h"
 #include "unlearn/study/scenario_args.h"
@@ -74,6 +76,12 @@ nlohmann::json models_json(const std::vector<RelearnedModel>& models, double mar
          {"distance", m.distance},
          {"rcd", unlearn::rcd_json(m.relearn, retrained ? &retrained->relearn : nullptr)},
          {"curve", unlearn::curve_json(m.relearn)}});
+    if (!m.generator.is_null()) {
+      out.back()["generative"] = {{"forget_frechet", m.generator.at("forget_frechet")},
+                                  {"retain_frechet", m.generator.at("retain_frechet")},
+                                  {"test_forget_class_loss", m.generator.at("test_forget_class_loss")}};
+      out.back()["generator_metrics"] = m.generator;
+    }
   }
   return out;
 }
@@ -137,6 +145,22 @@ unlearn::ModelMetrics generator_row_metrics(const unlearn::GeneratorMetrics& g) 
 
 }  // namespace
 
+void generator_relearn_defaults(unlearn::RelearnOptions& options) {
+  if (std::isnan(options.retain_mix) && std::isnan(options.retain_samples)) options.retain_mix = 0;
+}
+
+void write_sample_picture(const std::string& checkpoint, const DataSource& source, Device device,
+                          const unlearn::Scenario& scenario, uint64_t seed, const std::filesystem::path& png) {
+  nn::Model generator = nn::load_model(load_checkpoint_for(checkpoint, source), device);
+  const int64_t forgotten = scenario.classes.at(0), classes = generator.spec().classes;
+  std::vector<int64_t> labels;
+  for (int64_t row = 0; row < 3; ++row)
+    labels.insert(labels.end(), static_cast<size_t>(kPictureColumns), (forgotten + row) % classes);
+  std::filesystem::create_directories(png.parent_path());
+  write_file_atomically(png.string(), data::encode_png(data::image_grid(nn::generate(generator, labels, seed), kPictureColumns)),
+                        "run");
+}
+
 RelearnOutput relearn_models(const RelearnInputs& in) {
   const unlearn::RelearnOptions& o = in.options;
   LETHE_CHECK(!in.models.empty(), "relearn", "nothing to relearn");
@@ -175,12 +199,14 @@ RelearnOutput relearn_models(const RelearnInputs& in) {
     check_trained_for(c.info, f.path, in.split);
     nets.push_back(nn::load_model(c, in.device));
     starts.push_back(c.model_state);
-    rows.push_back({f.name, f.method, f.role,
-                    generators ? generator_row_metrics(unlearn::generator_metrics(nets.back(), *evaluator, in.split,
-                                                                                  in.source.train, in.source.test,
-                                                                                  in.source.normalization, in.generator))
-                               : unlearn::measure(nets.back(), sets),
-                    nullptr, f.unlearn_seconds, {}});
+    if (generators) {
+      const unlearn::GeneratorMetrics g = unlearn::generator_metrics(
+          nets.back(), *evaluator, in.split, in.source.train, in.source.test, in.source.normalization, in.generator);
+      rows.push_back({f.name, f.method, f.role, generator_row_metrics(g), nullptr, f.unlearn_seconds, {},
+                      unlearn::to_json(g)});
+    } else {
+      rows.push_back({f.name, f.method, f.role, unlearn::measure(nets.back(), sets), nullptr, f.unlearn_seconds, {}, nullptr});
+    }
     LETHE_CHECK(f.role == "unlearned" || (f.role == "original" ? original : retrained) == nullptr, "relearn",
                 "more than one ", f.role, " model");
     if (f.role == "original") original = &nets.back().net();

@@ -3,6 +3,7 @@
 // model its metrics, distances and RCD next to the retrained model's, as the "models" array of
 // results.json (README, "lethe run") and as a text table.
 #include <nlohmann/json.hpp>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@ struct RelearnedModel {
   nlohmann::json distance;             // {"original": L2, "retrained": L2}, null where absent
   nlohmann::json unlearn_seconds;      // null for models the run did not make
   unlearn::RelearnResult relearn;
+  nlohmann::json generator;            // a generator's metrics (unlearn::to_json), else null
 };
 
 // One checkpoint to relearn.
@@ -64,10 +66,23 @@ struct RelearnOutput {
 // their forget fidelity and forget loss against the original's.
 RelearnOutput relearn_models(const RelearnInputs& in);
 
+// A generator relearns on the forget class's images alone unless the options say otherwise
+// (retain_mix or retain_samples given): the classifiers' retain mix guards against predicting one
+// class for everything, which a class-conditional generator's fidelity cannot reward.
+void generator_relearn_defaults(unlearn::RelearnOptions& options);
+
+// The picture of a study's report for the generator at `checkpoint` after forgetting class C
+// (`scenario`): a row of kPictureColumns samples of C, then one of C + 1 and one of C + 2 (mod
+// the classes), drawn with `seed`; written atomically as PNG to `png`.
+inline constexpr int64_t kPictureColumns = 12;
+void write_sample_picture(const std::string& checkpoint, const DataSource& source, Device device,
+                          const unlearn::Scenario& scenario, uint64_t seed, const std::filesystem::path& png);
+
 // L2 distances of `model` to the original and retrained models (either may be null).
 nlohmann::json model_distances(const nn::Module& model, const nn::Module* original, const nn::Module* retrained);
 
-// The "models" array: metrics, gap to retrain, the damaged flag (RA or TA more than `margin` below
+// The "models" array: metrics (a generator's also in "generative": its Fréchet distances and the
+// test loss of the forget class, and whole in "generator_metrics"), gap to retrain, the damaged flag (RA or TA more than `margin` below
 // the retrained model's), distances, RCD (normalised by the retrained model's, with bounds) and the
 // curve.
 nlohmann::json models_json(const std::vector<RelearnedModel>& models, double margin);

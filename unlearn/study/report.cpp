@@ -191,6 +191,13 @@ struct Model : Named {
   bool calibrated_censored = false;
   Bounded norm_calibrated;
   std::vector<Point> curve;
+  // A generator's metrics (generator_metrics): its fidelity shares with their Wilson intervals.
+  struct Share {
+    Value value, low, high, count;
+  };
+  bool generator = false;
+  Share forget_fidelity, retain_fidelity;
+  Value forget_class, forget_frechet, retain_frechet, forget_loss, test_forget_class_loss, membership_gap;
 };
 
 // The relearning options of a replicate (or a scenario: its first replicate's), with its targets.
@@ -204,6 +211,7 @@ struct Replicate {
   std::string digest;
   Relearn relearn;
   std::vector<Model> models;
+  std::vector<std::pair<std::string, std::string>> pictures;  // a generator study's: model, file (relative)
 };
 
 // A Summary of unlearn/stats.h: mean and t-interval over the replicates (ci_* null for n = 1).
@@ -317,6 +325,20 @@ Model read_model(const JsonField& f) {
   m.calibrated = m.calibrated_steps || m.calibrated_censored;
   if (m.calibrated) m.norm_calibrated = read_ratio(rcd, "calibrated_loss", m.calibrated_censored);
   for (const JsonField& p : f["curve"].items()) m.curve.push_back(read_point(p));
+  if (const JsonField g = f.optional("generator_metrics"); !g.is_null()) {
+    auto share = [](const JsonField& x) {
+      return Model::Share{x["value"].number(), x["lo"].number(), x["hi"].number(), x["count"].number()};
+    };
+    m.generator = true;
+    m.forget_fidelity = share(g["forget_fidelity"]);
+    m.retain_fidelity = share(g["retain_fidelity"]);
+    m.forget_class = g["forget_class"].number();
+    m.forget_frechet = g["forget_frechet"].number();
+    m.retain_frechet = g["retain_frechet"].number();
+    m.forget_loss = g["forget_loss"].number();
+    m.test_forget_class_loss = g["test_forget_class_loss"].number();
+    m.membership_gap = g["membership_gap"].number();
+  }
   return m;
 }
 
@@ -335,6 +357,8 @@ Replicate read_replicate(const JsonField& f) {
   r.relearn_seconds = f.optional("relearn_seconds").number();
   r.relearn = read_relearn(f["relearn"]);
   for (const JsonField& m : f["models"].items()) r.models.push_back(read_model(m));
+  if (const JsonField pictures = f.optional("samples"); !pictures.is_null())
+    for (const auto& [name, file] : pictures.members()) r.pictures.emplace_back(name, file.required_text());
   return r;
 }
 
@@ -868,6 +892,10 @@ svg .target { stroke: #b03a2e; stroke-width: 1.5; stroke-dasharray: 6 4; }
 svg .target-label { font-size: 11.5px; fill: #b03a2e; }
 svg .cap { stroke: #777; stroke-width: 1; stroke-dasharray: 2 3; }
 svg .cap-label { font-size: 11.5px; fill: #666; }
+.pictures { display: flex; flex-wrap: wrap; gap: 14px; margin: 10px 0; }
+.pictures figure { margin: 0; }
+img.samples { image-rendering: pixelated; width: 366px; border: 1px solid #ccc; display: block; }
+.missing { color: #a33; font-size: 12.5px; }
 svg .target-label, svg .cap-label, svg .value { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
 pre { background: #f6f6f6; padding: 10px 14px; font-size: 12.5px; overflow-x: auto; }
 )";
@@ -1168,13 +1196,100 @@ std::string model_table(const Replicate& r, const Styles& styles, const Value& m
   return t;
 }
 
+// ---- generators
+
+// "87.12 [85.80, 88.35]": a share and its Wilson interval, in percent.
+std::string share_text(const Model::Share& x) {
+  if (!x.value) return std::string(kNone);
+  return fmt::format("{}<span class=\"pm\"> [{}, {}]</span>", percent(x.value), percent(x.low), percent(x.high));
+}
+
+// A generator's metrics, one row a model: fidelity with its interval, Fréchet distances, losses.
+std::string generator_table(const Replicate& r, const Styles& styles) {
+  std::string t =
+      "<table class=\"generator\">\n<thead><tr><th rowspan=\"2\">model</th><th colspan=\"2\">fidelity (%, 95% Wilson "
+      "interval)</th><th colspan=\"2\">Fréchet distance</th><th colspan=\"3\">loss per image</th></tr>\n<tr><th>forget "
+      "class</th><th>retain classes</th><th>forget</th><th>retain</th><th>forget images</th><th>test images of the "
+      "class</th><th>membership gap</th></tr></thead>\n<tbody>\n";
+  Value samples;
+  for (const Model& m : r.models) {
+    if (!m.generator) continue;
+    samples = m.forget_fidelity.count;
+    t += fmt::format("<tr class=\"generator-model {}\" data-model=\"{}\">", m.role, escape(m.name)) +
+         name_cell(m.name, styles[m.name], "") + cell(share_text(m.forget_fidelity)) +
+         cell(share_text(m.retain_fidelity));
+    for (const Value& v : {m.forget_frechet, m.retain_frechet, m.forget_loss, m.test_forget_class_loss, m.membership_gap})
+      t += cell(escape(significant(v)));
+    t += "</tr>\n";
+  }
+  return t + fmt::format(
+      "</tbody></table>\n<p class=\"footnote\">A generator's FA and RA above are its <b>fidelity</b>: the share "
+      "of its samples conditioned on a class that the study's evaluator (a cnn-s classifier) puts in that class, {} "
+      "samples of the forget class; TA and MIA do not apply (—), and the gap is that of the two fidelities. The "
+      "Fréchet distance is FID's construction on the evaluator's penultimate features against the real test images "
+      "(not an FID: it compares only with the others here). The membership gap is the test images' loss minus the "
+      "forget images'.</p>\n", count(samples));
+}
+
+// Reads a picture a results file names, as a data: URL for an <img>: a relative path inside the
+// study's folder (no "..") to a PNG file, at most kMaxPictureBytes. Empty when it cannot be read.
+constexpr size_t kMaxPictureBytes = size_t{4} << 20;
+std::string picture_url(const std::filesystem::path& folder, const std::string& file) {
+  const std::filesystem::path relative(file);
+  if (folder.empty() || relative.is_absolute() || relative.extension() != ".png") return "";
+  for (const auto& part : relative)
+    if (part == "..") return "";
+  std::string bytes;
+  try {
+    const std::filesystem::path path = folder / relative;
+    if (!std::filesystem::is_regular_file(path) || std::filesystem::file_size(path) > kMaxPictureBytes) return "";
+    bytes = read_file(path.string(), "report");
+  } catch (const std::exception&) {
+    return "";
+  }
+  if (bytes.rfind("\x89PNG\r\n\x1a\n", 0) != 0) return "";
+  static constexpr char kDigits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string url = "data:image/png;base64,";
+  for (size_t i = 0; i < bytes.size(); i += 3) {  // base64: 3 bytes as 4 digits, '=' padding the last group
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t group = 0;
+    for (size_t k = 0; k < 3; ++k)
+      group = group << 8 | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) url += k <= n ? kDigits[group >> (18 - 6 * k) & 63] : '=';
+  }
+  return url;
+}
+
+// Every model's samples (the relearning phase's pictures), so a reader sees what was forgotten.
+std::string pictures_section(const Replicate& r, const std::filesystem::path& folder) {
+  if (r.pictures.empty()) return "";
+  Value forgotten;
+  for (const Model& m : r.models)
+    if (m.generator) forgotten = m.forget_class;
+  std::string h = "<div class=\"pictures\">\n";
+  for (const auto& [name, file] : r.pictures) {
+    const std::string url = picture_url(folder, file);
+    h += fmt::format("<figure class=\"samples\" data-model=\"{}\">{}<figcaption>{}</figcaption></figure>\n",
+                     escape(name),
+                     url.empty() ? fmt::format("<span class=\"missing\">picture not found: {}</span>", escape(file))
+                                 : fmt::format("<img class=\"samples\" alt=\"samples of {}\" src=\"{}\">", escape(name), url),
+                     escape(name));
+  }
+  const std::string c = count(forgotten);
+  return h + fmt::format("</div>\n<p class=\"footnote\">Samples of every model before relearning, drawn with the "
+                         "replicate's seed (the same noise for every model): the first row conditioned on the "
+                         "forgotten class {}, the second and third on the two classes after it (retained).</p>\n", c);
+}
+
 std::string replicate_details(const Replicate& r, size_t position, const Styles& styles, const Value& margin,
-                              bool open) {
+                              bool open, const std::filesystem::path& folder) {
   const std::string index = r.index ? count(r.index) : std::to_string(position);
+  const bool generators = std::any_of(r.models.begin(), r.models.end(), [](const Model& m) { return m.generator; });
   return fmt::format("<details class=\"replicate\" data-replicate=\"{}\"{}>\n<summary>Replicate {} · seed {} · {} "
-                     "forget samples · loss target {}</summary>\n{}</details>\n",
+                     "forget samples · loss target {}</summary>\n{}{}{}</details>\n",
                      index, open ? " open" : "", index, count(r.seed), count(r.forget_size),
-                     significant(r.relearn.loss_target), model_table(r, styles, margin));
+                     significant(r.relearn.loss_target), model_table(r, styles, margin),
+                     generators ? generator_table(r, styles) : "", pictures_section(r, folder));
 }
 
 // ---- the scenario
@@ -1205,7 +1320,8 @@ std::string tuned_note(const TuneRecord& tune, const std::string& scenario) {
                      "</p>\n", escape(names), tune.trials, escape(where));
 }
 
-std::string scenario_section(const Scenario& s, size_t index, const Value& margin, const TuneRecord* tune) {
+std::string scenario_section(const Scenario& s, size_t index, const Value& margin, const TuneRecord* tune,
+                             const std::filesystem::path& folder) {
   const Styles styles(s);
   const int64_t n = count_of(s.replicate_count);
   const bool intervals = n >= 2;
@@ -1233,6 +1349,14 @@ std::string scenario_section(const Scenario& s, size_t index, const Value& margi
 
   h += fmt::format("<h3>Summary over {} replicate{}</h3>\n", count(s.replicate_count), n == 1 ? "" : "s");
   h += summary_table(s, styles);
+  const bool generators = std::any_of(s.replicates.begin(), s.replicates.end(), [](const Replicate& r) {
+    return std::any_of(r.models.begin(), r.models.end(), [](const Model& m) { return m.generator; });
+  });
+  if (generators)
+    h += "<p class=\"footnote\"><b>Generators:</b> FA and RA are the forget and retain <b>fidelity</b> (the share of "
+         "samples the evaluator puts in the class they were drawn for), TA and MIA do not apply, the gap is that of "
+         "the two fidelities, and RCD (accuracy) counts the steps until the forget fidelity is back. Each replicate's "
+         "table below has every generator metric and a picture of every model's samples.</p>\n";
   if (tune) h += tuned_note(*tune, s.name);
   h += paired_table(s, styles);
 
@@ -1303,7 +1427,7 @@ std::string scenario_section(const Scenario& s, size_t index, const Value& margi
                    ci);
   h += "<h3>Each replicate</h3>\n";
   for (size_t r = 0; r < s.replicates.size(); ++r)
-    h += replicate_details(s.replicates[r], r, styles, margin, s.replicates.size() == 1);
+    h += replicate_details(s.replicates[r], r, styles, margin, s.replicates.size() == 1, folder);
   return h + "</section>\n";
 }
 
@@ -1347,22 +1471,22 @@ std::string page_open(std::string_view title, std::string_view extra_style) {
       escape(title), kStyle, extra_style);
 }
 
-std::string render_report(const json& results) {
+std::string render_report(const json& results, const std::filesystem::path& folder) {
   const Study s = read_study(results);
   std::string page = page_open("lethe study " + s.name);
   page += header(s);
   if (!s.pending.empty()) page += pending_section(s.pending);
   if (s.tune) page += tuning_section_html(*s.tune);
   for (size_t i = 0; i < s.scenarios.size(); ++i)
-    page += scenario_section(s.scenarios[i], i, s.margin, s.tune ? &*s.tune : nullptr);
+    page += scenario_section(s.scenarios[i], i, s.margin, s.tune ? &*s.tune : nullptr, folder);
   page += fmt::format("<section id=\"configuration\">\n<h2>Configuration</h2>\n<pre>{}</pre>\n</section>\n",
                       escape(s.config));
   page += timings_section(s);
   return page + std::string(kPageClose);
 }
 
-void write_report(const json& results, const std::filesystem::path& html) {
-  write_file_atomically(html.string(), render_report(results), "report");
+void write_report(const json& results, const std::filesystem::path& html, const std::filesystem::path& folder) {
+  write_file_atomically(html.string(), render_report(results, folder), "report");
 }
 
 

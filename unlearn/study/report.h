@@ -4,7 +4,8 @@
 // scenario: the summary over the replicates (mean ± confidence interval of every metric, RCD as
 // censored medians with their bounds, paired differences to IEU and to the retrained model, each
 // difference whose interval holds 0 marked "n.s."), plots with error bars, the relearning curves of
-// every replicate, and each replicate's own table; then the configuration and the timings.
+// every replicate, and each replicate's own table (a generator study's also with its generator
+// metrics and a picture of every model's samples); then the configuration and the timings.
 // `lethe report` remakes it from a results file.
 #include <nlohmann/json.hpp>
 
@@ -28,10 +29,14 @@ nlohmann::json parse_results(std::string_view text, const std::string& origin);
 // null). Throws lethe::Error naming the field ("report: missing field
 // scenarios[0].replicates[1].models[3].rcd") when a field the report needs is absent or of the
 // wrong type.
-std::string render_report(const nlohmann::json& results);
+// A generator study's pictures (each replicate's "samples": PNG files relative to the study's
+// folder) are read from `folder` and embedded as data: URLs; without a folder, or where a picture
+// cannot be read (or is no PNG, or its path leaves the folder), the page says so in its place.
+std::string render_report(const nlohmann::json& results, const std::filesystem::path& folder = {});
 
-// Writes render_report(results) to `html` atomically (temporary file, fsync, rename).
-void write_report(const nlohmann::json& results, const std::filesystem::path& html);
+// Writes render_report(results, folder) to `html` atomically (temporary file, fsync, rename).
+void write_report(const nlohmann::json& results, const std::filesystem::path& html,
+                  const std::filesystem::path& folder = {});
 
 
 // ---- Shared with the tune page (tune_output.h), which reads tune.json and is drawn alike.

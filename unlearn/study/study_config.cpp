@@ -14,6 +14,7 @@
 #include "engine/json.h"
 #include "unlearn/study/option_flags.h"
 #include "unlearn/study/toml_config.h"
+#include "nn/generative.h"
 #include "unlearn/method.h"
 
 namespace lethe::study {
@@ -112,6 +113,16 @@ const std::vector<StudyKey>& study_keys() {
          LETHE_CHECK(s.margin >= 0 && s.margin <= 1, "run", path, ": [study] margin = ", s.margin,
                      ": must be in [0, 1] (as relearn's --margin)");
        }},
+      {"evaluator",
+       [](auto& t, auto key, Study& s, auto& path) { s.evaluator = get_or(t, key, s.evaluator, path); }},
+      {"samples_per_class",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.generator.samples_per_class = get_int(t, key, s.generator.samples_per_class, 2, 1000000, path);
+       }},
+      {"loss_images",
+       [](auto& t, auto key, Study& s, auto& path) {
+         s.generator.loss_images = get_int(t, key, s.generator.loss_images, 0, nn::kMaxCount, path);
+       }},
       {"relearn_mode",
        [](auto& t, auto key, Study& s, auto& path) {
          s.relearn_mode = unlearn::parse_relearn_mode(
@@ -167,6 +178,27 @@ void read_tune(const toml::table& t, Study& s, const std::string& path) {
   add_option_flags(parser, o, tune_options());
   parse_flags(parser, table_flags(flags, path + " [tune]"), path + " [tune]");
   s.tune = o;
+}
+
+// A generator study: class:C scenarios, no SCRUB (it distils a classifier's logits), no [tune]
+// (its objective is the classifiers' metrics); a classifier study takes no evaluator.
+void check_generative(const Study& s, const std::string& path) {
+  if (!generative(s)) {
+    LETHE_CHECK(s.evaluator.empty(), "run", path, ": [study] evaluator judges a generator's samples; the model ",
+                s.model, " is a classifier");
+    return;
+  }
+  for (const std::string& text : s.scenarios) {
+    const unlearn::Scenario sc = unlearn::parse_scenario(text);
+    LETHE_CHECK(sc.kind == unlearn::ScenarioKind::class_wise && sc.classes.size() == 1, "run", path,
+                ": [study] scenarios: ", excerpt(text, 40, '\''), ": a generator (", s.model,
+                ") forgets one class (class:C)");
+  }
+  for (const std::string& m : s.methods)
+    LETHE_CHECK(m != "scrub", "run", path, ": [study] methods: scrub distils a classifier's logits; a generator (",
+                s.model, ") has none");
+  LETHE_CHECK(!s.tune, "run", path, ": [tune] searches on the classifiers' metrics; a generator study (", s.model,
+              ") is not tuned");
 }
 
 Study default_study() {
@@ -234,6 +266,11 @@ Study parse_study(std::string_view toml_text, const std::string& path) {
   }
   for (const std::string& m : s.methods) unlearn::find_method(m);
   LETHE_CHECK(!s.scenarios.empty(), "run", path, ": [study] scenarios is empty");
+  // A generator study's default methods: every one with a generator form (all but SCRUB).
+  const toml::table* study_table = file["study"].as_table();
+  if (generative(s) && (study_table == nullptr || !study_table->contains("methods")))
+    s.methods.erase(std::remove(s.methods.begin(), s.methods.end(), "scrub"), s.methods.end());
+  check_generative(s, path);
   // The file as JSON, for results.json and the report. Converted once it is known to be a study
   // (tables of values and arrays of them), so it is shallow.
   std::stringstream as_json;
@@ -248,6 +285,8 @@ std::vector<std::string> pool_flags(const Study& s) {
   return {fmt::format("--subset={}", s.subset), fmt::format("--validation={}", validation),
           fmt::format("--pool-seed={}", s.study_seed)};
 }
+
+bool generative(const Study& s) { return nn::is_generator_name(s.model); }
 
 Study read_study(const std::string& path) {
   if (path.empty()) return default_study();

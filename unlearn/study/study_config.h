@@ -46,6 +46,12 @@ struct Study {
   // split held out of the pool; [tune.space.METHOD] tables replace a method's default space.
   std::optional<TuneOptions> tune;
   SpaceRanges spaces;
+  // Generators (cvae, ddpm-s): the classifier that judges their samples ([study] evaluator; empty:
+  // the study trains one, W1's cnn-s, in its "evaluator" phase) and the metrics' sizes ([study]
+  // samples_per_class, loss_images; their seed is the replicate's).
+  std::string evaluator;
+  std::vector<std::string> evaluator_train;  // flags of its `lethe train` over W1's recipe (--quick's)
+  unlearn::GeneratorMetricOptions generator;
   SlurmOptions slurm;     // [slurm]: how `lethe run --slurm` submits the phases
   nlohmann::json config;  // the file as read, for the report
 };
@@ -53,6 +59,9 @@ struct Study {
 // The pool flags of `lethe train` and `lethe split` for the study (none for the trivial pool):
 // --subset, --validation (with [tune]) and --pool-seed = study_seed.
 std::vector<std::string> pool_flags(const Study& s);
+
+// Whether the study's model is a generator (cvae, ddpm-s): its relearning phases need an evaluator.
+bool generative(const Study& s);
 
 // The range of [study] replicates (threads: as --threads, kMaxThreads).
 inline constexpr int64_t kMaxReplicates = 1000;

@@ -129,12 +129,28 @@ Replicate replicate_of(const Study& s, const fs::path& out, int64_t index) {
   return {index, s.study_seed + static_cast<uint64_t>(index), out / fmt::format("replicate-{}", index)};
 }
 
+std::vector<std::string> run_flags(const Study& s) {
+  std::vector<std::string> run = {"--dataset=" + s.run.dataset, "--device=" + s.run.device,
+                                  "--threads=" + std::to_string(s.run.threads)};
+  if (!s.run.data.empty()) run.push_back("--data=" + s.run.data);
+  return run;
+}
+
+fs::path evaluator_file(const Study& s, const fs::path& out) {
+  return s.evaluator.empty() ? out / "evaluator.safetensors" : fs::path(s.evaluator);
+}
+
+std::vector<std::string> evaluator_command(const Study& s, const fs::path& out) {
+  return joined({{"train", "--model=cnn-s", "--out=" + evaluator_file(s, out).string(),
+                  "--seed=" + std::to_string(s.study_seed)},
+                 run_flags(s), s.evaluator_train});
+}
+
 ReplicatePhases::ReplicatePhases(const Study& study, Replicate rep, Phases& phases, nlohmann::json& timings,
                                  CommandRunner command)
     : s_(study), rep_(std::move(rep)), phases_(phases), timings_(timings), command_(std::move(command)) {
   tag_ = s_.replicates > 1 ? fmt::format("r{}: ", rep_.index) : "";
-  run_ = {"--dataset=" + s_.run.dataset, "--device=" + s_.run.device, "--threads=" + std::to_string(s_.run.threads)};
-  if (!s_.run.data.empty()) run_.push_back("--data=" + s_.run.data);
+  run_ = study::run_flags(s_);
 }
 
 std::string ReplicatePhases::id(const std::string& what) const { return fmt::format("r{}/{}", rep_.index, what); }

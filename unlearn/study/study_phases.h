@@ -87,6 +87,16 @@ struct PhaseOutput {
   nlohmann::json record;
 };
 
+// The study's run flags (--dataset, --device, --threads, --data), which every phase's command has.
+std::vector<std::string> run_flags(const Study& s);
+
+// A generator study's judge: [study] evaluator, or OUT/evaluator.safetensors, which its phase
+// "evaluator" trains: `lethe train` of W1's cnn-s on the whole training set with seed study_seed
+// (Study::evaluator_train over W1's recipe, the defaults of `lethe train`).
+inline constexpr const char* kEvaluatorPhase = "evaluator";
+fs::path evaluator_file(const Study& s, const fs::path& out);
+std::vector<std::string> evaluator_command(const Study& s, const fs::path& out);
+
 // The phases of one replicate of a study. Each skips itself when its record says it is done.
 //
 // Each phase has an id (README, "Phases"): rR/original, rR/SCENARIO/split, rR/SCENARIO/METHOD

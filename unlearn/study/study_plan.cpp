@@ -17,6 +17,16 @@ std::vector<PlannedPhase> plan_study(const Study& s, const fs::path& out) {
   // nothing: its ReplicatePhases have no CommandRunner.
   const ReplicatePhases searcher(s, replicate_of(s, out, 0), unused, no_timings, {});
   std::vector<std::string> relearned, relearn_files;  // the relearn phases: what the report needs
+  // A generator study without [study] evaluator trains its judge first; every relearn phase needs it.
+  std::vector<std::string> judge_inputs, judge_after;
+  if (generative(s)) {
+    judge_inputs.push_back(evaluator_file(s, out).string());
+    if (s.evaluator.empty()) {
+      plan.push_back({kEvaluatorPhase, "evaluator", -1, "", "", evaluator_command(s, out), false, {},
+                      judge_inputs, {}});
+      judge_after.push_back(kEvaluatorPhase);
+    }
+  }
   for (int64_t r = 0; r < s.replicates; ++r) {
     const ReplicatePhases rp(s, replicate_of(s, out, r), unused, no_timings, {});
     const std::string original_id = rp.id("original"), original_file = rp.original_file().string();
@@ -28,8 +38,8 @@ std::vector<PlannedPhase> plan_study(const Study& s, const fs::path& out) {
       const std::string search_id = searcher.id(scenario, "search");
       plan.push_back({split_id, "split", r, scenario.str(), "", rp.split_command(scenario), false, {}, {split_file}, {}});
       // The relearning reads the split and every model; it waits for the phases that make them.
-      std::vector<std::string> relearn_inputs = {split_file, original_file};
-      std::vector<std::string> relearn_after = {original_id, split_id};
+      std::vector<std::string> relearn_inputs = joined({{split_file, original_file}, judge_inputs});
+      std::vector<std::string> relearn_after = joined({judge_after, {original_id, split_id}});
       auto model = [&](const std::string& method, bool tuned) {
         std::vector<std::string> after = {original_id, split_id};
         if (tuned) after.push_back(search_id);
@@ -46,8 +56,10 @@ std::vector<PlannedPhase> plan_study(const Study& s, const fs::path& out) {
                         {(dir / "tune-reference.json").string(), (dir / "trials").string()},
                         {original_id, split_id, rp.id(scenario, "retrain")}});
       for (const std::string& method : s.methods) model(method, s.tune.has_value());
+      std::vector<std::string> relearn_outputs = {(dir / "relearn.json").string()};
+      if (generative(s)) relearn_outputs.push_back((dir / "samples").string());
       plan.push_back({rp.id(scenario, "relearn"), "relearn", r, scenario.str(), "", {}, false, relearn_inputs,
-                      {(dir / "relearn.json").string()}, relearn_after});
+                      relearn_outputs, relearn_after});
       relearned.push_back(plan.back().id);
       relearn_files.push_back(plan.back().outputs.front());
     }

@@ -3,7 +3,8 @@
 // `lethe run --phase ID` runs one node of. Per replicate R: rR/original (train), per scenario
 // rR/SCENARIO/split, rR/SCENARIO/retrain and rR/SCENARIO/METHOD (unlearn), with [tune]
 // r0/SCENARIO/search, and rR/SCENARIO/relearn (measure and relearn every model); then report
-// (results.json, the tables and report.html) after every relearn phase.
+// (results.json, the tables and report.html) after every relearn phase. A generator study without
+// [study] evaluator trains its judge first: phase "evaluator" (W1's cnn-s), before every relearn.
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -17,11 +18,11 @@ namespace lethe::study {
 
 struct PlannedPhase {
   std::string id;
-  std::string kind;                  // train | split | unlearn | search | relearn | report
-  int64_t replicate = -1;            // -1 for report
+  std::string kind;                  // evaluator | train | split | unlearn | search | relearn | report
+  int64_t replicate = -1;            // -1 for evaluator and report
   std::string scenario;              // the scenario's canonical text; empty for original and report
   std::string method;                // unlearn: the method (retrain among them)
-  std::vector<std::string> command;  // the `lethe` command it runs (train, split, unlearn), else empty
+  std::vector<std::string> command;  // the `lethe` command it runs (evaluator, train, split, unlearn), else empty
   bool tuned = false;                // unlearn: the search's chosen flags go over `command`'s
   std::vector<std::string> inputs, outputs;  // files
   std::vector<std::string> after;            // the ids of the phases it needs, each listed before it

@@ -45,6 +45,30 @@ const PhaseOutput& StudyRunner::cached(const std::string& id, const std::functio
   return it->second;
 }
 
+const PhaseOutput& StudyRunner::evaluator() {
+  return cached(kEvaluatorPhase, [&]() -> PhaseOutput {
+    const fs::path file = evaluator_file(s_, out_);
+    if (!s_.evaluator.empty()) {  // given: its digest keys the relearning phases
+      const std::string digest = fnv1a64(read_file(file.string(), "run"));
+      return {file, {"--evaluator=" + file.string(), "--digest=" + digest}, nullptr};
+    }
+    ReplicatePhases& rp = replicate(0);  // for only(): the evaluator belongs to no replicate
+    const std::vector<std::string> flags = evaluator_command(s_, out_);
+    if (rp.shown(kEvaluatorPhase)) phases_.begin("train the evaluator (cnn-s, seed " + std::to_string(s_.study_seed) + ")");
+    std::optional<nlohmann::json> done = finished(file, flags, true);
+    if (!done) {
+      rp.check_may_run(kEvaluatorPhase, file);
+      fs::create_directories(out_);
+      write_record(file, flags, timed([&] { command_(flags); }));
+      done = finished(file, flags, true);
+    } else if (rp.shown(kEvaluatorPhase)) {
+      fmt::print(stderr, "done before: {}\n", file.string());
+    }
+    timings_.push_back({{"phase", "train the evaluator"}, {"seconds", done->at("seconds")}});
+    return {file, joined({flags, {recorded_digest(*done, file)}}), *done};
+  });
+}
+
 const PhaseOutput& StudyRunner::original(int64_t r) {
   return cached(replicate(r).id("original"), [&] { return replicate(r).original(); });
 }
@@ -94,6 +118,9 @@ nlohmann::json StudyRunner::relearn(int64_t r, const unlearn::Scenario& scenario
   };
   add("retrain");
   for (const std::string& method : s_.methods) add(method);
+  const bool generators = generative(s_);
+  const PhaseOutput* judge = generators ? &evaluator() : nullptr;
+  if (judge != nullptr) records["evaluator"] = judge->key;
 
   const std::vector<std::string> relearn_flags = joined({s_.relearn, {"--seed=" + std::to_string(rep.seed)}});
   unlearn::RelearnOptions relearn_options;
@@ -102,22 +129,39 @@ nlohmann::json StudyRunner::relearn(int64_t r, const unlearn::Scenario& scenario
     add_option_flags(parser, relearn_options, unlearn::relearn_options());
     parse_flags(parser, relearn_flags, "[relearn]");
   }
+  if (generators) generator_relearn_defaults(relearn_options);
   relearn_options.resolve(scenario);
+  unlearn::GeneratorMetricOptions metric_options = s_.generator;
+  metric_options.seed = rep.seed;
   const fs::path relearn_file = rp.scenario_folder(scenario) / "relearn.json";
-  const std::vector<std::string> key = joined({{"relearn", records.dump()}, relearn_flags, {fmt::format("{}", s_.margin)}});
+  std::vector<std::string> key = joined({{"relearn", records.dump()}, relearn_flags, {fmt::format("{}", s_.margin)}});
+  if (generators)
+    key.push_back(fmt::format("--samples-per-class={} --loss-images={}", metric_options.samples_per_class,
+                              metric_options.loss_images));
+  // A generator's relearning phase also draws a picture per model (samples/NAME.png).
+  std::vector<std::pair<std::string, fs::path>> pictures;
+  if (generators)
+    for (const ModelFile& m : models)
+      pictures.emplace_back(m.name, rp.scenario_folder(scenario) / "samples" / (m.name + ".png"));
   const std::string phase = rp.id(scenario, "relearn");
   if (rp.shown(phase))
     phases_.begin(rp.tag() + scenario.str() + ": measure and relearn " + std::to_string(models.size()) + " models");
   std::vector<fs::path> relearn_inputs = {drawn.path};
   for (const ModelFile& m : models) relearn_inputs.push_back(m.path);
+  if (judge != nullptr) relearn_inputs.push_back(judge->path);
   std::optional<nlohmann::json> done = finished(relearn_file, key, false, relearn_inputs);
+  if (done && !std::all_of(pictures.begin(), pictures.end(), [](const auto& p) { return fs::exists(p.second); }))
+    done.reset();  // a picture is missing: the phase runs again
   if (!done) {
     rp.check_may_run(phase, relearn_file);
     const unlearn::Split split_drawn = unlearn::load_split(drawn.path.string());
     RelearnOutput result;
     const double seconds = timed([&] {
-      result = relearn_models(
-          {source_, split_drawn, device_, relearn_options, s_.margin, s_.relearn_mode, false, models, "", 1, {}});
+      RelearnInputs in{source_, split_drawn, device_, relearn_options, s_.margin, s_.relearn_mode, false, models, "", 1, {}};
+      if (judge != nullptr) in.evaluator = judge->path.string(), in.generator = metric_options;
+      result = relearn_models(in);
+      for (size_t i = 0; i < pictures.size(); ++i)
+        write_sample_picture(models[i].path, source_, device_, split_drawn.scenario, rep.seed, pictures[i].second);
     });
     const nlohmann::json body = {{"models", result.models},
                                  {"targets", result.targets},
@@ -143,8 +187,11 @@ nlohmann::json StudyRunner::relearn(int64_t r, const unlearn::Scenario& scenario
     relearn_json["data"] =
         relearn_options.retain_samples > 0 || relearn_options.retain_mix > 0 ? "forget+retain" : "forget";
     relearn_json["read"] = read;  // how many forget and retain samples the steps read, what was measured
+    nlohmann::json samples = nlohmann::json::object();  // each model's picture, from the study's folder
+    for (const auto& [name, file] : pictures) samples[name] = fs::relative(file, out_).generic_string();
     return {{"replicate", rep.index},
             {"seed", rep.seed},
+            {"samples", samples},
             {"split_digest", body.at("split_digest")},
             {"forget_size", body.at("forget_size")},
             {"relearn", relearn_json},
@@ -156,6 +203,10 @@ nlohmann::json StudyRunner::relearn(int64_t r, const unlearn::Scenario& scenario
 }
 
 void StudyRunner::run(const PlannedPhase& p) {
+  if (p.kind == "evaluator") {
+    evaluator();
+    return;
+  }
   if (p.kind == "train") {
     original(p.replicate);
     return;
@@ -272,7 +323,7 @@ void StudyRunner::write_outputs(const std::string& config, bool quick,
     for (const nlohmann::json& rep : sc.at("replicates"))
       curves += curves_csv_rows(sc.at("scenario"), rep.at("models"), rep.at("replicate").get<int64_t>());
   write_file_atomically((out_ / "curves.csv").string(), curves, "run");
-  lethe::study::write_report(results, out_ / "report.html");
+  lethe::study::write_report(results, out_ / "report.html", out_);
   fmt::print("study {}: {} replicate{}, {:.0f} s of phases ({:.0f} s this run)\nresults: {}\nreport: {}\n", s_.name,
              s_.replicates, s_.replicates == 1 ? "" : "s", total, phases_.seconds(), (out_ / "results.json").string(),
              (out_ / "report.html").string());

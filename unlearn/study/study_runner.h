@@ -38,6 +38,8 @@ class StudyRunner {
   void only(const std::string& phase_id);
   ReplicatePhases& replicate(int64_t r);
 
+  // A generator study's judge: [study] evaluator, or the one its phase "evaluator" trains.
+  const PhaseOutput& evaluator();
   const PhaseOutput& original(int64_t r);
   const PhaseOutput& split(int64_t r, const unlearn::Scenario& sc);
   // `method` (retrain among them) at the setting replicate 0's search chose, with [tune].

@@ -372,6 +372,7 @@ const std::vector<std::string> kQuickSplit = {"--split-limit=4000"};
 const std::vector<std::string> kQuickUnlearn = {"--steps=40"};
 const std::vector<std::string> kQuickRelearn = {"--steps=60"};
 constexpr int64_t kQuickPool = 4000;
+constexpr int64_t kQuickSamplesPerClass = 60, kQuickLossImages = 200;
 
 }  // namespace
 
@@ -386,6 +387,11 @@ void apply_quick(Study& s, int64_t train_size) {
   }
   s.unlearn = overridden(s.unlearn, kQuickUnlearn);
   s.relearn = overridden(s.relearn, kQuickRelearn);
+  // A generator study's judge and metrics: small too (its shares then within about ±13 points).
+  s.evaluator_train = overridden(s.evaluator_train, kQuickTrain);
+  s.generator.samples_per_class = std::min<int64_t>(s.generator.samples_per_class, kQuickSamplesPerClass);
+  if (s.generator.loss_images == 0 || s.generator.loss_images > kQuickLossImages)
+    s.generator.loss_images = kQuickLossImages;
   s.name += "-quick";
 }
 
