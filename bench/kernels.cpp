@@ -1,7 +1,8 @@
 // lethe-bench-kernels: the W3 kernel microbenchmarks of shared/WORKLOADS.md.
 //  - the GEMMs and convolutions of cnn-s at batch 128, each product on its own: forward,
-//    backward-data and backward-weight (on CUDA, convolutions through cuDNN and through lethe's
-//    im2col + cuBLAS, side by side);
+//    backward-data and backward-weight (on the CPU through OpenBLAS and each of lethe's sgemm
+//    kernels the CPU has, AVX2 and AVX-512; on CUDA, convolutions through cuDNN and through
+//    lethe's im2col + cuBLAS; side by side);
 //  - an elementwise add over 1e8 floats against a copy of the same floats, in the same run.
 // The launchers are called directly (kernels/matmul.h, kernels/conv.h, kernels/elementwise.h), so
 // allocation and autograd stay out of the timings.
@@ -19,7 +20,6 @@
 #include "engine/layout.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/conv.h"
-#include "kernels/cpu/sgemm.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 
@@ -141,7 +141,7 @@ class Runner : private DeviceRunner {
       measure(with_impl(row, "cublas"), repeats, fn);
       return;
     }
-    for_each_sgemm([&](const char* impl) { measure(with_impl(row, impl), repeats, fn); });
+    for_each_sgemm([&](const std::string& impl) { measure(with_impl(row, impl), repeats, fn); });
   }
 
   static Row with_impl(Row row, std::string impl) {
@@ -149,18 +149,18 @@ class Runner : private DeviceRunner {
     return row;
   }
 
-  // On the CPU, float32 GEMMs through OpenBLAS (the reference row) and, where the CPU has
-  // AVX-512, through lethe's own sgemm; the choice in force before is restored.
+  // On the CPU, float32 GEMMs through OpenBLAS (the reference row), then each of lethe's own kernels
+  // this CPU has (AVX2, AVX-512); the choice in force before is restored.
   template <class F>
   static void for_each_sgemm(const F& body) {
-    const bool previous = blas::uses_lethe_sgemm();
-    blas::use_lethe_sgemm(false);
-    body("openblas");
-    if (cpu::has_avx512_sgemm()) {
-      blas::use_lethe_sgemm(true);
-      body("lethe-avx512");
+    const blas::SgemmKernel previous = blas::sgemm_kernel();
+    for (const blas::SgemmKernel kernel : {blas::SgemmKernel::openblas, blas::SgemmKernel::avx2, blas::SgemmKernel::avx512}) {
+      if (!blas::cpu_has(kernel)) continue;
+      blas::use_sgemm_kernel(kernel);
+      body(kernel == blas::SgemmKernel::openblas ? std::string("openblas")
+                                                 : std::string("lethe-") + blas::sgemm_kernel_name(kernel));
     }
-    blas::use_lethe_sgemm(previous);
+    blas::use_sgemm_kernel(previous);
   }
 
   // A conv product: on CUDA through each backend (cuDNN first, the reference), on the CPU through
@@ -172,8 +172,8 @@ class Runner : private DeviceRunner {
     const int repeats = repeats_or(device_.is_cuda() ? 200 : 30);
     if (!device_.is_cuda()) {
       // With OpenBLAS the CPU lowers by im2col; with lethe's sgemm, by implicit GEMMs where it can.
-      for_each_sgemm([&](const char* impl) {
-        const std::string label = std::string(impl) == "openblas" ? "im2col+openblas" : impl;
+      for_each_sgemm([&](const std::string& impl) {
+        const std::string label = impl == "openblas" ? "im2col+openblas" : impl;
         measure({name, label, device_.str(), shape, {}, flops, "GFLOP/s"}, repeats, fn);
       });
       return;

@@ -13,7 +13,6 @@
 
 #include "kernels/cpu/blas.h"
 #include "engine/device.h"
-#include "kernels/cpu/sgemm.h"
 
 namespace lethe::test {
 
@@ -179,15 +178,16 @@ int selected_test_cases() { return tally().selected; }
 
 void for_each_sgemm_path(const std::function<void()>& check) {
   struct Restore {
-    bool lethe = blas::uses_lethe_sgemm();
-    ~Restore() { blas::use_lethe_sgemm(lethe); }
+    blas::SgemmKernel kernel = blas::sgemm_kernel();
+    ~Restore() { blas::use_sgemm_kernel(kernel); }
   } restore;
-  for (const bool lethe : {true, false}) {
-    if (lethe && !cpu::has_avx512_sgemm()) {
-      record_skip("lethe's sgemm needs AVX512F, which this CPU lacks (OpenBLAS's float32 path still runs)");
+  for (const blas::SgemmKernel kernel : blas::kSgemmKernels) {
+    if (!blas::cpu_has(kernel)) {
+      record_skip(std::string("lethe's ") + blas::sgemm_kernel_name(kernel) + " sgemm needs " +
+                  blas::sgemm_kernel_needs(kernel) + ", which this CPU lacks (the other float32 GEMM paths still run)");
       continue;
     }
-    blas::use_lethe_sgemm(lethe);
+    blas::use_sgemm_kernel(kernel);
     INFO("float32 GEMM: ", blas::sgemm_name());
     check();
   }

@@ -84,9 +84,9 @@ bool only_skips_ran();
 // longer selects it).
 int selected_test_cases();
 
-// Runs `check` once per float32 GEMM path this CPU has, with blas::gemm<float> switched to it:
-// lethe's AVX-512 sgemm (a recorded skip where AVX512F is missing), then OpenBLAS's; the path in
-// use is named in failure messages. Restores the previous choice.
+// Runs `check` once per float32 GEMM path, with blas::gemm<float> switched to it: lethe's AVX-512
+// and AVX2 kernels (each a recorded skip where the CPU lacks its instructions), then OpenBLAS's;
+// the path in use is named in failure messages. Restores the previous choice.
 void for_each_sgemm_path(const std::function<void()>& check);
 
 }  // namespace lethe::test

@@ -1,7 +1,7 @@
 // conv2d beyond the op registry's table (tests/op_cases_conv.cpp has its forward against float64
-// loops, gradchecks and CPU/CUDA parity): float32 gradients against the float64 op on every float32
-// GEMM path (the implicit GEMMs of lethe's sgemm at the shapes that switch them on), batching,
-// bitwise reproducibility, and the errors.
+// loops, gradchecks and CPU/CUDA parity): float32 gradients against the float64 op, batching and
+// bitwise reproducibility on every float32 GEMM path (lethe's AVX-512 and AVX2 kernels, with their
+// implicit GEMMs at the shapes that switch them on, and OpenBLAS), and the errors.
 #include "kernels/conv.h"
 
 #include <string>
@@ -60,26 +60,29 @@ ConvGeometry geometry(const Tensor& x, const Tensor& w, const Conv2dOptions& o) 
 }  // namespace
 
 TEST_CASE("conv2d: float32 gradients of every option against float64 ones") {
-  // The float32 kernels (on AVX-512 CPUs the implicit GEMMs for unit stride and dilation) against
-  // the float64 path that gradcheck verified.
-  for (const Case& c : kCases) {
-    INFO(std::string(c.name));
-    check_float32_against_float64(input({3, 4, 9, 9}, 51, DType::f32), input({6, 4 / c.o.groups, 3, 3}, 52, DType::f32),
-                                  input({6}, 53, DType::f32), c.o, 1e-5, 1e-4);
-  }
+  // The float32 kernels (with lethe's sgemm, the implicit GEMMs for unit stride and dilation)
+  // against the float64 path that gradcheck verified.
+  test::for_each_sgemm_path([] {
+    for (const Case& c : kCases) {
+      INFO(std::string(c.name));
+      check_float32_against_float64(input({3, 4, 9, 9}, 51, DType::f32), input({6, 4 / c.o.groups, 3, 3}, 52, DType::f32),
+                                    input({6}, 53, DType::f32), c.o, 1e-5, 1e-4);
+    }
+  });
 }
 
 TEST_CASE("conv2d: float32 implicit GEMMs at cnn-s's second layer and grouped, on every GEMM path, against float64") {
-  // The shapes that switch every implicit GEMM on where lethe's sgemm runs (kernels/cpu/conv.cpp):
-  // unit stride, >= 32 output channels per group (weight gradient), >= 8 input channels per group
-  // with padding <= k - 1 (input gradient). cnn-s's conv2 (16 -> 32, 5x5, padding 2, on 14x14),
-  // and 2 groups of 8 -> 32 channels.
+  // The shapes that switch the implicit GEMMs on where lethe's sgemm runs (kernels/cpu/conv.cpp),
+  // on every kernel alike: unit stride, >= 32 output channels per group (weight gradient), >= 8
+  // input channels per group with padding <= k - 1 (input gradient). cnn-s's conv2 (16 -> 32, 5x5,
+  // padding 2, on 14x14), 2 groups of 8 -> 32 channels, and 8 -> 16 channels, whose weight gradient
+  // stays explicit even on AVX2, whose register block is 16 columns wide.
   struct Layer {
     const char* name;
     int64_t in, out;
     int groups;
   };
-  for (const Layer& l : {Layer{"cnn-s conv2", 16, 32, 1}, Layer{"2 groups", 16, 64, 2}}) {
+  for (const Layer& l : {Layer{"cnn-s conv2", 16, 32, 1}, Layer{"2 groups", 16, 64, 2}, Layer{"16 channels", 8, 16, 1}}) {
     INFO(std::string(l.name));
     const Conv2dOptions o = conv_options(1, 2, 1, l.groups);
     const Tensor x = input({3, l.in, 14, 14}, 61, DType::f32), w = input({l.out, l.in / l.groups, 5, 5}, 62, DType::f32);
@@ -88,7 +91,7 @@ TEST_CASE("conv2d: float32 implicit GEMMs at cnn-s's second layer and grouped, o
       const cpu::ImplicitGemmSteps steps = cpu::implicit_gemm_steps(geometry(x, w, o));
       const bool lethe = blas::uses_lethe_sgemm();
       CHECK(steps.forward == lethe);
-      CHECK(steps.weight_grad == lethe);
+      CHECK(steps.weight_grad == (lethe && l.out / l.groups >= 32));
       CHECK(steps.input_grad == lethe);
       check_float32_against_float64(x, w, b, o, 1e-5, 1e-4);
     });
@@ -98,24 +101,26 @@ TEST_CASE("conv2d: float32 implicit GEMMs at cnn-s's second layer and grouped, o
 TEST_CASE("conv2d: a batch equals image-by-image convolution (cnn-s's second layer, float32)") {
   // C=16, k=5 on 14x14, 110 images over the threads. (Not bitwise: GEMMs of other widths may
   // block differently.)
-  const Tensor x = input({110, 16, 14, 14}, 21, DType::f32), w = input({8, 16, 5, 5}, 22, DType::f32), b = input({8}, 23, DType::f32);
-  const Conv2dOptions o = conv_options(1, 2, 1, 1);
-  const Tensor y = conv2d(x, w, b, o);
-  const Tensor gy = test::random_tensor(y.shape(), 24, -1, 1, DType::f32);
-  const std::vector<Tensor> g = autograd::grad(sum(mul(y, gy)), {x, w, b});
-  Tensor gw_sum = Tensor::zeros(w.shape());
-  for (int64_t n : {0, 57, 109}) {
-    const Tensor xn = x.detach().narrow(0, n, 1).set_requires_grad();
-    const Tensor yn = conv2d(xn, w, b, o);
-    test::expect_close(yn, y.narrow(0, n, 1), 1e-5, 1e-5);
-    const Tensor gxn = autograd::grad(sum(mul(yn, gy.narrow(0, n, 1))), {xn})[0];
-    test::expect_close(g[0].narrow(0, n, 1), gxn, 1e-5, 1e-5);
-  }
-  // The weight gradient, against float64 image-by-image sums.
-  const Tensor x64 = x.detach().to(DType::f64), w64 = w.detach().to(DType::f64).set_requires_grad();
-  const Tensor gw64 = autograd::grad(sum(mul(conv2d(x64, w64, Tensor(), o), gy.to(DType::f64))), {w64})[0];
-  test::expect_close(g[1], gw64, 1e-4, 1e-3);
-  test::expect_close(g[2], sum(gy.to(DType::f64), {0, 2, 3}), 1e-5, 1e-4);
+  test::for_each_sgemm_path([] {
+    const Tensor x = input({110, 16, 14, 14}, 21, DType::f32), w = input({8, 16, 5, 5}, 22, DType::f32), b = input({8}, 23, DType::f32);
+    const Conv2dOptions o = conv_options(1, 2, 1, 1);
+    const Tensor y = conv2d(x, w, b, o);
+    const Tensor gy = test::random_tensor(y.shape(), 24, -1, 1, DType::f32);
+    const std::vector<Tensor> g = autograd::grad(sum(mul(y, gy)), {x, w, b});
+    Tensor gw_sum = Tensor::zeros(w.shape());
+    for (int64_t n : {0, 57, 109}) {
+      const Tensor xn = x.detach().narrow(0, n, 1).set_requires_grad();
+      const Tensor yn = conv2d(xn, w, b, o);
+      test::expect_close(yn, y.narrow(0, n, 1), 1e-5, 1e-5);
+      const Tensor gxn = autograd::grad(sum(mul(yn, gy.narrow(0, n, 1))), {xn})[0];
+      test::expect_close(g[0].narrow(0, n, 1), gxn, 1e-5, 1e-5);
+    }
+    // The weight gradient, against float64 image-by-image sums.
+    const Tensor x64 = x.detach().to(DType::f64), w64 = w.detach().to(DType::f64).set_requires_grad();
+    const Tensor gw64 = autograd::grad(sum(mul(conv2d(x64, w64, Tensor(), o), gy.to(DType::f64))), {w64})[0];
+    test::expect_close(g[1], gw64, 1e-4, 1e-3);
+    test::expect_close(g[2], sum(gy.to(DType::f64), {0, 2, 3}), 1e-5, 1e-4);
+  });
 }
 
 TEST_CASE("conv2d: results are bitwise reproducible") {
@@ -126,8 +131,38 @@ TEST_CASE("conv2d: results are bitwise reproducible") {
     g.push_back(y);
     return g;
   };
-  const std::vector<Tensor> r1 = run(), r2 = run();
-  for (size_t i = 0; i < r1.size(); ++i) test::expect_close(r1[i], r2[i], 0, 0);
+  test::for_each_sgemm_path([&] {
+    const std::vector<Tensor> r1 = run(), r2 = run();
+    for (size_t i = 0; i < r1.size(); ++i) test::expect_close(r1[i], r2[i], 0, 0);
+  });
+}
+
+TEST_CASE("conv2d: lethe's AVX2 and AVX-512 kernels give the same bits (cnn-s's layers, float32)") {
+  // Both kernels compute every product alike and conv2d picks its implicit GEMMs by one rule for
+  // both (kernels/cpu/conv.cpp), so a model trains to the same bits on either kind of CPU.
+  if (!blas::cpu_has(blas::SgemmKernel::avx512) || !blas::cpu_has(blas::SgemmKernel::avx2)) {
+    test::record_skip("comparing lethe's AVX2 and AVX-512 sgemm needs a CPU with AVX512F, AVX2 and FMA");
+    return;
+  }
+  struct Layer {
+    int64_t in, out;
+  };
+  for (const Layer& l : {Layer{1, 16}, Layer{16, 32}}) {
+    CAPTURE(l.in);
+    const Tensor x = input({5, l.in, 14, 14}, 71, DType::f32), w = input({l.out, l.in, 5, 5}, 72, DType::f32);
+    const Tensor b = input({l.out}, 73, DType::f32);
+    auto run = [&](blas::SgemmKernel kernel) {
+      blas::use_sgemm_kernel(kernel);
+      const Tensor y = conv2d(x, w, b, conv_options(1, 2, 1, 1));
+      std::vector<Tensor> g = autograd::grad(sum(mul(y, y)), {x, w, b});
+      g.push_back(y);
+      return g;
+    };
+    const blas::SgemmKernel before = blas::sgemm_kernel();
+    const std::vector<Tensor> avx2 = run(blas::SgemmKernel::avx2), avx512 = run(blas::SgemmKernel::avx512);
+    blas::use_sgemm_kernel(before);
+    for (size_t i = 0; i < avx2.size(); ++i) test::expect_close(avx2[i], avx512[i], 0, 0);
+  }
 }
 
 TEST_CASE("conv2d: errors name the op, the shapes and the reason") {

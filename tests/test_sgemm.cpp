@@ -1,13 +1,20 @@
-// The float32 GEMM (blas::gemm<float>) on every path this CPU has, lethe's AVX-512 sgemm
-// (kernels/cpu/sgemm.h; a recorded skip without AVX512F) and OpenBLAS's, against float64 loops:
-// every transpose combination, sizes that leave partial row and column blocks and several k
-// blocks, alpha and beta (beta 0 must not read C), padded leading dimensions; lethe's kernel's
-// bitwise independence of the thread count; which path runs by default.
+// The float32 GEMM (blas::gemm<float>) on every path, lethe's AVX-512 and AVX2 kernels
+// (kernels/cpu/sgemm.h; each a recorded skip where the CPU lacks its instructions) and OpenBLAS's,
+// against float64 loops: every transpose combination, sizes that leave partial row and column
+// blocks, partial chunks of k and several k blocks, alpha and beta (beta 0 must not read C), padded
+// leading dimensions and operands that end where memory does; lethe's kernels' bitwise
+// independence of the thread count and of the instruction set; which path runs by default.
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <sstream>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/blas.h"
@@ -17,6 +24,7 @@
 #include "kernels/cpu/sgemm.h"
 
 using namespace lethe;
+using blas::SgemmKernel;
 
 namespace {
 
@@ -32,8 +40,8 @@ struct Case {
   float alpha, beta;
 };
 
-// One case's operands, with padded leading dimensions, and its float64 result: for each element
-// of C [m, n], the value and the float32 rounding it allows. Built once for every path.
+// One case's operands, with leading dimensions padded or not, and its float64 result: for each
+// element of C [m, n], the value and the float32 rounding it allows. Built once for every path.
 struct Problem {
   Case t;
   int64_t lda, ldb, ldc;
@@ -41,8 +49,9 @@ struct Problem {
   std::vector<double> want, tolerance;
 };
 
-Problem make_problem(const Case& t) {
-  Problem p{t, (t.ta ? t.m : t.k) + 3, (t.tb ? t.k : t.n) + 5, t.n + 2, {}, {}, {}, {}, {}};
+Problem make_problem(const Case& t, bool padded = true) {
+  Problem p{t, (t.ta ? t.m : t.k) + (padded ? 3 : 0), (t.tb ? t.k : t.n) + (padded ? 5 : 0), t.n + (padded ? 2 : 0),
+            {}, {}, {}, {}, {}};
   p.a = random_floats(static_cast<size_t>((t.ta ? t.k : t.m) * p.lda), 1);
   p.b = random_floats(static_cast<size_t>((t.tb ? t.n : t.k) * p.ldb), 2);
   p.c0 = random_floats(static_cast<size_t>(t.m * p.ldc), 3);
@@ -64,9 +73,9 @@ Problem make_problem(const Case& t) {
   return p;
 }
 
-// Runs the case on the float32 GEMM in use: every element of C against float64, and the padding
-// columns of C never written.
-void check(const Problem& p) {
+// Runs the case on the float32 GEMM in use with the operands at a, b and C at c (p.c0's values):
+// every element of C against float64, and the padding columns of C never written.
+void check(const Problem& p, const float* a, const float* b, float* c) {
   const Case& t = p.t;
   CAPTURE(t.ta);
   CAPTURE(t.tb);
@@ -75,8 +84,7 @@ void check(const Problem& p) {
   CAPTURE(t.k);
   CAPTURE(t.alpha);
   CAPTURE(t.beta);
-  std::vector<float> c = p.c0;
-  blas::gemm<float>(t.ta, t.tb, t.m, t.n, t.k, t.alpha, p.a.data(), p.lda, p.b.data(), p.ldb, t.beta, c.data(), p.ldc);
+  blas::gemm<float>(t.ta, t.tb, t.m, t.n, t.k, t.alpha, a, p.lda, b, p.ldb, t.beta, c, p.ldc);
   std::ostringstream first_wrong;
   for (int64_t i = 0; i < t.m && first_wrong.tellp() == 0; ++i)
     for (int64_t j = 0; j < p.ldc; ++j) {
@@ -92,18 +100,73 @@ void check(const Problem& p) {
   CHECK_MESSAGE(first_wrong.tellp() == 0, first_wrong.str());
 }
 
+void check(const Problem& p) {
+  std::vector<float> c = p.c0;
+  check(p, p.a.data(), p.b.data(), c.data());
+}
+
+// A copy of `values` that ends where an inaccessible page begins: reading or writing one float
+// past its end faults.
+class Guarded {
+ public:
+  explicit Guarded(const std::vector<float>& values) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE)), bytes = values.size() * sizeof(float);
+    size_ = (bytes + page - 1) / page * page + page;
+    base_ = static_cast<char*>(mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    REQUIRE(base_ != MAP_FAILED);
+    REQUIRE(mprotect(base_ + size_ - page, page, PROT_NONE) == 0);
+    data_ = reinterpret_cast<float*>(base_ + size_ - page - bytes);
+    std::copy(values.begin(), values.end(), data_);
+  }
+  Guarded(const Guarded&) = delete;
+  Guarded& operator=(const Guarded&) = delete;
+  ~Guarded() { munmap(base_, size_); }
+  float* data() const { return data_; }
+
+ private:
+  char* base_;
+  size_t size_;
+  float* data_;
+};
+
+// Every transpose combination of the given sizes {m, n, k}.
+std::vector<Case> transposes(std::initializer_list<std::array<int64_t, 3>> sizes, float alpha, float beta) {
+  std::vector<Case> cases;
+  for (const bool ta : {false, true})
+    for (const bool tb : {false, true})
+      for (const auto& s : sizes) cases.push_back({ta, tb, s[0], s[1], s[2], alpha, beta});
+  return cases;
+}
+
 }  // namespace
 
 TEST_CASE("sgemm: every transpose, partial blocks, several k blocks, alpha and beta, against float64") {
-  const int64_t sizes[][3] = {{1, 1, 1}, {7, 33, 5}, {8, 32, 256}, {13, 47, 300}, {40, 100, 513}, {9, 16, 257}};
+  // Register blocks: 8 × 32 (AVX-512), 6 × 16 (AVX2); k blocks of 256; C = A·Bᵀ with k >= 512 as dot
+  // products over 16-wide chunks of k. {6, 16, 512}: whole blocks and chunks for AVX2; {11, 24, 600}:
+  // a last chunk of 8, whose second AVX2 vector is all masked.
   std::vector<Problem> problems;
-  for (const bool ta : {false, true})
-    for (const bool tb : {false, true})
-      for (const auto& s : sizes)
-        for (const float beta : {0.0f, 1.0f, 0.25f})
-          problems.push_back(make_problem({ta, tb, s[0], s[1], s[2], beta == 1 ? 1.0f : -0.5f, beta}));
+  for (const float beta : {0.0f, 1.0f, 0.25f})
+    for (const Case& t : transposes({{1, 1, 1}, {7, 33, 5}, {8, 32, 256}, {13, 47, 300}, {40, 100, 513}, {9, 16, 257},
+                                     {6, 16, 512}, {11, 24, 600}},
+                                    beta == 1 ? 1.0f : -0.5f, beta))
+      problems.push_back(make_problem(t));
   test::for_each_sgemm_path([&] {
     for (const Problem& p : problems) check(p);
+  });
+}
+
+TEST_CASE("sgemm: masked lanes read and write nothing past the operands") {
+  // Unpadded operands, each ending at an inaccessible page: a masked-off lane that touched memory
+  // past the last row would crash the test. Last rows and columns of every block size, and last
+  // chunks of k on both kernels.
+  std::vector<Problem> problems;
+  for (const Case& t : transposes({{7, 13, 21}, {9, 17, 513}, {5, 3, 600}, {1, 1, 1}}, -0.5f, 0.25f))
+    problems.push_back(make_problem(t, /*padded=*/false));
+  test::for_each_sgemm_path([&] {
+    for (const Problem& p : problems) {
+      const Guarded a(p.a), b(p.b), c(p.c0);
+      check(p, a.data(), b.data(), c.data());
+    }
   });
 }
 
@@ -119,32 +182,103 @@ TEST_CASE("sgemm: k = 0 scales C by beta, and an empty m or n touches nothing") 
   });
 }
 
-TEST_CASE("sgemm: lethe's kernel gives the same bits on any thread count, and each path repeats itself") {
-  // The README promises bitwise results for a fixed thread count on either path, and
-  // independence of the thread count for lethe's kernel only.
+TEST_CASE("sgemm: lethe's kernels give the same bits on any thread count, and each path repeats itself") {
+  // The README promises bitwise results for a fixed thread count on every path, and independence
+  // of the thread count for lethe's kernels: register blocks (A·B) and dot products (A·Bᵀ).
   const int64_t m = 70, n = 90, k = 600;
   const std::vector<float> a = random_floats(static_cast<size_t>(m * k), 4), b = random_floats(static_cast<size_t>(k * n), 5);
-  auto run = [&](int threads) {
+  auto run = [&](bool trans_b, int threads) {
     set_num_threads(threads);
     std::vector<float> c(static_cast<size_t>(m * n));
-    blas::gemm<float>(false, false, m, n, k, 1.0, a.data(), k, b.data(), n, 0.0, c.data(), n);
+    blas::gemm<float>(false, trans_b, m, n, k, 1.0, a.data(), k, b.data(), trans_b ? k : n, 0.0, c.data(), n);
     return c;
   };
   test::for_each_sgemm_path([&] {
-    const std::vector<float> one = run(1), two = run(2), again = run(2);
-    CHECK(two == again);
-    if (blas::uses_lethe_sgemm()) CHECK(one == two);
+    for (const bool trans_b : {false, true}) {
+      CAPTURE(trans_b);
+      const std::vector<float> one = run(trans_b, 1), two = run(trans_b, 2), again = run(trans_b, 2);
+      CHECK(two == again);
+      if (blas::uses_lethe_sgemm()) CHECK(one == two);
+    }
   });
   set_num_threads(2);
 }
 
-TEST_CASE("sgemm: lethe's kernel runs by default exactly on AVX512F CPUs, unless LETHE_SGEMM=openblas") {
-  const char* choice = std::getenv("LETHE_SGEMM");
-  const bool openblas_asked = choice != nullptr && std::strcmp(choice, "openblas") == 0;
-  CHECK(blas::uses_lethe_sgemm() == (cpu::has_avx512_sgemm() && !openblas_asked));
-  CHECK(blas::sgemm_name() == (blas::uses_lethe_sgemm() ? "lethe-avx512" : "openblas-" + blas::core_name()));
+TEST_CASE("sgemm: lethe's AVX2 and AVX-512 kernels give the same bits") {
+  // Both compute every element by the same sequence of operations (kernels/cpu/sgemm_kernel.h), so
+  // a float32 GEMM's result does not depend on which of the two a CPU runs.
+  if (!blas::cpu_has(SgemmKernel::avx512) || !blas::cpu_has(SgemmKernel::avx2)) {
+    test::record_skip("comparing lethe's AVX2 and AVX-512 sgemm needs a CPU with AVX512F, AVX2 and FMA");
+    return;
+  }
+  auto bits = [](SgemmKernel kernel, const Problem& p) {
+    std::vector<float> c = p.c0;
+    cpu::sgemm(kernel, p.t.ta, p.t.tb, p.t.m, p.t.n, p.t.k, p.t.alpha, p.a.data(), p.lda, p.b.data(), p.ldb, p.t.beta,
+               c.data(), p.ldc);
+    return c;
+  };
+  for (const Case& t : transposes({{13, 47, 300}, {40, 100, 513}, {11, 24, 600}, {6, 16, 512}}, -0.5f, 0.25f)) {
+    const Problem p = make_problem(t);
+    CAPTURE(t.ta);
+    CAPTURE(t.tb);
+    CAPTURE(t.m);
+    CAPTURE(t.n);
+    CAPTURE(t.k);
+    CHECK(bits(SgemmKernel::avx2, p) == bits(SgemmKernel::avx512, p));
+  }
+  // Rows through offset tables, as the convolutions' implicit GEMMs read them.
+  const int64_t m = 13, n = 37, k = 300, pool_size = 20000;
+  const std::vector<float> pool = random_floats(static_cast<size_t>(pool_size), 6);
+  std::vector<int64_t> a_rows, b_rows;
+  for (int64_t i = 0; i < m; ++i) a_rows.push_back(i * 977 % (pool_size - k));
+  for (int64_t s = 0; s < k; ++s) b_rows.push_back(s * 131 % (pool_size - n));
+  auto rows_bits = [&](SgemmKernel kernel) {
+    std::vector<float> c(static_cast<size_t>(m * n));
+    cpu::sgemm_rows(kernel, m, n, k, 1.0f, pool.data(), a_rows.data(), 0, pool.data(), b_rows.data(), 0, 0.0f, c.data(), n);
+    return c;
+  };
+  CHECK(rows_bits(SgemmKernel::avx2) == rows_bits(SgemmKernel::avx512));
+}
+
+TEST_CASE("sgemm: the best kernel this CPU has runs by default, and LETHE_SGEMM forces one") {
+  const SgemmKernel best = blas::cpu_has(SgemmKernel::avx512) ? SgemmKernel::avx512
+                           : blas::cpu_has(SgemmKernel::avx2) ? SgemmKernel::avx2
+                                                              : SgemmKernel::openblas;
+  MESSAGE("the float32 GEMM this CPU runs by default: ", std::string(blas::sgemm_kernel_name(best)));
+  CHECK(blas::choose_sgemm_kernel(nullptr) == best);
+  CHECK(blas::choose_sgemm_kernel("") == best);
+  // This process's choice, made from its environment at the first GEMM (the other test cases
+  // restore it after switching).
+  CHECK(blas::sgemm_kernel() == blas::choose_sgemm_kernel(std::getenv("LETHE_SGEMM")));
+  for (const SgemmKernel kernel : blas::kSgemmKernels) {
+    const std::string name = blas::sgemm_kernel_name(kernel);
+    CAPTURE(name);
+    if (blas::cpu_has(kernel)) {
+      CHECK(blas::choose_sgemm_kernel(name.c_str()) == kernel);
+      continue;
+    }
+    const std::string lacks = "lethe's " + name + " sgemm needs " + blas::sgemm_kernel_needs(kernel) + ", which this CPU lacks";
+    const std::string refused = "gemm: LETHE_SGEMM=" + name + ": " + lacks;
+    CHECK_THROWS_WITH_AS(blas::choose_sgemm_kernel(name.c_str()), doctest::Contains(refused.c_str()), Error);
+    CHECK_THROWS_WITH_AS(blas::use_sgemm_kernel(kernel), doctest::Contains(lacks.c_str()), Error);
+  }
+  CHECK_THROWS_WITH_AS(blas::choose_sgemm_kernel("AVX2"),
+                       doctest::Contains("gemm: LETHE_SGEMM=AVX2 names no float32 GEMM kernel (openblas, avx2 or avx512)"),
+                       Error);
+
+  // use_lethe_sgemm, for callers that only switch between lethe's kernel and OpenBLAS.
+  const SgemmKernel before = blas::sgemm_kernel();
+  blas::use_lethe_sgemm(false);
+  CHECK(!blas::uses_lethe_sgemm());
+  CHECK(blas::sgemm_name() == "openblas-" + blas::core_name());
+  if (best != SgemmKernel::openblas) {
+    blas::use_lethe_sgemm(true);
+    CHECK(blas::sgemm_kernel() == best);
+    CHECK(blas::sgemm_name() == std::string("lethe-") + blas::sgemm_kernel_name(best));
+  } else {
+    CHECK_THROWS_WITH_AS(blas::use_lethe_sgemm(true), doctest::Contains("lethe's sgemm needs AVX2 and FMA or AVX512F"), Error);
+  }
+  blas::use_sgemm_kernel(before);
   // The entries run with OpenBLAS's Haswell kernels (tests/CMakeLists.txt) really run them.
   if (const char* core = std::getenv("OPENBLAS_CORETYPE")) CHECK(blas::core_name() == core);
-  if (!cpu::has_avx512_sgemm())
-    CHECK_THROWS_WITH_AS(blas::use_lethe_sgemm(true), doctest::Contains("lethe's sgemm needs AVX512F, which this CPU lacks"), Error);
 }

@@ -13,7 +13,9 @@
 #include <atomic>
 #include <climits>
 #include <cstdlib>
+#include <iterator>
 #include <mutex>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -121,28 +123,84 @@ GemmFn<T> gemm_fn(const Library& lib) {
 
 }  // namespace
 
-std::atomic<bool>& lethe_sgemm_flag() {
-  static std::atomic<bool> on = [] {
-    const char* choice = std::getenv("LETHE_SGEMM");
-    return cpu::has_avx512_sgemm() && !(choice != nullptr && std::string(choice) == "openblas");
-  }();
-  return on;
+const char* sgemm_kernel_name(SgemmKernel kernel) {
+  switch (kernel) {
+    case SgemmKernel::avx512: return "avx512";
+    case SgemmKernel::avx2: return "avx2";
+    case SgemmKernel::openblas: break;
+  }
+  return "openblas";
 }
 
-bool uses_lethe_sgemm() { return lethe_sgemm_flag().load(std::memory_order_relaxed); }
+const char* sgemm_kernel_needs(SgemmKernel kernel) {
+  switch (kernel) {
+    case SgemmKernel::avx512: return "AVX512F";
+    case SgemmKernel::avx2: return "AVX2 and FMA";
+    case SgemmKernel::openblas: break;
+  }
+  return "";
+}
+
+bool cpu_has(SgemmKernel kernel) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  switch (kernel) {
+    case SgemmKernel::avx512: return avx512;
+    case SgemmKernel::avx2: return avx2;
+    case SgemmKernel::openblas: break;
+  }
+  return true;
+}
+
+namespace {
+
+std::string lacks(SgemmKernel kernel) {
+  return std::string("lethe's ") + sgemm_kernel_name(kernel) + " sgemm needs " + sgemm_kernel_needs(kernel) +
+         ", which this CPU lacks";
+}
+
+// The kernel in use, chosen from LETHE_SGEMM at the first call. A bad setting throws and leaves
+// it unchosen, so every later float32 GEMM reports it again.
+std::atomic<SgemmKernel>& active_kernel() {
+  static std::atomic<SgemmKernel> kernel{choose_sgemm_kernel(std::getenv("LETHE_SGEMM"))};
+  return kernel;
+}
+
+}  // namespace
+
+SgemmKernel choose_sgemm_kernel(const char* setting) {
+  if (setting == nullptr || *setting == '\0')
+    return *std::find_if(std::begin(kSgemmKernels), std::end(kSgemmKernels), cpu_has);  // openblas at worst
+  for (const SgemmKernel kernel : kSgemmKernels) {
+    if (std::string(setting) != sgemm_kernel_name(kernel)) continue;
+    LETHE_CHECK(cpu_has(kernel), "gemm", "LETHE_SGEMM=", setting, ": ", lacks(kernel));
+    return kernel;
+  }
+  LETHE_FAIL("gemm", "LETHE_SGEMM=", setting, " names no float32 GEMM kernel (openblas, avx2 or avx512)");
+}
+
+SgemmKernel sgemm_kernel() { return active_kernel().load(std::memory_order_relaxed); }
+
+void use_sgemm_kernel(SgemmKernel kernel) {
+  LETHE_CHECK(cpu_has(kernel), "gemm", lacks(kernel));
+  active_kernel().store(kernel);
+}
+
+bool uses_lethe_sgemm() { return sgemm_kernel() != SgemmKernel::openblas; }
 
 void use_lethe_sgemm(bool on) {
-  LETHE_CHECK(!on || cpu::has_avx512_sgemm(), "gemm", "lethe's sgemm needs AVX512F, which this CPU lacks");
-  lethe_sgemm_flag().store(on);
+  const SgemmKernel best = choose_sgemm_kernel(nullptr);
+  LETHE_CHECK(!on || best != SgemmKernel::openblas, "gemm", "lethe's sgemm needs AVX2 and FMA or AVX512F, which this CPU lacks");
+  use_sgemm_kernel(on ? best : SgemmKernel::openblas);
 }
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, double beta, T* c, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>) {
-    if (uses_lethe_sgemm())
-      return cpu::sgemm_avx512(trans_a, trans_b, m, n, k, static_cast<float>(alpha), a, lda, b, ldb,
-                               static_cast<float>(beta), c, ldc);
+    if (const SgemmKernel kernel = sgemm_kernel(); kernel != SgemmKernel::openblas)
+      return cpu::sgemm(kernel, trans_a, trans_b, m, n, k, static_cast<float>(alpha), a, lda, b, ldb,
+                        static_cast<float>(beta), c, ldc);
   }
   gemm_fn<T>(library())(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans,
                         as_blas_int(m, "m"), as_blas_int(n, "n"), as_blas_int(k, "k"),
@@ -207,7 +265,10 @@ std::string core_name() {
   return name ? name : "";
 }
 
-std::string sgemm_name() { return uses_lethe_sgemm() ? "lethe-avx512" : "openblas-" + core_name(); }
+std::string sgemm_name() {
+  const SgemmKernel kernel = sgemm_kernel();
+  return kernel == SgemmKernel::openblas ? "openblas-" + core_name() : std::string("lethe-") + sgemm_kernel_name(kernel);
+}
 
 void set_threads(int threads) { library().set_num_threads(threads); }
 

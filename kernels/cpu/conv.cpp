@@ -31,8 +31,11 @@ namespace {
 bool implicit_gemm(const ConvGeometry& g) {
   return blas::uses_lethe_sgemm() && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1;
 }
-// The weight gradient's implicit GEMM has Og columns: with fewer than the kernel's 32 it wastes
-// most of each block (cnn-s's conv1, 16 channels: 0.6 ms a batch explicit, 1.0 ms implicit).
+// The weight gradient's implicit GEMM has Og columns: with fewer than AVX-512's 32-column block it
+// wastes most of each block (cnn-s's conv1, 16 channels: 0.6 ms a batch explicit, 1.0 ms
+// implicit). AVX2's block has 16 columns, yet conv1 gains nothing implicit there either (0.92 ms
+// explicit, 1.00 ms implicit), so every kernel follows one rule: then they all compute the same
+// sums, and a model trains to the same bits on either.
 bool implicit_weight_grad(const ConvGeometry& g) { return implicit_gemm(g) && g.group_out_channels() >= 32; }
 
 // A zero-filled CPU scratch buffer.
@@ -81,8 +84,8 @@ class Lowering {
       const T* p = pad(image);
       T* wide = wide_.data<T>();  // [O, OH·Wp]
       for (int64_t k = 0; k < g_.groups; ++k)  // y_k [Og, Lw] = w_k [Og, R] · (rows of the padded image)
-        sgemm_avx512_rows(Og, Lw, R, 1.0f, w + k * Og * R, nullptr, R, p, offsets_.data() + k * R, 0, 0.0f,
-                          wide + k * Og * Lw, Lw);
+        sgemm_rows(blas::sgemm_kernel(), Og, Lw, R, 1.0f, w + k * Og * R, nullptr, R, p, offsets_.data() + k * R, 0,
+                   0.0f, wide + k * Og * Lw, Lw);
       for (int64_t o = 0; o < g_.out_channels; ++o)
         for (int64_t oh = 0; oh < g_.out_h; ++oh)
           std::copy_n(wide + o * Lw + oh * padded_w_, g_.out_w, y + (o * g_.out_h + oh) * g_.out_w);
@@ -105,8 +108,8 @@ class Lowering {
             block[(oh * padded_w_ + ow) * Og] = dy[(o * g_.out_h + oh) * g_.out_w + ow];
       }
       for (int64_t k = 0; k < g_.groups; ++k)
-        sgemm_avx512_rows(R, Og, Lw, 1.0f, p, offsets_.data() + k * R, 0, dyt + k * Lw * Og, nullptr, Og, beta,
-                          gwt + k * R * Og, Og);
+        sgemm_rows(blas::sgemm_kernel(), R, Og, Lw, 1.0f, p, offsets_.data() + k * R, 0, dyt + k * Lw * Og, nullptr,
+                   Og, beta, gwt + k * R * Og, Og);
     }
   }
 
@@ -187,8 +190,9 @@ void col2im(const ConvGeometry& g, const T* dcol, T* dx) {
 // dx of a unit-stride convolution is the forward convolution of dy, zero-padded by k − 1 − p,
 // with the weights flipped and transposed: w' [C, O/groups, kh, kw], w'[k·Cg + c, o, i, j] =
 // w[k·Og + o, c, kh − 1 − i, kw − 1 − j]. As such it runs as implicit GEMMs, without col2im,
-// whose rows are the C/groups input channels: fewer than the kernel's 8 rows waste most of each
-// block (a 1-channel input: 0.8 ms a batch of 128 28×28 images explicit, 1.3 ms implicit).
+// whose rows are the C/groups input channels: fewer than AVX-512's 8-row block waste most of each
+// block (a 1-channel input: 0.8 ms a batch of 128 28×28 images explicit, 1.3 ms implicit). The
+// same rule on AVX2 (6-row blocks), for the same sums on every kernel.
 bool implicit_input_grad(const ConvGeometry& g) {
   return implicit_gemm(g) && g.pad_h <= g.kernel_h - 1 && g.pad_w <= g.kernel_w - 1 && g.channels / g.groups >= 8;
 }

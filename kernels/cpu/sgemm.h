@@ -1,34 +1,47 @@
 #pragma once
-// lethe's own float32 GEMM for CPUs with AVX-512, used by blas::gemm<float> in place of
-// OpenBLAS's sgemm where it runs (kernels/cpu/blas.cpp says when). Why: this machine family forces
-// OpenBLAS onto its AVX2 (Haswell) kernels through OPENBLAS_CORETYPE, since old OpenBLAS builds
-// misbehave with their AVX-512 kernels on current CPUs; lethe's kernel is ours to test, and the
-// convolutions, almost all of a small CNN's time, are GEMMs.
+// lethe's own float32 GEMM, one kernel per vector instruction set (AVX2 + FMA, AVX-512), used by
+// blas::gemm<float> in place of OpenBLAS's sgemm where it runs (kernels/cpu/blas.h says which runs
+// when). Why: this machine family forces OpenBLAS onto its AVX2 (Haswell) kernels through
+// OPENBLAS_CORETYPE, since old OpenBLAS builds misbehave with their AVX-512 kernels on current
+// CPUs; lethe's kernels are ours to test, they read their operands in place (so convolutions run as
+// implicit GEMMs, below), and the convolutions, almost all of a small CNN's time, are GEMMs.
 //
 // Every element of C is computed by one fixed sequence of fused multiply-adds and adds, chosen by
-// the transposes and the sizes alone: the result depends on neither the thread count nor how
-// the work is split, and is bitwise reproducible on any AVX-512 CPU.
+// the transposes and the sizes alone: the result depends on neither the thread count nor how the
+// work is split, and it is the same on every instruction set (the kernels share one source,
+// kernels/cpu/sgemm_kernel.h, whose lanes are independent and whose dot products sum the same
+// 16-wide chunks in the same order).
 #include <cstdint>
+
+#include "kernels/cpu/blas.h"
 
 namespace lethe::cpu {
 
 inline constexpr int64_t kSgemmKBlock = 256;
 
-// Whether this CPU has what sgemm_avx512 needs (AVX512F).
-bool has_avx512_sgemm();
-
-// Row-major C = alpha·op(A)·op(B) + beta·C, with blas::gemm's conventions (op(A) [m,k], op(B)
-// [k,n], a transposed operand stored as its transpose). beta == 0 never reads C. Parallel over
-// blocks of rows of C with lethe's threads, unless called inside a parallel region.
-void sgemm_avx512(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                  int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+// Row-major C = alpha·op(A)·op(B) + beta·C on lethe's kernel `kernel` (avx2 or avx512, one this CPU
+// has: else a lethe::Error), with blas::gemm's conventions (op(A) [m,k], op(B) [k,n], a transposed
+// operand stored as its transpose). beta == 0 never reads C. Parallel over blocks of rows of C
+// with lethe's threads, unless called inside a parallel region.
+void sgemm(blas::SgemmKernel kernel, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+           const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
 // C [m,n] = alpha·A·B + beta·C (row-major, ldc) for operands whose rows lie at given offsets, as a
 // convolution's column matrix does in its zero-padded image: row i of A (k contiguous elements)
 // at a + a_rows[i], or a + i·lda when a_rows is null; row s of B (n contiguous elements) at
-// b + b_rows[s], or b + s·ldb when b_rows is null. The same kernel and guarantees as above.
-void sgemm_avx512_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows,
-                       int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c,
-                       int64_t ldc);
+// b + b_rows[s], or b + s·ldb when b_rows is null. The same kernels and guarantees as above.
+void sgemm_rows(blas::SgemmKernel kernel, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                const int64_t* a_rows, int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta,
+                float* c, int64_t ldc);
+
+// One instruction set's kernel (kernels/cpu/sgemm_<isa>.cpp), behind sgemm() and sgemm_rows(),
+// which hand it m, n, k > 0 only.
+struct SgemmIsa {
+  void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+               const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+  void (*rows)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows, int64_t lda,
+               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc);
+};
+extern const SgemmIsa kSgemmAvx2, kSgemmAvx512;
 
 }  // namespace lethe::cpu
