@@ -103,7 +103,8 @@ TEST_CASE("checkpoint: PyTorch's pickle files are refused with the command that 
   const std::pair<const char*, std::string> files[] = {{"zip.pt", std::string("PK\x03\x04\x14\x00\x00\x00", 8) + "data"},
                                                       {"legacy.pth", std::string("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46", 8)}};
   for (const auto& [name, bytes] : files) {
-    CAPTURE(name);
+    const std::string file = name;  // clang 14 captures no structured binding (CAPTURE's lambda)
+    CAPTURE(file);
     write_file_atomically(dir.file(name), bytes);
     CHECK_THROWS_WITH_AS(load_checkpoint(dir.file(name), ModelSpec{"mlp"}),
                          doctest::Contains("lethe never unpickles; save the state dict as safetensors"), Error);

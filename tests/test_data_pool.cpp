@@ -165,7 +165,8 @@ TEST_CASE("data pool: the trivial pool draws the splits and digests of before po
                                                                    {"mislabeled:0.2", "5c9ce4286f401db8"},
                                                                    {"backdoor:0.1:2", "8689bd843f467bbb"}};
   for (const auto& [name, digest] : pinned) {
-    CAPTURE(name);
+    const std::string scenario = name;  // clang 14 captures no structured binding (CAPTURE's lambda)
+    CAPTURE(scenario);
     const Split old = make_split(parse_scenario(name), train_set(), kClasses, 5);
     const Split seeded = make_split(parse_scenario(name), train_set(), kClasses, 5, {0, 0, 9});
     CHECK(old.digest() == digest);

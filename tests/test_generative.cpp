@@ -60,6 +60,7 @@ double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::l
 void check_gradients(Model& m, const std::function<Tensor()>& loss) {
   sum(loss()).backward();
   for (auto& [name, p] : m.net().named_parameters()) {
+    const std::string parameter = name;  // clang 14 captures no structured binding (INFO's lambda)
     const std::vector<double> grad = p.grad().to_vector<double>();
     for (int64_t k : {int64_t{0}, p.numel() / 2, p.numel() - 1}) {
       NoGradGuard no_grad;
@@ -72,7 +73,7 @@ void check_gradients(Model& m, const std::function<Tensor()>& loss) {
       const double down = sum(loss()).item();
       flat.narrow(0, k, 1).fill_(was);
       const double numeric = (up - down) / (2 * h);
-      INFO(name << "[" << k << "]: autograd " << grad[static_cast<size_t>(k)] << ", central difference " << numeric);
+      INFO(parameter << "[" << k << "]: autograd " << grad[static_cast<size_t>(k)] << ", central difference " << numeric);
       CHECK(std::abs(grad[static_cast<size_t>(k)] - numeric) <= 1e-5 * std::abs(numeric) + 1e-6);
     }
   }

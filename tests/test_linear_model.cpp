@@ -105,7 +105,8 @@ TEST_CASE("linear: a float64 model starts at the float32 one's values, and logit
   CHECK(m64.arena().data().dtype() == DType::f64);
   CHECK(m64.arena().grad(0).dtype() == DType::f64);
   for (const auto& [name, p] : m64.net().named_parameters()) {
-    INFO(name);
+    const std::string parameter = name;  // clang 14 captures no structured binding (INFO's lambda)
+    INFO(parameter);
     CHECK(p.dtype() == DType::f64);
     CHECK(p.requires_grad());
     CHECK(p.grad_fn() == nullptr);  // still a leaf

@@ -171,7 +171,8 @@ TEST_CASE("optim: AdamW against a float64 reference of torch.optim.AdamW, float3
   for (const DType dtype : {DType::f64, DType::f32}) {
     // β1 = 0.3: lerp's other formula (weight 1 − β1 ≥ 0.5), the CPU loop's other instantiation.
     for (const auto& [decay, beta1] : {std::pair{0.0, 0.9}, std::pair{0.1, 0.9}, std::pair{0.1, 0.3}}) {
-      INFO(dtype_name(dtype), ", weight decay ", decay, ", beta1 ", beta1);
+      const std::string setting = "weight decay " + std::to_string(decay) + ", beta1 " + std::to_string(beta1);
+      INFO(dtype_name(dtype), ", ", setting);  // clang 14 captures no structured binding (INFO's lambda)
       nn::AdamWOptions o;
       o.weight_decay = decay;
       o.beta1 = beta1;
@@ -236,7 +237,8 @@ TEST_CASE("optim: the arena's padding stays zero in parameters and state, with w
       const std::vector<double> v = values(t);
       int64_t nonzero = 0;
       for (const int64_t i : pad) nonzero += v[i] != 0;
-      INFO(opt.name(), " ", name);
+      const std::string tensor = name;  // clang 14 captures no structured binding (INFO's lambda)
+      INFO(opt.name(), " ", tensor);
       CHECK(nonzero == 0);
     }
   };
@@ -318,7 +320,8 @@ TEST_CASE("optim: state round trip continues bit-exactly (resume == uninterrupte
       {"sgd", [&](const ParamArena& a) { return nn::make_sgd(a, sgd); }},
       {"adamw", [](const ParamArena& a) { return nn::make_adamw(a, {}); }}};
   for (const auto& [name, make] : makers) {
-    INFO(name);
+    const std::string optimizer = name;  // clang 14 captures no structured binding (INFO's lambda)
+    INFO(optimizer);
     auto run_steps = [&](const ParamArena& arena, nn::Optimizer& opt, int64_t from, int64_t to) {
       for (int64_t s = from; s < to; ++s) {
         set_grads(arena, static_cast<uint64_t>(s));
@@ -449,7 +452,8 @@ TEST_CASE("optim: CPU/CUDA parity of the fused steps, clipping and cross-device 
     makers.emplace_back(variant.name, [o = variant.options](const ParamArena& a) { return nn::make_sgd(a, o); });
   makers.emplace_back("adamw", [](const ParamArena& a) { return nn::make_adamw(a, {0.01, 0.9, 0.999, 1e-8, 0.1}); });
   for (const auto& [name, make] : makers) {
-    INFO(name);
+    const std::string optimizer = name;  // clang 14 captures no structured binding (INFO's lambda)
+    INFO(optimizer);
     auto cpu_arena = make_arena(DType::f32), gpu_arena = make_arena(DType::f32, cuda);
     Tensor(gpu_arena->data()).copy_(cpu_arena->data());
     auto cpu_opt = make(*cpu_arena), gpu_opt = make(*gpu_arena);

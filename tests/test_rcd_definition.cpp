@@ -277,7 +277,8 @@ TEST_CASE("rcd: a float64-derived curve that meets the loss target and falls bac
   require_clear_of(curve, kLossTarget);
   const std::vector<bool> met = meeting(curve, [&](const Point64& p) { return p.loss <= kLossTarget; });
   const std::map<int64_t, int64_t> expected{{1, 8}, {2, 8}, {3, 16}, {4, 8}, {5, 16}};
-  for (const auto& [k, step] : expected) {
+  for (const auto& [every, step] : expected) {
+    const int64_t k = every;  // clang 14 captures no structured binding (CAPTURE's lambda)
     CAPTURE(k);
     REQUIRE(first_met(met, k) == step);
     const RelearnResult r = c.relearn(kLr, 20, k, {kUnset, kLossTarget})[0];

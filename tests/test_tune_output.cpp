@@ -102,7 +102,8 @@ const std::vector<std::pair<const char*, std::function<void(const json&)>>>& out
 
 void check_error(const json& tune, const std::string& message) {
   for (const auto& [name, output] : outputs()) {
-    CAPTURE(name);
+    const std::string format = name;  // clang 14 captures no structured binding (CAPTURE's lambda)
+    CAPTURE(format);
     CHECK_THROWS_WITH_AS(output(tune), message.c_str(), lethe::Error);
   }
 }
