@@ -17,7 +17,9 @@
 
 #include "bench/harness.h"
 #include "kernels/cpu/blas.h"
+#include "engine/autograd.h"
 #include "engine/layout.h"
+#include "engine/ops.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
@@ -101,6 +103,17 @@ class Runner : private DeviceRunner {
               [&] { LETHE_DISPATCH(device_, conv2d_backward, x, w, gy, gx, Tensor(), g); });
     conv_case(name + ".bwd_weight", shape, flops,
               [&] { LETHE_DISPATCH(device_, conv2d_backward, x, w, gy, Tensor(), gw, g); });
+    // The block as an evaluation pass runs it (no autograd): the three ops, and the fused op.
+    Conv2dOptions same;
+    same.pad_h = same.pad_w = static_cast<int>(c.pad);
+    conv_case(name + ".fwd+relu+pool (three ops)", shape, flops, [&] {
+      NoGradGuard no_grad;
+      max_pool2d(relu(conv2d(x, w, bias, same)), Pool2dOptions{});
+    });
+    conv_case(name + ".fwd+relu+pool (fused)", shape, flops, [&] {
+      NoGradGuard no_grad;
+      conv2d_relu_max_pool2(x, w, bias, same);
+    });
   }
 
   // c = a + b over 1e8 floats (12 bytes moved per element) against a copy of a into c (8 bytes

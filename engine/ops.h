@@ -110,6 +110,12 @@ struct Pool2dOptions {
   int pad_h = 0, pad_w = 0;
 };
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& opt);
+// max_pool2d(relu(conv2d(x, w, bias, opt)), 2×2, stride 2): the same values and gradients, bit for
+// bit (nn::Sequential takes it for Conv2d, ReLU, MaxPool2d(2) in a row). On the CPU each image's
+// convolution output stays in cache and is never stored whole: one pass for bias, ReLU, pool and
+// argmax, and one for the backward's mask and scatter, where the three ops take four and three.
+Tensor conv2d_relu_max_pool2(const Tensor& x, const Tensor& w, const Tensor& bias = Tensor(),
+                             const Conv2dOptions& opt = {});
 // Padding counts towards the divisor (PyTorch's count_include_pad=True).
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& opt);
 Tensor global_avg_pool2d(const Tensor& x);  // [N,C,H,W] -> [N,C]

@@ -26,3 +26,15 @@ ConvBackend conv_backend();
                        const Tensor& gw, const ConvGeometry& g);
 
 LETHE_DECLARE_LAUNCHERS(LETHE_CONV_LAUNCHERS)
+
+namespace lethe::cpu {
+// The op conv2d_relu_max_pool2 on the CPU (CUDA runs conv2d, relu and max_pool2d). Forward:
+// y [N,O,OH/2,OW/2] = max_pool2d(relu(conv2d(x, w) + bias), 2) and, when defined, argmax (int64,
+// y's shape: the index h·OW + w in the convolution's output plane), bitwise those ops' values, each
+// image's convolution output kept in cache. Backward: gz [N,O,OH,OW], the gradient of the
+// convolution's output, from gy (y's shape), y and argmax.
+void conv2d_relu_max_pool2_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                   const Tensor& argmax, const ConvGeometry& g);
+void relu_max_pool2_backward(const Tensor& gy, const Tensor& y, const Tensor& argmax, const Tensor& gz,
+                             const ConvGeometry& g);
+}  // namespace lethe::cpu

@@ -1,6 +1,7 @@
 #include "nn/layers.h"
 
 #include <cmath>
+#include <typeinfo>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -139,9 +140,32 @@ Sequential& Sequential::add(std::string name, std::shared_ptr<Module> m) {
   return *this;
 }
 
+namespace {
+// The Conv2d at layers[i] when it, a ReLU and a MaxPool2d(2) (kernel 2, stride 2, no padding) come
+// in a row, on a batch of images; null otherwise.
+const Conv2d* conv_relu_max_pool2_at(const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers,
+                                     size_t i, const Tensor& x) {
+  if (i + 2 >= layers.size() || x.dim() != 4) return nullptr;
+  const Module &first = *layers[i].second, &second = *layers[i + 1].second, &third = *layers[i + 2].second;
+  if (typeid(first) != typeid(Conv2d) || typeid(second) != typeid(ReLU) || typeid(third) != typeid(MaxPool2d))
+    return nullptr;
+  const Pool2dOptions& p = static_cast<const MaxPool2d&>(third).options();
+  const bool pool2 = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0;
+  return pool2 ? &static_cast<const Conv2d&>(first) : nullptr;
+}
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& x) {
+  const auto& layers = children();
   Tensor h = x;
-  for (const auto& [name, child] : children()) h = child->forward(h);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (const Conv2d* conv = conv_relu_max_pool2_at(layers, i, h)) {
+      h = conv2d_relu_max_pool2(h, conv->weight(), conv->bias(), conv->options());
+      i += 2;
+    } else {
+      h = layers[i].second->forward(h);
+    }
+  }
   return h;
 }
 

@@ -31,6 +31,8 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& x) override;
   void reset_parameters(uint64_t seed, uint64_t first_stream) override;
   const Conv2dOptions& options() const { return options_; }
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }  // undefined without bias
 
  private:
   Tensor weight_, bias_;
@@ -90,6 +92,7 @@ class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(int kernel_size, int stride = 0, int padding = 0);  // stride 0: = kernel_size
   Tensor forward(const Tensor& x) override { return max_pool2d(x, options_); }
+  const Pool2dOptions& options() const { return options_; }
 
  private:
   Pool2dOptions options_;
@@ -138,6 +141,8 @@ class Sequential : public Module {
  public:
   Sequential& add(std::shared_ptr<Module> m);
   Sequential& add(std::string name, std::shared_ptr<Module> m);
+  // The layers in order; Conv2d, ReLU, MaxPool2d(2) in a row run as one op (conv2d_relu_max_pool2:
+  // the same values and gradients, less memory traffic).
   Tensor forward(const Tensor& x) override;
   // The layers in order, named (for code that walks a network, as nn/stacked.cpp does).
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& layers() const { return children(); }

@@ -127,6 +127,12 @@ void expect_close(const Tensor& actual, const std::vector<double>& expected, dou
   compare(host_values(actual), expected, rtol, atol, "value");
 }
 
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  const Tensor ca = a.detach().to(Device::cpu()).contiguous(), cb = b.detach().to(Device::cpu()).contiguous();
+  return ca.dtype() == cb.dtype() && ca.shape() == cb.shape() &&
+         std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
+}
+
 void expect_close(const Tensor& actual, const Tensor& expected, double rtol, double atol) {
   CHECK_MESSAGE(actual.shape() == expected.shape(), "shape ", actual.shape().str(), ", expected ",
                 expected.shape().str());

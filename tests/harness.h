@@ -29,6 +29,8 @@ Tensor distinct_tensor(const Shape& shape, uint64_t seed, double gap = 1e-2, DTy
 void expect_close(const Tensor& actual, const std::vector<double>& expected, double rtol = 1e-6,
                   double atol = 1e-9);
 void expect_close(const Tensor& actual, const Tensor& expected, double rtol = 1e-6, double atol = 1e-9);
+// Same dtype, shape and bytes (NaN payloads and the sign of zero included), on any devices.
+bool bitwise_equal(const Tensor& a, const Tensor& b);
 
 // Checks d(sum(w·fn(inputs)))/d(input) for every floating input that requires grad (float64, CPU)
 // against central differences with step eps; w is a fixed random weighting so every output

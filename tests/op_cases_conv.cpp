@@ -1,6 +1,7 @@
 // conv2d's cases (tests/op_registry.h): stride, padding, dilation and groups one at a time and all
 // together, with and without bias, a rectangular everything, and cnn-s's two layers; CPU/CUDA
-// parity on both CUDA backends (cuDNN and lethe's im2col).
+// parity on both CUDA backends (cuDNN and lethe's im2col); conv2d_relu_max_pool2's forward.
+#include <algorithm>
 #include <string>
 
 #include "kernels/conv.h"
@@ -39,6 +40,22 @@ Tensor reference_conv(const Tensor& x, const Tensor& w, const Tensor& b, const C
           y[((n * O + oc) * OH + oh) * OW + ow] = s;
         }
   return expected(y, {N, O, OH, OW});
+}
+
+// max over each 2×2 window (stride 2, the last odd row and column dropped) of max(y, 0), in float64.
+Tensor relu_max_pool2_reference(const Tensor& y) {
+  const std::vector<double> v = y.to_vector<double>();
+  const int64_t planes = y.size(0) * y.size(1), H = y.size(2), W = y.size(3), PH = H / 2, PW = W / 2;
+  std::vector<double> out(planes * PH * PW);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t ph = 0; ph < PH; ++ph)
+      for (int64_t pw = 0; pw < PW; ++pw) {
+        double best = 0;  // ReLU's floor
+        for (int64_t i = 0; i < 2; ++i)
+          for (int64_t j = 0; j < 2; ++j) best = std::max(best, v[(p * H + 2 * ph + i) * W + 2 * pw + j]);
+        out[(p * PH + ph) * PW + pw] = best;
+      }
+  return expected(out, {y.size(0), y.size(1), PH, PW});
 }
 
 Fn conv(const Conv2dOptions& o, bool bias = true) {
@@ -126,6 +143,40 @@ LETHE_OP_CASES(conv) {
   for (const OpCase& layer : {conv1, conv2}) {
     cases.push_back(layer);
     cases.push_back(im2col_variant(layer));
+  }
+
+  // The fused op: cnn-s's layers (implicit GEMMs on the CPU), no bias with an odd output, stride
+  // and groups (explicit GEMMs); gradchecks on distinct inputs small enough for central differences.
+  struct Fused {
+    const char* name;
+    Shape x, w;
+    Conv2dOptions o;
+    bool bias;
+  };
+  for (const Fused& f : {Fused{"cnn-s-conv1", {2, 1, 28, 28}, {16, 1, 5, 5}, conv_options(1, 2, 1, 1), true},
+                         Fused{"cnn-s-conv2", {2, 16, 14, 14}, {32, 16, 5, 5}, conv_options(1, 2, 1, 1), true},
+                         Fused{"no-bias-odd-output", {2, 3, 9, 9}, {4, 3, 3, 3}, conv_options(1, 1, 1, 1), false},
+                         Fused{"stride2-groups2", {2, 4, 11, 11}, {6, 2, 3, 3}, conv_options(2, 1, 1, 2), true}}) {
+    Inputs inputs{uniform(f.x, 51).grad(), uniform(f.w, 52).grad()};
+    if (f.bias) inputs.push_back(uniform({f.w[0]}, 53).grad());
+    const Conv2dOptions o = f.o;
+    const bool bias = f.bias;
+    cases.push_back({.name = std::string("conv2d_relu_max_pool2/") + f.name,
+                     .fn = [o, bias](const V& in) { return conv2d_relu_max_pool2(in[0], in[1], bias ? in[2] : Tensor(), o); },
+                     .forward = ForwardCheck{inputs,
+                                             [o, bias](const V& in) {
+                                               return relu_max_pool2_reference(reference_conv(in[0], in[1], bias ? in[2] : Tensor(), o));
+                                             },
+                                             kBothPrecisions},
+                     .parity = ParityCheck{inputs, 1e-4, 1e-4}});
+  }
+  for (const bool bias : {true, false}) {
+    const Conv2dOptions o = conv_options(1, 1, 1, 1);
+    Inputs inputs{distinct({2, 2, 5, 5}, 54, 1e-3).grad(), distinct({3, 2, 3, 3}, 55, 1e-3).grad()};
+    if (bias) inputs.push_back(distinct({3}, 56, 1e-3).grad());
+    cases.push_back({.name = std::string("conv2d_relu_max_pool2/gradcheck") + (bias ? "" : "-no-bias"),
+                     .fn = [o, bias](const V& in) { return conv2d_relu_max_pool2(in[0], in[1], bias ? in[2] : Tensor(), o); },
+                     .gradcheck = GradCheck{inputs}});
   }
   return cases;
 }

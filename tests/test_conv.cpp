@@ -1,14 +1,17 @@
 // conv2d beyond the op registry's table (tests/op_cases_conv.cpp has its forward against float64
 // loops, gradchecks and CPU/CUDA parity): float32 gradients against the float64 op, batching and
 // bitwise reproducibility on every float32 GEMM path (lethe's AVX-512 and AVX2 kernels, with their
-// implicit GEMMs at the shapes that switch them on, and OpenBLAS), and the errors.
+// implicit GEMMs at the shapes that switch them on, and OpenBLAS), and the errors; the fused
+// conv2d_relu_max_pool2 bit for bit against the three ops it replaces.
 #include "kernels/conv.h"
 
+#include <cmath>
 #include <string>
 
 #include "kernels/cpu/blas.h"
 #include "harness.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/parallel.h"
 
 using namespace lethe;
 using test::conv_options;
@@ -186,4 +189,69 @@ TEST_CASE("conv2d: errors name the op, the shapes and the reason") {
   if (cuda_available())
     CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({4, 4, 3, 3}, DType::f32, Device::cuda(0))),
                          doctest::Contains("conv2d: devices differ"), Error);
+}
+
+TEST_CASE("conv2d_relu_max_pool2: the bits of conv2d, relu and max_pool2d, forward and backward, on every GEMM path and thread count") {
+  // The implicit GEMMs (cnn-s's layers, no bias, an odd output whose last row and column the pool
+  // drops) and the explicit ones (stride 2, groups, float64); NaN, −0, a huge value and a column
+  // of zeros in the input, −0 and 0 in the output's gradient: the fused passes must follow the
+  // three ops' rules (ReLU sends NaN to 0, the pool's scan order and argmax, 0 + g).
+  struct Layer {
+    const char* name;
+    Shape x, w;
+    Conv2dOptions o;
+    bool bias;
+  };
+  const Layer layers[] = {{"cnn-s conv1", {5, 1, 28, 28}, {16, 1, 5, 5}, conv_options(1, 2, 1, 1), true},
+                          {"cnn-s conv2", {3, 16, 14, 14}, {32, 16, 5, 5}, conv_options(1, 2, 1, 1), true},
+                          {"no bias, odd output", {3, 3, 9, 9}, {8, 3, 3, 3}, conv_options(1, 1, 1, 1), false},
+                          {"stride 2, groups 2", {2, 4, 11, 11}, {6, 2, 3, 3}, conv_options(2, 1, 1, 2), true}};
+  const int threads_before = num_threads();
+  test::for_each_sgemm_path([&] {
+    for (const Layer& l : layers) {
+      for (DType dt : {DType::f32, DType::f64}) {
+        const std::string layer = l.name;
+        CAPTURE(layer);
+        CAPTURE(dtype_name(dt));
+        std::vector<double> values = test::random_tensor(l.x, 81).to_vector<double>();
+        values[7] = std::nan(""), values[30] = -0.0, values[31] = 0.0, values[values.size() - 1] = 1e30;
+        for (int64_t h = 0; h < l.x[2]; ++h) values[static_cast<size_t>(h * l.x[3] + 3)] = 0;
+        const Tensor x = Tensor::from_vector(values, l.x).to(dt).set_requires_grad();
+        const Tensor w = test::random_tensor(l.w, 82, -1, 1, dt).set_requires_grad();
+        const Tensor b = l.bias ? test::random_tensor({l.w[0]}, 83, -1, 1, dt).set_requires_grad() : Tensor();
+        std::vector<Tensor> inputs{x, w};
+        if (l.bias) inputs.push_back(b);
+        for (int threads : {1, 2}) {
+          CAPTURE(threads);
+          set_num_threads(threads);
+          const Tensor expected = max_pool2d(relu(conv2d(x, w, b, l.o)), Pool2dOptions{});
+          const Tensor fused = conv2d_relu_max_pool2(x, w, b, l.o);
+          REQUIRE(test::bitwise_equal(fused, expected));
+          std::vector<double> weights = test::random_tensor(expected.shape(), 84).to_vector<double>();
+          weights[0] = -0.0, weights[1] = 0.0;
+          const Tensor gy = Tensor::from_vector(weights, expected.shape()).to(dt);
+          const std::vector<Tensor> want = autograd::grad(sum(mul(expected, gy)), inputs);
+          const std::vector<Tensor> got = autograd::grad(sum(mul(fused, gy)), inputs);
+          for (size_t i = 0; i < want.size(); ++i) {
+            CAPTURE(i);
+            CHECK(test::bitwise_equal(got[i], want[i]));
+          }
+          NoGradGuard no_grad;  // without autograd (no argmax kept): the same values
+          CHECK(test::bitwise_equal(conv2d_relu_max_pool2(x, w, b, l.o), expected));
+        }
+      }
+    }
+  });
+  set_num_threads(threads_before);
+}
+
+TEST_CASE("conv2d_relu_max_pool2: errors name the op, the shapes and the reason") {
+  const Tensor x = Tensor::zeros({2, 4, 6, 6});
+  CHECK_THROWS_WITH_AS(conv2d_relu_max_pool2(x, Tensor::zeros({4, 4, 6, 6})),
+                       "conv2d_relu_max_pool2: the convolution's output [1,1] is smaller than the 2x2 pooling "
+                       "window (x float32[2,4,6,6] on cpu, w float32[4,4,6,6] on cpu)",
+                       Error);
+  CHECK_THROWS_WITH_AS(conv2d_relu_max_pool2(x, Tensor::zeros({4, 3, 3, 3})),
+                       doctest::Contains("conv2d: w float32[4,3,3,3] on cpu expects 3 input channels per group"), Error);
+  CHECK(conv2d_relu_max_pool2(x, Tensor::zeros({4, 4, 3, 3})).shape() == Shape{2, 4, 2, 2});
 }

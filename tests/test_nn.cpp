@@ -106,6 +106,10 @@ TEST_CASE("nn: cnn-s forward is the composition of the ops, gradients land in th
              find(p, "fc2.bias"));
   const Tensor y = model.forward(x);
   CHECK(sum(eq(y, h)).item() == static_cast<double>(y.numel()));
+  {  // recording nothing, Sequential runs conv, ReLU, pool as conv2d_relu_max_pool2: the same bits
+    NoGradGuard no_grad;
+    CHECK(test::bitwise_equal(model.forward(x), y));
+  }
 
   const Tensor labels = Tensor::from_vector<int64_t>({0, 3, 9, 1}, {4});
   cross_entropy(y, labels).backward();

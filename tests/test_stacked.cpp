@@ -1,6 +1,5 @@
 // StackedModel against the single-model path: on the CPU every claim is bitwise (logits, losses,
 // gradients, optimizer steps, running statistics), at one and two threads.
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,14 +14,9 @@
 
 using namespace lethe;
 using namespace lethe::nn;
+using test::bitwise_equal;
 
 namespace {
-
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  const Tensor ca = a.detach().to(Device::cpu()).contiguous(), cb = b.detach().to(Device::cpu()).contiguous();
-  return ca.dtype() == cb.dtype() && ca.shape() == cb.shape() &&
-         std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) == 0;
-}
 
 void check_same_state(const NamedTensors& stacked, const NamedTensors& single) {
   REQUIRE(stacked.size() == single.size());

@@ -57,6 +57,20 @@ ConvGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& bias,
   return g;
 }
 
+// The gradients of x, w and bias (each when needed) from gy, the gradient of the output.
+std::vector<Tensor> conv2d_gradients(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& gy,
+                                     autograd::Needs needs) {
+  Tensor gx = needs[0] ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
+  Tensor gw = needs[1] ? Tensor::empty(w.shape(), w.dtype(), w.device()) : Tensor();
+  if (x.size(0) > 0 && (gx.defined() || gw.defined())) {
+    LETHE_DISPATCH(x.device(), conv2d_backward, x, w, gy, gx, gw, g);
+  } else if (gw.defined()) {  // no images: no gradient reaches w
+    gw = Tensor::zeros(w.shape(), w.dtype(), w.device());
+  }
+  // Over H, W then N: two reductions over adjacent dims, neither needing a permuted copy of dy.
+  return {gx, gw, needs[2] ? sum(sum(gy, {2, 3}), {0}) : Tensor()};
+}
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv2dOptions& opt) {
@@ -66,18 +80,32 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, con
   Tensor y = Tensor::empty({x.size(0), g.out_channels, g.out_h, g.out_w}, x.dtype(), x.device());
   if (y.numel() > 0) LETHE_DISPATCH(x.device(), conv2d_forward, x, w, bias, y, g);
   autograd::record("conv2d", y, {&x_in, &w_in, &bias_in},
-                   [g, sx = autograd::Saved(x), sw = autograd::Saved(w)](const Tensor& g_in, autograd::Needs needs) {
-                     const Tensor xv = sx.get(), wv = sw.get(), gy = g_in.contiguous();
-                     Tensor gx = needs[0] ? Tensor::empty(xv.shape(), xv.dtype(), xv.device()) : Tensor();
-                     Tensor gw = needs[1] ? Tensor::empty(wv.shape(), wv.dtype(), wv.device()) : Tensor();
-                     if (xv.size(0) > 0 && (gx.defined() || gw.defined())) {
-                       LETHE_DISPATCH(xv.device(), conv2d_backward, xv, wv, gy, gx, gw, g);
-                     } else if (gw.defined()) {  // no images: no gradient reaches w
-                       gw = Tensor::zeros(wv.shape(), wv.dtype(), wv.device());
-                     }
-                     // Over H, W then N: two reductions over adjacent dims, neither needing a
-                     // permuted copy of dy.
-                     return std::vector<Tensor>{gx, gw, needs[2] ? sum(sum(gy, {2, 3}), {0}) : Tensor()};
+                   [g, sx = autograd::Saved(x), sw = autograd::Saved(w)](const Tensor& gy, autograd::Needs needs) {
+                     return conv2d_gradients(g, sx.get(), sw.get(), gy.contiguous(), needs);
+                   });
+  return y;
+}
+
+Tensor conv2d_relu_max_pool2(const Tensor& x_in, const Tensor& w_in, const Tensor& bias_in, const Conv2dOptions& opt) {
+  const ConvGeometry g = conv_geometry(x_in, w_in, bias_in, opt);
+  LETHE_CHECK(g.out_h >= 2 && g.out_w >= 2, "conv2d_relu_max_pool2", "the convolution's output [", g.out_h, ",",
+              g.out_w, "] is smaller than the 2x2 pooling window (x ", x_in.str(), ", w ", w_in.str(), ")");
+  if (!x_in.device().is_cpu()) return max_pool2d(relu(conv2d(x_in, w_in, bias_in, opt)), Pool2dOptions{});
+  const Tensor x = x_in.contiguous(), w = w_in.contiguous();
+  const Tensor bias = bias_in.defined() ? bias_in.contiguous() : Tensor();
+  const Shape pooled{x.size(0), g.out_channels, g.out_h / 2, g.out_w / 2};
+  Tensor y = Tensor::empty(pooled, x.dtype());
+  const bool recorded = autograd::needs_grad({&x_in, &w_in, &bias_in});
+  const Tensor argmax = recorded ? Tensor::empty(pooled, DType::i64) : Tensor();
+  if (y.numel() > 0) cpu::conv2d_relu_max_pool2_forward(x, w, bias, y, argmax, g);
+  if (!recorded) return y;
+  autograd::record("conv2d_relu_max_pool2", y, {&x_in, &w_in, &bias_in},
+                   [g, sx = autograd::Saved(x), sw = autograd::Saved(w), sy = autograd::Saved(y), argmax](
+                       const Tensor& gy, autograd::Needs needs) {
+                     const Tensor xv = sx.get();
+                     Tensor gz = Tensor::empty({xv.size(0), g.out_channels, g.out_h, g.out_w}, xv.dtype());
+                     if (gz.numel() > 0) cpu::relu_max_pool2_backward(gy.contiguous(), sy.get(), argmax, gz, g);
+                     return conv2d_gradients(g, xv, sw.get(), gz, needs);
                    });
   return y;
 }

@@ -42,6 +42,33 @@ LETHE_HD bool max_pool_takes(T v, T best) {
   return (v > best) | (v != v);
 }
 
+// The maximum of a 2×2 window given in scan order (top left, top right, bottom left, bottom right)
+// by max_pool_takes: MaxPool2d(2)'s value, and that of the CPU's fused convolution epilogue
+// (kernels/cpu/conv.cpp), which must give the same bits.
+template <class T>
+LETHE_HD T max_2x2(T top_left, T top_right, T bottom_left, T bottom_right) {
+  T best = top_left;
+  best = max_pool_takes(top_right, best) ? top_right : best;
+  best = max_pool_takes(bottom_left, best) ? bottom_left : best;
+  return max_pool_takes(bottom_right, best) ? bottom_right : best;
+}
+// max_2x2 and, in *index, where the value it returns lies in the plane: `top_left` is the
+// window's first index, the row below starts `width` further on.
+template <class T>
+LETHE_HD T max_2x2(T top_left, T top_right, T bottom_left, T bottom_right, int64_t at, int64_t width, int64_t* index) {
+  T best = top_left;
+  int64_t best_i = at;
+  const T candidates[3] = {top_right, bottom_left, bottom_right};
+  const int64_t where[3] = {at + 1, at + width, at + width + 1};
+  for (int c = 0; c < 3; ++c) {
+    const bool take = max_pool_takes(candidates[c], best);
+    best = take ? candidates[c] : best;
+    best_i = take ? where[c] : best_i;
+  }
+  *index = best_i;
+  return best;
+}
+
 template <class T>
 LETHE_HD void max_window(const PoolGeometry& g, const T* plane, int64_t oh, int64_t ow, T* value, int64_t* index) {
   const Span hs = pool_window(oh, g.kernel_h, g.stride_h, g.pad_h, g.height);

@@ -11,10 +11,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/common/elementwise.h"
+#include "kernels/common/pool.h"
 #include "kernels/conv.h"
 #include "kernels/copy.h"
 #include "kernels/cpu/blas.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/max_pool_2x2.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/sgemm.h"
 
@@ -44,6 +47,16 @@ Tensor zeros(const Shape& shape, DType dtype) {
   fill(t, 0);
   return t;
 }
+
+// An image's convolution output, channel after channel, row after row, rows `row_stride` apart (on
+// the implicit GEMMs' padded width, or packed).
+// Its thread's own buffer, which the fused epilogue may overwrite.
+template <class T>
+struct OutputRows {
+  T* data;
+  int64_t channel_stride, row_stride;
+  T* row(int64_t o, int64_t oh) const { return data + o * channel_stride + oh * row_stride; }
+};
 
 // One thread's buffers for lowering images: the image with its zero padding [C, H + 2·ph,
 // W + 2·pw] (plus kw − 1 zeros, the implicit GEMM's last row reads that far), so that im2col's
@@ -77,19 +90,26 @@ class Lowering {
     return col();
   }
 
-  // y [O, L] of one image, without bias (implicit GEMM; float32 only).
-  void forward_implicit(const T* image, const T* w, T* y) const {
+  // The output of one image without bias, on the padded width (implicit GEMM; float32 only):
+  // rows [O, OH, Wp] of which the first OW columns are the output's (wide_rows()).
+  T* forward_wide(const T* image, const T* w) const {
+    T* wide = wide_.data<T>();
     if constexpr (std::is_same_v<T, float>) {
       const int64_t R = g_.group_rows(), Og = g_.group_out_channels(), Lw = wide_pixels();
       const T* p = pad(image);
-      T* wide = wide_.data<T>();  // [O, OH·Wp]
       for (int64_t k = 0; k < g_.groups; ++k)  // y_k [Og, Lw] = w_k [Og, R] · (rows of the padded image)
         sgemm_rows(blas::sgemm_kernel(), Og, Lw, R, 1.0f, w + k * Og * R, nullptr, R, p, offsets_.data() + k * R, 0,
                    0.0f, wide + k * Og * Lw, Lw);
-      for (int64_t o = 0; o < g_.out_channels; ++o)
-        for (int64_t oh = 0; oh < g_.out_h; ++oh)
-          std::copy_n(wide + o * Lw + oh * padded_w_, g_.out_w, y + (o * g_.out_h + oh) * g_.out_w);
     }
+    return wide;
+  }
+  OutputRows<T> wide_rows(T* wide) const { return {wide, wide_pixels(), padded_w_}; }
+
+  // y [O, L] of one image, without bias (implicit GEMM; float32 only).
+  void forward_implicit(const T* image, const T* w, T* y) const {
+    const OutputRows<T> rows = wide_rows(forward_wide(image, w));
+    for (int64_t o = 0; o < g_.out_channels; ++o)
+      for (int64_t oh = 0; oh < g_.out_h; ++oh) std::copy_n(rows.row(o, oh), g_.out_w, y + (o * g_.out_h + oh) * g_.out_w);
   }
 
   // gwᵀ_k [R, Og] (+)= (rows of the padded image) · dyᵀ of one image (implicit GEMM; float32 only).
@@ -250,6 +270,76 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
         if (bp == nullptr) continue;
         for (int64_t o = 0; o < g.out_channels; ++o)
           for (int64_t l = 0; l < L; ++l) yn[o * L + l] += bp[o];
+      }
+    });
+  });
+}
+
+// The convolution of each image into a buffer its thread keeps in cache, then bias, ReLU and the
+// 2×2 max-pool (and its argmax) from there into y: the three ops' per-element math
+// (kernels/common: Relu, max_2x2) on the same values in the same order, so the same bits, without
+// writing the full-size output to memory and reading it back twice. A missing bias adds 0, which
+// changes no ReLU output (−0 and +0 both become +0).
+void conv2d_relu_max_pool2_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
+                                   const Tensor& argmax, const ConvGeometry& g) {
+  const int64_t N = x.size(0), L = g.out_pixels(), R = g.group_rows(), Og = g.group_out_channels();
+  const int64_t PH = g.out_h / 2, PW = g.out_w / 2;
+  LETHE_DISPATCH_FLOAT(x.dtype(), "conv2d_relu_max_pool2", {
+    const scalar_t* xp = x.data<scalar_t>();
+    const scalar_t* wp = w.data<scalar_t>();
+    const scalar_t* bp = bias.defined() ? bias.data<scalar_t>() : nullptr;
+    scalar_t* yp = y.data<scalar_t>();
+    int64_t* ip = ptr_or_null<int64_t>(argmax);
+    const bool implicit = std::is_same_v<scalar_t, float> && implicit_gemm(g);
+    parallel_for(N, 1, [&](int64_t begin, int64_t end) {
+      const Lowering<scalar_t> lowering(g, x.dtype(), !implicit, implicit);
+      const Tensor packed = implicit ? Tensor() : Tensor::empty({g.out_channels * L}, x.dtype());
+      for (int64_t n = begin; n < end; ++n) {
+        const scalar_t* image = xp + n * g.image_size();
+        OutputRows<scalar_t> rows{};
+        if (implicit) {
+          rows = lowering.wide_rows(lowering.forward_wide(image, wp));
+        } else {
+          const scalar_t* cp = lowering.lower(image);
+          scalar_t* out = packed.data<scalar_t>();
+          for (int64_t k = 0; k < g.groups; ++k)
+            blas::gemm(false, false, Og, L, R, 1.0, wp + k * Og * R, R, cp + k * R * L, L, 0.0, out + k * Og * L, L);
+          rows = {out, L, g.out_w};
+        }
+        // Bias and ReLU in place over each channel's rows (on the padded width: the columns past
+        // OW are never read), one long loop that vectorises; then the pool, row by row.
+        for (int64_t o = 0; o < g.out_channels; ++o) {
+          const scalar_t b = bp != nullptr ? bp[o] : scalar_t(0);
+          scalar_t* channel = rows.row(o, 0);
+          for (int64_t j = 0; j < g.out_h * rows.row_stride; ++j) channel[j] = ew::Relu::f(channel[j] + b, UnaryParams{});
+          for (int64_t ph = 0; ph < PH; ++ph) {
+            const int64_t e = ((n * g.out_channels + o) * PH + ph) * PW;  // the output row (n, o, ph)
+            max_pool_2x2_row(rows.row(o, 2 * ph), rows.row(o, 2 * ph + 1), PW, yp + e, ip != nullptr ? ip + e : nullptr,
+                             2 * ph * g.out_w, g.out_w);
+          }
+        }
+      }
+    });
+  });
+}
+
+// Each pooled gradient goes to its window's argmax where the pooled value is positive (ReLU's
+// mask there: pooled = relu(z) at the argmax), 0 + g as max_pool2d's backward adds it to a zeroed
+// plane; everything else is 0: the bits of max_pool2d's then relu's backward.
+void relu_max_pool2_backward(const Tensor& gy, const Tensor& y, const Tensor& argmax, const Tensor& gz,
+                             const ConvGeometry& g) {
+  const int64_t plane = g.out_pixels(), pooled = (g.out_h / 2) * (g.out_w / 2), planes = gz.numel() / plane;
+  LETHE_DISPATCH_FLOAT(gz.dtype(), "conv2d_relu_max_pool2_backward", {
+    const scalar_t* gyp = gy.data<scalar_t>();
+    const scalar_t* yp = y.data<scalar_t>();
+    const int64_t* ip = argmax.data<int64_t>();
+    scalar_t* gzp = gz.data<scalar_t>();
+    parallel_for(planes, std::max<int64_t>(1, kGrain / plane), [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        scalar_t* out = gzp + p * plane;
+        std::fill(out, out + plane, scalar_t(0));
+        for (int64_t e = p * pooled; e < (p + 1) * pooled; ++e)
+          if (yp[e] > scalar_t(0)) out[ip[e]] = scalar_t(0) + gyp[e];
       }
     });
   });

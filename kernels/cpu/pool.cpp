@@ -2,6 +2,7 @@
 // windows in order: the same sums, in the same order, as the CUDA gather.
 #include <algorithm>
 
+#include "kernels/cpu/max_pool_2x2.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/pool.h"
 
@@ -28,34 +29,6 @@ bool is_2x2(const PoolGeometry& g) {
   return g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0;
 }
 
-template <class T>
-void max_row_2x2(const T* plane, int64_t width, int64_t oh, int64_t out_w, T* y, int64_t* index) {
-  const int64_t top = 2 * oh * width;
-  const T* a = plane + top;
-  const T* b = a + width;
-  if (index == nullptr) {  // no argmax to track: a loop the compiler vectorises
-    for (int64_t ow = 0; ow < out_w; ++ow) {
-      T best = a[2 * ow];
-      for (const T c : {a[2 * ow + 1], b[2 * ow], b[2 * ow + 1]}) best = max_pool_takes(c, best) ? c : best;
-      y[ow] = best;
-    }
-    return;
-  }
-  for (int64_t ow = 0; ow < out_w; ++ow) {
-    const int64_t at = top + 2 * ow;
-    T best = a[2 * ow];
-    int64_t best_i = at;
-    const T candidates[3] = {a[2 * ow + 1], b[2 * ow], b[2 * ow + 1]};
-    const int64_t where[3] = {at + 1, at + width, at + width + 1};
-    for (int c = 0; c < 3; ++c) {
-      const bool take = max_pool_takes(candidates[c], best);
-      best = take ? candidates[c] : best;
-      best_i = take ? where[c] : best_i;
-    }
-    y[ow] = best;
-    index[ow] = best_i;
-  }
-}
 }  // namespace
 
 void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, const PoolGeometry& g) {
@@ -65,7 +38,9 @@ void max_pool2d_forward(const Tensor& x, const Tensor& y, const Tensor& argmax, 
     int64_t* ip = ptr_or_null<int64_t>(argmax);  // undefined without autograd
     if (is_2x2(g)) {
       for_output_rows(y.numel(), g, [&](int64_t p, int64_t oh, int64_t e) {
-        max_row_2x2(xp + p * g.plane(), g.width, oh, g.out_w, yp + e, ip != nullptr ? ip + e : nullptr);
+        const int64_t top = 2 * oh * g.width;
+        const scalar_t* row = xp + p * g.plane() + top;
+        max_pool_2x2_row(row, row + g.width, g.out_w, yp + e, ip != nullptr ? ip + e : nullptr, top, g.width);
       });
     } else {
       for_output_rows(y.numel(), g, [&](int64_t p, int64_t oh, int64_t e) {
