@@ -36,6 +36,10 @@ echo "== eval reproduces the accuracy train reported; its confusion matrix holds
 train_acc=$(json_get accuracy < "$work/a.json")
 eval_acc=$(json_get accuracy < "$work/ae.json")
 [[ "$train_acc" == "$eval_acc" ]] || fail "eval accuracy $eval_acc != train's $train_acc"
+gemm=$(json_get float32_gemm < "$work/a.json")
+[[ "$gemm" =~ ^(lethe-avx512|lethe-avx2|openblas-.+)$ ]] || fail "train --json names no float32 GEMM: '$gemm'"
+[[ $(LETHE_SGEMM=openblas "$lethe" train "${small[@]}" --epochs 1 --no-test --json | json_get float32_gemm) == openblas-* ]] ||
+  fail "LETHE_SGEMM=openblas: train --json does not say OpenBLAS ran"
 python3 -c "a=float('$train_acc'); assert 0.6 < a <= 1, a" || fail "accuracy $train_acc out of range"
 python3 - "$data" "$work/ae.json" "$work/ae.txt" <<'PY' || fail "eval's confusion matrix or accuracies wrong"
 import gzip, json, sys

@@ -123,34 +123,28 @@ GemmFn<T> gemm_fn(const Library& lib) {
 
 }  // namespace
 
-const char* sgemm_kernel_name(SgemmKernel kernel) {
-  switch (kernel) {
-    case SgemmKernel::avx512: return "avx512";
-    case SgemmKernel::avx2: return "avx2";
-    case SgemmKernel::openblas: break;
-  }
-  return "openblas";
+namespace {
+
+// What each float32 GEMM kernel is called and needs, and whether this CPU has it.
+struct KernelFacts {
+  SgemmKernel kernel;
+  const char* name;
+  const char* needs;
+  bool present;
+};
+const KernelFacts& facts(SgemmKernel kernel) {
+  static const KernelFacts table[] = {
+      {SgemmKernel::avx512, "avx512", "AVX512F", __builtin_cpu_supports("avx512f") != 0},
+      {SgemmKernel::avx2, "avx2", "AVX2 and FMA", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
+      {SgemmKernel::openblas, "openblas", "", true}};
+  return *std::find_if(std::begin(table), std::end(table), [&](const KernelFacts& f) { return f.kernel == kernel; });
 }
 
-const char* sgemm_kernel_needs(SgemmKernel kernel) {
-  switch (kernel) {
-    case SgemmKernel::avx512: return "AVX512F";
-    case SgemmKernel::avx2: return "AVX2 and FMA";
-    case SgemmKernel::openblas: break;
-  }
-  return "";
-}
+}  // namespace
 
-bool cpu_has(SgemmKernel kernel) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  switch (kernel) {
-    case SgemmKernel::avx512: return avx512;
-    case SgemmKernel::avx2: return avx2;
-    case SgemmKernel::openblas: break;
-  }
-  return true;
-}
+const char* sgemm_kernel_name(SgemmKernel kernel) { return facts(kernel).name; }
+const char* sgemm_kernel_needs(SgemmKernel kernel) { return facts(kernel).needs; }
+bool cpu_has(SgemmKernel kernel) { return facts(kernel).present; }
 
 namespace {
 

@@ -13,6 +13,7 @@
 #include "unlearn/study/common.h"
 #include "engine/error.h"
 #include "engine/file.h"
+#include "kernels/cpu/blas.h"
 #include "nn/checkpoint.h"
 #include "nn/generative.h"
 #include "nn/train.h"
@@ -247,6 +248,8 @@ void run_train(const TrainOptions& o) {
   result["train_loss"] = train_loss;
   result["train_seconds"] = train_seconds;
   result["images_per_second"] = train_seconds > 0 ? images / train_seconds : 0;
+  // Which float32 GEMM ran the CPU's convolutions and linear layers (speed figures depend on it).
+  result["float32_gemm"] = device.is_cpu() ? blas::sgemm_name() : std::string("cublas/cudnn");
   result["wall_seconds"] = command.wall_seconds();
   result["checkpoint"] = out.empty() ? nlohmann::json() : nlohmann::json(out);
   std::string text = test ? describe(*test, true) + "\n" : std::string("no test set (--no-test)\n");
