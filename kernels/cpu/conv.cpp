@@ -48,9 +48,9 @@ Tensor zeros(const Shape& shape, DType dtype) {
   return t;
 }
 
-// An image's convolution output, channel after channel, row after row, rows `row_stride` apart (on
-// the implicit GEMMs' padded width, or packed).
-// Its thread's own buffer, which the fused epilogue may overwrite.
+// An image's convolution output in its thread's own buffer (which the fused epilogue overwrites),
+// channel after channel, row after row, rows `row_stride` apart: on the implicit GEMMs' padded
+// width, or packed.
 template <class T>
 struct OutputRows {
   T* data;
