@@ -1,6 +1,7 @@
 // conv2d's cases (tests/op_registry.h): stride, padding, dilation and groups one at a time and all
 // together, with and without bias, a rectangular everything, and cnn-s's two layers; CPU/CUDA
-// parity on both CUDA backends (cuDNN and lethe's im2col); conv2d_relu_max_pool2's forward.
+// parity on both CUDA backends (cuDNN and lethe's im2col); conv2d_relu_max_pool2's forward,
+// parity and gradchecks.
 #include <algorithm>
 #include <string>
 
