@@ -90,6 +90,15 @@ class Lowering {
     return col();
   }
 
+  // y [O, L] of one image, without bias, through its column matrix: per group
+  // y_k [Og, L] = w_k [Og, R] · col_k [R, L].
+  void forward_explicit(const T* image, const T* w, T* y) const {
+    const int64_t L = g_.out_pixels(), R = g_.group_rows(), Og = g_.group_out_channels();
+    const T* cp = lower(image);
+    for (int64_t k = 0; k < g_.groups; ++k)
+      blas::gemm(false, false, Og, L, R, 1.0, w + k * Og * R, R, cp + k * R * L, L, 0.0, y + k * Og * L, L);
+  }
+
   // The output of one image without bias, on the padded width (implicit GEMM; float32 only):
   // rows [O, OH, Wp] of which the first OW columns are the output's (wide_rows()).
   T* forward_wide(const T* image, const T* w) const {
@@ -249,7 +258,7 @@ ImplicitGemmSteps implicit_gemm_steps(const ConvGeometry& g) {
 
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                     const ConvGeometry& g) {
-  const int64_t N = x.size(0), L = g.out_pixels(), R = g.group_rows(), Og = g.group_out_channels();
+  const int64_t N = x.size(0), L = g.out_pixels();
   LETHE_DISPATCH_FLOAT(x.dtype(), "conv2d", {
     const scalar_t* xp = x.data<scalar_t>();
     const scalar_t* wp = w.data<scalar_t>();
@@ -263,9 +272,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
         if (implicit) {
           lowering.forward_implicit(xp + n * g.image_size(), wp, yn);
         } else {
-          const scalar_t* cp = lowering.lower(xp + n * g.image_size());
-          for (int64_t k = 0; k < g.groups; ++k)  // y_n,k [Og, L] = w_k [Og, R] · col_k [R, L]
-            blas::gemm(false, false, Og, L, R, 1.0, wp + k * Og * R, R, cp + k * R * L, L, 0.0, yn + k * Og * L, L);
+          lowering.forward_explicit(xp + n * g.image_size(), wp, yn);
         }
         if (bp == nullptr) continue;
         for (int64_t o = 0; o < g.out_channels; ++o)
@@ -282,7 +289,7 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 // changes no ReLU output (−0 and +0 both become +0).
 void conv2d_relu_max_pool2_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& y,
                                    const Tensor& argmax, const ConvGeometry& g) {
-  const int64_t N = x.size(0), L = g.out_pixels(), R = g.group_rows(), Og = g.group_out_channels();
+  const int64_t N = x.size(0), L = g.out_pixels();
   const int64_t PH = g.out_h / 2, PW = g.out_w / 2;
   LETHE_DISPATCH_FLOAT(x.dtype(), "conv2d_relu_max_pool2", {
     const scalar_t* xp = x.data<scalar_t>();
@@ -300,11 +307,8 @@ void conv2d_relu_max_pool2_forward(const Tensor& x, const Tensor& w, const Tenso
         if (implicit) {
           rows = lowering.wide_rows(lowering.forward_wide(image, wp));
         } else {
-          const scalar_t* cp = lowering.lower(image);
-          scalar_t* out = packed.data<scalar_t>();
-          for (int64_t k = 0; k < g.groups; ++k)
-            blas::gemm(false, false, Og, L, R, 1.0, wp + k * Og * R, R, cp + k * R * L, L, 0.0, out + k * Og * L, L);
-          rows = {out, L, g.out_w};
+          lowering.forward_explicit(image, wp, packed.data<scalar_t>());
+          rows = {packed.data<scalar_t>(), L, g.out_w};
         }
         // Bias and ReLU in place over each channel's rows (on the padded width: the columns past
         // OW are never read), one long loop that vectorises; then the pool, row by row.
