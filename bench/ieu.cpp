@@ -6,7 +6,8 @@
 //  - "separate ops": ieu_update_reference, one elementwise launcher call per op and a randn
 //    noise tensor (what the step costs without fusion);
 //  - on the CPU, the noise alone: a normal per parameter by philox::normal4 one block at a time,
-//    and by cpu::normal_blocks (vectorised where built for it; the same bits), which the step uses;
+//    and by each vector path of cpu::normal_blocks this CPU has (AVX-512, AVX2; the same bits),
+//    the best of which the step uses;
 //  - a copy of θ as the ceiling: std::memcpy over the same threads on the CPU,
 //    cudaMemcpyAsync device to device on CUDA.
 // Rates are the bytes the step must move (read θ, g_r, g_f, write θ = 16 B/param) over the
@@ -82,8 +83,9 @@ class Runner : private PassRunner {
     });
     if (theta.device().is_cpu()) {
       // The noise alone: one normal per parameter into the copy's buffer, over the same threads,
-      // by philox::normal4 a block at a time and by cpu::normal_blocks (the step's and randn's),
-      // which give the same bits. Its work is the 4 B/param it writes.
+      // by philox::normal4 a block at a time and by each vector path of cpu::normal_blocks (the
+      // step and randn take the best this CPU has), which give the same bits. Its work is the
+      // 4 B/param it writes.
       float* out = static_cast<float*>(copy_dst_.data_ptr());
       const int64_t blocks = arena_.size() / 4;
       measure_pass("noise, normal4", 4.0 * static_cast<double>(4 * blocks), [&] {
@@ -91,12 +93,16 @@ class Runner : private PassRunner {
           for (int64_t k = b; k < e; ++k) philox::normal4(kSeed, 9, static_cast<uint64_t>(k), out + 4 * k);
         });
       });
-      measure_pass(std::string("noise, normal_blocks (") + cpu::normal_blocks_path() + ")",
-                   4.0 * static_cast<double>(4 * blocks), [&] {
-                     cpu::parallel_for(blocks, cpu::kGrain / 4, [&](int64_t b, int64_t e) {
-                       cpu::normal_blocks(kSeed, 9, static_cast<uint64_t>(b), e - b, out + 4 * b);
+      for (const cpu::NormalPath path : cpu::kNormalPaths) {
+        if (path == cpu::NormalPath::scalar || !cpu::cpu_has(path)) continue;  // scalar: normal4's row
+        const bool used = path == cpu::normal_path();
+        measure_pass(std::string("noise, normal_blocks ") + cpu::normal_path_name(path) + (used ? " (the step's)" : ""),
+                     4.0 * static_cast<double>(4 * blocks), [&] {
+                       cpu::parallel_for(blocks, cpu::kGrain / 4, [&](int64_t b, int64_t e) {
+                         cpu::normal_blocks(path, kSeed, 9, static_cast<uint64_t>(b), e - b, out + 4 * b);
+                       });
                      });
-                   });
+      }
     }
   }
 

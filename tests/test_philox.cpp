@@ -8,8 +8,10 @@
 #include <cstring>
 #include <numbers>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "engine/error.h"
 #include "kernels/cpu/normal_blocks.h"
 
 using namespace lethe::philox;
@@ -191,32 +193,46 @@ TEST_CASE("philox: golden normals (seed 42, stream 7)") {
 }
 
 TEST_CASE("philox: the CPU's blocks of normals are normal4's, bit for bit, on every path") {
-    // cpu::normal_blocks (the IEU step's noise) takes a vector path where one is built (AVX2: 8
-    // blocks a step, the rest scalar); it must give normal4's bits, which the CUDA kernels give too.
-    MESSAGE("cpu::normal_blocks path: " << std::string(lethe::cpu::normal_blocks_path()));
-    std::mt19937_64 rng(7);
-    // Counters where the block's low word wraps inside a step of 8, high words, seeds and streams
-    // with both halves set, and the smallest and largest words (u1 = 2^-32 and 1, the quadrant edges).
-    const uint64_t firsts[] = {0, 1, 5, 0xFFFFFFFCull, 0xFFFFFFFFull, 0x123456789ull, ~uint64_t{0} - 40};
-    const int64_t counts[] = {0, 1, 7, 8, 9, 16, 23, 1000};
-    int64_t compared = 0;
-    for (int trial = 0; trial < 20; ++trial) {
-        const uint64_t seed = trial == 0 ? 0 : rng(), stream = trial == 0 ? 0 : rng();
-        for (const uint64_t first : firsts) {
-            for (const int64_t blocks : counts) {
-                std::vector<float> got(static_cast<size_t>(4 * blocks) + 1, 7.0f), want(got.size(), 7.0f);
-                lethe::cpu::normal_blocks(seed, stream, first, blocks, got.data());
-                for (int64_t k = 0; k < blocks; ++k) normal4(seed, stream, first + static_cast<uint64_t>(k), &want[4 * k]);
-                REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);  // nothing past the end
-                compared += 4 * blocks;
+    // cpu::normal_blocks (the IEU step's noise, randn's) takes the best vector path this CPU has
+    // (AVX-512: 16 blocks a step, AVX2: 8, the rest scalar); each must give normal4's bits, which
+    // the CUDA kernels give too. Every path this CPU has is checked; the ones it lacks say so.
+    using lethe::cpu::NormalPath;
+    MESSAGE("cpu::normal_blocks takes the " << std::string(lethe::cpu::normal_path_name(lethe::cpu::normal_path())) << " path");
+    for (const NormalPath path : lethe::cpu::kNormalPaths) {
+        const std::string name = lethe::cpu::normal_path_name(path);
+        if (!lethe::cpu::cpu_has(path)) {
+            MESSAGE("skipped: the " << name << " path (this CPU lacks its features)");
+            CHECK_THROWS_WITH_AS(lethe::cpu::normal_blocks(path, 0, 0, 0, 16, nullptr),
+                                 doctest::Contains("lacks"), lethe::Error);
+            continue;
+        }
+        INFO("path " << name);
+        std::mt19937_64 rng(7);
+        // Counters where the block's low word wraps inside a step of 8 or 16, high words, seeds and
+        // streams with both halves set, and the smallest and largest words (u1 = 2^-32 and 1, the
+        // quadrant edges).
+        const uint64_t firsts[] = {0, 1, 5, 0xFFFFFFF4ull, 0xFFFFFFFFull, 0x123456789ull, ~uint64_t{0} - 40};
+        const int64_t counts[] = {0, 1, 7, 8, 9, 15, 16, 17, 23, 33, 1000};
+        int64_t compared = 0;
+        for (int trial = 0; trial < 20; ++trial) {
+            const uint64_t seed = trial == 0 ? 0 : rng(), stream = trial == 0 ? 0 : rng();
+            for (const uint64_t first : firsts) {
+                for (const int64_t blocks : counts) {
+                    std::vector<float> got(static_cast<size_t>(4 * blocks) + 1, 7.0f), want(got.size(), 7.0f);
+                    lethe::cpu::normal_blocks(path, seed, stream, first, blocks, got.data());
+                    for (int64_t k = 0; k < blocks; ++k)
+                        normal4(seed, stream, first + static_cast<uint64_t>(k), &want[4 * k]);
+                    REQUIRE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);  // nothing past the end
+                    compared += 4 * blocks;
+                }
             }
         }
+        // Many counters of one stream: every word value region is reached.
+        std::vector<float> got(4 << 18), want(got.size());
+        lethe::cpu::normal_blocks(path, 3, 11, 12345, 1 << 18, got.data());
+        for (int64_t k = 0; k < (1 << 18); ++k) normal4(3, 11, 12345 + static_cast<uint64_t>(k), &want[4 * k]);
+        CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+        compared += static_cast<int64_t>(got.size());
+        CHECK(compared > 1'000'000);
     }
-    // Many counters of one stream: every word value region is reached.
-    std::vector<float> got(4 << 18), want(got.size());
-    lethe::cpu::normal_blocks(3, 11, 12345, 1 << 18, got.data());
-    for (int64_t k = 0; k < (1 << 18); ++k) normal4(3, 11, 12345 + static_cast<uint64_t>(k), &want[4 * k]);
-    CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
-    compared += static_cast<int64_t>(got.size());
-    CHECK(compared > 1'000'000);
 }
