@@ -289,6 +289,25 @@ TEST_CASE("report: a censored median prints as a bound, and so does a ratio with
   CHECK(contains(plot(section, "rcd-loss"), "retrained ≥ 20") == false);  // at the cap: the cap line says it
 }
 
+TEST_CASE("report: the retrained model's line near the cap's has its label a line higher, clear of the cap's") {
+  // The y of the label `text` in the RCD (loss) plot of scenario 1.
+  auto label_y = [](const std::string& html, const std::string& text) {
+    const std::string svg(plot(scenario(html, 0), "rcd-loss"));
+    std::smatch m;
+    REQUIRE(std::regex_search(svg, m, std::regex("<text x=\"[0-9.]+\" y=\"([0-9.]+)\" [^>]*>" + text + "</text>")));
+    return std::stod(m[1]);
+  };
+  // The fixture: the retrained model relearns in 3 steps, far from the cap of 20: one line of labels.
+  json results = fixture();
+  std::string html = render_report(results);
+  CHECK(label_y(html, "retrained 3") == label_y(html, "cap 20"));
+  // In 19: both labels read leftwards from their lines, 20 px apart, and would overlap.
+  for (size_t r = 0; r < 2; ++r) model(results, r, "retrained")["rcd"]["loss_steps"] = 19;
+  resummarize(results);
+  html = render_report(results);
+  CHECK(label_y(html, "retrained 19") < label_y(html, "cap 20") - 10);
+}
+
 TEST_CASE("report: a diverged run prints \"diverged\", never a number of steps") {
   json results = fixture();
   diverge(model(results, 1, "ieu"));

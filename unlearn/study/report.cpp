@@ -669,11 +669,27 @@ RowFrame row_frame(const std::vector<std::string>& names) {
   return r;
 }
 
-// A vertical reference line across the rows, labelled above them.
-std::string reference_line(const RowFrame& r, double x, std::string_view label, std::string_view cls) {
+// Where a reference line's label at x runs, estimated from its length (6.5 px a character, the
+// labels' 11.5 px type): in the right half of the plot it reads leftwards from the line.
+struct LabelSpan {
+  double from, to;
+  bool overlaps(const LabelSpan& o) const { return from < o.to && o.from < to; }
+};
+LabelSpan label_span(const RowFrame& r, double x, std::string_view label) {
+  const auto characters = static_cast<double>(std::count_if(label.begin(), label.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // not a UTF-8 continuation byte
+  }));
+  const double width = 6.5 * characters;
+  return x > (r.frame.left + r.frame.right) / 2 ? LabelSpan{x - 4 - width, x - 4} : LabelSpan{x + 4, x + 4 + width};
+}
+
+// A vertical reference line across the rows, labelled above them; `raised`: a line higher, clear
+// of another label there.
+std::string reference_line(const RowFrame& r, double x, std::string_view label, std::string_view cls,
+                           bool raised = false) {
   const bool right_half = x > (r.frame.left + r.frame.right) / 2;  // then the label reads leftwards
-  return line(x, r.frame.top - 6, x, r.frame.bottom, fmt::format("class=\"{}\"", cls)) +
-         text(right_half ? x - 4 : x + 4, r.frame.top - 10, label,
+  return line(x, raised ? r.frame.top - 20 : r.frame.top - 6, x, r.frame.bottom, fmt::format("class=\"{}\"", cls)) +
+         text(right_half ? x - 4 : x + 4, raised ? r.frame.top - 24 : r.frame.top - 10, label,
               fmt::format("class=\"{}-label\"{}", cls, right_half ? " text-anchor=\"end\"" : ""));
 }
 
@@ -796,12 +812,17 @@ std::string rcd_plot(const Scenario& s, const Styles& styles, Rcd kind) {
   }
   const Scale x = linear_scale(0, hi * 1.04, f.left, f.right);
   svg += axes(f, x, Scale{0, 1, f.bottom, f.top, false, {}}, "relearning steps", "");
-  if (cap) svg += reference_line(rf, x(*cap), fmt::format("cap {}", tick_label(*cap)), "cap");
+  const std::string cap_label = cap ? fmt::format("cap {}", tick_label(*cap)) : "";
+  if (cap) svg += reference_line(rf, x(*cap), cap_label, "cap");
   for (const ModelSummary& m : s.models)
     if (m.role == "retrained") {
       const RcdSummary& k = summary_of(m, kind);
-      if (k.median.value && k.median.bound != Bound::none && !(cap && *k.median.value == *cap))
-        svg += reference_line(rf, x(*k.median.value), "retrained " + bounded(k.median, 0), "target");
+      if (k.median.value && k.median.bound != Bound::none && !(cap && *k.median.value == *cap)) {
+        const std::string label = "retrained " + bounded(k.median, 0);
+        const bool crowded =
+            cap && label_span(rf, x(*k.median.value), label).overlaps(label_span(rf, x(*cap), cap_label));
+        svg += reference_line(rf, x(*k.median.value), label, "target", crowded);
+      }
     }
   for (size_t i = 0; i < s.models.size(); ++i) {
     const ModelSummary& m = s.models[i];
