@@ -47,7 +47,7 @@ void run_relearn(const RelearnCommand& c) {
   const DataSource source = load_data(c.run);
   const unlearn::Split split = resolve_split(c.scenario, source);
   RelearnInputs in{source, split, device, c.options, c.margin, unlearn::parse_relearn_mode(c.mode), c.run.json, {}, c.trajectory,
-                   c.trajectory_every, c.model};
+                   c.trajectory_every, c.model, "", {}};
   if (!c.generator.evaluator.empty()) generator_relearn_defaults(in.options);
   in.options.resolve(split.scenario);
   in.evaluator = c.generator.evaluator;

@@ -157,7 +157,7 @@ nlohmann::json StudyRunner::relearn(int64_t r, const unlearn::Scenario& scenario
     const unlearn::Split split_drawn = unlearn::load_split(drawn.path.string());
     RelearnOutput result;
     const double seconds = timed([&] {
-      RelearnInputs in{source_, split_drawn, device_, relearn_options, s_.margin, s_.relearn_mode, false, models, "", 1, {}};
+      RelearnInputs in{source_, split_drawn, device_, relearn_options, s_.margin, s_.relearn_mode, false, models, "", 1, {}, "", {}};
       if (judge != nullptr) in.evaluator = judge->path.string(), in.generator = metric_options;
       result = relearn_models(in);
       for (size_t i = 0; i < pictures.size(); ++i)
