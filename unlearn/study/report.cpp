@@ -669,8 +669,11 @@ RowFrame row_frame(const std::vector<std::string>& names) {
   return r;
 }
 
+// A reference line's label reads leftwards from the line in the right half of the plot.
+bool reads_leftwards(const RowFrame& r, double x) { return x > (r.frame.left + r.frame.right) / 2; }
+
 // Where a reference line's label at x runs, estimated from its length (6.5 px a character, the
-// labels' 11.5 px type): in the right half of the plot it reads leftwards from the line.
+// labels' 11.5 px type).
 struct LabelSpan {
   double from, to;
   bool overlaps(const LabelSpan& o) const { return from < o.to && o.from < to; }
@@ -680,17 +683,17 @@ LabelSpan label_span(const RowFrame& r, double x, std::string_view label) {
     return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // not a UTF-8 continuation byte
   }));
   const double width = 6.5 * characters;
-  return x > (r.frame.left + r.frame.right) / 2 ? LabelSpan{x - 4 - width, x - 4} : LabelSpan{x + 4, x + 4 + width};
+  return reads_leftwards(r, x) ? LabelSpan{x - 4 - width, x - 4} : LabelSpan{x + 4, x + 4 + width};
 }
 
 // A vertical reference line across the rows, labelled above them; `raised`: a line higher, clear
 // of another label there.
 std::string reference_line(const RowFrame& r, double x, std::string_view label, std::string_view cls,
                            bool raised = false) {
-  const bool right_half = x > (r.frame.left + r.frame.right) / 2;  // then the label reads leftwards
+  const bool leftwards = reads_leftwards(r, x);
   return line(x, raised ? r.frame.top - 20 : r.frame.top - 6, x, r.frame.bottom, fmt::format("class=\"{}\"", cls)) +
-         text(right_half ? x - 4 : x + 4, raised ? r.frame.top - 24 : r.frame.top - 10, label,
-              fmt::format("class=\"{}-label\"{}", cls, right_half ? " text-anchor=\"end\"" : ""));
+         text(leftwards ? x - 4 : x + 4, raised ? r.frame.top - 24 : r.frame.top - 10, label,
+              fmt::format("class=\"{}-label\"{}", cls, leftwards ? " text-anchor=\"end\"" : ""));
 }
 
 // Per model, a mean with its interval (an error bar) and each replicate's value (small dots below).
