@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/sgemm.h"
 
 #ifndef LETHE_OPENBLAS_LIBRARY
@@ -134,8 +135,8 @@ struct KernelFacts {
 };
 const KernelFacts& facts(SgemmKernel kernel) {
   static const KernelFacts table[] = {
-      {SgemmKernel::avx512, "avx512", "AVX512F", __builtin_cpu_supports("avx512f") != 0},
-      {SgemmKernel::avx2, "avx2", "AVX2 and FMA", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
+      {SgemmKernel::avx512, "avx512", "AVX512F", cpu::has_avx512f()},
+      {SgemmKernel::avx2, "avx2", "AVX2 and FMA", cpu::has_avx2_fma()},
       {SgemmKernel::openblas, "openblas", "", true}};
   return *std::find_if(std::begin(table), std::end(table), [&](const KernelFacts& f) { return f.kernel == kernel; });
 }

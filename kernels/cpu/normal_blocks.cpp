@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "kernels/common/philox.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace lethe::cpu {
 
@@ -17,8 +18,8 @@ struct PathFacts {
 };
 const PathFacts& facts(NormalPath path) {
   static const PathFacts table[] = {
-      {NormalPath::avx512, "avx512", __builtin_cpu_supports("avx512f") != 0},
-      {NormalPath::avx2, "avx2", __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")},
+      {NormalPath::avx512, "avx512", has_avx512f()},
+      {NormalPath::avx2, "avx2", has_avx2_fma()},
       {NormalPath::scalar, "scalar", true}};
   return *std::find_if(std::begin(table), std::end(table), [&](const PathFacts& f) { return f.path == path; });
 }
