@@ -240,6 +240,69 @@ TEST_CASE("sgemm: lethe's AVX2 and AVX-512 kernels give the same bits") {
   CHECK(rows_bits(SgemmKernel::avx2) == rows_bits(SgemmKernel::avx512));
 }
 
+TEST_CASE("sgemm: column runs give the runs' columns the bits of the whole product, and float64's values") {
+  // A convolution's output rows on the padded width (kernels/cpu/conv.cpp): runs of `length`
+  // columns every `stride`, the columns between them dropped. cnn-s's conv2 and conv1 as they run,
+  // runs shorter and longer than a block, runs that fill their stride, one-column runs, k over two
+  // k blocks, beta 0 and not.
+  struct RunsCase {
+    int64_t m, runs, length, stride, k;
+    float beta;
+  };
+  const std::vector<RunsCase> cases = {{32, 14, 14, 18, 400, 0}, {16, 28, 28, 32, 25, 0}, {7, 5, 3, 7, 300, 0.5f},
+                                       {9, 4, 40, 40, 513, 1}, {6, 3, 1, 33, 17, 0}};
+  const int64_t pool_size = 40000;
+  const std::vector<float> pool = random_floats(static_cast<size_t>(pool_size), 8);
+  test::for_each_sgemm_path([&] {
+    if (!blas::uses_lethe_sgemm()) return;  // OpenBLAS has no offset tables: not a path of sgemm_rows
+    for (const RunsCase& t : cases) {
+      CAPTURE(t.m);
+      CAPTURE(t.length);
+      CAPTURE(t.stride);
+      CAPTURE(t.k);
+      const int64_t n = t.runs * t.stride, ldc = n + cpu::kSgemmMaxCols - 1;
+      std::vector<int64_t> a_rows, b_rows;  // B's rows leave room for the last block's columns past n
+      for (int64_t i = 0; i < t.m; ++i) a_rows.push_back(i * 977 % (pool_size - t.k));
+      for (int64_t s = 0; s < t.k; ++s) b_rows.push_back(s * 131 % (pool_size - ldc));
+      const std::vector<float> c0 = random_floats(static_cast<size_t>(t.m * ldc), 9);
+      auto product = [&](cpu::ColumnRuns runs) {
+        std::vector<float> c = c0;
+        cpu::sgemm_rows(blas::sgemm_kernel(), t.m, n, t.k, -0.5f, pool.data(), a_rows.data(), 0, pool.data(),
+                        b_rows.data(), 0, t.beta, c.data(), ldc, runs);
+        return c;
+      };
+      const std::vector<float> whole = product({}), in_runs = product({t.length, t.stride});
+      int64_t differ = 0, off = 0;
+      for (int64_t i = 0; i < t.m; ++i)
+        for (int64_t j = 0; j < n; ++j) {
+          if (j % t.stride >= t.length) continue;
+          const size_t at = static_cast<size_t>(i * ldc + j);
+          differ += std::memcmp(&whole[at], &in_runs[at], sizeof(float)) != 0;
+          double sum = 0, magnitude = 0;
+          for (int64_t s = 0; s < t.k; ++s) {
+            const double x = pool[static_cast<size_t>(a_rows[static_cast<size_t>(i)] + s)];
+            const double y = pool[static_cast<size_t>(b_rows[static_cast<size_t>(s)] + j)];
+            sum += x * y;
+            magnitude += std::abs(x * y);
+          }
+          const double want = -0.5 * sum + t.beta * c0[at];
+          off += std::abs(in_runs[at] - want) > 1e-6 * (0.5 * magnitude + std::abs(t.beta * c0[at])) + 1e-6;
+        }
+      CHECK(differ == 0);
+      CHECK(off == 0);
+    }
+    // Runs that do not tile n, and C's rows too close for the last block, are refused.
+    std::vector<float> c(static_cast<size_t>(4 * 64));
+    const std::vector<int64_t> b_rows(3, 0);
+    CHECK_THROWS_WITH_AS(cpu::sgemm_rows(blas::sgemm_kernel(), 2, 20, 3, 1.0f, pool.data(), nullptr, 3, pool.data(),
+                                         b_rows.data(), 0, 0.0f, c.data(), 64, {5, 6}),
+                         doctest::Contains("do not tile 20 columns"), Error);
+    CHECK_THROWS_WITH_AS(cpu::sgemm_rows(blas::sgemm_kernel(), 2, 20, 3, 1.0f, pool.data(), nullptr, 3, pool.data(),
+                                         b_rows.data(), 0, 0.0f, c.data(), 40, {5, 10}),
+                         doctest::Contains("C's rows are 40 apart"), Error);
+  });
+}
+
 TEST_CASE("sgemm: the best kernel this CPU has runs by default, and LETHE_SGEMM forces one") {
   const SgemmKernel best = blas::cpu_has(SgemmKernel::avx512) ? SgemmKernel::avx512
                            : blas::cpu_has(SgemmKernel::avx2) ? SgemmKernel::avx2

@@ -26,13 +26,27 @@ inline constexpr int64_t kSgemmKBlock = 256;
 void sgemm(blas::SgemmKernel kernel, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
            const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 
+// The widest register block of any kernel, in columns of C.
+inline constexpr int64_t kSgemmMaxCols = 32;
+
+// The columns of C that sgemm_rows computes: all n of them; or, with `length` > 0, only `length`
+// columns from every `stride`-th on (runs of them, n/stride runs): a convolution's output rows on
+// the padded width, of which the last stride − length columns are dropped (cnn-s's conv2: 14 of
+// every 18). Column blocks then start only where a run needs one, and each is computed whole, so
+// up to kSgemmMaxCols − 1 columns past n are read from B's rows and written to C's (ldc must leave
+// room); the columns outside the runs get unspecified values. Each computed element's bits are the
+// same as without runs: every lane sums its own products in one order.
+struct ColumnRuns {
+  int64_t length = 0, stride = 0;
+};
+
 // C [m,n] = alpha·A·B + beta·C (row-major, ldc) for operands whose rows lie at given offsets, as a
 // convolution's column matrix does in its zero-padded image: row i of A (k contiguous elements)
 // at a + a_rows[i], or a + i·lda when a_rows is null; row s of B (n contiguous elements) at
 // b + b_rows[s], or b + s·ldb when b_rows is null. The same kernels and guarantees as above.
 void sgemm_rows(blas::SgemmKernel kernel, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                 const int64_t* a_rows, int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta,
-                float* c, int64_t ldc);
+                float* c, int64_t ldc, ColumnRuns runs = {});
 
 // One instruction set's kernel (kernels/cpu/sgemm_<isa>.cpp), behind sgemm() and sgemm_rows(),
 // which hand it m, n, k > 0 only.
@@ -40,7 +54,7 @@ struct SgemmIsa {
   void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
   void (*rows)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows, int64_t lda,
-               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc);
+               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc, ColumnRuns runs);
 };
 extern const SgemmIsa kSgemmAvx2, kSgemmAvx512;
 

@@ -134,17 +134,32 @@ constexpr std::array<BlockFn, V::kRows + 1> blocks(std::integer_sequence<int, R.
 template <class V, bool kTableB, bool kTail>
 constexpr auto kBlocks = blocks<V, kTableB, kTail>(std::make_integer_sequence<int, V::kRows>());
 
+// Where C's column blocks start, and their widths: every kCols columns, the last one partial; or,
+// with column runs (kernels/cpu/sgemm.h), wherever a run next needs one, each whole.
+template <class V>
+struct ColumnBlocks {
+  int64_t n;
+  ColumnRuns runs;
+  int64_t width(int64_t j0) const { return runs.length > 0 ? V::kCols : std::min<int64_t>(V::kCols, n - j0); }
+  int64_t next(int64_t j0) const {
+    const int64_t j = j0 + V::kCols;
+    return runs.length == 0 || j % runs.stride < runs.length ? j : (j / runs.stride + 1) * runs.stride;
+  }
+};
+
 // C = alpha·op(A)·op(B) + beta·C with the register blocks; row blocks in parallel, each worth at
 // least ~1 MFLOP.
 template <class V, bool kTableB>
-void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, AView av, BView bv, float beta, float* c, int64_t ldc) {
+void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, AView av, BView bv, float beta, float* c, int64_t ldc,
+                ColumnRuns runs = {}) {
   const int64_t row_blocks = (m + V::kRows - 1) / V::kRows;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 19) / std::max<int64_t>(1, V::kRows * n * k));
+  const ColumnBlocks<V> columns{n, runs};
   parallel_for(row_blocks, grain, [&](int64_t first_block, int64_t end_block) {
     for (int64_t k0 = 0; k0 < k; k0 += kSgemmKBlock) {
       const int64_t steps = std::min(kSgemmKBlock, k - k0);
-      for (int64_t j0 = 0; j0 < n; j0 += V::kCols) {
-        const int64_t cols = std::min<int64_t>(V::kCols, n - j0);
+      for (int64_t j0 = 0; j0 < n; j0 = columns.next(j0)) {
+        const int64_t cols = columns.width(j0);
         const auto& kernels = cols < V::kCols ? kBlocks<V, kTableB, true> : kBlocks<V, kTableB, false>;
         for (int64_t ib = first_block; ib < end_block; ++ib) {
           const int64_t i0 = ib * V::kRows, rows = std::min<int64_t>(V::kRows, m - i0);
@@ -265,17 +280,17 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 
 template <class V>
 void gemm_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows, int64_t lda,
-               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc) {
+               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc, ColumnRuns runs) {
   const AView av{a, lda, 1, a_rows};
   const BView bv{b, ldb, b_rows};
-  if (b_rows != nullptr) return run_blocks<V, true>(m, n, k, alpha, av, bv, beta, c, ldc);
-  run_blocks<V, false>(m, n, k, alpha, av, bv, beta, c, ldc);
+  if (b_rows != nullptr) return run_blocks<V, true>(m, n, k, alpha, av, bv, beta, c, ldc, runs);
+  run_blocks<V, false>(m, n, k, alpha, av, bv, beta, c, ldc, runs);
 }
 
 // The set's entry in kernels/cpu/sgemm.h.
 template <class V>
 constexpr SgemmIsa sgemm_isa() {
-  static_assert(V::kCols % V::kLanes == 0 && kChunk % V::kLanes == 0);
+  static_assert(V::kCols % V::kLanes == 0 && kChunk % V::kLanes == 0 && V::kCols <= kSgemmMaxCols);
   return {gemm<V>, gemm_rows<V>};
 }
 
