@@ -265,7 +265,7 @@ TEST_CASE("sgemm: column runs give the runs' columns the bits of the whole produ
       for (int64_t i = 0; i < t.m; ++i) a_rows.push_back(i * 977 % (pool_size - t.k));
       for (int64_t s = 0; s < t.k; ++s) b_rows.push_back(s * 131 % (pool_size - ldc));
       const std::vector<float> c0 = random_floats(static_cast<size_t>(t.m * ldc), 9);
-      auto product = [&](cpu::ColumnRuns runs) {
+      auto product = [&](cpu::Runs runs) {
         std::vector<float> c = c0;
         cpu::sgemm_rows(blas::sgemm_kernel(), t.m, n, t.k, -0.5f, pool.data(), a_rows.data(), 0, pool.data(),
                         b_rows.data(), 0, t.beta, c.data(), ldc, runs);
@@ -300,6 +300,68 @@ TEST_CASE("sgemm: column runs give the runs' columns the bits of the whole produ
     CHECK_THROWS_WITH_AS(cpu::sgemm_rows(blas::sgemm_kernel(), 2, 20, 3, 1.0f, pool.data(), nullptr, 3, pool.data(),
                                          b_rows.data(), 0, 0.0f, c.data(), 40, {5, 10}),
                          doctest::Contains("C's rows are 40 apart"), Error);
+  });
+}
+
+TEST_CASE("sgemm: k runs sum the runs' steps, with the bits of the whole sum where the others add zeros") {
+  // A convolution's weight gradient sums over the output's pixels on the padded width: runs of
+  // `length` k-steps every `stride`, the steps between them dy's zeros. cnn-s's conv2 as it runs
+  // (k = 14 rows of 18), runs across k blocks of 256, one-step runs, runs without gaps.
+  struct RunsCase {
+    int64_t m, n, length, stride, k;
+    float beta;
+  };
+  const std::vector<RunsCase> cases = {{400, 32, 14, 18, 252, 0}, {13, 37, 30, 70, 600, 0.5f}, {7, 16, 1, 3, 300, 1},
+                                       {9, 20, 5, 5, 513, 0}};
+  const int64_t pool_size = 40000, zeros_at = pool_size - 64;  // the last 64 floats are zeros
+  std::vector<float> pool = random_floats(static_cast<size_t>(pool_size), 10);
+  std::fill(pool.begin() + zeros_at, pool.end(), 0.0f);
+  test::for_each_sgemm_path([&] {
+    if (!blas::uses_lethe_sgemm()) return;
+    for (const RunsCase& t : cases) {
+      CAPTURE(t.m);
+      CAPTURE(t.n);
+      CAPTURE(t.length);
+      CAPTURE(t.stride);
+      CAPTURE(t.k);
+      auto in_run = [&](int64_t s) { return s % t.stride < t.length; };
+      std::vector<int64_t> a_rows, b_rows, b_zeroed;  // b_zeroed: the steps outside the runs read zeros
+      for (int64_t i = 0; i < t.m; ++i) a_rows.push_back(i * 977 % (zeros_at - t.k));
+      for (int64_t s = 0; s < t.k; ++s) {
+        b_rows.push_back(s * 131 % (zeros_at - t.n));
+        b_zeroed.push_back(in_run(s) ? b_rows.back() : zeros_at);
+      }
+      const std::vector<float> c0 = random_floats(static_cast<size_t>(t.m * t.n), 11);
+      auto product = [&](const std::vector<int64_t>& rows, cpu::Runs runs) {
+        std::vector<float> c = c0;
+        cpu::sgemm_rows(blas::sgemm_kernel(), t.m, t.n, t.k, 1.5f, pool.data(), a_rows.data(), 0, pool.data(),
+                        rows.data(), 0, t.beta, c.data(), t.n, {}, runs);
+        return c;
+      };
+      const std::vector<float> in_runs = product(b_rows, {t.length, t.stride});
+      CHECK(in_runs == product(b_zeroed, {}));
+      int64_t off = 0;
+      for (int64_t i = 0; i < t.m; ++i)
+        for (int64_t j = 0; j < t.n; ++j) {
+          double sum = 0, magnitude = 0;
+          for (int64_t s = 0; s < t.k; ++s) {
+            if (!in_run(s)) continue;
+            const double x = pool[static_cast<size_t>(a_rows[static_cast<size_t>(i)] + s)];
+            const double y = pool[static_cast<size_t>(b_rows[static_cast<size_t>(s)] + j)];
+            sum += x * y;
+            magnitude += std::abs(x * y);
+          }
+          const size_t at = static_cast<size_t>(i * t.n + j);
+          const double want = 1.5 * sum + t.beta * c0[at];
+          off += std::abs(in_runs[at] - want) > 1e-6 * (1.5 * magnitude + std::abs(t.beta * c0[at])) + 1e-6;
+        }
+      CHECK(off == 0);
+    }
+    std::vector<float> c(4);
+    const std::vector<int64_t> b_rows(3, 0);
+    CHECK_THROWS_WITH_AS(cpu::sgemm_rows(blas::sgemm_kernel(), 2, 2, 3, 1.0f, pool.data(), nullptr, 3, pool.data(),
+                                         b_rows.data(), 0, 0.0f, c.data(), 2, {}, {4, 3}),
+                         doctest::Contains("runs of 4 k-steps every 3 overlap"), Error);
   });
 }
 

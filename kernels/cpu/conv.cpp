@@ -109,7 +109,7 @@ class Lowering {
       const T* p = pad(image);
       for (int64_t k = 0; k < g_.groups; ++k)  // y_k [Og, Lw] = w_k [Og, R] · (rows of the padded image)
         sgemm_rows(blas::sgemm_kernel(), Og, Lw, R, 1.0f, w + k * Og * R, nullptr, R, p, offsets_.data() + k * R, 0,
-                   0.0f, wide + k * Og * ld, ld, ColumnRuns{g_.out_w, padded_w_});
+                   0.0f, wide + k * Og * ld, ld, Runs{g_.out_w, padded_w_});
     }
     return wide;
   }
@@ -125,12 +125,13 @@ class Lowering {
   // gwᵀ_k [R, Og] (+)= (rows of the padded image) · dyᵀ of one image (implicit GEMM; float32 only).
   // Each group's dyᵀ gets its own [OH·Wp, Og] block, so a group's GEMM reads the same layout as an
   // ungrouped conv of Og channels (rows Og floats apart, not O: with many groups, rows 1 KB apart
-  // thrash the cache), and its bits are that conv's.
+  // thrash the cache), and its bits are that conv's. The sum runs over the output's pixels only (k
+  // runs): the padded width's other columns would add dy's zeros.
   void weight_grad_implicit(const T* image, const T* dy, T* gwt, float beta) const {
     if constexpr (std::is_same_v<T, float>) {
       const int64_t R = g_.group_rows(), Og = g_.group_out_channels(), Lw = wide_pixels();
       const T* p = pad(image);
-      T* dyt = wide_.data<T>();  // [groups][OH·Wp, Og]; the columns past OW stay zero, so they add nothing
+      T* dyt = wide_.data<T>();  // [groups][OH·Wp, Og]; the rows of the columns past OW are not read
       for (int64_t o = 0; o < g_.out_channels; ++o) {
         T* block = dyt + o / Og * Lw * Og + o % Og;
         for (int64_t oh = 0; oh < g_.out_h; ++oh)
@@ -139,7 +140,7 @@ class Lowering {
       }
       for (int64_t k = 0; k < g_.groups; ++k)
         sgemm_rows(blas::sgemm_kernel(), R, Og, Lw, 1.0f, p, offsets_.data() + k * R, 0, dyt + k * Lw * Og, nullptr,
-                   Og, beta, gwt + k * R * Og, Og);
+                   Og, beta, gwt + k * R * Og, Og, {}, Runs{g_.out_w, padded_w_});
     }
   }
 

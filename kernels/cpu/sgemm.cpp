@@ -32,17 +32,19 @@ void sgemm(blas::SgemmKernel kernel, bool trans_a, bool trans_b, int64_t m, int6
 
 void sgemm_rows(blas::SgemmKernel kernel, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                 const int64_t* a_rows, int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta,
-                float* c, int64_t ldc, ColumnRuns runs) {
+                float* c, int64_t ldc, Runs columns, Runs steps) {
   const SgemmIsa& run = isa(kernel);
-  if (runs.length > 0) {
-    LETHE_CHECK(runs.length <= runs.stride && n % runs.stride == 0, "gemm", "column runs of ", runs.length,
-                " every ", runs.stride, " do not tile ", n, " columns");
-    LETHE_CHECK(m <= 1 || ldc >= n + kSgemmMaxCols - 1, "gemm", "column runs over ", n,
-                " columns write up to ", kSgemmMaxCols - 1, " past them, but C's rows are ", ldc, " apart");
+  if (columns.length > 0) {
+    LETHE_CHECK(columns.length <= columns.stride && n % columns.stride == 0, "gemm", "column runs of ",
+                columns.length, " every ", columns.stride, " do not tile ", n, " columns");
+    LETHE_CHECK(m <= 1 || ldc >= n + kSgemmMaxCols - 1, "gemm", "column runs over ", n, " columns write up to ",
+                kSgemmMaxCols - 1, " past them, but C's rows are ", ldc, " apart");
   }
+  LETHE_CHECK(steps.length == 0 || steps.length <= steps.stride, "gemm", "runs of ", steps.length, " k-steps every ",
+              steps.stride, " overlap");
   if (m <= 0 || n <= 0) return;
   if (k <= 0) return scale(m, n, beta, c, ldc);
-  run.rows(m, n, k, alpha, a, a_rows, lda, b, b_rows, ldb, beta, c, ldc, runs);
+  run.rows(m, n, k, alpha, a, a_rows, lda, b, b_rows, ldb, beta, c, ldc, columns, steps);
 }
 
 }  // namespace lethe::cpu

@@ -29,14 +29,18 @@ void sgemm(blas::SgemmKernel kernel, bool trans_a, bool trans_b, int64_t m, int6
 // The widest register block of any kernel, in columns of C.
 inline constexpr int64_t kSgemmMaxCols = 32;
 
-// The columns of C that sgemm_rows computes: all n of them; or, with `length` > 0, only `length`
-// columns from every `stride`-th on (runs of them, n/stride runs): a convolution's output rows on
-// the padded width, of which the last stride − length columns are dropped (cnn-s's conv2: 14 of
-// every 18). Column blocks then start only where a run needs one, and each is computed whole, so
-// up to kSgemmMaxCols − 1 columns past n are read from B's rows and written to C's (ldc must leave
-// room); the columns outside the runs get unspecified values. Each computed element's bits are the
-// same as without runs: every lane sums its own products in one order.
-struct ColumnRuns {
+// Runs of `length` indices from every `stride`-th on (0, stride, 2·stride, ...); none (length 0)
+// stands for every index. A convolution's output rows on the padded width, of which the last
+// stride − length columns are dropped (cnn-s's conv2: 14 of every 18), are such runs; sgemm_rows
+// skips what lies outside them:
+//  - in the columns of C: column blocks start only where a run needs one, and each is computed
+//    whole, so up to kSgemmMaxCols − 1 columns past n are read from B's rows and written to C's
+//    (ldc must leave room); the columns outside the runs get unspecified values. The runs'
+//    elements have the bits they have without runs: every lane sums its own products in one order.
+//  - in k: only the k-steps in the runs are summed, in the same order and k blocks as all of them.
+//    Where the skipped steps' rows of B are zeros and A is finite, the result has the bits of the
+//    whole sum, up to the sign of a zero (x + ±0 = x for every x but a zero).
+struct Runs {
   int64_t length = 0, stride = 0;
 };
 
@@ -46,7 +50,7 @@ struct ColumnRuns {
 // b + b_rows[s], or b + s·ldb when b_rows is null. The same kernels and guarantees as above.
 void sgemm_rows(blas::SgemmKernel kernel, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
                 const int64_t* a_rows, int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta,
-                float* c, int64_t ldc, ColumnRuns runs = {});
+                float* c, int64_t ldc, Runs columns = {}, Runs steps = {});
 
 // One instruction set's kernel (kernels/cpu/sgemm_<isa>.cpp), behind sgemm() and sgemm_rows(),
 // which hand it m, n, k > 0 only.
@@ -54,7 +58,8 @@ struct SgemmIsa {
   void (*gemm)(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
                const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
   void (*rows)(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows, int64_t lda,
-               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc, ColumnRuns runs);
+               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc, Runs columns,
+               Runs steps);
 };
 extern const SgemmIsa kSgemmAvx2, kSgemmAvx512;
 

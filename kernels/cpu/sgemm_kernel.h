@@ -78,10 +78,19 @@ LETHE_SGEMM_OP void store(float* p, typename V::Vec v, typename V::Mask mask) {
   }
 }
 
-// C[0:R, 0:cols] = alpha·Σ_k A·B + (first ? beta·C : C) over `steps` k-steps, cols <= kCols;
+// A k block's steps that a product sums: [begin, end) from the block's first.
+struct Segment {
+  int64_t begin, end;
+};
+struct Segments {
+  const Segment* p;
+  int64_t count;
+};
+
+// C[0:R, 0:cols] = alpha·Σ_k A·B + (first ? beta·C : C) over the k-steps of `steps`, cols <= kCols;
 // kTail: cols < kCols, so loads and stores of B and C are masked (AVX2's masked ones are slower).
 template <class V, int R, bool kTableB, bool kTail>
-LETHE_SGEMM_TARGET void block(int64_t steps, AView a, BView b, float* c, int64_t ldc, int64_t cols, float alpha,
+LETHE_SGEMM_TARGET void block(Segments steps, AView a, BView b, float* c, int64_t ldc, int64_t cols, float alpha,
                               float beta, bool first) {
   using Vec = typename V::Vec;
   constexpr int N = V::kCols / V::kLanes;  // vectors per row of the block
@@ -96,18 +105,19 @@ LETHE_SGEMM_TARGET void block(int64_t steps, AView a, BView b, float* c, int64_t
     for (int v = 0; v < N; ++v) acc[r][v] = V::zero();
     arow[r] = a.p + (a.rows ? a.rows[r] : r * a.stride);
   }
-  for (int64_t k = 0; k < steps; ++k) {
-    const float* bk = kTableB ? b.p + b.rows[k] : b.p + k * b.ld;
-    Vec bv[N];
+  for (int64_t s = 0; s < steps.count; ++s)
+    for (int64_t k = steps.p[s].begin; k < steps.p[s].end; ++k) {
+      const float* bk = kTableB ? b.p + b.rows[k] : b.p + k * b.ld;
+      Vec bv[N];
 #pragma GCC unroll 4
-    for (int v = 0; v < N; ++v) bv[v] = load<V, kTail>(bk + v * V::kLanes, mask[v]);
+      for (int v = 0; v < N; ++v) bv[v] = load<V, kTail>(bk + v * V::kLanes, mask[v]);
 #pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const Vec x = V::broadcast(arow[r][k * a.step]);
+      for (int r = 0; r < R; ++r) {
+        const Vec x = V::broadcast(arow[r][k * a.step]);
 #pragma GCC unroll 4
-      for (int v = 0; v < N; ++v) acc[r][v] = V::fmadd(x, bv[v], acc[r][v]);
+        for (int v = 0; v < N; ++v) acc[r][v] = V::fmadd(x, bv[v], acc[r][v]);
+      }
     }
-  }
   const Vec va = V::broadcast(alpha), vb = V::broadcast(beta);
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -125,7 +135,7 @@ LETHE_SGEMM_TARGET void block(int64_t steps, AView a, BView b, float* c, int64_t
   }
 }
 
-using BlockFn = void (*)(int64_t, AView, BView, float*, int64_t, int64_t, float, float, bool);
+using BlockFn = void (*)(Segments, AView, BView, float*, int64_t, int64_t, float, float, bool);
 // block<V, rows, ...> at index rows (1 to kRows).
 template <class V, bool kTableB, bool kTail, int... R>
 constexpr std::array<BlockFn, V::kRows + 1> blocks(std::integer_sequence<int, R...>) {
@@ -139,7 +149,7 @@ constexpr auto kBlocks = blocks<V, kTableB, kTail>(std::make_integer_sequence<in
 template <class V>
 struct ColumnBlocks {
   int64_t n;
-  ColumnRuns runs;
+  Runs runs;
   int64_t width(int64_t j0) const { return runs.length > 0 ? V::kCols : std::min<int64_t>(V::kCols, n - j0); }
   int64_t next(int64_t j0) const {
     const int64_t j = j0 + V::kCols;
@@ -147,17 +157,35 @@ struct ColumnBlocks {
   }
 };
 
+// The steps of the k block [k0, k0 + steps) in k runs (all of them without runs, or with runs
+// that leave no gaps), relative to k0. Runs with gaps have at most one segment per 2 steps, plus
+// the two the block's ends cut.
+using KBlockSegments = std::array<Segment, kSgemmKBlock / 2 + 2>;
+Segments k_segments(int64_t k0, int64_t steps, Runs runs, KBlockSegments& segments) {
+  if (runs.length == 0 || runs.length == runs.stride) {
+    segments[0] = {0, steps};
+    return {segments.data(), 1};
+  }
+  int64_t count = 0;
+  for (int64_t start = k0 / runs.stride * runs.stride; start < k0 + steps; start += runs.stride) {
+    const int64_t begin = std::max(start, k0), end = std::min(start + runs.length, k0 + steps);
+    if (begin < end) segments[static_cast<size_t>(count++)] = {begin - k0, end - k0};
+  }
+  return {segments.data(), count};
+}
+
 // C = alpha·op(A)·op(B) + beta·C with the register blocks; row blocks in parallel, each worth at
 // least ~1 MFLOP.
 template <class V, bool kTableB>
 void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, AView av, BView bv, float beta, float* c, int64_t ldc,
-                ColumnRuns runs = {}) {
+                Runs column_runs = {}, Runs k_runs = {}) {
   const int64_t row_blocks = (m + V::kRows - 1) / V::kRows;
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 19) / std::max<int64_t>(1, V::kRows * n * k));
-  const ColumnBlocks<V> columns{n, runs};
+  const ColumnBlocks<V> columns{n, column_runs};
   parallel_for(row_blocks, grain, [&](int64_t first_block, int64_t end_block) {
+    KBlockSegments segments;
     for (int64_t k0 = 0; k0 < k; k0 += kSgemmKBlock) {
-      const int64_t steps = std::min(kSgemmKBlock, k - k0);
+      const Segments steps = k_segments(k0, std::min(kSgemmKBlock, k - k0), k_runs, segments);
       for (int64_t j0 = 0; j0 < n; j0 = columns.next(j0)) {
         const int64_t cols = columns.width(j0);
         const auto& kernels = cols < V::kCols ? kBlocks<V, kTableB, true> : kBlocks<V, kTableB, false>;
@@ -280,11 +308,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alp
 
 template <class V>
 void gemm_rows(int64_t m, int64_t n, int64_t k, float alpha, const float* a, const int64_t* a_rows, int64_t lda,
-               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc, ColumnRuns runs) {
+               const float* b, const int64_t* b_rows, int64_t ldb, float beta, float* c, int64_t ldc, Runs columns,
+               Runs steps) {
   const AView av{a, lda, 1, a_rows};
   const BView bv{b, ldb, b_rows};
-  if (b_rows != nullptr) return run_blocks<V, true>(m, n, k, alpha, av, bv, beta, c, ldc, runs);
-  run_blocks<V, false>(m, n, k, alpha, av, bv, beta, c, ldc, runs);
+  if (b_rows != nullptr) return run_blocks<V, true>(m, n, k, alpha, av, bv, beta, c, ldc, columns, steps);
+  run_blocks<V, false>(m, n, k, alpha, av, bv, beta, c, ldc, columns, steps);
 }
 
 // The set's entry in kernels/cpu/sgemm.h.
