@@ -190,7 +190,9 @@ void run_blocks(int64_t m, int64_t n, int64_t k, float alpha, AView av, BView bv
         const int64_t cols = columns.width(j0);
         const auto& kernels = cols < V::kCols ? kBlocks<V, kTableB, true> : kBlocks<V, kTableB, false>;
         for (int64_t ib = first_block; ib < end_block; ++ib) {
-          const int64_t i0 = ib * V::kRows, rows = std::min<int64_t>(V::kRows, m - i0);
+          // Row blocks as even as they can be (32 rows on AVX2: 6, 6, 5, 5, 5, 5, not five of 6 and
+          // one of 2, whose 4 accumulators wait on the FMA latency): the rows are independent.
+          const int64_t i0 = ib * m / row_blocks, rows = (ib + 1) * m / row_blocks - i0;
           kernels[rows](steps, av.at(i0, k0), bv.at(k0, j0), c + i0 * ldc + j0, ldc, cols, alpha, beta, k0 == 0);
         }
       }
