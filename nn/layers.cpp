@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "kernels/common/pool.h"
 
 namespace lethe::nn {
 
@@ -149,9 +150,7 @@ const Conv2d* conv_relu_max_pool2_at(const std::vector<std::pair<std::string, st
   const Module &first = *layers[i].second, &second = *layers[i + 1].second, &third = *layers[i + 2].second;
   if (typeid(first) != typeid(Conv2d) || typeid(second) != typeid(ReLU) || typeid(third) != typeid(MaxPool2d))
     return nullptr;
-  const Pool2dOptions& p = static_cast<const MaxPool2d&>(third).options();
-  const bool pool2 = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0;
-  return pool2 ? &static_cast<const Conv2d&>(first) : nullptr;
+  return is_pool2(static_cast<const MaxPool2d&>(third).options()) ? &static_cast<const Conv2d&>(first) : nullptr;
 }
 }  // namespace
 

@@ -16,6 +16,13 @@ struct PoolGeometry {
   LETHE_HD int64_t out_plane() const { return out_h * out_w; }
 };
 
+// Whether a pooling (PoolGeometry, or the ops' Pool2dOptions) is MaxPool2d(2): a 2×2 window,
+// stride 2, no padding, the one every model here uses, which has loops of its own.
+template <class Pool>
+LETHE_HD bool is_pool2(const Pool& p) {
+  return p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0;
+}
+
 // The in-bounds part [begin, end) of window o along a dim of extent `in`.
 struct Span {
   int64_t begin, end;
