@@ -40,6 +40,15 @@ TEST_CASE("sum_to inverts broadcasting") {
   CHECK_THROWS_WITH_AS(sum_to(x, {5}), doctest::Contains("sum_to: [2,3,4] cannot be summed to [5]"), Error);
 }
 
+TEST_CASE("a sum over no elements is 0, as PyTorch's") {
+  // An empty batch reaches sum() through the losses and the bias gradients (it divided by zero).
+  CHECK(sum(Tensor::zeros({0})).item() == 0.0);
+  const Tensor rows = sum(Tensor::zeros({3, 0}), {1});
+  CHECK(rows.shape() == Shape{3});
+  CHECK(rows.to_vector<float>() == std::vector<float>{0, 0, 0});
+  CHECK(sum(Tensor::zeros({0, 4}), {0}).to_vector<float>() == std::vector<float>{0, 0, 0, 0});
+}
+
 TEST_CASE("reduction errors") {
   const Tensor x = Tensor::zeros({2, 3});
   CHECK_THROWS_WITH_AS(sum(x, {2}), doctest::Contains("sum: dim 2 out of range for a 2-d tensor"), Error);

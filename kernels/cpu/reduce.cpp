@@ -14,14 +14,12 @@ void reduce_rows(const T* x, int64_t rows, int64_t k, int64_t inner, Out* out) {
   using acc_t = typename R::acc_t;
   const int64_t chunks = std::max<int64_t>(1, (k + kReduceChunk - 1) / kReduceChunk);
   std::vector<acc_t> partial(rows * chunks);
-  parallel_for(rows * chunks, std::max<int64_t>(1, kGrain / std::min(k, kReduceChunk)), [&](int64_t b, int64_t e) {
+  // (k = 0, a sum over nothing: one empty chunk a row, R::init()'s value.)
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, std::min(k, kReduceChunk)));
+  parallel_for(rows * chunks, grain, [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
       const int64_t row = w / chunks, c = w % chunks;
-      const T* base = x + (row / inner) * k * inner + row % inner;
-      acc_t acc = R::init();
-      const int64_t end = std::min(k, (c + 1) * kReduceChunk);
-      for (int64_t i = c * kReduceChunk; i < end; ++i) acc = R::step(acc, base[i * inner], i);
-      partial[w] = acc;
+      partial[w] = red::reduce_chunk<R>(x + (row / inner) * k * inner + row % inner, k, inner, c);
     }
   });
   for (int64_t row = 0; row < rows; ++row) {
