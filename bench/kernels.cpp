@@ -114,6 +114,19 @@ class Runner : private DeviceRunner {
       NoGradGuard no_grad;
       conv2d_relu_max_pool2(x, w, bias, same);
     });
+    // The block as a training step runs it: the forward with autograd, then the gradients of w, the
+    // bias and (conv2's input is a hidden layer's output) x, for a given gradient of the pooled output.
+    Tensor xl = x.detach(), wl = w.detach(), bl = bias.detach();
+    std::vector<Tensor> leaves{wl.set_requires_grad(), bl.set_requires_grad()};
+    if (c.channels > 1) leaves.push_back(xl.set_requires_grad());
+    const Tensor pooled_gy = random({kBatch, c.out_channels, g.out_h / 2, g.out_w / 2}, 8);
+    const double train_flops = static_cast<double>(leaves.size()) * flops;  // fwd, bwd_weight (and bwd_data)
+    conv_case(name + ".fwd+bwd relu+pool (three ops)", shape, train_flops, [&] {
+      autograd::grad(sum(mul(max_pool2d(relu(conv2d(xl, wl, bl, same)), Pool2dOptions{}), pooled_gy)), leaves);
+    });
+    conv_case(name + ".fwd+bwd relu+pool (fused)", shape, train_flops, [&] {
+      autograd::grad(sum(mul(conv2d_relu_max_pool2(xl, wl, bl, same), pooled_gy)), leaves);
+    });
   }
 
   // c = a + b over 1e8 floats (12 bytes moved per element) against a copy of a into c (8 bytes

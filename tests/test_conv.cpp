@@ -245,6 +245,31 @@ TEST_CASE("conv2d_relu_max_pool2: the bits of conv2d, relu and max_pool2d, forwa
   set_num_threads(threads_before);
 }
 
+TEST_CASE("conv2d_relu_max_pool2: an empty batch, and gradients for some inputs only, as the three ops give them") {
+  // The fused backward builds each image's gradient in cache and sums its planes for the bias
+  // there: with no images, and with only the bias (or only x) requiring its gradient, it must still
+  // give the three ops' gradients, bit for bit.
+  const Conv2dOptions same = conv_options(1, 2, 1, 1);
+  for (const int64_t images : {int64_t{0}, int64_t{3}}) {
+    CAPTURE(images);
+    const Tensor x = test::random_tensor({images, 16, 14, 14}, 91, -1, 1, DType::f32);
+    const Tensor w = test::random_tensor({32, 16, 5, 5}, 92, -1, 1, DType::f32);
+    const Tensor b = test::random_tensor({32}, 93, -1, 1, DType::f32);
+    for (const int which : {0, 1, 2}) {  // the one input that requires its gradient
+      CAPTURE(which);
+      std::vector<Tensor> leaves{x.detach(), w.detach(), b.detach()};
+      leaves[static_cast<size_t>(which)].set_requires_grad();
+      const Tensor expected = max_pool2d(relu(conv2d(leaves[0], leaves[1], leaves[2], same)), Pool2dOptions{});
+      const Tensor fused = conv2d_relu_max_pool2(leaves[0], leaves[1], leaves[2], same);
+      REQUIRE(test::bitwise_equal(fused, expected));
+      const Tensor gy = test::random_tensor(expected.shape(), 94, -1, 1, DType::f32);
+      const Tensor want = autograd::grad(sum(mul(expected, gy)), {leaves[static_cast<size_t>(which)]})[0];
+      const Tensor got = autograd::grad(sum(mul(fused, gy)), {leaves[static_cast<size_t>(which)]})[0];
+      CHECK(test::bitwise_equal(got, want));
+    }
+  }
+}
+
 TEST_CASE("conv2d_relu_max_pool2: errors name the op, the shapes and the reason") {
   const Tensor x = Tensor::zeros({2, 4, 6, 6});
   CHECK_THROWS_WITH_AS(conv2d_relu_max_pool2(x, Tensor::zeros({4, 4, 6, 6})),
