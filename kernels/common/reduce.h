@@ -79,23 +79,6 @@ struct ArgMax {
   LETHE_HD static int64_t value(acc_t a) { return a.i < 0 ? 0 : a.i; }
 };
 
-// Chunk c of a row of k elements `inner` apart (base[i·inner]), reduced in order from R::init().
-template <class R, class T>
-LETHE_HD typename R::acc_t reduce_chunk(const T* base, int64_t k, int64_t inner, int64_t c) {
-  typename R::acc_t acc = R::init();
-  const int64_t end = k < (c + 1) * kReduceChunk ? k : (c + 1) * kReduceChunk;
-  for (int64_t i = c * kReduceChunk; i < end; ++i) acc = R::step(acc, base[i * inner], i);
-  return acc;
-}
-// A whole row on one thread: its chunks' partials combined in order, as the CPU's reduction does.
-template <class R, class T>
-LETHE_HD typename R::acc_t reduce_row(const T* base, int64_t k, int64_t inner) {
-  const int64_t chunks = k > kReduceChunk ? (k + kReduceChunk - 1) / kReduceChunk : 1;
-  typename R::acc_t acc = reduce_chunk<R>(base, k, inner, 0);
-  for (int64_t c = 1; c < chunks; ++c) acc = R::combine(acc, reduce_chunk<R>(base, k, inner, c));
-  return acc;
-}
-
 }  // namespace red
 
 #define LETHE_REDUCE_OPS(X) X(sum, Sum) X(max, Max) X(min, Min)

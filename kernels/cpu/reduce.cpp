@@ -19,7 +19,11 @@ void reduce_rows(const T* x, int64_t rows, int64_t k, int64_t inner, Out* out) {
   parallel_for(rows * chunks, grain, [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
       const int64_t row = w / chunks, c = w % chunks;
-      partial[w] = red::reduce_chunk<R>(x + (row / inner) * k * inner + row % inner, k, inner, c);
+      const T* base = x + (row / inner) * k * inner + row % inner;
+      acc_t acc = R::init();
+      const int64_t end = std::min(k, (c + 1) * kReduceChunk);
+      for (int64_t i = c * kReduceChunk; i < end; ++i) acc = R::step(acc, base[i * inner], i);
+      partial[w] = acc;
     }
   });
   for (int64_t row = 0; row < rows; ++row) {
