@@ -362,6 +362,9 @@ TEST_CASE("sgemm: k runs sum the runs' steps, with the bits of the whole sum whe
     CHECK_THROWS_WITH_AS(cpu::sgemm_rows(blas::sgemm_kernel(), 2, 2, 3, 1.0f, pool.data(), nullptr, 3, pool.data(),
                                          b_rows.data(), 0, 0.0f, c.data(), 2, {}, {4, 3}),
                          doctest::Contains("runs of 4 k-steps every 3 overlap"), Error);
+    CHECK_THROWS_WITH_AS(cpu::sgemm_rows(blas::sgemm_kernel(), 2, 2, 3, 1.0f, pool.data(), nullptr, 3, pool.data(),
+                                         b_rows.data(), 0, 0.0f, c.data(), 2, {-1, 0}, {}),
+                         doctest::Contains("runs of negative length (-1 columns, 0 k-steps)"), Error);
   });
 }
 

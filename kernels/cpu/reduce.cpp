@@ -19,10 +19,11 @@ void reduce_rows(const T* x, int64_t rows, int64_t k, int64_t inner, Out* out) {
   parallel_for(rows * chunks, grain, [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
       const int64_t row = w / chunks, c = w % chunks;
-      const T* base = x + (row / inner) * k * inner + row % inner;
+      // An index, not a pointer: with k = 0, x may be null, and null plus an offset is undefined.
+      const int64_t first = (row / inner) * k * inner + row % inner;
       acc_t acc = R::init();
       const int64_t end = std::min(k, (c + 1) * kReduceChunk);
-      for (int64_t i = c * kReduceChunk; i < end; ++i) acc = R::step(acc, base[i * inner], i);
+      for (int64_t i = c * kReduceChunk; i < end; ++i) acc = R::step(acc, x[first + i * inner], i);
       partial[w] = acc;
     }
   });

@@ -34,6 +34,8 @@ void sgemm_rows(blas::SgemmKernel kernel, int64_t m, int64_t n, int64_t k, float
                 const int64_t* a_rows, int64_t lda, const float* b, const int64_t* b_rows, int64_t ldb, float beta,
                 float* c, int64_t ldc, Runs columns, Runs steps) {
   const SgemmIsa& run = isa(kernel);
+  LETHE_CHECK(columns.length >= 0 && steps.length >= 0, "gemm", "runs of negative length (", columns.length, " columns, ",
+              steps.length, " k-steps)");
   if (columns.length > 0) {
     LETHE_CHECK(columns.length <= columns.stride && n % columns.stride == 0, "gemm", "column runs of ",
                 columns.length, " every ", columns.stride, " do not tile ", n, " columns");
