@@ -40,6 +40,35 @@ struct Case {
   float alpha, beta;
 };
 
+// The float32 rounding the kernels may add to alpha·Σ x·y + from_c, whose products' magnitudes sum
+// to `magnitude`.
+double tolerance(double alpha, double magnitude, double from_c) {
+  return 1e-6 * (std::abs(alpha) * magnitude + std::abs(from_c)) + 1e-6;
+}
+
+// Σ_s A[i, s]·B[s, j] in float64 over the steps `keep` accepts, and Σ |A[i, s]·B[s, j]|: row i of A
+// (k contiguous floats) at pool[a_row], row s of B at pool[b_rows[s]], as sgemm_rows reads them.
+struct Dot {
+  double sum = 0, magnitude = 0;
+};
+template <class Keep>
+Dot pooled_dot(const std::vector<float>& pool, int64_t a_row, const std::vector<int64_t>& b_rows, int64_t j,
+               const Keep& keep) {
+  Dot d;
+  for (int64_t s = 0; s < static_cast<int64_t>(b_rows.size()); ++s) {
+    if (!keep(s)) continue;
+    const double x = pool[static_cast<size_t>(a_row + s)];
+    const double y = pool[static_cast<size_t>(b_rows[static_cast<size_t>(s)] + j)];
+    d.sum += x * y;
+    d.magnitude += std::abs(x * y);
+  }
+  return d;
+}
+// Whether float32's `got` is alpha·d + from_c within tolerance().
+bool near_float64(float got, double alpha, const Dot& d, double from_c) {
+  return std::abs(got - (alpha * d.sum + from_c)) <= tolerance(alpha, d.magnitude, from_c);
+}
+
 // One case's operands, with leading dimensions padded or not, and its float64 result: for each
 // element of C [m, n], the value and the float32 rounding it allows. Built once for every path.
 struct Problem {
@@ -68,7 +97,7 @@ Problem make_problem(const Case& t, bool padded = true) {
       const double old = p.c0[static_cast<size_t>(i * p.ldc + j)];
       const double from_c = t.beta == 0 ? 0.0 : t.beta * old;  // old is NaN when beta is 0
       p.want.push_back(t.alpha * sum + from_c);
-      p.tolerance.push_back(1e-6 * (std::abs(t.alpha) * magnitude + std::abs(from_c)) + 1e-6);
+      p.tolerance.push_back(tolerance(t.alpha, magnitude, from_c));
     }
   return p;
 }
@@ -278,15 +307,8 @@ TEST_CASE("sgemm: column runs give the runs' columns the bits of the whole produ
           if (j % t.stride >= t.length) continue;
           const size_t at = static_cast<size_t>(i * ldc + j);
           differ += std::memcmp(&whole[at], &in_runs[at], sizeof(float)) != 0;
-          double sum = 0, magnitude = 0;
-          for (int64_t s = 0; s < t.k; ++s) {
-            const double x = pool[static_cast<size_t>(a_rows[static_cast<size_t>(i)] + s)];
-            const double y = pool[static_cast<size_t>(b_rows[static_cast<size_t>(s)] + j)];
-            sum += x * y;
-            magnitude += std::abs(x * y);
-          }
-          const double want = -0.5 * sum + t.beta * c0[at];
-          off += std::abs(in_runs[at] - want) > 1e-6 * (0.5 * magnitude + std::abs(t.beta * c0[at])) + 1e-6;
+          const Dot d = pooled_dot(pool, a_rows[static_cast<size_t>(i)], b_rows, j, [](int64_t) { return true; });
+          off += !near_float64(in_runs[at], -0.5, d, t.beta * c0[at]);
         }
       CHECK(differ == 0);
       CHECK(off == 0);
@@ -343,17 +365,9 @@ TEST_CASE("sgemm: k runs sum the runs' steps, with the bits of the whole sum whe
       int64_t off = 0;
       for (int64_t i = 0; i < t.m; ++i)
         for (int64_t j = 0; j < t.n; ++j) {
-          double sum = 0, magnitude = 0;
-          for (int64_t s = 0; s < t.k; ++s) {
-            if (!in_run(s)) continue;
-            const double x = pool[static_cast<size_t>(a_rows[static_cast<size_t>(i)] + s)];
-            const double y = pool[static_cast<size_t>(b_rows[static_cast<size_t>(s)] + j)];
-            sum += x * y;
-            magnitude += std::abs(x * y);
-          }
           const size_t at = static_cast<size_t>(i * t.n + j);
-          const double want = 1.5 * sum + t.beta * c0[at];
-          off += std::abs(in_runs[at] - want) > 1e-6 * (1.5 * magnitude + std::abs(t.beta * c0[at])) + 1e-6;
+          off += !near_float64(in_runs[at], 1.5, pooled_dot(pool, a_rows[static_cast<size_t>(i)], b_rows, j, in_run),
+                               t.beta * c0[at]);
         }
       CHECK(off == 0);
     }
