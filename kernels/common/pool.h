@@ -152,4 +152,11 @@ LETHE_HD T upsample_grad(const PoolGeometry& g, const T* gy, int64_t h, int64_t 
   return sum;
 }
 
+// upsample_grad of a 2×2 block, top row (t0, t1) then bottom row (b0, b1): the same additions in
+// the same order, from the same zero (the CPU's row loop for scale 2, which vectorises).
+template <class T>
+LETHE_HD T upsample_grad_2x2(T t0, T t1, T b0, T b1) {
+  return (((T(0) + t0) + t1) + b0) + b1;
+}
+
 }  // namespace lethe
