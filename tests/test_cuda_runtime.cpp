@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <fstream>
+#include <string>
 #include <vector>
 
 #include "engine/cuda_graph.h"
@@ -12,6 +14,9 @@
 #include "engine/ops.h"
 #include "engine/storage.h"
 #include "harness.h"
+#if defined(LETHE_WITH_CUDA)
+#include "kernels/cuda/common.cuh"
+#endif
 
 TEST_CASE("cuda: availability agrees with the device count and never throws") {
   bool available = true;
@@ -26,6 +31,29 @@ TEST_CASE("cuda: availability agrees with the device count and never throws") {
 }
 
 #if defined(LETHE_WITH_CUDA)
+
+// Whether a library whose file name contains `name` is mapped into this process.
+bool mapped(const std::string& name) {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);)
+    if (line.find(name) != std::string::npos) return true;
+  return false;
+}
+
+TEST_CASE("cuda: cuBLAS is loaded on first use, not at start, and every entry point lethe calls resolves") {
+  // Linked, libcublasLt's constructors cost every process about 0.35 s at start. Without a device
+  // nothing before this test uses cuBLAS (with one, an earlier test of this process may have).
+  if (!lethe::cuda_available()) CHECK_FALSE(mapped("libcublas"));
+  const lethe::cuda::Cublas& lib = lethe::cuda::cublas_library();
+  CHECK(mapped("libcublas.so"));
+  for (const void* fn : {reinterpret_cast<const void*>(lib.create), reinterpret_cast<const void*>(lib.set_stream),
+                         reinterpret_cast<const void*>(lib.set_math_mode), reinterpret_cast<const void*>(lib.set_workspace),
+                         reinterpret_cast<const void*>(lib.sgemm_strided_batched),
+                         reinterpret_cast<const void*>(lib.dgemm_strided_batched),
+                         reinterpret_cast<const void*>(lib.status_name), reinterpret_cast<const void*>(lib.status_string)})
+    CHECK(fn != nullptr);
+  CHECK(std::string(lib.status_name(CUBLAS_STATUS_NOT_INITIALIZED)) == "CUBLAS_STATUS_NOT_INITIALIZED");
+}
 
 TEST_CASE("cuda: allocate and release update the stats and reuse cached blocks") {
   if (!lethe::test::cuda_or_skip("CUDA allocator stats and cache")) return;

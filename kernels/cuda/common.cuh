@@ -9,11 +9,31 @@
 
 #include "engine/cuda/check.cuh"
 
+namespace lethe::cuda {
+
+// The cuBLAS entry points lethe calls, from the library loaded on first use (dlopen: linking it
+// costs every process about 0.35 s at start; kernels/cuda/cublas_library.cu). Throws, naming the
+// paths tried, where it cannot be loaded.
+struct Cublas {
+  decltype(&cublasCreate) create = nullptr;
+  decltype(&cublasSetStream) set_stream = nullptr;
+  decltype(&cublasSetMathMode) set_math_mode = nullptr;
+  decltype(&cublasSetWorkspace) set_workspace = nullptr;
+  decltype(&cublasSgemmStridedBatched) sgemm_strided_batched = nullptr;
+  decltype(&cublasDgemmStridedBatched) dgemm_strided_batched = nullptr;
+  decltype(&cublasGetStatusName) status_name = nullptr;
+  decltype(&cublasGetStatusString) status_string = nullptr;
+};
+const Cublas& cublas_library();
+
+}  // namespace lethe::cuda
+
 namespace lethe::cuda::detail {
 
 [[noreturn]] inline void fail(cublasStatus_t s, const char* expr, const char* file, int line) {
-  throw Error(::lethe::detail::concat("cublas: ", expr, " failed: ", cublasGetStatusName(s), " (",
-                                      cublasGetStatusString(s), ") at ", file, ":", line));
+  const Cublas& lib = cublas_library();  // loaded: a call returned this status
+  throw Error(::lethe::detail::concat("cublas: ", expr, " failed: ", lib.status_name(s), " (",
+                                      lib.status_string(s), ") at ", file, ":", line));
 }
 [[noreturn]] inline void fail(cudnnStatus_t s, const char* expr, const char* file, int line) {
   throw Error(::lethe::detail::concat("cudnn: ", expr, " failed: ", cudnnGetErrorString(s),

@@ -33,13 +33,13 @@ cublasHandle_t cublas(int device) {
   Handles& s = handles(device);
   std::call_once(s.cublas_once, [&] {
     DeviceGuard guard(device);
+    const Cublas& lib = cublas_library();
     cublasHandle_t handle = nullptr;
-    LETHE_CUBLAS_CHECK(cublasCreate(&handle));
+    LETHE_CUBLAS_CHECK(lib.create(&handle));
     // cublasSetStream resets the workspace to cuBLAS's own pool, so the workspace comes after.
-    LETHE_CUBLAS_CHECK(cublasSetStream(handle, stream(device)));
-    LETHE_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH));
-    LETHE_CUBLAS_CHECK(
-        cublasSetWorkspace(handle, allocate(kCublasWorkspace, device), kCublasWorkspace));
+    LETHE_CUBLAS_CHECK(lib.set_stream(handle, stream(device)));
+    LETHE_CUBLAS_CHECK(lib.set_math_mode(handle, CUBLAS_DEFAULT_MATH));
+    LETHE_CUBLAS_CHECK(lib.set_workspace(handle, allocate(kCublasWorkspace, device), kCublasWorkspace));
     s.cublas = handle;
   });
   return s.cublas;

@@ -11,15 +11,15 @@ cublasStatus_t gemm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             int n, int k, const float* alpha, const float* a, int lda,
                             long long sa, const float* b, int ldb, long long sb, const float* beta,
                             float* c, int ldc, long long sc, int batch) {
-  return cublasSgemmStridedBatched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc,
-                                   sc, batch);
+  return cublas_library().sgemm_strided_batched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c,
+                                                ldc, sc, batch);
 }
 cublasStatus_t gemm_strided(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
                             int n, int k, const double* alpha, const double* a, int lda,
                             long long sa, const double* b, int ldb, long long sb,
                             const double* beta, double* c, int ldc, long long sc, int batch) {
-  return cublasDgemmStridedBatched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc,
-                                   sc, batch);
+  return cublas_library().dgemm_strided_batched(h, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c,
+                                                ldc, sc, batch);
 }
 
 int as_int(int64_t v, const char* what) {
