@@ -22,6 +22,7 @@
 #include "engine/error.h"
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/sgemm.h"
+#include "kernels/loaded_library.h"
 
 #ifndef LETHE_OPENBLAS_LIBRARY
 #error "LETHE_OPENBLAS_LIBRARY (the path of libopenblas.so) must be defined by the build"
@@ -70,17 +71,6 @@ void choose_core_type() {
 #endif
 }
 
-template <class Fn>
-void resolve(void* handle, const char* name, Fn& fn) {
-  void* symbol = dlsym(handle, name);
-  if (symbol == nullptr) {
-    const char* why = dlerror();
-    LETHE_FAIL("blas", "symbol ", name, " not found in ", LETHE_OPENBLAS_LIBRARY, ": ",
-               why ? why : "unknown error");
-  }
-  fn = reinterpret_cast<Fn>(symbol);
-}
-
 // Loaded on first use, once, by whichever thread gets here first. A failed load throws and
 // leaves the flag unset, so the next call tries (and reports) again.
 const Library& library() {
@@ -94,15 +84,18 @@ const Library& library() {
       LETHE_FAIL("blas", "cannot load OpenBLAS from ", LETHE_OPENBLAS_LIBRARY, ": ",
                  why ? why : "unknown error", " (run tools/setup: it installs libopenblas0-openmp)");
     }
+    const auto resolve = [&](const char* name, auto& fn) {
+      resolve_symbol("blas", handle, LETHE_OPENBLAS_LIBRARY, name, fn);
+    };
     Library l;
-    resolve(handle, "cblas_sgemm", l.sgemm);
-    resolve(handle, "cblas_dgemm", l.dgemm);
-    resolve(handle, "openblas_set_num_threads", l.set_num_threads);
-    resolve(handle, "openblas_get_num_threads", l.get_num_threads);
-    resolve(handle, "openblas_get_corename", l.get_corename);
-    resolve(handle, "dsyevd_", l.dsyevd);
-    resolve(handle, "dpotrf_", l.dpotrf);
-    resolve(handle, "dpotrs_", l.dpotrs);
+    resolve("cblas_sgemm", l.sgemm);
+    resolve("cblas_dgemm", l.dgemm);
+    resolve("openblas_set_num_threads", l.set_num_threads);
+    resolve("openblas_get_num_threads", l.get_num_threads);
+    resolve("openblas_get_corename", l.get_corename);
+    resolve("dsyevd_", l.dsyevd);
+    resolve("dpotrf_", l.dpotrf);
+    resolve("dpotrs_", l.dpotrs);
     lib = l;
   });
   return lib;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/loaded_library.h"
 
 #ifndef LETHE_CUDA_LIBRARY_DIR
 #error "LETHE_CUDA_LIBRARY_DIR (the CUDA toolkit's library folder) must be defined by the build"
@@ -22,27 +23,17 @@ namespace lethe::cuda {
 
 namespace {
 
+const std::string kSoname = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+
 // The library's soname first (LD_LIBRARY_PATH, the executable's run path, the loader's cache),
 // then the folder of the toolkit lethe was built with.
 void* open_cublas(std::string& tried) {
-  const std::string soname = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
-  for (const std::string& path : {soname, std::string(LETHE_CUDA_LIBRARY_DIR) + "/" + soname}) {
+  for (const std::string& path : {kSoname, std::string(LETHE_CUDA_LIBRARY_DIR) + "/" + kSoname}) {
     if (void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return handle;
     const char* why = dlerror();
     tried += "\n  " + path + ": " + (why != nullptr ? why : "unknown error");
   }
   return nullptr;
-}
-
-template <class Fn>
-void resolve(void* handle, const char* name, Fn& fn) {
-  void* symbol = dlsym(handle, name);
-  if (symbol == nullptr) {
-    const char* why = dlerror();
-    LETHE_FAIL("cublas", "symbol ", name, " not found in libcublas.so.", CUBLAS_VER_MAJOR, ": ",
-               why != nullptr ? why : "unknown error");
-  }
-  fn = reinterpret_cast<Fn>(symbol);
 }
 
 }  // namespace
@@ -55,16 +46,17 @@ const Cublas& cublas_library() {
   std::call_once(once, [] {
     std::string tried;
     void* handle = open_cublas(tried);
-    if (handle == nullptr) LETHE_FAIL("cublas", "cannot load cuBLAS", CUBLAS_VER_MAJOR, "; tried:", tried);
+    if (handle == nullptr) LETHE_FAIL("cublas", "cannot load ", kSoname, "; tried:", tried);
+    const auto resolve = [&](const char* name, auto& fn) { resolve_symbol("cublas", handle, kSoname.c_str(), name, fn); };
     Cublas l;
-    resolve(handle, LETHE_SYMBOL_NAME(cublasCreate), l.create);
-    resolve(handle, LETHE_SYMBOL_NAME(cublasSetStream), l.set_stream);
-    resolve(handle, LETHE_SYMBOL_NAME(cublasSetMathMode), l.set_math_mode);
-    resolve(handle, LETHE_SYMBOL_NAME(cublasSetWorkspace), l.set_workspace);
-    resolve(handle, LETHE_SYMBOL_NAME(cublasSgemmStridedBatched), l.sgemm_strided_batched);
-    resolve(handle, LETHE_SYMBOL_NAME(cublasDgemmStridedBatched), l.dgemm_strided_batched);
-    resolve(handle, LETHE_SYMBOL_NAME(cublasGetStatusName), l.status_name);
-    resolve(handle, LETHE_SYMBOL_NAME(cublasGetStatusString), l.status_string);
+    resolve(LETHE_SYMBOL_NAME(cublasCreate), l.create);
+    resolve(LETHE_SYMBOL_NAME(cublasSetStream), l.set_stream);
+    resolve(LETHE_SYMBOL_NAME(cublasSetMathMode), l.set_math_mode);
+    resolve(LETHE_SYMBOL_NAME(cublasSetWorkspace), l.set_workspace);
+    resolve(LETHE_SYMBOL_NAME(cublasSgemmStridedBatched), l.sgemm_strided_batched);
+    resolve(LETHE_SYMBOL_NAME(cublasDgemmStridedBatched), l.dgemm_strided_batched);
+    resolve(LETHE_SYMBOL_NAME(cublasGetStatusName), l.status_name);
+    resolve(LETHE_SYMBOL_NAME(cublasGetStatusString), l.status_string);
     lib = l;
   });
   return lib;
