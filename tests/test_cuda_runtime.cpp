@@ -32,6 +32,8 @@ TEST_CASE("cuda: availability agrees with the device count and never throws") {
 
 #if defined(LETHE_WITH_CUDA)
 
+namespace {
+
 // Whether a library whose file name contains `name` is mapped into this process.
 bool mapped(const std::string& name) {
   std::ifstream maps("/proc/self/maps");
@@ -39,6 +41,8 @@ bool mapped(const std::string& name) {
     if (line.find(name) != std::string::npos) return true;
   return false;
 }
+
+}  // namespace
 
 TEST_CASE("cuda: cuBLAS is loaded on first use, not at start, and every entry point lethe calls resolves") {
   // Linked, libcublasLt's constructors cost every process about 0.35 s at start. Without a device

@@ -1,7 +1,7 @@
 // cuBLAS, loaded with dlopen on first use instead of linked. Linked, libcublasLt's load-time
 // constructors run in every process before main: about 0.35 s and 210 MB of resident memory for
-// each `lethe` command and each test process, on a GPU or not (measured in bench/RESULTS.md, "The
-// test suite's time"). cuDNN 9's front library loads its engines on demand itself and costs
+// each `lethe` command and each test process, on a GPU or not (bench/RESULTS.md, "Every process
+// started 0.35 s late"). cuDNN 9's front library loads its engines on demand itself and costs
 // nothing at load, so it stays linked.
 #include <dlfcn.h>
 
