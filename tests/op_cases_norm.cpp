@@ -54,30 +54,40 @@ LETHE_OP_CASES(norm) {
                      .parity = ParityCheck{{uniform({8, 4, 3, 3}, 30, -2, 2).grad(), uniform({4}, 31, 0.5, 1.5).grad(),
                                             uniform({4}, 32).grad(), uniform({4}, 33), uniform({4}, 34, 0.5, 2)}}});
 
-  // group_norm: statistics per (sample, group) over the group's channels and positions.
-  const Reference group_norm_reference = [](const V& t) {
-    const std::vector<double> x = t[0].to_vector<double>(), w = t[1].to_vector<double>(), b = t[2].to_vector<double>();
-    const int64_t n = t[0].size(0), channels = t[0].size(1), groups = 2;
-    const int64_t per_channel = t[0].numel() / (n * channels), per_group = per_channel * channels / groups;
-    std::vector<double> y(x.size());
-    for (int64_t g = 0; g < n * groups; ++g) {
-      double m = 0, v = 0;
-      for (int64_t i = 0; i < per_group; ++i) m += x[g * per_group + i] / per_group;
-      for (int64_t i = 0; i < per_group; ++i) v += (x[g * per_group + i] - m) * (x[g * per_group + i] - m) / per_group;
-      for (int64_t i = 0; i < per_group; ++i) {
-        const int64_t at = g * per_group + i, c = (at / per_channel) % channels;
-        y[at] = (x[at] - m) / std::sqrt(v + 1e-5) * w[c] + b[c];
+  // group_norm: statistics per (sample, group) over the group's channels and positions; inputs x,
+  // and weight and bias when `affine`.
+  const auto group_norm_reference = [](int64_t groups, bool affine) -> Reference {
+    return [groups, affine](const V& t) {
+      const std::vector<double> x = t[0].to_vector<double>();
+      const std::vector<double> w = affine ? t[1].to_vector<double>() : std::vector<double>();
+      const std::vector<double> b = affine ? t[2].to_vector<double>() : std::vector<double>();
+      const int64_t n = t[0].size(0), channels = t[0].size(1);
+      const int64_t per_channel = t[0].numel() / (n * channels), per_group = per_channel * channels / groups;
+      std::vector<double> y(x.size());
+      for (int64_t g = 0; g < n * groups; ++g) {
+        double m = 0, v = 0;
+        for (int64_t i = 0; i < per_group; ++i) m += x[g * per_group + i] / per_group;
+        for (int64_t i = 0; i < per_group; ++i) v += (x[g * per_group + i] - m) * (x[g * per_group + i] - m) / per_group;
+        for (int64_t i = 0; i < per_group; ++i) {
+          const int64_t at = g * per_group + i, c = (at / per_channel) % channels;
+          y[at] = (x[at] - m) / std::sqrt(v + 1e-5);
+          if (affine) y[at] = y[at] * w[c] + b[c];
+        }
       }
-    }
-    return expected(y, t[0].shape());
+      return expected(y, t[0].shape());
+    };
   };
-  for (const Shape& shape : {Shape{3, 4, 2, 3}, Shape{2, 6}}) {
-    const int64_t C = shape[1];
-    cases.push_back({.name = std::string("group_norm/2-groups") + (shape.size() == 4 ? "-4d" : "-2d"),
-                     .fn = [](const V& t) { return group_norm(t[0], 2, t[1], t[2]); },
+  // Rows of 12, 1 and 50 elements, planes of 6, 1 and 25: the CPU sums rows and planes in eight
+  // partial sums, so these cover whole blocks of eight and the elements after them.
+  for (const Shape& shape : {Shape{3, 4, 2, 3}, Shape{2, 6}, Shape{2, 6, 5, 5}}) {
+    const int64_t C = shape[1], groups = shape.size() == 4 && shape[2] == 5 ? 3 : 2;
+    const std::string name = "group_norm/" + std::to_string(groups) + "-groups-" +
+                             (shape.size() == 4 ? std::to_string(shape[2]) + "x" + std::to_string(shape[3]) : "2d");
+    cases.push_back({.name = name,
+                     .fn = [groups](const V& t) { return group_norm(t[0], groups, t[1], t[2]); },
                      .forward = ForwardCheck{{uniform(shape, 50, -2, 2).grad(), uniform({C}, 51, 0.5, 1.5).grad(),
                                               uniform({C}, 52).grad()},
-                                             group_norm_reference, {{DType::f64, 1e-12, 1e-13}, {DType::f32, 1e-5, 1e-5}}},
+                                             group_norm_reference(groups, true), {{DType::f64, 1e-12, 1e-13}, {DType::f32, 1e-5, 1e-5}}},
                      .gradcheck = GradCheck{{uniform(shape, 53, -2, 2).grad(), uniform({C}, 54, 0.5, 1.5).grad(),
                                              uniform({C}, 55).grad()}},
                      .parity = ParityCheck{{uniform({5, C, 7}, 56, -2, 2).grad(), uniform({C}, 57, 0.5, 1.5).grad(),
@@ -85,7 +95,10 @@ LETHE_OP_CASES(norm) {
   }
   cases.push_back({.name = "group_norm/no-affine",
                    .fn = [](const V& t) { return group_norm(t[0], 3, Tensor(), Tensor()); },
-                   .gradcheck = GradCheck{{uniform({2, 6, 2, 2}, 59, -2, 2).grad()}}});
+                   .forward = ForwardCheck{{uniform({2, 6, 3, 3}, 60, -2, 2).grad()}, group_norm_reference(3, false),
+                                           {{DType::f64, 1e-12, 1e-13}, {DType::f32, 1e-5, 1e-5}}},
+                   .gradcheck = GradCheck{{uniform({2, 6, 2, 2}, 59, -2, 2).grad()}},
+                   .parity = ParityCheck{{uniform({4, 6, 9}, 61, -2, 2).grad()}}});
 
   // Philox masks: the same on every device, so parity is exact.
   cases.push_back({.name = "dropout/p0.3",

@@ -1,7 +1,8 @@
-// batch_norm and dropout beyond the op registry's table (tests/op_cases_norm.cpp has their
-// gradchecks and CPU/CUDA parity): batch_norm's forward against float64 with the running
+// batch_norm, group_norm and dropout beyond the op registry's table (tests/op_cases_norm.cpp has
+// their gradchecks and CPU/CUDA parity): batch_norm's forward against float64 with the running
 // statistics it writes in place (or leaves alone), thread-count independence, the errors;
-// dropout's Philox mask bit for bit, its identities, the errors.
+// group_norm's values and gradients independent of the thread count; dropout's Philox mask bit
+// for bit, its identities, the errors.
 #include <cmath>
 #include <string>
 
@@ -115,6 +116,24 @@ TEST_CASE("batch_norm: results do not depend on the thread count") {
   set_num_threads(threads);
   CHECK(one == two);
   CHECK(rv1.to_vector<float>() == rv2.to_vector<float>());
+}
+
+TEST_CASE("group_norm: values and gradients do not depend on the thread count") {
+  // ddpm-s's shape: 8 groups of 4 channels, rows of 4·196 elements.
+  const auto run = [](int threads) {
+    const int previous = num_threads();
+    set_num_threads(threads);
+    Tensor x = test::random_tensor({16, 32, 14, 14}, 70, -2, 2, DType::f32);
+    Tensor w = test::random_tensor({32}, 71, 0.5, 1.5, DType::f32);
+    Tensor b = test::random_tensor({32}, 72, -1, 1, DType::f32);
+    for (Tensor* t : {&x, &w, &b}) t->set_requires_grad();
+    const Tensor y = group_norm(x, 8, w, b);
+    sum(mul(y, test::random_tensor({16, 32, 14, 14}, 73, -1, 1, DType::f32))).backward();
+    set_num_threads(previous);
+    return std::vector<std::vector<float>>{y.to_vector<float>(), x.grad().to_vector<float>(),
+                                           w.grad().to_vector<float>(), b.grad().to_vector<float>()};
+  };
+  CHECK(run(1) == run(2));
 }
 
 TEST_CASE("batch_norm: errors name the op and the shapes") {

@@ -107,15 +107,42 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
   LETHE_CHECK(eps > 0 && std::isfinite(eps), "group_norm", "eps must be positive and finite, got ", eps);
   check_channel_tensor("group_norm", weight, "weight", x);
   check_channel_tensor("group_norm", bias, "bias", x);
-  const Tensor grouped = x.reshape({n, groups, x.numel() / (n * groups)});
-  const Tensor centred = sub(grouped, mean(grouped, {2}, true));
-  const Tensor variance = mean(mul(centred, centred), {2}, true);
-  Tensor y = div(centred, sqrt(add(variance, eps))).reshape(x.shape());
-  std::vector<int64_t> per_channel(static_cast<size_t>(x.dim()), 1);
-  per_channel[1] = channels;
-  const Shape channel_shape(per_channel.begin(), per_channel.end());
-  if (weight.defined()) y = mul(y, weight.reshape(channel_shape));
-  if (bias.defined()) y = add(y, bias.reshape(channel_shape));
+  const GroupShape s{n, groups, channels / groups, x.numel() / (n * channels)};
+  const Tensor xc = x.contiguous();
+  const Device dev = xc.device();
+  Tensor mean = Tensor::empty({s.rows()}, DType::f64, dev);
+  Tensor invstd = Tensor::empty({s.rows()}, DType::f64, dev);
+  LETHE_DISPATCH(dev, group_norm_stats, xc, s, eps, mean, invstd);
+  const Tensor w = weight.defined() ? weight.contiguous() : Tensor();
+  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor y = Tensor::empty(xc.shape(), xc.dtype(), dev);
+  LETHE_DISPATCH(dev, group_norm_forward, xc, s, mean, invstd, w, b, y);
+
+  autograd::record("group_norm", y, {&x, &weight, &bias},
+                   [s, sx = autograd::Saved(xc), sw = autograd::Saved(w), smean = autograd::Saved(mean),
+                    sinvstd = autograd::Saved(invstd)](const Tensor& g_in, autograd::Needs needs) {
+                     const Tensor xv = sx.get(), wv = sw.get(), m = smean.get(), is = sinvstd.get();
+                     const Tensor g = g_in.contiguous();
+                     // Per sample and channel: Σ dy and Σ dy·x̂ [N, C]. Summed over the samples they are
+                     // dbias and dweight; weighted by w and summed over a group's channels, each row's
+                     // Σ d and Σ d·x̂ of d = dy·w, which dx needs.
+                     const Tensor sum_dy = Tensor::empty({s.batch, s.channels()}, DType::f64, xv.device());
+                     const Tensor sum_dy_xhat = Tensor::empty({s.batch, s.channels()}, DType::f64, xv.device());
+                     LETHE_DISPATCH(xv.device(), group_norm_backward_reduce, g, xv, s, m, is, sum_dy, sum_dy_xhat);
+                     Tensor gx;
+                     if (needs[0]) {
+                       const auto per_row = [&](const Tensor& per_channel) {
+                         const Tensor d = wv.defined() ? mul(per_channel, wv.to(DType::f64).reshape({1, s.channels()}))
+                                                       : per_channel;
+                         return sum(d.reshape({s.batch, s.groups, s.group_channels}), {2}).contiguous();
+                       };
+                       gx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+                       LETHE_DISPATCH(xv.device(), group_norm_backward, g, xv, s, m, is, wv, per_row(sum_dy),
+                                      per_row(sum_dy_xhat), gx);
+                     }
+                     return std::vector<Tensor>{gx, needs[1] ? sum(sum_dy_xhat, {0}).to(xv.dtype()) : Tensor(),
+                                                needs[2] ? sum(sum_dy, {0}).to(xv.dtype()) : Tensor()};
+                   });
   return y;
 }
 

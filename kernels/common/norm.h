@@ -1,6 +1,6 @@
 #pragma once
-// Per-element math of batch_norm and dropout, shared by the CPU loops and the CUDA kernels.
-// Per-channel statistics (mean, invstd, and the backward sums) are float64 whatever x's dtype.
+// Per-element math of batch_norm, group_norm and dropout, shared by the CPU loops and the CUDA
+// kernels. Statistics (mean, invstd, and the backward sums) are float64 whatever x's dtype.
 #include <cmath>
 #include <cstdint>
 
@@ -20,14 +20,46 @@ struct ChannelShape {
   LETHE_HD int64_t channel_of(int64_t i) const { return (i / inner) % channels; }
 };
 
+// x viewed as [batch, groups, group_channels, inner] (group_norm): the statistics are per row, one
+// (sample, group) pair, whose count() elements are contiguous; the affine is per channel.
+struct GroupShape {
+  int64_t batch = 1, groups = 1, group_channels = 1, inner = 1;
+  LETHE_HD int64_t rows() const { return batch * groups; }
+  LETHE_HD int64_t count() const { return group_channels * inner; }
+  LETHE_HD int64_t channels() const { return groups * group_channels; }
+  LETHE_HD int64_t row_of(int64_t i) const { return i / count(); }
+  LETHE_HD int64_t channel_of(int64_t i) const { return (i / inner) % channels(); }
+};
+
 struct BatchNormParams {
   bool training = true;
   double momentum = 0.1, eps = 1e-5;
 };
 
-namespace bn {
+namespace norm {
 
 LETHE_HD double invstd(double var, double eps) { return 1.0 / std::sqrt(var + eps); }
+
+// y = x̂·w + b with x̂ = (x − mean)·invstd; weight and bias (of channel c) may be null (no affine).
+template <class T>
+LETHE_HD T affine(T x, double mean, double invstd, int64_t c, const T* weight, const T* bias) {
+  double y = (static_cast<double>(x) - mean) * invstd;
+  if (weight) y *= static_cast<double>(weight[c]);
+  if (bias) y += static_cast<double>(bias[c]);
+  return static_cast<T>(y);
+}
+
+// dL/dx of an element normalised with its group's statistics, from d = dL/dx̂:
+// (d − (Σd + x̂·Σd·x̂)/count)·invstd, the sums over the count elements of the group.
+LETHE_HD double through_statistics(double d, double xhat, double sum_d, double sum_d_xhat, int64_t count,
+                                   double invstd) {
+  d -= (sum_d + xhat * sum_d_xhat) / static_cast<double>(count);
+  return d * invstd;
+}
+
+}  // namespace norm
+
+namespace bn {
 
 // PyTorch's running-statistics update: the running variance tracks the unbiased batch variance.
 template <class T>
@@ -42,10 +74,7 @@ LETHE_HD void update_running(T* running_mean, T* running_var, int64_t c, double 
 template <class T>
 LETHE_HD T forward(T x, int64_t c, const double* mean, const double* invstd, const T* weight,
                    const T* bias) {
-  double y = (static_cast<double>(x) - mean[c]) * invstd[c];
-  if (weight) y *= static_cast<double>(weight[c]);
-  if (bias) y += static_cast<double>(bias[c]);
-  return static_cast<T>(y);
+  return norm::affine(x, mean[c], invstd[c], c, weight, bias);
 }
 
 // dx = w·invstd·(dy − mean(dy) − x̂·mean(dy·x̂)) in training, where the batch statistics depend on
@@ -57,14 +86,30 @@ LETHE_HD T backward(T g, T x, int64_t c, const double* mean, const double* invst
   double d = static_cast<double>(g);
   if (training) {
     const double xhat = (static_cast<double>(x) - mean[c]) * invstd[c];
-    d -= (sum_dy[c] + xhat * sum_dy_xhat[c]) / static_cast<double>(count);
+    d = norm::through_statistics(d, xhat, sum_dy[c], sum_dy_xhat[c], count, invstd[c]);
+  } else {
+    d *= invstd[c];
   }
-  d *= invstd[c];
   if (weight) d *= static_cast<double>(weight[c]);
   return static_cast<T>(d);
 }
 
 }  // namespace bn
+
+namespace gn {
+
+// group_norm's dx: d = dy·w (the weight varies within a group), then through the row's statistics;
+// sum_d and sum_d_xhat are the row's Σd and Σd·x̂.
+template <class T>
+LETHE_HD T backward(T g, T x, int64_t c, double mean, double invstd, const T* weight, double sum_d,
+                    double sum_d_xhat, int64_t count) {
+  double d = static_cast<double>(g);
+  if (weight) d *= static_cast<double>(weight[c]);
+  const double xhat = (static_cast<double>(x) - mean) * invstd;
+  return static_cast<T>(norm::through_statistics(d, xhat, sum_d, sum_d_xhat, count, invstd));
+}
+
+}  // namespace gn
 
 namespace drop {
 

@@ -22,6 +22,23 @@ double channel_sum(ChannelShape s, int64_t c, F f) {
 // Channels are independent, so threads split channels; each channel is summed by one thread.
 int64_t channel_grain(ChannelShape s) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.count())); }
 
+// Σ f(i) for 0 <= i < n in float64, element i in partial sum i % 8, the partials added pairwise at
+// the end: a fixed order (whatever the threads), in eight independent chains the compiler can keep in
+// vector registers, where one chain would wait on each addition.
+template <class F>
+double lane_sum(int64_t n, F f) {
+  constexpr int64_t kLanes = 8;
+  double acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t k = 0; k < kLanes; ++k) acc[k] += f(i + k);
+  for (int64_t k = 0; i + k < n; ++k) acc[k] += f(i + k);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Threads split whole units (rows, or a sample's channels) of `size` elements each.
+int64_t unit_grain(int64_t size) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, size)); }
+
 }  // namespace
 
 void batch_norm_stats(const Tensor& x, ChannelShape s, BatchNormParams p, const Tensor& running_mean,
@@ -37,7 +54,7 @@ void batch_norm_stats(const Tensor& x, ChannelShape s, BatchNormParams p, const 
       for (int64_t c = b; c < e; ++c) {
         if (!p.training) {
           m[c] = static_cast<double>(rm[c]);
-          is[c] = bn::invstd(static_cast<double>(rv[c]), p.eps);
+          is[c] = norm::invstd(static_cast<double>(rv[c]), p.eps);
           continue;
         }
         const double mu =
@@ -47,7 +64,7 @@ void batch_norm_stats(const Tensor& x, ChannelShape s, BatchNormParams p, const 
                              return d * d;
                            }) / static_cast<double>(count);
         m[c] = mu;
-        is[c] = bn::invstd(var, p.eps);
+        is[c] = norm::invstd(var, p.eps);
         if (rm) bn::update_running(rm, rv, c, mu, var, count, p.momentum);
       }
     });
@@ -105,6 +122,92 @@ void batch_norm_backward(const Tensor& g, const Tensor& x, ChannelShape s, const
     parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i)
         out[i] = bn::backward(gp[i], xp[i], s.channel_of(i), m, is, w, sdy, sdx, count, training);
+    });
+  });
+}
+
+void group_norm_stats(const Tensor& x, GroupShape s, double eps, const Tensor& mean, const Tensor& invstd) {
+  double* m = mean.data<double>();
+  double* is = invstd.data<double>();
+  const int64_t count = s.count();
+  LETHE_DISPATCH_FLOAT(x.dtype(), "group_norm", {
+    const scalar_t* xp = x.data<scalar_t>();
+    parallel_for(s.rows(), unit_grain(count), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const scalar_t* row = xp + r * count;
+        const double mu = lane_sum(count, [&](int64_t i) { return static_cast<double>(row[i]); }) /
+                          static_cast<double>(count);
+        const double var = lane_sum(count, [&](int64_t i) {
+                             const double d = static_cast<double>(row[i]) - mu;
+                             return d * d;
+                           }) / static_cast<double>(count);
+        m[r] = mu;
+        is[r] = norm::invstd(var, eps);
+      }
+    });
+  });
+}
+
+void group_norm_forward(const Tensor& x, GroupShape s, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& weight, const Tensor& bias, const Tensor& y) {
+  const double* m = mean.data<double>();
+  const double* is = invstd.data<double>();
+  LETHE_DISPATCH_FLOAT(x.dtype(), "group_norm", {
+    const scalar_t* xp = x.data<scalar_t>();
+    const scalar_t* w = ptr_or_null<scalar_t>(weight);
+    const scalar_t* bp = ptr_or_null<scalar_t>(bias);
+    scalar_t* yp = y.data<scalar_t>();
+    // One (sample, channel) plane at a time: its statistics and affine are constants of the loop.
+    const int64_t planes = s.batch * s.channels();
+    parallel_for(planes, unit_grain(s.inner), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t r = p / s.group_channels, c = p % s.channels(), at = p * s.inner;
+        for (int64_t i = 0; i < s.inner; ++i) yp[at + i] = norm::affine(xp[at + i], m[r], is[r], c, w, bp);
+      }
+    });
+  });
+}
+
+void group_norm_backward_reduce(const Tensor& g, const Tensor& x, GroupShape s, const Tensor& mean,
+                                const Tensor& invstd, const Tensor& sum_dy, const Tensor& sum_dy_xhat) {
+  const double* m = mean.data<double>();
+  const double* is = invstd.data<double>();
+  double* sdy = sum_dy.data<double>();
+  double* sdx = sum_dy_xhat.data<double>();
+  LETHE_DISPATCH_FLOAT(x.dtype(), "group_norm_backward", {
+    const scalar_t* gp = g.data<scalar_t>();
+    const scalar_t* xp = x.data<scalar_t>();
+    parallel_for(s.batch * s.channels(), unit_grain(s.inner), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t r = p / s.group_channels, at = p * s.inner;
+        sdy[p] = lane_sum(s.inner, [&](int64_t i) { return static_cast<double>(gp[at + i]); });
+        sdx[p] = lane_sum(s.inner, [&](int64_t i) {
+          return static_cast<double>(gp[at + i]) * ((static_cast<double>(xp[at + i]) - m[r]) * is[r]);
+        });
+      }
+    });
+  });
+}
+
+void group_norm_backward(const Tensor& g, const Tensor& x, GroupShape s, const Tensor& mean,
+                         const Tensor& invstd, const Tensor& weight, const Tensor& sum_d,
+                         const Tensor& sum_d_xhat, const Tensor& gx) {
+  const double* m = mean.data<double>();
+  const double* is = invstd.data<double>();
+  const double* sd = sum_d.data<double>();
+  const double* sdx = sum_d_xhat.data<double>();
+  const int64_t count = s.count();
+  LETHE_DISPATCH_FLOAT(x.dtype(), "group_norm_backward", {
+    const scalar_t* gp = g.data<scalar_t>();
+    const scalar_t* xp = x.data<scalar_t>();
+    const scalar_t* w = ptr_or_null<scalar_t>(weight);
+    scalar_t* out = gx.data<scalar_t>();
+    parallel_for(s.batch * s.channels(), unit_grain(s.inner), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t r = p / s.group_channels, c = p % s.channels(), at = p * s.inner;
+        for (int64_t i = 0; i < s.inner; ++i)
+          out[at + i] = gn::backward(gp[at + i], xp[at + i], c, m[r], is[r], w, sd[r], sdx[r], count);
+      }
     });
   });
 }
