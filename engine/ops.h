@@ -132,7 +132,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias,
                   double momentum = 0.1, double eps = 1e-5);
 // x [N,C,...]: normalised per sample over each of `groups` groups of C/groups channels (biased
 // variance, as PyTorch's GroupNorm), then weight [C] and bias [C] (either may be undefined) per
-// channel. Composed from other ops, so its gradient is theirs.
+// channel. Its own kernels, as batch_norm: statistics in float64, the backward in two passes.
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
 // Inverted dropout with a Philox mask keyed by (seed, stream): identical on every device.
 Tensor dropout(const Tensor& x, double p, bool training, uint64_t seed, uint64_t stream);
