@@ -1,8 +1,11 @@
 // Reductions beyond the op registry's table (tests/op_cases_reduce.cpp has their forward,
 // gradient and parity checks): argmax's ties and NaN, long rows summed exactly whatever the
-// thread count, sum_to's shapes, and the errors.
+// thread count, every row summed in its own order bit for bit, sum_to's shapes, and the errors.
+#include <cmath>
+#include <cstring>
 #include <limits>
 
+#include "kernels/common/reduce.h"
 #include "kernels/cpu/parallel.h"
 #include "harness.h"
 
@@ -30,6 +33,43 @@ TEST_CASE("reductions: long rows are chunked yet exact and thread-count independ
   const double s1 = sum(x).item();
   set_num_threads(before);
   CHECK(s1 == s2);
+}
+
+TEST_CASE("reductions: each row's sum is its own chunked float64 sum in index order, bit for bit") {
+  // The CPU steps eight rows at a time; each row must still see its elements as if alone: chunks of
+  // kReduceChunk summed in order, then the chunks' sums in order. Rows contiguous (inner 1) and
+  // interleaved (inner > 1), counts that are and are not multiples of eight, rows of two chunks.
+  struct Case {
+    Shape shape;
+    int dim;
+  };
+  for (const Case& c : {Case{{13, 300}, 1}, Case{{300, 13}, 0}, Case{{16, 77}, 1}, Case{{3, kReduceChunk + 9, 5}, 1}}) {
+    // float64 values of magnitudes 2^-40 to 2^40: their sums round, so the order shows in the bits
+    // (float32 inputs, summed in float64 and rounded to float32, would hide it).
+    std::vector<double> v = test::random_tensor(c.shape, 90, -1, 1).to_vector<double>();
+    const std::vector<double> ev = test::random_tensor(c.shape, 91, -40, 40).to_vector<double>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::ldexp(v[i], static_cast<int>(ev[i]));
+    const Tensor x = Tensor::from_vector(v, c.shape);
+    const std::vector<double> got = sum(x, {c.dim}).to_vector<double>();
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < c.dim; ++d) outer *= c.shape[d];
+    for (int d = c.dim + 1; d < static_cast<int>(c.shape.size()); ++d) inner *= c.shape[d];
+    const int64_t k = c.shape[c.dim];
+    int64_t differ = 0;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t in = 0; in < inner; ++in) {
+        double total = 0;
+        for (int64_t start = 0; start < k; start += kReduceChunk) {
+          double chunk = 0;
+          for (int64_t i = start; i < std::min(k, start + kReduceChunk); ++i)
+            chunk += v[(o * k + i) * inner + in];
+          total = start == 0 ? chunk : total + chunk;
+        }
+        differ += std::memcmp(&total, &got[o * inner + in], sizeof total) != 0;
+      }
+    INFO("shape ", x.str(), ", dim ", c.dim);
+    CHECK(differ == 0);
+  }
 }
 
 TEST_CASE("sum_to inverts broadcasting") {

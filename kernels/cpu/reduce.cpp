@@ -7,24 +7,39 @@ namespace lethe::cpu {
 
 namespace {
 
-// Reduces rows of `k` elements spaced `stride` apart; work items are (row, chunk) pairs, so one
-// long row still spreads over the threads, and partials are combined in chunk order.
+// Reduces rows of `k` elements spaced `inner` apart; work items are (block of rows, chunk) pairs, so
+// one long row still spreads over the threads, and partials are combined in chunk order. A block's
+// rows advance together, element i of every row before element i + 1: each row's accumulator sees
+// its elements in index order as if alone (the same bits), but the rows' dependency chains
+// overlap, where one row at a time waits on every addition.
 template <class R, class T, class Out>
 void reduce_rows(const T* x, int64_t rows, int64_t k, int64_t inner, Out* out) {
   using acc_t = typename R::acc_t;
+  constexpr int64_t kBlock = 8;
   const int64_t chunks = std::max<int64_t>(1, (k + kReduceChunk - 1) / kReduceChunk);
+  const int64_t blocks = (rows + kBlock - 1) / kBlock;
   std::vector<acc_t> partial(rows * chunks);
   // (k = 0, a sum over nothing: one empty chunk a row, R::init()'s value.)
-  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, std::min(k, kReduceChunk)));
-  parallel_for(rows * chunks, grain, [&](int64_t b, int64_t e) {
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, std::min(k, kReduceChunk) * kBlock));
+  parallel_for(blocks * chunks, grain, [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
-      const int64_t row = w / chunks, c = w % chunks;
-      // An index, not a pointer: with k = 0, x may be null, and null plus an offset is undefined.
-      const int64_t first = (row / inner) * k * inner + row % inner;
-      acc_t acc = R::init();
+      const int64_t row0 = (w / chunks) * kBlock, c = w % chunks, lanes = std::min(kBlock, rows - row0);
+      // Indices, not pointers: with k = 0, x may be null, and null plus an offset is undefined.
+      int64_t first[kBlock];
+      acc_t acc[kBlock];
+      for (int64_t j = 0; j < lanes; ++j) {
+        first[j] = ((row0 + j) / inner) * k * inner + (row0 + j) % inner;
+        acc[j] = R::init();
+      }
       const int64_t end = std::min(k, (c + 1) * kReduceChunk);
-      for (int64_t i = c * kReduceChunk; i < end; ++i) acc = R::step(acc, x[first + i * inner], i);
-      partial[w] = acc;
+      if (lanes == kBlock) {  // a constant trip count: the lanes' loop unrolls
+        for (int64_t i = c * kReduceChunk; i < end; ++i)
+          for (int64_t j = 0; j < kBlock; ++j) acc[j] = R::step(acc[j], x[first[j] + i * inner], i);
+      } else {
+        for (int64_t i = c * kReduceChunk; i < end; ++i)
+          for (int64_t j = 0; j < lanes; ++j) acc[j] = R::step(acc[j], x[first[j] + i * inner], i);
+      }
+      for (int64_t j = 0; j < lanes; ++j) partial[(row0 + j) * chunks + c] = acc[j];
     }
   });
   for (int64_t row = 0; row < rows; ++row) {
