@@ -1,8 +1,8 @@
 // batch_norm, group_norm and dropout beyond the op registry's table (tests/op_cases_norm.cpp has
 // their gradchecks and CPU/CUDA parity): batch_norm's forward against float64 with the running
 // statistics it writes in place (or leaves alone), thread-count independence, the errors;
-// group_norm's values and gradients independent of the thread count; dropout's Philox mask bit
-// for bit, its identities, the errors.
+// group_norm's values and gradients independent of the thread count and of the input's strides;
+// dropout's Philox mask bit for bit, its identities, the errors.
 #include <cmath>
 #include <string>
 
@@ -134,6 +134,18 @@ TEST_CASE("group_norm: values and gradients do not depend on the thread count") 
                                            w.grad().to_vector<float>(), b.grad().to_vector<float>()};
   };
   CHECK(run(1) == run(2));
+}
+
+TEST_CASE("group_norm: a strided view normalises as its contiguous copy, and its gradient reaches the view") {
+  const Tensor base = test::random_tensor({3, 5, 6, 4}, 74, -2, 2);  // viewed as [3, 6, 5, 4]
+  Tensor view_leaf = base.clone().set_requires_grad(), copy_leaf = base.transpose(1, 2).contiguous().set_requires_grad();
+  const Tensor w = test::random_tensor({6}, 75, 0.5, 1.5), b = test::random_tensor({6}, 76);
+  const Tensor from_view = group_norm(view_leaf.transpose(1, 2), 3, w, b), from_copy = group_norm(copy_leaf, 3, w, b);
+  CHECK(from_view.to_vector<double>() == from_copy.to_vector<double>());
+  const Tensor g = test::random_tensor({3, 6, 5, 4}, 77);
+  sum(mul(from_view, g)).backward();
+  sum(mul(from_copy, g)).backward();
+  CHECK(view_leaf.grad().transpose(1, 2).contiguous().to_vector<double>() == copy_leaf.grad().to_vector<double>());
 }
 
 TEST_CASE("batch_norm: errors name the op and the shapes") {
