@@ -36,7 +36,7 @@ double lane_sum(int64_t n, F f) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// Threads split whole units (rows, or a sample's channels) of `size` elements each.
+// Threads split whole units (rows, or (sample, channel) planes) of `size` elements each.
 int64_t unit_grain(int64_t size) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, size)); }
 
 }  // namespace
