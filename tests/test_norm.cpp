@@ -4,6 +4,7 @@
 // group_norm's values and gradients independent of the thread count and of the input's strides;
 // dropout's Philox mask bit for bit, its identities, the errors.
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "kernels/cpu/parallel.h"
@@ -116,6 +117,39 @@ TEST_CASE("batch_norm: results do not depend on the thread count") {
   set_num_threads(threads);
   CHECK(one == two);
   CHECK(rv1.to_vector<float>() == rv2.to_vector<float>());
+}
+
+TEST_CASE("batch_norm: each channel is summed in index order, as if alone, bit for bit") {
+  // The CPU sums eight channels together; each must still see its elements in (sample, position)
+  // order. float64 values of magnitudes 2^-40 to 2^40 make the order show in the bits of the mean
+  // (through the running mean) and of Σ dy (the bias gradient). 11 channels: a block of eight and
+  // one of three.
+  const int64_t N = 5, C = 11, HW = 9;
+  const auto wide = [](uint64_t seed) {
+    std::vector<double> v = test::random_tensor({N, C, 3, 3}, seed, -1, 1).to_vector<double>();
+    const std::vector<double> e = test::random_tensor({N, C, 3, 3}, seed + 1, -40, 40).to_vector<double>();
+    for (size_t i = 0; i < v.size(); ++i) v[i] = std::ldexp(v[i], static_cast<int>(e[i]));
+    return v;
+  };
+  const std::vector<double> xv = wide(80), gv = wide(82);
+  Tensor x = Tensor::from_vector(xv, {N, C, 3, 3}), bias = Tensor::zeros({C}, DType::f64);
+  bias.set_requires_grad();
+  Tensor rm = Tensor::zeros({C}, DType::f64), rv = Tensor::ones({C}, DType::f64);
+  sum(mul(batch_norm(x, Tensor(), bias, rm, rv, true), Tensor::from_vector(gv, {N, C, 3, 3}))).backward();
+  const std::vector<double> running = rm.to_vector<double>(), dbias = bias.grad().to_vector<double>();
+  int64_t differ = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    double sx = 0, sg = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) {
+        sx += xv[(n * C + c) * HW + i];
+        sg += gv[(n * C + c) * HW + i];
+      }
+    const double expected_running = (1 - kMomentum) * 0.0 + kMomentum * (sx / static_cast<double>(N * HW));
+    differ += std::memcmp(&expected_running, &running[c], sizeof(double)) != 0;
+    differ += std::memcmp(&sg, &dbias[c], sizeof(double)) != 0;
+  }
+  CHECK(differ == 0);
 }
 
 TEST_CASE("group_norm: values and gradients do not depend on the thread count") {

@@ -1,5 +1,8 @@
 #include "kernels/norm.h"
 
+#include <algorithm>
+#include <type_traits>
+
 #include "kernels/common/philox.h"
 #include "kernels/cpu/parallel.h"
 
@@ -7,20 +10,38 @@ namespace lethe::cpu {
 
 namespace {
 
-// Σ f(offset) over channel c's elements in index order, in float64: one thread sums a channel,
-// so the result does not depend on the thread count.
-template <class F>
-double channel_sum(ChannelShape s, int64_t c, F f) {
-  double acc = 0;
-  for (int64_t n = 0; n < s.outer; ++n) {
-    const int64_t base = (n * s.channels + c) * s.inner;
-    for (int64_t i = 0; i < s.inner; ++i) acc += f(base + i);
-  }
-  return acc;
+// Threads split blocks of kChannelBlock channels; within a block the channels advance together.
+constexpr int64_t kChannelBlock = 8;
+int64_t channel_grain(ChannelShape s) {
+  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.count() * kChannelBlock));
 }
 
-// Channels are independent, so threads split channels; each channel is summed by one thread.
-int64_t channel_grain(ChannelShape s) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.count())); }
+// out[j] = Σ f(c, offset) over channel c = c0 + j's elements (j < lanes <= kChannelBlock), each in
+// index order in float64: the sums one channel at a time would give (so one thread's block, and
+// the thread count, change nothing), with the channels' dependency chains overlapping.
+template <class F>
+void channel_sums(ChannelShape s, int64_t c0, int64_t lanes, F f, double* out) {
+  double acc[kChannelBlock] = {};
+  const auto run = [&](auto count) {  // count: a compile-time constant for a whole block
+    for (int64_t n = 0; n < s.outer; ++n) {
+      const int64_t base = (n * s.channels + c0) * s.inner;
+      for (int64_t i = 0; i < s.inner; ++i)
+        for (int64_t j = 0; j < count; ++j) acc[j] += f(c0 + j, base + j * s.inner + i);
+    }
+  };
+  if (lanes == kChannelBlock) run(std::integral_constant<int64_t, kChannelBlock>{});
+  else run(lanes);
+  for (int64_t j = 0; j < lanes; ++j) out[j] = acc[j];
+}
+
+// Calls body(c0, lanes) for the blocks of channels, split over the threads.
+template <class Body>
+void for_channel_blocks(ChannelShape s, Body body) {
+  parallel_for((s.channels + kChannelBlock - 1) / kChannelBlock, channel_grain(s), [&](int64_t b, int64_t e) {
+    for (int64_t block = b; block < e; ++block)
+      body(block * kChannelBlock, std::min(kChannelBlock, s.channels - block * kChannelBlock));
+  });
+}
 
 // Σ f(i) for 0 <= i < n in float64, element i in partial sum i % 8, the partials added pairwise at
 // the end: a fixed order (whatever the threads), in eight independent chains the compiler can keep in
@@ -50,22 +71,26 @@ void batch_norm_stats(const Tensor& x, ChannelShape s, BatchNormParams p, const 
     const scalar_t* xp = x.data<scalar_t>();
     scalar_t* rm = ptr_or_null<scalar_t>(running_mean);
     scalar_t* rv = ptr_or_null<scalar_t>(running_var);
-    parallel_for(s.channels, channel_grain(s), [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c) {
-        if (!p.training) {
+    for_channel_blocks(s, [&](int64_t c0, int64_t lanes) {
+      if (!p.training) {
+        for (int64_t c = c0; c < c0 + lanes; ++c) {
           m[c] = static_cast<double>(rm[c]);
           is[c] = norm::invstd(static_cast<double>(rv[c]), p.eps);
-          continue;
         }
-        const double mu =
-            channel_sum(s, c, [&](int64_t o) { return static_cast<double>(xp[o]); }) / static_cast<double>(count);
-        const double var = channel_sum(s, c, [&](int64_t o) {
-                             const double d = static_cast<double>(xp[o]) - mu;
-                             return d * d;
-                           }) / static_cast<double>(count);
-        m[c] = mu;
+        return;
+      }
+      double sums[kChannelBlock];
+      channel_sums(s, c0, lanes, [&](int64_t, int64_t o) { return static_cast<double>(xp[o]); }, sums);
+      for (int64_t j = 0; j < lanes; ++j) m[c0 + j] = sums[j] / static_cast<double>(count);
+      channel_sums(s, c0, lanes, [&](int64_t c, int64_t o) {
+        const double d = static_cast<double>(xp[o]) - m[c];
+        return d * d;
+      }, sums);
+      for (int64_t j = 0; j < lanes; ++j) {
+        const int64_t c = c0 + j;
+        const double var = sums[j] / static_cast<double>(count);
         is[c] = norm::invstd(var, p.eps);
-        if (rm) bn::update_running(rm, rv, c, mu, var, count, p.momentum);
+        if (rm) bn::update_running(rm, rv, c, m[c], var, count, p.momentum);
       }
     });
   });
@@ -80,8 +105,12 @@ void batch_norm_forward(const Tensor& x, ChannelShape s, const Tensor& mean, con
     const scalar_t* w = ptr_or_null<scalar_t>(weight);
     const scalar_t* bp = ptr_or_null<scalar_t>(bias);
     scalar_t* yp = y.data<scalar_t>();
-    parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) yp[i] = bn::forward(xp[i], s.channel_of(i), m, is, w, bp);
+    // One (sample, channel) plane at a time: no division per element to find its channel.
+    parallel_for(s.outer * s.channels, unit_grain(s.inner), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t c = p % s.channels;
+        for (int64_t i = p * s.inner; i < (p + 1) * s.inner; ++i) yp[i] = bn::forward(xp[i], c, m, is, w, bp);
+      }
     });
   });
 }
@@ -95,13 +124,11 @@ void batch_norm_backward_reduce(const Tensor& g, const Tensor& x, ChannelShape s
   LETHE_DISPATCH_FLOAT(x.dtype(), "batch_norm_backward", {
     const scalar_t* gp = g.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
-    parallel_for(s.channels, channel_grain(s), [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c) {
-        sdy[c] = channel_sum(s, c, [&](int64_t o) { return static_cast<double>(gp[o]); });
-        sdx[c] = channel_sum(s, c, [&](int64_t o) {
-          return static_cast<double>(gp[o]) * (static_cast<double>(xp[o]) - m[c]) * is[c];
-        });
-      }
+    for_channel_blocks(s, [&](int64_t c0, int64_t lanes) {
+      channel_sums(s, c0, lanes, [&](int64_t, int64_t o) { return static_cast<double>(gp[o]); }, sdy + c0);
+      channel_sums(s, c0, lanes, [&](int64_t c, int64_t o) {
+        return static_cast<double>(gp[o]) * (static_cast<double>(xp[o]) - m[c]) * is[c];
+      }, sdx + c0);
     });
   });
 }
@@ -119,9 +146,12 @@ void batch_norm_backward(const Tensor& g, const Tensor& x, ChannelShape s, const
     const scalar_t* xp = x.data<scalar_t>();
     const scalar_t* w = ptr_or_null<scalar_t>(weight);
     scalar_t* out = gx.data<scalar_t>();
-    parallel_for(x.numel(), kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        out[i] = bn::backward(gp[i], xp[i], s.channel_of(i), m, is, w, sdy, sdx, count, training);
+    parallel_for(s.outer * s.channels, unit_grain(s.inner), [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const int64_t c = p % s.channels;
+        for (int64_t i = p * s.inner; i < (p + 1) * s.inner; ++i)
+          out[i] = bn::backward(gp[i], xp[i], c, m, is, w, sdy, sdx, count, training);
+      }
     });
   });
 }
