@@ -3,7 +3,9 @@
 //    backward-data and backward-weight (on the CPU through OpenBLAS and each of lethe's sgemm
 //    kernels the CPU has, AVX2 and AVX-512; on CUDA, convolutions through cuDNN and through
 //    lethe's im2col + cuBLAS; side by side);
-//  - an elementwise add over 1e8 floats against a copy of the same floats, in the same run.
+//  - an elementwise add over 1e8 floats against a copy of the same floats, in the same run;
+//  - batch_norm's training pass at resnet18c's first stage and group_norm's at ddpm-s's first block
+//    (statistics, normalisation, the backward's sums and dx), against a copy of their input.
 // The launchers are called directly (kernels/matmul.h, kernels/conv.h, kernels/elementwise.h), so
 // allocation and autograd stay out of the timings.
 //
@@ -24,6 +26,7 @@
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
+#include "kernels/norm.h"
 
 namespace lethe::bench {
 namespace {
@@ -129,6 +132,55 @@ class Runner : private DeviceRunner {
     });
   }
 
+  // One training pass of batch_norm (W2's resnet18c, first stage) and of group_norm (ddpm-s, its
+  // first block), their four launchers each: the statistics, y, the backward's sums, dx. Nine
+  // passes over x's bytes at the least (x twice for the mean and the variance, x read and y written,
+  // dy and x for the sums, dy and x read and dx written), against a copy of x.
+  void norm() {
+    if (!selected("norm")) return;
+    const int repeats = repeats_or(device_.is_cuda() ? 50 : 10);
+    {
+      const Shape shape{kBatch, 64, 32, 32};
+      const ChannelShape s{kBatch, 64, 32 * 32};
+      const Tensor x = random(shape, 10), gy = random(shape, 11), y = empty(shape), gx = empty(shape);
+      const Tensor w = random({64}, 12), b = random({64}, 13);
+      const Tensor mean = Tensor::empty({64}, DType::f64, device_), invstd = Tensor::empty({64}, DType::f64, device_);
+      const Tensor sum_dy = Tensor::empty({64}, DType::f64, device_), sum_dy_xhat = Tensor::empty({64}, DType::f64, device_);
+      const BatchNormParams p{};
+      report_.begin_case();
+      measure_copy("batch_norm.fwd+bwd", dims({kBatch, 64, 32, 32}), x, y, 2, repeats);
+      measure({"batch_norm.fwd+bwd", "lethe", device_.str(), dims({kBatch, 64, 32, 32}), {}, 9.0 * x.nbytes(), "GB/s"},
+              2, repeats, [&] {
+                LETHE_DISPATCH(device_, batch_norm_stats, x, s, p, Tensor(), Tensor(), mean, invstd);
+                LETHE_DISPATCH(device_, batch_norm_forward, x, s, mean, invstd, w, b, y);
+                LETHE_DISPATCH(device_, batch_norm_backward_reduce, gy, x, s, mean, invstd, sum_dy, sum_dy_xhat);
+                LETHE_DISPATCH(device_, batch_norm_backward, gy, x, s, mean, invstd, w, sum_dy, sum_dy_xhat, true, gx);
+              });
+    }
+    {
+      const int64_t batch = 64;
+      const Shape shape{batch, 32, 28, 28};
+      const GroupShape s{batch, 8, 4, 28 * 28};
+      const Tensor x = random(shape, 14), gy = random(shape, 15), y = empty(shape), gx = empty(shape);
+      const Tensor w = random({32}, 16), b = random({32}, 17);
+      const auto f64 = [&](const Shape& sh) { return Tensor::empty(sh, DType::f64, device_); };
+      const Tensor mean = f64({s.rows()}), invstd = f64({s.rows()}), sum_dy = f64({batch, 32}),
+                   sum_dy_xhat = f64({batch, 32});
+      // The rows' sums dx reads: the op forms them from sum_dy and sum_dy_xhat with a few small ops,
+      // left out here (their values do not change dx's cost).
+      const Tensor sum_d = Tensor::zeros({s.rows()}, DType::f64, device_), sum_d_xhat = sum_d.clone();
+      report_.begin_case();
+      measure_copy("group_norm.fwd+bwd", dims({batch, 32, 28, 28}), x, y, 2, repeats);
+      measure({"group_norm.fwd+bwd", "lethe", device_.str(), dims({batch, 32, 28, 28}), {}, 9.0 * x.nbytes(), "GB/s"},
+              2, repeats, [&] {
+                LETHE_DISPATCH(device_, group_norm_stats, x, s, 1e-5, mean, invstd);
+                LETHE_DISPATCH(device_, group_norm_forward, x, s, mean, invstd, w, b, y);
+                LETHE_DISPATCH(device_, group_norm_backward_reduce, gy, x, s, mean, invstd, sum_dy, sum_dy_xhat);
+                LETHE_DISPATCH(device_, group_norm_backward, gy, x, s, mean, invstd, w, sum_d, sum_d_xhat, gx);
+              });
+    }
+  }
+
   // c = a + b over 1e8 floats (12 bytes moved per element) against a copy of a into c (8 bytes
   // per element): the copy is the bandwidth the add could reach.
   void add() {
@@ -230,6 +282,7 @@ int run(int argc, char** argv) {
     for (const LinearLayer& l : kLinears) runner.linear(l);
     for (const ConvLayer& c : kConvs) runner.conv(c);
     runner.add();
+    runner.norm();
   });
 }
 
