@@ -342,7 +342,7 @@ void relu_max_pool2_backward(const Tensor& gy, const Tensor& y, const Tensor& ar
     const scalar_t* yp = y.data<scalar_t>();
     const int64_t* ip = argmax.data<int64_t>();
     scalar_t* gzp = gz.data<scalar_t>();
-    parallel_for(planes, std::max<int64_t>(1, kGrain / plane), [&](int64_t begin, int64_t end) {
+    parallel_for(planes, grain_for(plane), [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         scalar_t* out = gzp + p * plane;
         std::fill(out, out + plane, scalar_t(0));

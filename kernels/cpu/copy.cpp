@@ -28,7 +28,7 @@ void copy_typed(D* d, const Layout& dl, const S* s, const Layout& sl, int64_t n,
   const int last = dl.rank - 1;
   const int64_t row = dl.size[last], ds = dl.stride[last], ss = sl.stride[last];
   if (row == 0) return;
-  parallel_for(n / row, std::max<int64_t>(1, kGrain / row), [&](int64_t r0, int64_t r1) {
+  parallel_for(n / row, grain_for(row), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       D* pd = d + dl.offset_of(r * row);
       const S* ps = s + sl.offset_of(r * row);

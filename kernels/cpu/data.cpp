@@ -13,7 +13,7 @@ void augment_normalize(const Tensor& out, const Tensor& images, const Tensor& cr
   float* dst = out.data<float>();
   const uint8_t* src = images.data<uint8_t>();
   const int32_t* crop = crops.defined() ? crops.data<int32_t>() : nullptr;
-  parallel_for(out.size(0), std::max<int64_t>(1, kGrain / image), [&](int64_t begin, int64_t end) {
+  parallel_for(out.size(0), grain_for(image), [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) {
       const uint8_t* in = src + b * image;
       const Crop sample_crop = crop_at(crop, b);

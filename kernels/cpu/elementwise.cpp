@@ -36,7 +36,7 @@ void binary_loop(const T* a, Layout la, const T* b, Layout lb, T* out, int64_t n
   const int64_t row = la.rank ? la.size[last] : 1;
   const int64_t sa = la.rank ? la.stride[last] : 0, sb = lb.rank ? lb.stride[last] : 0;
   if (row == 0) return;
-  parallel_for(n / row, std::max<int64_t>(1, kGrain / row), [&](int64_t r0, int64_t r1) {
+  parallel_for(n / row, grain_for(row), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* pa = a + la.offset_of(r * row);
       const T* pb = b + lb.offset_of(r * row);

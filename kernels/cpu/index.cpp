@@ -33,7 +33,7 @@ void index_select_backward(const Tensor& g, const Tensor& index, SliceShape s, c
     const T* gp = g.data<T>();
     const decltype(i)* ip = index.data<decltype(i)>();
     T* out = gx.data<T>();
-    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.count + s.size));
+    const int64_t grain = grain_for(s.count + s.size);
     parallel_for(s.outer * s.inner, grain, [&](int64_t b, int64_t e) {
       // Columns [b, e) as pieces of rows: outer index o, inner range [i0, i1).
       for (int64_t o = b / s.inner; o * s.inner < e; ++o) {
@@ -71,7 +71,7 @@ void gather_backward(const Tensor& g, const Tensor& index, const GatherShape& s,
     const decltype(i)* ip = index.data<decltype(i)>();
     T* out = gx.data<T>();
     // Each element searches index_size[dim] candidates.
-    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.index_size[s.dim]));
+    const int64_t grain = grain_for(s.index_size[s.dim]);
     parallel_for(gx.numel(), grain, [&](int64_t b, int64_t e) {
       for (int64_t q = b; q < e; ++q) out[q] = idx::gather_grad_at(q, gp, ip, s);
     });

@@ -1,7 +1,6 @@
 #include "kernels/norm.h"
 
 #include <algorithm>
-#include <type_traits>
 
 #include "kernels/common/philox.h"
 #include "kernels/cpu/parallel.h"
@@ -10,11 +9,17 @@ namespace lethe::cpu {
 
 namespace {
 
+// Calls body(u) for u < units, units of `size` elements each (rows, planes, blocks of channels),
+// split over the threads.
+template <class Body>
+void for_units(int64_t units, int64_t size, Body body) {
+  parallel_for(units, grain_for(size), [&](int64_t b, int64_t e) {
+    for (int64_t u = b; u < e; ++u) body(u);
+  });
+}
+
 // Threads split blocks of kChannelBlock channels; within a block the channels advance together.
 constexpr int64_t kChannelBlock = 8;
-int64_t channel_grain(ChannelShape s) {
-  return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.count() * kChannelBlock));
-}
 
 // out[j] = Σ f(c, offset) over channel c = c0 + j's elements (j < lanes <= kChannelBlock), each in
 // index order in float64: the sums one channel at a time would give (so one thread's block, and
@@ -22,24 +27,21 @@ int64_t channel_grain(ChannelShape s) {
 template <class F>
 void channel_sums(ChannelShape s, int64_t c0, int64_t lanes, F f, double* out) {
   double acc[kChannelBlock] = {};
-  const auto run = [&](auto count) {  // count: a compile-time constant for a whole block
+  with_block_size<kChannelBlock>(lanes, [&](auto count) {
     for (int64_t n = 0; n < s.outer; ++n) {
       const int64_t base = (n * s.channels + c0) * s.inner;
       for (int64_t i = 0; i < s.inner; ++i)
         for (int64_t j = 0; j < count; ++j) acc[j] += f(c0 + j, base + j * s.inner + i);
     }
-  };
-  if (lanes == kChannelBlock) run(std::integral_constant<int64_t, kChannelBlock>{});
-  else run(lanes);
+  });
   for (int64_t j = 0; j < lanes; ++j) out[j] = acc[j];
 }
 
 // Calls body(c0, lanes) for the blocks of channels, split over the threads.
 template <class Body>
 void for_channel_blocks(ChannelShape s, Body body) {
-  parallel_for((s.channels + kChannelBlock - 1) / kChannelBlock, channel_grain(s), [&](int64_t b, int64_t e) {
-    for (int64_t block = b; block < e; ++block)
-      body(block * kChannelBlock, std::min(kChannelBlock, s.channels - block * kChannelBlock));
+  for_units((s.channels + kChannelBlock - 1) / kChannelBlock, s.count() * kChannelBlock, [&](int64_t block) {
+    body(block * kChannelBlock, std::min(kChannelBlock, s.channels - block * kChannelBlock));
   });
 }
 
@@ -56,9 +58,6 @@ double lane_sum(int64_t n, F f) {
   for (int64_t k = 0; i + k < n; ++k) acc[k] += f(i + k);
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
-
-// Threads split whole units (rows, or (sample, channel) planes) of `size` elements each.
-int64_t unit_grain(int64_t size) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, size)); }
 
 }  // namespace
 
@@ -106,11 +105,9 @@ void batch_norm_forward(const Tensor& x, ChannelShape s, const Tensor& mean, con
     const scalar_t* bp = ptr_or_null<scalar_t>(bias);
     scalar_t* yp = y.data<scalar_t>();
     // One (sample, channel) plane at a time: no division per element to find its channel.
-    parallel_for(s.outer * s.channels, unit_grain(s.inner), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const int64_t c = p % s.channels;
-        for (int64_t i = p * s.inner; i < (p + 1) * s.inner; ++i) yp[i] = bn::forward(xp[i], c, m, is, w, bp);
-      }
+    for_units(s.outer * s.channels, s.inner, [&](int64_t p) {
+      const int64_t c = p % s.channels;
+      for (int64_t i = p * s.inner; i < (p + 1) * s.inner; ++i) yp[i] = bn::forward(xp[i], c, m, is, w, bp);
     });
   });
 }
@@ -146,12 +143,10 @@ void batch_norm_backward(const Tensor& g, const Tensor& x, ChannelShape s, const
     const scalar_t* xp = x.data<scalar_t>();
     const scalar_t* w = ptr_or_null<scalar_t>(weight);
     scalar_t* out = gx.data<scalar_t>();
-    parallel_for(s.outer * s.channels, unit_grain(s.inner), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const int64_t c = p % s.channels;
-        for (int64_t i = p * s.inner; i < (p + 1) * s.inner; ++i)
-          out[i] = bn::backward(gp[i], xp[i], c, m, is, w, sdy, sdx, count, training);
-      }
+    for_units(s.outer * s.channels, s.inner, [&](int64_t p) {
+      const int64_t c = p % s.channels;
+      for (int64_t i = p * s.inner; i < (p + 1) * s.inner; ++i)
+        out[i] = bn::backward(gp[i], xp[i], c, m, is, w, sdy, sdx, count, training);
     });
   });
 }
@@ -162,18 +157,16 @@ void group_norm_stats(const Tensor& x, GroupShape s, double eps, const Tensor& m
   const int64_t count = s.count();
   LETHE_DISPATCH_FLOAT(x.dtype(), "group_norm", {
     const scalar_t* xp = x.data<scalar_t>();
-    parallel_for(s.rows(), unit_grain(count), [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        const scalar_t* row = xp + r * count;
-        const double mu = lane_sum(count, [&](int64_t i) { return static_cast<double>(row[i]); }) /
-                          static_cast<double>(count);
-        const double var = lane_sum(count, [&](int64_t i) {
-                             const double d = static_cast<double>(row[i]) - mu;
-                             return d * d;
-                           }) / static_cast<double>(count);
-        m[r] = mu;
-        is[r] = norm::invstd(var, eps);
-      }
+    for_units(s.rows(), count, [&](int64_t r) {
+      const scalar_t* row = xp + r * count;
+      const double mu =
+          lane_sum(count, [&](int64_t i) { return static_cast<double>(row[i]); }) / static_cast<double>(count);
+      const double var = lane_sum(count, [&](int64_t i) {
+                           const double d = static_cast<double>(row[i]) - mu;
+                           return d * d;
+                         }) / static_cast<double>(count);
+      m[r] = mu;
+      is[r] = norm::invstd(var, eps);
     });
   });
 }
@@ -188,12 +181,9 @@ void group_norm_forward(const Tensor& x, GroupShape s, const Tensor& mean, const
     const scalar_t* bp = ptr_or_null<scalar_t>(bias);
     scalar_t* yp = y.data<scalar_t>();
     // One (sample, channel) plane at a time: its statistics and affine are constants of the loop.
-    const int64_t planes = s.batch * s.channels();
-    parallel_for(planes, unit_grain(s.inner), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const int64_t r = p / s.group_channels, c = p % s.channels(), at = p * s.inner;
-        for (int64_t i = 0; i < s.inner; ++i) yp[at + i] = norm::affine(xp[at + i], m[r], is[r], c, w, bp);
-      }
+    for_units(s.batch * s.channels(), s.inner, [&](int64_t p) {
+      const int64_t r = p / s.group_channels, c = p % s.channels(), at = p * s.inner;
+      for (int64_t i = 0; i < s.inner; ++i) yp[at + i] = norm::affine(xp[at + i], m[r], is[r], c, w, bp);
     });
   });
 }
@@ -207,14 +197,12 @@ void group_norm_backward_reduce(const Tensor& g, const Tensor& x, GroupShape s, 
   LETHE_DISPATCH_FLOAT(x.dtype(), "group_norm_backward", {
     const scalar_t* gp = g.data<scalar_t>();
     const scalar_t* xp = x.data<scalar_t>();
-    parallel_for(s.batch * s.channels(), unit_grain(s.inner), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const int64_t r = p / s.group_channels, at = p * s.inner;
-        sdy[p] = lane_sum(s.inner, [&](int64_t i) { return static_cast<double>(gp[at + i]); });
-        sdx[p] = lane_sum(s.inner, [&](int64_t i) {
-          return static_cast<double>(gp[at + i]) * ((static_cast<double>(xp[at + i]) - m[r]) * is[r]);
-        });
-      }
+    for_units(s.batch * s.channels(), s.inner, [&](int64_t p) {
+      const int64_t r = p / s.group_channels, at = p * s.inner;
+      sdy[p] = lane_sum(s.inner, [&](int64_t i) { return static_cast<double>(gp[at + i]); });
+      sdx[p] = lane_sum(s.inner, [&](int64_t i) {
+        return static_cast<double>(gp[at + i]) * ((static_cast<double>(xp[at + i]) - m[r]) * is[r]);
+      });
     });
   });
 }
@@ -232,12 +220,10 @@ void group_norm_backward(const Tensor& g, const Tensor& x, GroupShape s, const T
     const scalar_t* xp = x.data<scalar_t>();
     const scalar_t* w = ptr_or_null<scalar_t>(weight);
     scalar_t* out = gx.data<scalar_t>();
-    parallel_for(s.batch * s.channels(), unit_grain(s.inner), [&](int64_t b, int64_t e) {
-      for (int64_t p = b; p < e; ++p) {
-        const int64_t r = p / s.group_channels, c = p % s.channels(), at = p * s.inner;
-        for (int64_t i = 0; i < s.inner; ++i)
-          out[at + i] = gn::backward(gp[at + i], xp[at + i], c, m[r], is[r], w, sd[r], sdx[r], count);
-      }
+    for_units(s.batch * s.channels(), s.inner, [&](int64_t p) {
+      const int64_t r = p / s.group_channels, c = p % s.channels(), at = p * s.inner;
+      for (int64_t i = 0; i < s.inner; ++i)
+        out[at + i] = gn::backward(gp[at + i], xp[at + i], c, m[r], is[r], w, sd[r], sdx[r], count);
     });
   });
 }

@@ -53,7 +53,7 @@ template <class T>
 double global_norm(const T* g, int64_t n) {
   const int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
   std::vector<double> partial(chunks);
-  parallel_for(chunks, std::max<int64_t>(1, kGrain / kReduceChunk), [&](int64_t b, int64_t e) {
+  parallel_for(chunks, grain_for(kReduceChunk), [&](int64_t b, int64_t e) {
     for (int64_t c = b; c < e; ++c) {
       const int64_t end = std::min(n, (c + 1) * kReduceChunk);
       double acc = 0;

@@ -1,11 +1,13 @@
 #pragma once
 // The CPU backend's threads: how many lethe's loops and OpenBLAS use, and parallel_for, OpenMP with
 // static partitioning, so each thread always gets the same range for the same thread count and
-// results are reproducible run to run (reductions do not depend on the count at all).
+// results are reproducible run to run (reductions do not depend on the count at all); the grain of
+// a loop, and blocks of items stepped together.
 #include <omp.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 namespace lethe {
 
@@ -18,6 +20,17 @@ namespace lethe::cpu {
 
 // Below this many elements of simple work a loop runs on one thread (threads cost ~µs to wake).
 inline constexpr int64_t kGrain = 32768;
+
+// The grain of a loop whose items are `work` elements each: enough items to make kGrain elements.
+inline int64_t grain_for(int64_t work) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)); }
+
+// f(n) with n a compile-time constant when it is Full, a block's usual size, so that loops over it
+// unroll; a plain int64_t otherwise (the last, partial block).
+template <int64_t Full, class F>
+void with_block_size(int64_t n, F&& f) {
+  if (n == Full) f(std::integral_constant<int64_t, Full>{});
+  else f(n);
+}
 
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& body) {

@@ -9,8 +9,6 @@
 namespace lethe::cpu {
 
 namespace {
-// Grains for loops whose items each cost `work` simple operations (a window, a plane).
-int64_t grain_for(int64_t work) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(work, 1)); }
 
 // Calls row(plane, oh, first output element) for every output row of `outputs` elements, rows
 // in parallel: the plane and row indices come from one division per row, not per output pixel.

@@ -20,8 +20,7 @@ void reduce_rows(const T* x, int64_t rows, int64_t k, int64_t inner, Out* out) {
   const int64_t blocks = (rows + kBlock - 1) / kBlock;
   std::vector<acc_t> partial(rows * chunks);
   // (k = 0, a sum over nothing: one empty chunk a row, R::init()'s value.)
-  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, std::min(k, kReduceChunk) * kBlock));
-  parallel_for(blocks * chunks, grain, [&](int64_t b, int64_t e) {
+  parallel_for(blocks * chunks, grain_for(std::min(k, kReduceChunk) * kBlock), [&](int64_t b, int64_t e) {
     for (int64_t w = b; w < e; ++w) {
       const int64_t row0 = (w / chunks) * kBlock, c = w % chunks, lanes = std::min(kBlock, rows - row0);
       // Indices, not pointers: with k = 0, x may be null, and null plus an offset is undefined.
@@ -32,13 +31,10 @@ void reduce_rows(const T* x, int64_t rows, int64_t k, int64_t inner, Out* out) {
         acc[j] = R::init();
       }
       const int64_t end = std::min(k, (c + 1) * kReduceChunk);
-      if (lanes == kBlock) {  // a constant trip count: the lanes' loop unrolls
+      with_block_size<kBlock>(lanes, [&](auto count) {
         for (int64_t i = c * kReduceChunk; i < end; ++i)
-          for (int64_t j = 0; j < kBlock; ++j) acc[j] = R::step(acc[j], x[first[j] + i * inner], i);
-      } else {
-        for (int64_t i = c * kReduceChunk; i < end; ++i)
-          for (int64_t j = 0; j < lanes; ++j) acc[j] = R::step(acc[j], x[first[j] + i * inner], i);
-      }
+          for (int64_t j = 0; j < count; ++j) acc[j] = R::step(acc[j], x[first[j] + i * inner], i);
+      });
       for (int64_t j = 0; j < lanes; ++j) partial[(row0 + j) * chunks + c] = acc[j];
     }
   });

@@ -5,18 +5,11 @@
 
 namespace lethe::cpu {
 
-namespace {
-
-// Rows of `size` elements: a thread takes enough rows to cover kGrain elements.
-int64_t row_grain(int64_t size) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, size)); }
-
-}  // namespace
-
 void softmax_forward(const Tensor& x, RowShape s, bool log_out, const Tensor& y) {
   LETHE_DISPATCH_FLOAT(x.dtype(), "softmax", {
     const scalar_t* xp = x.data<scalar_t>();
     scalar_t* yp = y.data<scalar_t>();
-    parallel_for(s.rows(), row_grain(s.size), [&](int64_t b, int64_t e) {
+    parallel_for(s.rows(), grain_for(s.size), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) sm::forward(xp + s.base(r), yp + s.base(r), s.size, s.inner, log_out);
     });
   });
@@ -27,7 +20,7 @@ void softmax_backward(const Tensor& y, const Tensor& g, RowShape s, bool log_out
     const scalar_t* yp = y.data<scalar_t>();
     const scalar_t* gp = g.data<scalar_t>();
     scalar_t* out = gx.data<scalar_t>();
-    parallel_for(s.rows(), row_grain(s.size), [&](int64_t b, int64_t e) {
+    parallel_for(s.rows(), grain_for(s.size), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r)
         sm::backward(yp + s.base(r), gp + s.base(r), out + s.base(r), s.size, s.inner, log_out);
     });
@@ -43,7 +36,7 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& labels, const Ten
     const decltype(i)* y = labels.data<decltype(i)>();
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     T* out = loss.data<T>();
-    parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
+    parallel_for(N, grain_for(C), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r)
         out[r] = static_cast<T>((w ? static_cast<double>(w[r]) : 1.0) * sm::cross_entropy(x + r * C, C, y[r], smoothing));
     });
@@ -61,7 +54,7 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& labels, const Te
     const T* w = weight.defined() ? weight.data<T>() : nullptr;
     const T* gp = g.data<T>();
     T* out = glogits.data<T>();
-    parallel_for(N, row_grain(C), [&](int64_t b, int64_t e) {
+    parallel_for(N, grain_for(C), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const double scale = static_cast<double>(gp[r * g_stride]) * (w ? static_cast<double>(w[r]) : 1.0) * g_scale;
         sm::cross_entropy_grad(x + r * C, C, y[r], smoothing, scale, out + r * C);
