@@ -131,9 +131,9 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
                      LETHE_DISPATCH(xv.device(), group_norm_backward_reduce, g, xv, s, m, is, sum_dy, sum_dy_xhat);
                      Tensor gx;
                      if (needs[0]) {
+                       const Tensor w64 = wv.defined() ? wv.to(DType::f64).reshape({1, s.channels()}) : Tensor();
                        const auto per_row = [&](const Tensor& per_channel) {
-                         const Tensor d = wv.defined() ? mul(per_channel, wv.to(DType::f64).reshape({1, s.channels()}))
-                                                       : per_channel;
+                         const Tensor d = w64.defined() ? mul(per_channel, w64) : per_channel;
                          return sum(d.reshape({s.batch, s.groups, s.group_channels}), {2}).contiguous();
                        };
                        gx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
