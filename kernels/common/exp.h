@@ -6,32 +6,16 @@
 // worst over every float from -104 to 88.72, checked one by one against float64
 // (tests/test_elementwise.cpp samples it).
 #include <cstdint>
-#include <cstring>
 
-#include "kernels/common/hd.h"
+#include "kernels/common/ieee.h"
 
 namespace lethe::math {
 
 namespace detail {
 
-LETHE_HD float fma_rn(float a, float b, float c) {
-#if defined(__CUDA_ARCH__)
-  return __fmaf_rn(a, b, c);
-#else
-  return __builtin_fmaf(a, b, c);
-#endif
-}
-
 // 2^n for an integer n in [-126, 127], built from its exponent bits.
 LETHE_HD float exp2_int(int32_t n) {
-  const int32_t bits = (n + 127) << 23;
-#if defined(__CUDA_ARCH__)
-  return __int_as_float(bits);
-#else
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-#endif
+  return ieee::bits_float(static_cast<uint32_t>(n + 127) << 23);
 }
 
 }  // namespace detail
@@ -41,7 +25,7 @@ LETHE_HD float exp2_int(int32_t n) {
 // that results in the subnormal range and past the overflow threshold come out right (0 below
 // about -103.97, +inf above about 88.72). NaN stays NaN. Selects, no branches: the loops vectorise.
 LETHE_HD float exp_float(float x) {
-  using detail::fma_rn;
+  using ieee::fma_rn;
   constexpr float log2e = 1.44269504088896341f;
   constexpr float ln2_hi = 0.693145751953125f;         // ln 2's leading bits: n·ln2_hi is exact
   constexpr float ln2_lo = 1.4286068203094172e-06f;    // ln 2 − ln2_hi, rounded
