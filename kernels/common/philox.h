@@ -11,18 +11,20 @@
 // Kernels usually generate a whole block (4 values) at a time: random4,
 // uniform4, normal4 with block = index / 4.
 //
-// normal() is bit-identical on CPU and GPU: it uses only correctly rounded
-// IEEE double operations (+ - * / sqrt, and fma written out explicitly, so
-// results do not depend on -ffp-contract / --fmad), with hand-written log and
-// sincos instead of libm/CUDA transcendentals, which differ between platforms.
+// normal() is bit-identical on CPU and GPU: Box-Muller in float, with only
+// correctly rounded IEEE operations (+ - * / sqrt, and fma written out
+// explicitly, so results do not depend on -ffp-contract / --fmad) and
+// hand-written log and sincos instead of libm/CUDA transcendentals, which
+// differ between platforms. Float rather than double: the CPU's vector paths
+// (kernels/cpu/normal_blocks.h) draw 16 a 512-bit vector, and an IEU step
+// draws a normal per parameter, which costs more than its memory traffic.
 // Never compile with fast-math.
 #pragma once
 
-#include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "kernels/common/hd.h"
+#include "kernels/common/ieee.h"
 
 namespace lethe::philox {
 
@@ -87,103 +89,56 @@ LETHE_HD float uniform(uint64_t seed, uint64_t stream, uint64_t index) {
 
 namespace detail {
 
-// Explicit correctly rounded primitives: identical on host and device.
-LETHE_HD double fma_rn(double a, double b, double c) {
-#if defined(__CUDA_ARCH__)
-    return __fma_rn(a, b, c);
-#else
-    return std::fma(a, b, c);
-#endif
-}
+using ieee::fma_rn;
 
-LETHE_HD double sqrt_rn(double x) {
-#if defined(__CUDA_ARCH__)
-    return __dsqrt_rn(x);
-#else
-    return std::sqrt(x);
-#endif
-}
+// Box-Muller's radius input from a word: (w + 1/2) * 2^-32 rounded, in [2^-33, 1]: never 0, so
+// the log stays finite, and fine-grained near 0, where the tail of the normal comes from.
+LETHE_HD float radius_uniform(uint32_t w) { return ieee::word_to_float(w) * 0x1p-32f + 0x1p-33f; }
 
-LETHE_HD uint64_t to_bits(double x) {
-#if defined(__CUDA_ARCH__)
-    return uint64_t(__double_as_longlong(x));
-#else
-    uint64_t u;
-    std::memcpy(&u, &x, sizeof u);
-    return u;
-#endif
-}
-
-LETHE_HD double from_bits(uint64_t u) {
-#if defined(__CUDA_ARCH__)
-    return __longlong_as_double((long long)u);
-#else
-    double x;
-    std::memcpy(&x, &u, sizeof x);
-    return x;
-#endif
-}
-
-// Natural log of a positive, normal, finite double (Box-Muller feeds
-// [2^-32, 1]); relative error ~1e-16.
-LETHE_HD double log_pos(double x) {
+// Natural log of a float in [2^-33, 1] (what radius_uniform gives): within 2 ulp.
+LETHE_HD float log_unit(float x) {
     // x = m * 2^e with m in [sqrt(1/2), sqrt(2)], so |s| below is <= 0.1716.
-    const uint64_t u = to_bits(x);
-    int e = int(u >> 52) - 1023;
-    double m = from_bits((u & 0x000FFFFFFFFFFFFFull) | 0x3FF0000000000000ull);
-    if (m > 1.4142135623730951) {
-        m *= 0.5;  // exact
-        ++e;
+    const uint32_t u = ieee::float_bits(x);
+    float m = ieee::bits_float((u & 0x007FFFFFu) | 0x3F800000u);
+    int32_t e = int32_t(u >> 23) - 127;
+    if (m > 1.41421354f) {
+        m *= 0.5f;  // exact
+        e += 1;
     }
-    // log(m) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = (m-1)/(m+1);
-    // m - 1 is exact (Sterbenz). s^2 <= 0.0295: terms through s^19 leave an
-    // error ~2e-17 relative.
-    const double s = (m - 1.0) / (m + 1.0);
-    const double s2 = s * s;
-    double p = 1.0 / 19;
-    p = fma_rn(p, s2, 1.0 / 17);
-    p = fma_rn(p, s2, 1.0 / 15);
-    p = fma_rn(p, s2, 1.0 / 13);
-    p = fma_rn(p, s2, 1.0 / 11);
-    p = fma_rn(p, s2, 1.0 / 9);
-    p = fma_rn(p, s2, 1.0 / 7);
-    p = fma_rn(p, s2, 1.0 / 5);
-    p = fma_rn(p, s2, 1.0 / 3);
-    const double log_m = 2.0 * fma_rn(s * s2, p, s);
-    constexpr double ln2 = 0.6931471805599453;
-    return fma_rn(double(e), ln2, log_m);
+    // log(m) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = (m-1)/(m+1); m - 1 is exact
+    // (Sterbenz). s^2 <= 0.0295: terms through s^9 leave ~2e-9 relative, a thirtieth of an ulp.
+    const float s = ieee::div_rn(m - 1.0f, m + 1.0f);
+    const float s2 = s * s;
+    float p = 1.0f / 9;
+    p = fma_rn(p, s2, 1.0f / 7);
+    p = fma_rn(p, s2, 1.0f / 5);
+    p = fma_rn(p, s2, 1.0f / 3);
+    const float log_m = 2.0f * fma_rn(s * s2, p, s);
+    return fma_rn(float(e), 0.693147182f, log_m);
 }
 
-// sin and cos of 2*pi*u for u in [0,1); absolute error ~1e-16.
-LETHE_HD void sincos_2pi(double u, double* sin_out, double* cos_out) {
-    // 2*pi*u = (pi/2) * t, t = 4u. Split t = q + r with integer quadrant q and
-    // r in [-1/2, 1/2]; both steps are exact, so no precision is lost.
-    const double t = 4.0 * u;
-    const int64_t q = int64_t(t + 0.5);
-    const double r = t - double(q);
-    constexpr double half_pi = 1.5707963267948966;
-    const double a = r * half_pi;  // |a| <= pi/4
-    const double a2 = a * a;
-    // Taylor series; with |a| <= pi/4 the first omitted terms are < 1e-16.
-    double ps = -1.0 / 1307674368000;  // -1/15!
-    ps = fma_rn(ps, a2, 1.0 / 6227020800);
-    ps = fma_rn(ps, a2, -1.0 / 39916800);
-    ps = fma_rn(ps, a2, 1.0 / 362880);
-    ps = fma_rn(ps, a2, -1.0 / 5040);
-    ps = fma_rn(ps, a2, 1.0 / 120);
-    ps = fma_rn(ps, a2, -1.0 / 6);
-    const double sin_a = fma_rn(a * a2, ps, a);
-    double pc = 1.0 / 20922789888000;  // 1/16!
-    pc = fma_rn(pc, a2, -1.0 / 87178291200);
-    pc = fma_rn(pc, a2, 1.0 / 479001600);
-    pc = fma_rn(pc, a2, -1.0 / 3628800);
-    pc = fma_rn(pc, a2, 1.0 / 40320);
-    pc = fma_rn(pc, a2, -1.0 / 720);
-    pc = fma_rn(pc, a2, 1.0 / 24);
-    pc = fma_rn(pc, a2, -1.0 / 2);
-    const double cos_a = fma_rn(a2, pc, 1.0);
+// sin and cos of 2*pi*w/2^32: within 2e-7 of the exact values.
+LETHE_HD void sincos_turn(uint32_t w, float* sin_out, float* cos_out) {
+    // The angle in quarter turns, 4w/2^32 = q + r: q the nearest integer (mod 4, as only q mod 4
+    // matters), r in [-1/2, 1/2) from the low 30 bits as a signed fraction. Integer steps, exact.
+    const uint32_t q = ((w + (1u << 29)) >> 30) & 3u;
+    const int32_t r_scaled = int32_t(w << 2) >> 2;  // r * 2^30
+    const float a = float(r_scaled) * (1.57079637f * 0x1p-30f);  // r * pi/2: |a| <= pi/4
+    const float a2 = a * a;
+    // Taylor series; with |a| <= pi/4 the first omitted terms are below 3e-9.
+    float ps = 1.0f / 362880;
+    ps = fma_rn(ps, a2, -1.0f / 5040);
+    ps = fma_rn(ps, a2, 1.0f / 120);
+    ps = fma_rn(ps, a2, -1.0f / 6);
+    const float sin_a = fma_rn(a * a2, ps, a);
+    float pc = -1.0f / 3628800;
+    pc = fma_rn(pc, a2, 1.0f / 40320);
+    pc = fma_rn(pc, a2, -1.0f / 720);
+    pc = fma_rn(pc, a2, 1.0f / 24);
+    pc = fma_rn(pc, a2, -1.0f / 2);
+    const float cos_a = fma_rn(a2, pc, 1.0f);
     // Rotate by q quarter turns.
-    switch (q & 3) {
+    switch (q) {
         case 0: *sin_out = sin_a;  *cos_out = cos_a;  break;
         case 1: *sin_out = cos_a;  *cos_out = -sin_a; break;
         case 2: *sin_out = -sin_a; *cos_out = -cos_a; break;
@@ -191,16 +146,14 @@ LETHE_HD void sincos_2pi(double u, double* sin_out, double* cos_out) {
     }
 }
 
-// Box-Muller: two words -> two independent N(0,1), rounded to float.
-// u1 in (0,1] keeps the log finite; |z| <= sqrt(-2 ln 2^-32) ~= 6.66.
+// Box-Muller: two words -> two independent N(0,1), in float arithmetic (as cuRAND's normals are).
+// |z| <= sqrt(-2 ln 2^-33) ~= 6.76.
 LETHE_HD void box_muller(uint32_t bits1, uint32_t bits2, float out[2]) {
-    const double u1 = (double(bits1) + 1.0) * 0x1p-32;
-    const double u2 = double(bits2) * 0x1p-32;
-    const double radius = sqrt_rn(-2.0 * log_pos(u1));
-    double s, c;
-    sincos_2pi(u2, &s, &c);
-    out[0] = float(radius * c);
-    out[1] = float(radius * s);
+    const float radius = ieee::sqrt_rn(-2.0f * log_unit(radius_uniform(bits1)));
+    float s, c;
+    sincos_turn(bits2, &s, &c);
+    out[0] = radius * c;
+    out[1] = radius * s;
 }
 
 }  // namespace detail

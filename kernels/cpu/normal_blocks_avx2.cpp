@@ -1,6 +1,6 @@
 // The AVX2 + FMA path of cpu::normal_blocks (kernels/cpu/normal_blocks.h): 8 Philox blocks a
-// step, their four Box-Muller pairs as four chains of 4 doubles a ymm vector
-// (kernels/cpu/normal_vector.h). Compiled for AVX2 and FMA by target attributes and taken only
+// step in the 8 lanes of a ymm vector, their Box-Muller pairs as two chains of 8 floats a ymm
+// vector (kernels/cpu/normal_vector.h). Compiled for AVX2 and FMA by target attributes and taken only
 // where the CPU has them.
 #include <immintrin.h>
 
@@ -12,6 +12,8 @@
 namespace lethe::cpu::detail {
 
 namespace {
+
+LETHE_NORMAL_OP __m256i splat32(uint32_t x) { return _mm256_set1_epi32(static_cast<int>(x)); }
 
 // Eight Philox blocks side by side: word w of block j in lane j of v[w] (32-bit lanes).
 struct Words8 {
@@ -35,13 +37,11 @@ LETHE_NORMAL_OP Words8 random8(uint64_t seed, uint64_t stream, uint64_t first) {
   }
   __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
   __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
-  __m256i c2 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream)));
-  __m256i c3 = _mm256_set1_epi32(static_cast<int>(static_cast<uint32_t>(stream >> 32)));
+  __m256i c2 = splat32(static_cast<uint32_t>(stream)), c3 = splat32(static_cast<uint32_t>(stream >> 32));
   uint32_t key0 = static_cast<uint32_t>(seed), key1 = static_cast<uint32_t>(seed >> 32);
-  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
-  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  const __m256i m0 = splat32(0xD2511F53u), m1 = splat32(0xCD9E8D57u);
   for (int round = 0; round < 10; ++round) {
-    const __m256i k0 = _mm256_set1_epi32(static_cast<int>(key0)), k1 = _mm256_set1_epi32(static_cast<int>(key1));
+    const __m256i k0 = splat32(key0), k1 = splat32(key1);
     const __m256i n0 = _mm256_xor_si256(_mm256_xor_si256(mulhi32(c2, m1), c1), k0);
     const __m256i n1 = _mm256_mullo_epi32(c2, m1);
     const __m256i n2 = _mm256_xor_si256(_mm256_xor_si256(mulhi32(c0, m0), c3), k1);
@@ -53,71 +53,70 @@ LETHE_NORMAL_OP Words8 random8(uint64_t seed, uint64_t stream, uint64_t first) {
   return {{c0, c1, c2, c3}};
 }
 
-// normal_vector's traits on ymm vectors of 4 doubles, fed by 4 words of an xmm vector.
+// normal_vector's traits on ymm vectors of 8 floats.
 struct Avx2 {
-  using D = __m256d;
-  using W = __m128i;
-  using F = __m128;
-  LETHE_NORMAL_OP D splat(double x) { return _mm256_set1_pd(x); }
-  LETHE_NORMAL_OP D add(D a, D b) { return _mm256_add_pd(a, b); }
-  LETHE_NORMAL_OP D sub(D a, D b) { return _mm256_sub_pd(a, b); }
-  LETHE_NORMAL_OP D mul(D a, D b) { return _mm256_mul_pd(a, b); }
-  LETHE_NORMAL_OP D div(D a, D b) { return _mm256_div_pd(a, b); }
-  LETHE_NORMAL_OP D sqrt(D a) { return _mm256_sqrt_pd(a); }
-  LETHE_NORMAL_OP D fmadd(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
-  LETHE_NORMAL_OP D round_toward_zero(D a) { return _mm256_round_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
-  LETHE_NORMAL_OP F to_float(D a) { return _mm256_cvtpd_ps(a); }
-  // Exactly: the signed conversion of bits - 2^31, plus 2^31.
-  LETHE_NORMAL_OP D words_to_double(W bits) {
-    const __m128i shifted = _mm_xor_si128(bits, _mm_set1_epi32(static_cast<int>(0x80000000u)));
-    return _mm256_add_pd(_mm256_cvtepi32_pd(shifted), _mm256_set1_pd(2147483648.0));
+  using F = __m256;
+  using W = __m256i;
+  LETHE_NORMAL_OP F splat(float x) { return _mm256_set1_ps(x); }
+  LETHE_NORMAL_OP F add(F a, F b) { return _mm256_add_ps(a, b); }
+  LETHE_NORMAL_OP F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  LETHE_NORMAL_OP F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  LETHE_NORMAL_OP F div(F a, F b) { return _mm256_div_ps(a, b); }
+  LETHE_NORMAL_OP F sqrt(F a) { return _mm256_sqrt_ps(a); }
+  LETHE_NORMAL_OP F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  // AVX2 converts signed words only: the high and the low 16 bits convert exactly, the product by
+  // 2^16 is exact, and the sum rounds once, to the nearest float to the word.
+  LETHE_NORMAL_OP F words_to_float(W w) {
+    const F high = _mm256_cvtepi32_ps(_mm256_srli_epi32(w, 16));
+    const F low = _mm256_cvtepi32_ps(_mm256_and_si256(w, splat32(0xFFFFu)));
+    return _mm256_add_ps(_mm256_mul_ps(high, splat(65536.0f)), low);
   }
-  LETHE_NORMAL_OP void split_log(D x, D* m_out, D* e_out) {
-    const __m256i u = _mm256_castpd_si256(x);
-    __m256i e = _mm256_sub_epi64(_mm256_srli_epi64(u, 52), _mm256_set1_epi64x(1023));
-    D m = _mm256_castsi256_pd(_mm256_or_si256(_mm256_and_si256(u, _mm256_set1_epi64x(0x000FFFFFFFFFFFFFll)),
-                                              _mm256_set1_epi64x(0x3FF0000000000000ll)));
-    const D above = _mm256_cmp_pd(m, splat(1.4142135623730951), _CMP_GT_OQ);
-    *m_out = _mm256_blendv_pd(m, _mm256_mul_pd(m, splat(0.5)), above);
-    e = _mm256_sub_epi64(e, _mm256_castpd_si256(above));  // + 1 where the mask is all ones (-1)
-    // double(e), exactly for |e| < 2^51: e added to the bits of 1.5 * 2^52, then 1.5 * 2^52 taken away.
-    *e_out = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(e, _mm256_set1_epi64x(0x4338000000000000ll))),
-                           splat(6755399441055744.0));
+  LETHE_NORMAL_OP void split_log(F x, F* m_out, F* e_out) {
+    const __m256i u = _mm256_castps_si256(x);
+    const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(u, 23), splat32(127));
+    const F m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(u, splat32(0x007FFFFFu)), splat32(0x3F800000u)));
+    const F above = _mm256_cmp_ps(m, splat(1.41421354f), _CMP_GT_OQ);
+    *m_out = _mm256_blendv_ps(m, _mm256_mul_ps(m, splat(0.5f)), above);
+    // + 1 where the mask is all ones (-1); the conversion is exact.
+    *e_out = _mm256_cvtepi32_ps(_mm256_sub_epi32(e, _mm256_castps_si256(above)));
   }
-  // The quarter turns q & 3: odd ones swap sin and cos, 2 and 3 negate sin, 1 and 2 negate cos.
-  LETHE_NORMAL_OP void rotate(D q, D sin_a, D cos_a, D* sin_out, D* cos_out) {
-    const __m256i quadrant = _mm256_cvtepi32_epi64(_mm_and_si128(_mm256_cvttpd_epi32(q), _mm_set1_epi32(3)));
-    const D q1 = _mm256_castsi256_pd(_mm256_cmpeq_epi64(quadrant, _mm256_set1_epi64x(1)));
-    const D q2 = _mm256_castsi256_pd(_mm256_cmpeq_epi64(quadrant, _mm256_set1_epi64x(2)));
-    const D q3 = _mm256_castsi256_pd(_mm256_cmpeq_epi64(quadrant, _mm256_set1_epi64x(3)));
-    const D swap = _mm256_or_pd(q1, q3), sign = splat(-0.0);
-    *sin_out = _mm256_xor_pd(_mm256_blendv_pd(sin_a, cos_a, swap), _mm256_and_pd(_mm256_or_pd(q2, q3), sign));
-    *cos_out = _mm256_xor_pd(_mm256_blendv_pd(cos_a, sin_a, swap), _mm256_and_pd(_mm256_or_pd(q1, q2), sign));
+  LETHE_NORMAL_OP void quarter_turns(W w, W* q, F* r_scaled) {
+    *q = _mm256_and_si256(_mm256_srli_epi32(_mm256_add_epi32(w, splat32(1u << 29)), 30), splat32(3));
+    *r_scaled = _mm256_cvtepi32_ps(_mm256_srai_epi32(_mm256_slli_epi32(w, 2), 2));
+  }
+  // Odd quarter turns swap sin and cos, 2 and 3 negate sin, 1 and 2 negate cos.
+  LETHE_NORMAL_OP void rotate(W q, F sin_a, F cos_a, F* sin_out, F* cos_out) {
+    const F q1 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(q, splat32(1)));
+    const F q2 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(q, splat32(2)));
+    const F q3 = _mm256_castsi256_ps(_mm256_cmpeq_epi32(q, splat32(3)));
+    const F swap = _mm256_or_ps(q1, q3), sign = splat(-0.0f);
+    *sin_out = _mm256_xor_ps(_mm256_blendv_ps(sin_a, cos_a, swap), _mm256_and_ps(_mm256_or_ps(q2, q3), sign));
+    *cos_out = _mm256_xor_ps(_mm256_blendv_ps(cos_a, sin_a, swap), _mm256_and_ps(_mm256_or_ps(q1, q2), sign));
   }
 };
+
+LETHE_NORMAL_OP __m256 ps(__m256d x) { return _mm256_castpd_ps(x); }
+LETHE_NORMAL_OP __m256d pd(__m256 x) { return _mm256_castps_pd(x); }
 
 // normal4 of blocks first .. first + 7 into out[0 .. 32).
 LETHE_NORMAL_OP void normal8(uint64_t seed, uint64_t stream, uint64_t first, float* out) {
   const Words8 w = random8(seed, stream, first);
-  // Chain 2 * half + pair: blocks 4 * half .. 4 * half + 3, their words 2 * pair and 2 * pair + 1,
-  // which give their normals 2 * pair (cos) and 2 * pair + 1 (sin).
-  __m128i bits1[4], bits2[4];
-  for (int half = 0; half < 2; ++half)
-    for (int pair = 0; pair < 2; ++pair) {
-      const __m256i first_words = w.v[2 * pair], second_words = w.v[2 * pair + 1];
-      bits1[2 * half + pair] = half == 0 ? _mm256_castsi256_si128(first_words) : _mm256_extracti128_si256(first_words, 1);
-      bits2[2 * half + pair] = half == 0 ? _mm256_castsi256_si128(second_words) : _mm256_extracti128_si256(second_words, 1);
-    }
-  __m128 n_cos[4], n_sin[4];
-  normal_vector::box_muller<Avx2, 4>(bits1, bits2, n_cos, n_sin);
-  for (int half = 0; half < 2; ++half) {
-    __m128 n0 = n_cos[2 * half], n1 = n_sin[2 * half], n2 = n_cos[2 * half + 1], n3 = n_sin[2 * half + 1];
-    _MM_TRANSPOSE4_PS(n0, n1, n2, n3);  // now one block's four normals each
-    _mm_storeu_ps(out + 16 * half, n0);
-    _mm_storeu_ps(out + 16 * half + 4, n1);
-    _mm_storeu_ps(out + 16 * half + 8, n2);
-    _mm_storeu_ps(out + 16 * half + 12, n3);
-  }
+  // Chain `pair`: the words 2 * pair and 2 * pair + 1 of the 8 blocks, which give their normals
+  // 2 * pair (cos) and 2 * pair + 1 (sin); normal i of block j lands in lane j of n[i].
+  const __m256i bits1[2] = {w.v[0], w.v[2]}, bits2[2] = {w.v[1], w.v[3]};
+  __m256 n_cos[2], n_sin[2];
+  normal_vector::box_muller<Avx2, 2>(bits1, bits2, n_cos, n_sin);
+  // Transpose to block order. Within each 128-bit lane l (blocks 4l .. 4l + 3) first: by[r] holds
+  // block 4l + r's four normals in lane l.
+  const __m256 ab_lo = _mm256_unpacklo_ps(n_cos[0], n_sin[0]), ab_hi = _mm256_unpackhi_ps(n_cos[0], n_sin[0]);
+  const __m256 cd_lo = _mm256_unpacklo_ps(n_cos[1], n_sin[1]), cd_hi = _mm256_unpackhi_ps(n_cos[1], n_sin[1]);
+  const __m256 by0 = ps(_mm256_unpacklo_pd(pd(ab_lo), pd(cd_lo))), by1 = ps(_mm256_unpackhi_pd(pd(ab_lo), pd(cd_lo)));
+  const __m256 by2 = ps(_mm256_unpacklo_pd(pd(ab_hi), pd(cd_hi))), by3 = ps(_mm256_unpackhi_pd(pd(ab_hi), pd(cd_hi)));
+  // Then the lanes: blocks 0 and 1 are lane 0 of by0 and by1, blocks 4 and 5 their lane 1.
+  _mm256_storeu_ps(out, _mm256_permute2f128_ps(by0, by1, 0x20));
+  _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(by2, by3, 0x20));
+  _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(by0, by1, 0x31));
+  _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(by2, by3, 0x31));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The AVX-512 path of cpu::normal_blocks (kernels/cpu/normal_blocks.h): 16 Philox blocks a step in
-// the 16 lanes of a zmm vector, their Box-Muller pairs as four chains of 8 doubles a zmm vector
+// the 16 lanes of a zmm vector, their Box-Muller pairs as two chains of 16 floats a zmm vector
 // (kernels/cpu/normal_vector.h). Needs AVX512F only (compiled for it by target attributes, taken
 // only where the CPU has it).
 
@@ -28,113 +28,85 @@ struct Words16 {
   __m512i v[4];
 };
 
-// a * m per 32-bit lane (m broadcast) as its high and low 32 bits: philox::detail::mulhi and the
-// wrapping product, from the 64-bit products of the even and of the odd lanes.
-LETHE_NORMAL_OP void mul_wide(__m512i a, __m512i m, __m512i* hi, __m512i* lo) {
-  const __m512i even = _mm512_mul_epu32(a, m);
-  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-  constexpr __mmask16 odd_lanes = 0xAAAA;
-  *hi = _mm512_mask_blend_epi32(odd_lanes, _mm512_srli_epi64(even, 32), odd);
-  *lo = _mm512_mask_blend_epi32(odd_lanes, even, _mm512_slli_epi64(odd, 32));
-}
-
-// The low and the high 32-bit words of eight 64-bit lanes each, as one vector of sixteen.
+// The low 32-bit words of eight 64-bit lanes each, as one vector of sixteen.
 LETHE_NORMAL_OP __m512i low_words(__m512i a, __m512i b) {
   return _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(a)), _mm512_cvtepi64_epi32(b), 1);
 }
 
-// philox::random4 of blocks first .. first + 15.
+// philox::random4 of blocks first .. first + 15. Each word lives in the low half of a 64-bit lane
+// (blocks first .. first + 7 in h = 0, the next eight in h = 1), so one _mm512_mul_epu32 gives a
+// whole product: its high word is philox::detail::mulhi, its low word the wrapping product. The
+// high halves of the lanes carry leftovers that never reach a low half: the words only meet in
+// XORs, lane half by lane half, and in multiplies, which read low halves only.
 LETHE_NORMAL_OP Words16 random16(uint64_t seed, uint64_t stream, uint64_t first) {
-  const __m512i blocks_lo = _mm512_add_epi64(splat64(first), _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
-  const __m512i blocks_hi = _mm512_add_epi64(blocks_lo, splat64(8));  // wraps as uint64 does
-  __m512i c0 = low_words(blocks_lo, blocks_hi);
-  __m512i c1 = low_words(_mm512_srli_epi64(blocks_lo, 32), _mm512_srli_epi64(blocks_hi, 32));
-  __m512i c2 = splat32(static_cast<uint32_t>(stream)), c3 = splat32(static_cast<uint32_t>(stream >> 32));
+  __m512i c0[2], c1[2], c2[2], c3[2];
+  for (int h = 0; h < 2; ++h) {
+    c0[h] = _mm512_add_epi64(splat64(first + 8 * static_cast<uint64_t>(h)), _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+    c1[h] = _mm512_srli_epi64(c0[h], 32);
+    c2[h] = splat32(static_cast<uint32_t>(stream)), c3[h] = splat32(static_cast<uint32_t>(stream >> 32));
+  }
   uint32_t key0 = static_cast<uint32_t>(seed), key1 = static_cast<uint32_t>(seed >> 32);
   const __m512i m0 = splat32(0xD2511F53u), m1 = splat32(0xCD9E8D57u);
   constexpr int kXor3 = 0x96;  // ternary logic: a ^ b ^ c
   for (int round = 0; round < 10; ++round) {
-    __m512i hi0, lo0, hi1, lo1;
-    mul_wide(c2, m1, &hi1, &lo1);
-    mul_wide(c0, m0, &hi0, &lo0);
-    c0 = _mm512_ternarylogic_epi32(hi1, c1, splat32(key0), kXor3);
-    c1 = lo1;
-    c2 = _mm512_ternarylogic_epi32(hi0, c3, splat32(key1), kXor3);
-    c3 = lo0;
+    const __m512i k0 = splat32(key0), k1 = splat32(key1);
+    for (int h = 0; h < 2; ++h) {
+      const __m512i product1 = _mm512_mul_epu32(c2[h], m1), product0 = _mm512_mul_epu32(c0[h], m0);
+      c0[h] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(product1, 32), c1[h], k0, kXor3);
+      c1[h] = product1;
+      c2[h] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(product0, 32), c3[h], k1, kXor3);
+      c3[h] = product0;
+    }
     key0 += 0x9E3779B9u;
     key1 += 0xBB67AE85u;
   }
-  return {{c0, c1, c2, c3}};
+  return {{low_words(c0[0], c0[1]), low_words(c1[0], c1[1]), low_words(c2[0], c2[1]), low_words(c3[0], c3[1])}};
 }
 
-// normal_vector's traits on zmm vectors of 8 doubles, fed by 8 words of a ymm vector.
+// normal_vector's traits on zmm vectors of 16 floats.
 struct Avx512 {
-  using D = __m512d;
-  using W = __m256i;
-  using F = __m256;
-  LETHE_NORMAL_OP D splat(double x) { return _mm512_set1_pd(x); }
-  LETHE_NORMAL_OP D add(D a, D b) { return _mm512_add_pd(a, b); }
-  LETHE_NORMAL_OP D sub(D a, D b) { return _mm512_sub_pd(a, b); }
-  LETHE_NORMAL_OP D mul(D a, D b) { return _mm512_mul_pd(a, b); }
-  LETHE_NORMAL_OP D div(D a, D b) { return _mm512_div_pd(a, b); }
-  LETHE_NORMAL_OP D sqrt(D a) { return _mm512_sqrt_pd(a); }
-  LETHE_NORMAL_OP D fmadd(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
-  LETHE_NORMAL_OP D round_toward_zero(D a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC); }
-  LETHE_NORMAL_OP F to_float(D a) { return _mm512_cvtpd_ps(a); }
-  LETHE_NORMAL_OP D words_to_double(W bits) { return _mm512_cvtepu32_pd(bits); }  // exact
-  LETHE_NORMAL_OP void split_log(D x, D* m_out, D* e_out) {
-    const __m512i u = _mm512_castpd_si512(x);
-    __m512i e = _mm512_sub_epi64(_mm512_srli_epi64(u, 52), splat64(1023));
-    const D m = _mm512_castsi512_pd(
-        _mm512_or_si512(_mm512_and_si512(u, splat64(0x000FFFFFFFFFFFFFull)), splat64(0x3FF0000000000000ull)));
-    const __mmask8 above = _mm512_cmp_pd_mask(m, splat(1.4142135623730951), _CMP_GT_OQ);
-    *m_out = _mm512_mask_mul_pd(m, above, m, splat(0.5));
-    e = _mm512_mask_add_epi64(e, above, e, splat64(1));
-    // double(e), exactly for |e| < 2^51: e added to the bits of 1.5 * 2^52, then 1.5 * 2^52 taken away.
-    *e_out = _mm512_sub_pd(_mm512_castsi512_pd(_mm512_add_epi64(e, splat64(0x4338000000000000ull))),
-                           splat(6755399441055744.0));
+  using F = __m512;
+  using W = __m512i;
+  LETHE_NORMAL_OP F splat(float x) { return _mm512_set1_ps(x); }
+  LETHE_NORMAL_OP F add(F a, F b) { return _mm512_add_ps(a, b); }
+  LETHE_NORMAL_OP F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  LETHE_NORMAL_OP F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  LETHE_NORMAL_OP F div(F a, F b) { return _mm512_div_ps(a, b); }
+  LETHE_NORMAL_OP F sqrt(F a) { return _mm512_sqrt_ps(a); }
+  LETHE_NORMAL_OP F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  LETHE_NORMAL_OP F words_to_float(W w) { return _mm512_cvtepu32_ps(w); }  // rounds to nearest (MXCSR's default)
+  LETHE_NORMAL_OP void split_log(F x, F* m_out, F* e_out) {
+    const __m512i u = _mm512_castps_si512(x);
+    __m512i e = _mm512_sub_epi32(_mm512_srli_epi32(u, 23), splat32(127));
+    const F m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(u, splat32(0x007FFFFFu)), splat32(0x3F800000u)));
+    const __mmask16 above = _mm512_cmp_ps_mask(m, splat(1.41421354f), _CMP_GT_OQ);
+    *m_out = _mm512_mask_mul_ps(m, above, m, splat(0.5f));
+    *e_out = _mm512_cvtepi32_ps(_mm512_mask_add_epi32(e, above, e, splat32(1)));  // exact
   }
-  // The quarter turns q & 3, with q in 0 .. 4 (u < 1): odd ones swap sin and cos, 2 and 3 negate
-  // sin, 1 and 2 negate cos (a negation flips the sign bit, as the scalar path's does).
-  LETHE_NORMAL_OP void rotate(D q, D sin_a, D cos_a, D* sin_out, D* cos_out) {
-    const __mmask8 q1 = _mm512_cmp_pd_mask(q, splat(1.0), _CMP_EQ_OQ);
-    const __mmask8 q2 = _mm512_cmp_pd_mask(q, splat(2.0), _CMP_EQ_OQ);
-    const __mmask8 q3 = _mm512_cmp_pd_mask(q, splat(3.0), _CMP_EQ_OQ);
-    const __mmask8 swap = q1 | q3;
-    *sin_out = negate(_mm512_mask_blend_pd(swap, sin_a, cos_a), q2 | q3);
-    *cos_out = negate(_mm512_mask_blend_pd(swap, cos_a, sin_a), q1 | q2);
+  LETHE_NORMAL_OP void quarter_turns(W w, W* q, F* r_scaled) {
+    *q = _mm512_and_si512(_mm512_srli_epi32(_mm512_add_epi32(w, splat32(1u << 29)), 30), splat32(3));
+    *r_scaled = _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(w, 2), 2));
   }
-  LETHE_NORMAL_OP D negate(D x, __mmask8 lanes) {
-    const __m512i bits = _mm512_castpd_si512(x);
-    return _mm512_castsi512_pd(_mm512_mask_xor_epi64(bits, lanes, bits, splat64(0x8000000000000000ull)));
+  // Odd quarter turns swap sin and cos, 2 and 3 negate sin, 1 and 2 negate cos (a negation flips
+  // the sign bit, as the scalar path's does).
+  LETHE_NORMAL_OP void rotate(W q, F sin_a, F cos_a, F* sin_out, F* cos_out) {
+    const __mmask16 q1 = _mm512_cmpeq_epi32_mask(q, splat32(1));
+    const __mmask16 q2 = _mm512_cmpeq_epi32_mask(q, splat32(2));
+    const __mmask16 q3 = _mm512_cmpeq_epi32_mask(q, splat32(3));
+    const __mmask16 swap = q1 | q3;
+    *sin_out = negate(_mm512_mask_blend_ps(swap, sin_a, cos_a), q2 | q3);
+    *cos_out = negate(_mm512_mask_blend_ps(swap, cos_a, sin_a), q1 | q2);
+  }
+  LETHE_NORMAL_OP F negate(F x, __mmask16 lanes) {
+    const __m512i bits = _mm512_castps_si512(x);
+    return _mm512_castsi512_ps(_mm512_mask_xor_epi32(bits, lanes, bits, splat32(0x80000000u)));
   }
 };
 
-LETHE_NORMAL_OP __m256i lower_half(__m512i v) { return _mm512_castsi512_si256(v); }
-LETHE_NORMAL_OP __m256i upper_half(__m512i v) { return _mm512_extracti64x4_epi64(v, 1); }
 LETHE_NORMAL_OP __m512d pd(__m512 x) { return _mm512_castps_pd(x); }
-LETHE_NORMAL_OP __m512 join(__m256 lower, __m256 upper) {
-  return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lower)), _mm256_castps_pd(upper), 1));
-}
 
-// normal4 of blocks first .. first + 15 into out[0 .. 64).
-LETHE_NORMAL_OP void normal16(uint64_t seed, uint64_t stream, uint64_t first, float* out) {
-  const Words16 w = random16(seed, stream, first);
-  // Chain 2 * pair + part: blocks 8 * part .. 8 * part + 7, their words 2 * pair and 2 * pair + 1,
-  // which give their normals 2 * pair (cos) and 2 * pair + 1 (sin).
-  __m256i bits1[4], bits2[4];
-  for (int pair = 0; pair < 2; ++pair) {
-    bits1[2 * pair] = lower_half(w.v[2 * pair]), bits1[2 * pair + 1] = upper_half(w.v[2 * pair]);
-    bits2[2 * pair] = lower_half(w.v[2 * pair + 1]), bits2[2 * pair + 1] = upper_half(w.v[2 * pair + 1]);
-  }
-  __m256 n_cos[4], n_sin[4];
-  normal_vector::box_muller<Avx512, 4>(bits1, bits2, n_cos, n_sin);
-  // Normal i of block j in lane j of n[i].
-  __m512 n[4];
-  for (int pair = 0; pair < 2; ++pair) {
-    n[2 * pair] = join(n_cos[2 * pair], n_cos[2 * pair + 1]);
-    n[2 * pair + 1] = join(n_sin[2 * pair], n_sin[2 * pair + 1]);
-  }
+// Sixteen blocks' normals, normal i of block j in lane j of n[i], stored in block order: out[4j + i].
+LETHE_NORMAL_OP void store_by_block(const __m512* n, float* out) {
   // Transpose to block order. Within each 128-bit lane l (blocks 4l .. 4l + 3) first: by[r] holds
   // block 4l + r's four normals in lane l.
   const __m512 ab_lo = _mm512_unpacklo_ps(n[0], n[1]), ab_hi = _mm512_unpackhi_ps(n[0], n[1]);
@@ -153,6 +125,18 @@ LETHE_NORMAL_OP void normal16(uint64_t seed, uint64_t stream, uint64_t first, fl
   _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(lanes01_of_01, lanes01_of_23, _MM_SHUFFLE(3, 1, 3, 1)));
   _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, _MM_SHUFFLE(2, 0, 2, 0)));
   _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+// normal4 of blocks first .. first + 15 into out[0 .. 64).
+LETHE_NORMAL_OP void normal16(uint64_t seed, uint64_t stream, uint64_t first, float* out) {
+  const Words16 w = random16(seed, stream, first);
+  // Chain `pair`: the words 2 * pair and 2 * pair + 1 of the 16 blocks, which give their normals
+  // 2 * pair (cos) and 2 * pair + 1 (sin); normal i of block j lands in lane j of n[i].
+  const __m512i bits1[2] = {w.v[0], w.v[2]}, bits2[2] = {w.v[1], w.v[3]};
+  __m512 n_cos[2], n_sin[2];
+  normal_vector::box_muller<Avx512, 2>(bits1, bits2, n_cos, n_sin);
+  const __m512 n[4] = {n_cos[0], n_sin[0], n_cos[1], n_sin[1]};
+  store_by_block(n, out);
 }
 
 }  // namespace

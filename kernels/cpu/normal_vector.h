@@ -1,19 +1,20 @@
-// Box-Muller on vectors of doubles, for the vector paths of cpu::normal_blocks
+// Box-Muller on vectors of floats, for the vector paths of cpu::normal_blocks
 // (kernels/cpu/normal_blocks_<isa>.cpp). Written once over a traits type V that each path defines
-// for its vectors (the arithmetic, and the few steps whose instructions differ: the exponent split
-// of log, the quarter-turn rotation of sincos); each path's file defines LETHE_NORMAL_TARGET (its
-// target attribute) and includes this header, as kernels/cpu/sgemm_kernel.h is shared.
+// for its vectors (the arithmetic, and the few steps whose instructions differ: the unsigned word
+// conversion, the exponent split of log, the quarter turns of an angle and the rotation by them);
+// each path's file defines LETHE_NORMAL_TARGET (its target attribute) and includes this header, as
+// kernels/cpu/sgemm_kernel.h is shared.
 //
 // Every function is philox::detail's scalar function (kernels/common/philox.h), the same
 // correctly rounded operations in the same order, lane by lane, so the bits are the same. Each
 // works on N independent chains at once, every chain's operation before the next operation: the
-// long latencies (division, square root, the polynomials) of one chain overlap the others'. One
-// chain after another left the core waiting on them (measured: the AVX2 path 23% slower).
+// latencies (division, square root, the polynomials) of one chain overlap the others'.
 //
-// V provides: D (a vector of doubles), W (the words feeding one D), F (the floats of one D);
-// splat, add, sub, mul, div, sqrt, fmadd; words_to_double (exact, unsigned); split_log (x =
-// m * 2^e with m in [sqrt(1/2), sqrt(2)]: m, and e as a double); round_toward_zero; rotate (sin
-// and cos of a + q quarter turns from those of a); to_float (round to nearest).
+// V provides: F (a vector of floats), W (as many 32-bit words); splat, add, sub, mul, div, sqrt,
+// fmadd; words_to_float (round to nearest, unsigned); split_log (x = m * 2^e with m in
+// [sqrt(1/2), sqrt(2)]: m, and e as a float); quarter_turns (a word's angle 4w/2^32 as the nearest
+// integer q mod 4 and the remainder times 2^30 as a float); rotate (sin and cos of a + q quarter
+// turns from those of a).
 #pragma once
 
 #include <initializer_list>
@@ -27,66 +28,61 @@
 
 namespace lethe::cpu::normal_vector {
 
-// philox::detail::log_pos of x[j].
+// philox::detail::log_unit of x[j].
 template <class V, int N>
-LETHE_NORMAL_OP void log_pos(const typename V::D* x, typename V::D* out) {
-  using D = typename V::D;
-  D m[N], e[N], s[N], s2[N], p[N];
+LETHE_NORMAL_OP void log_unit(const typename V::F* x, typename V::F* out) {
+  using F = typename V::F;
+  F m[N], e[N], s[N], s2[N], p[N];
   LETHE_EACH_CHAIN V::split_log(x[j], &m[j], &e[j]);
-  LETHE_EACH_CHAIN s[j] = V::div(V::sub(m[j], V::splat(1.0)), V::add(m[j], V::splat(1.0)));
+  LETHE_EACH_CHAIN s[j] = V::div(V::sub(m[j], V::splat(1.0f)), V::add(m[j], V::splat(1.0f)));
   LETHE_EACH_CHAIN s2[j] = V::mul(s[j], s[j]);
-  LETHE_EACH_CHAIN p[j] = V::splat(1.0 / 19);
-  for (const double c : {1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9, 1.0 / 7, 1.0 / 5, 1.0 / 3})
-    LETHE_EACH_CHAIN p[j] = V::fmadd(p[j], s2[j], V::splat(c));
+  LETHE_EACH_CHAIN p[j] = V::splat(1.0f / 9);
+  for (const float c : {1.0f / 7, 1.0f / 5, 1.0f / 3}) LETHE_EACH_CHAIN p[j] = V::fmadd(p[j], s2[j], V::splat(c));
   LETHE_EACH_CHAIN {
-    const D log_m = V::mul(V::splat(2.0), V::fmadd(V::mul(s[j], s2[j]), p[j], s[j]));
-    out[j] = V::fmadd(e[j], V::splat(0.6931471805599453), log_m);
+    const F log_m = V::mul(V::splat(2.0f), V::fmadd(V::mul(s[j], s2[j]), p[j], s[j]));
+    out[j] = V::fmadd(e[j], V::splat(0.693147182f), log_m);
   }
 }
 
-// philox::detail::sincos_2pi of u[j].
+// philox::detail::sincos_turn of w[j].
 template <class V, int N>
-LETHE_NORMAL_OP void sincos_2pi(const typename V::D* u, typename V::D* sin_out, typename V::D* cos_out) {
-  using D = typename V::D;
-  D q[N], a[N], a2[N], ps[N], pc[N];
+LETHE_NORMAL_OP void sincos_turn(const typename V::W* w, typename V::F* sin_out, typename V::F* cos_out) {
+  using F = typename V::F;
+  typename V::W q[N];
+  F a[N], a2[N], ps[N], pc[N];
   LETHE_EACH_CHAIN {
-    const D t = V::mul(V::splat(4.0), u[j]);
-    q[j] = V::round_toward_zero(V::add(t, V::splat(0.5)));
-    a[j] = V::mul(V::sub(t, q[j]), V::splat(1.5707963267948966));
+    F r_scaled;
+    V::quarter_turns(w[j], &q[j], &r_scaled);
+    a[j] = V::mul(r_scaled, V::splat(1.57079637f * 0x1p-30f));
     a2[j] = V::mul(a[j], a[j]);
-    ps[j] = V::splat(-1.0 / 1307674368000);
-    pc[j] = V::splat(1.0 / 20922789888000);
+    ps[j] = V::splat(1.0f / 362880);
+    pc[j] = V::splat(-1.0f / 3628800);
   }
-  for (const double c : {1.0 / 6227020800, -1.0 / 39916800, 1.0 / 362880, -1.0 / 5040, 1.0 / 120, -1.0 / 6})
-    LETHE_EACH_CHAIN ps[j] = V::fmadd(ps[j], a2[j], V::splat(c));
-  for (const double c : {-1.0 / 87178291200, 1.0 / 479001600, -1.0 / 3628800, 1.0 / 40320, -1.0 / 720, 1.0 / 24,
-                         -1.0 / 2})
+  for (const float c : {-1.0f / 5040, 1.0f / 120, -1.0f / 6}) LETHE_EACH_CHAIN ps[j] = V::fmadd(ps[j], a2[j], V::splat(c));
+  for (const float c : {1.0f / 40320, -1.0f / 720, 1.0f / 24, -1.0f / 2})
     LETHE_EACH_CHAIN pc[j] = V::fmadd(pc[j], a2[j], V::splat(c));
   LETHE_EACH_CHAIN {
-    const D sin_a = V::fmadd(V::mul(a[j], a2[j]), ps[j], a[j]);
-    const D cos_a = V::fmadd(a2[j], pc[j], V::splat(1.0));
+    const F sin_a = V::fmadd(V::mul(a[j], a2[j]), ps[j], a[j]);
+    const F cos_a = V::fmadd(a2[j], pc[j], V::splat(1.0f));
     V::rotate(q[j], sin_a, cos_a, &sin_out[j], &cos_out[j]);
   }
 }
 
-// philox::detail::box_muller of the words bits1[j], bits2[j]: out_cos[j] = float(radius * cos),
-// out_sin[j] the same with sin.
+// philox::detail::box_muller of the words bits1[j], bits2[j]: out_cos[j] = radius * cos, out_sin[j]
+// the same with sin.
 template <class V, int N>
 LETHE_NORMAL_OP void box_muller(const typename V::W* bits1, const typename V::W* bits2, typename V::F* out_cos,
                                 typename V::F* out_sin) {
-  using D = typename V::D;
-  const D two_to_minus_32 = V::splat(0x1p-32);
-  D u1[N], u2[N], log_u1[N], s[N], c[N];
+  using F = typename V::F;
+  F u1[N], log_u1[N], s[N], c[N];
+  // philox::detail::radius_uniform: the product by 2^-32 is exact, the sum rounds once.
+  LETHE_EACH_CHAIN u1[j] = V::add(V::mul(V::words_to_float(bits1[j]), V::splat(0x1p-32f)), V::splat(0x1p-33f));
+  log_unit<V, N>(u1, log_u1);
+  sincos_turn<V, N>(bits2, s, c);
   LETHE_EACH_CHAIN {
-    u1[j] = V::mul(V::add(V::words_to_double(bits1[j]), V::splat(1.0)), two_to_minus_32);
-    u2[j] = V::mul(V::words_to_double(bits2[j]), two_to_minus_32);
-  }
-  log_pos<V, N>(u1, log_u1);
-  sincos_2pi<V, N>(u2, s, c);
-  LETHE_EACH_CHAIN {
-    const D radius = V::sqrt(V::mul(V::splat(-2.0), log_u1[j]));
-    out_cos[j] = V::to_float(V::mul(radius, c[j]));
-    out_sin[j] = V::to_float(V::mul(radius, s[j]));
+    const F radius = V::sqrt(V::mul(V::splat(-2.0f), log_u1[j]));
+    out_cos[j] = V::mul(radius, c[j]);
+    out_sin[j] = V::mul(radius, s[j]);
   }
 }
 
