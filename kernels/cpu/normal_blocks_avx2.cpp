@@ -29,14 +29,13 @@ LETHE_NORMAL_OP __m256i mulhi32(__m256i a, __m256i m) {
 
 // philox::random4 of blocks first .. first + 7.
 LETHE_NORMAL_OP Words8 random8(uint64_t seed, uint64_t stream, uint64_t first) {
-  alignas(32) uint32_t lo[8], hi[8];
-  for (int j = 0; j < 8; ++j) {
-    const uint64_t block = first + static_cast<uint64_t>(j);
-    lo[j] = static_cast<uint32_t>(block);
-    hi[j] = static_cast<uint32_t>(block >> 32);
-  }
-  __m256i c0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
-  __m256i c1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
+  // The blocks' low words first + j (mod 2^32), and their high words, one more where the low word
+  // wrapped: the unsigned compare low < first's low word, as a signed compare with the sign bits
+  // flipped. (Built in registers: eight scalar stores read back as a vector stall the core.)
+  const __m256i first_lo = splat32(static_cast<uint32_t>(first)), sign = splat32(0x80000000u);
+  __m256i c0 = _mm256_add_epi32(first_lo, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256i wrapped = _mm256_cmpgt_epi32(_mm256_xor_si256(first_lo, sign), _mm256_xor_si256(c0, sign));
+  __m256i c1 = _mm256_sub_epi32(splat32(static_cast<uint32_t>(first >> 32)), wrapped);
   __m256i c2 = splat32(static_cast<uint32_t>(stream)), c3 = splat32(static_cast<uint32_t>(stream >> 32));
   uint32_t key0 = static_cast<uint32_t>(seed), key1 = static_cast<uint32_t>(seed >> 32);
   const __m256i m0 = splat32(0xD2511F53u), m1 = splat32(0xCD9E8D57u);
