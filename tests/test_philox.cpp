@@ -217,7 +217,7 @@ TEST_CASE("philox: golden normals (seed 42, stream 7)") {
 
 TEST_CASE("philox: the CPU's blocks of normals are normal4's, bit for bit, on every path") {
     // cpu::normal_blocks (the IEU step's noise, randn's) takes the best vector path this CPU has
-    // (AVX-512: 16 blocks a step, AVX2: 8, the rest scalar); each must give normal4's bits, which
+    // (AVX-512: 64 blocks a step, then 16; AVX2: 16, then 8; the rest scalar); each must give normal4's bits, which
     // the CUDA kernels give too. Every path this CPU has is checked; the ones it lacks say so.
     using lethe::cpu::NormalPath;
     MESSAGE("cpu::normal_blocks takes the " << std::string(lethe::cpu::normal_path_name(lethe::cpu::normal_path())) << " path");
@@ -231,11 +231,11 @@ TEST_CASE("philox: the CPU's blocks of normals are normal4's, bit for bit, on ev
         }
         INFO("path " << name);
         std::mt19937_64 rng(7);
-        // Counters where the block's low word wraps inside a step of 8 or 16, high words, seeds and
+        // Counters where the block's low word wraps inside a step, high words, seeds and
         // streams with both halves set, and the smallest and largest words (u1 = 2^-32 and 1, the
         // quadrant edges).
         const uint64_t firsts[] = {0, 1, 5, 0xFFFFFFF4ull, 0xFFFFFFFFull, 0x123456789ull, ~uint64_t{0} - 40};
-        const int64_t counts[] = {0, 1, 7, 8, 9, 15, 16, 17, 23, 33, 1000};
+        const int64_t counts[] = {0, 1, 7, 8, 9, 15, 16, 17, 23, 33, 63, 64, 65, 79, 88, 1000};
         int64_t compared = 0;
         for (int trial = 0; trial < 20; ++trial) {
             const uint64_t seed = trial == 0 ? 0 : rng(), stream = trial == 0 ? 0 : rng();

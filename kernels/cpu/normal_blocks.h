@@ -8,7 +8,7 @@
 
 namespace lethe::cpu {
 
-// How normal_blocks runs: AVX-512 (16 blocks a step), AVX2 + FMA (8 blocks a step) or scalar.
+// How normal_blocks runs: AVX-512 (64 blocks a step, then 16), AVX2 + FMA (16, then 8) or scalar.
 // Chosen at run time from the CPU's features, like the float32 GEMM kernels (kernels/cpu/blas.h).
 enum class NormalPath { avx512, avx2, scalar };
 // Every path, best first.
@@ -26,8 +26,8 @@ void normal_blocks(NormalPath path, uint64_t seed, uint64_t stream, uint64_t fir
                    float* out);
 
 namespace detail {
-// The vector paths (kernels/cpu/normal_blocks_<isa>.cpp): they fill whole steps of 8 or 16 blocks
-// and return how many blocks they filled; the caller fills the rest.
+// The vector paths (kernels/cpu/normal_blocks_<isa>.cpp): they fill whole steps (AVX-512: 64 blocks,
+// then 16; AVX2: 16, then 8) and return how many blocks they filled; the caller fills the rest.
 int64_t normal_blocks_avx2(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t blocks, float* out);
 int64_t normal_blocks_avx512(uint64_t seed, uint64_t stream, uint64_t first_block, int64_t blocks, float* out);
 }  // namespace detail
