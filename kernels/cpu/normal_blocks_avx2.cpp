@@ -61,8 +61,12 @@ LETHE_NORMAL_OP void random8(uint64_t seed, uint64_t stream, uint64_t first, Wor
   for (int g = 0; g < G; ++g) w[g] = {{c0[g], c1[g], c2[g], c3[g]}};
 }
 
+LETHE_NORMAL_OP __m256 ps(__m256d x) { return _mm256_castpd_ps(x); }
+LETHE_NORMAL_OP __m256d pd(__m256 x) { return _mm256_castps_pd(x); }
+
 // normal_vector's traits on ymm vectors of 8 floats.
 struct Avx2 {
+  static constexpr int kBlocks = 8;
   using F = __m256;
   using W = __m256i;
   LETHE_NORMAL_OP F splat(float x) { return _mm256_set1_ps(x); }
@@ -101,42 +105,26 @@ struct Avx2 {
     *sin_out = _mm256_xor_ps(_mm256_blendv_ps(sin_a, cos_a, swap), _mm256_and_ps(_mm256_or_ps(q2, q3), sign));
     *cos_out = _mm256_xor_ps(_mm256_blendv_ps(cos_a, sin_a, swap), _mm256_and_ps(_mm256_or_ps(q1, q2), sign));
   }
-};
-
-LETHE_NORMAL_OP __m256 ps(__m256d x) { return _mm256_castpd_ps(x); }
-LETHE_NORMAL_OP __m256d pd(__m256 x) { return _mm256_castps_pd(x); }
-
-// Eight blocks' normals, normal i of block j in lane j of n[i], stored in block order: out[4j + i].
-LETHE_NORMAL_OP void store_by_block(const __m256* n, float* out) {
   // Within each 128-bit lane l (blocks 4l .. 4l + 3) first: by[r] holds block 4l + r's four normals
-  // in lane l.
-  const __m256 ab_lo = _mm256_unpacklo_ps(n[0], n[1]), ab_hi = _mm256_unpackhi_ps(n[0], n[1]);
-  const __m256 cd_lo = _mm256_unpacklo_ps(n[2], n[3]), cd_hi = _mm256_unpackhi_ps(n[2], n[3]);
-  const __m256 by0 = ps(_mm256_unpacklo_pd(pd(ab_lo), pd(cd_lo))), by1 = ps(_mm256_unpackhi_pd(pd(ab_lo), pd(cd_lo)));
-  const __m256 by2 = ps(_mm256_unpacklo_pd(pd(ab_hi), pd(cd_hi))), by3 = ps(_mm256_unpackhi_pd(pd(ab_hi), pd(cd_hi)));
-  // Then the lanes: blocks 0 and 1 are lane 0 of by0 and by1, blocks 4 and 5 their lane 1.
-  _mm256_storeu_ps(out, _mm256_permute2f128_ps(by0, by1, 0x20));
-  _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(by2, by3, 0x20));
-  _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(by0, by1, 0x31));
-  _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(by2, by3, 0x31));
-}
+  // in lane l; then the lanes: blocks 0 and 1 are lane 0 of by0 and by1, blocks 4 and 5 their lane 1.
+  LETHE_NORMAL_OP void store_by_block(const F* n, float* out) {
+    const F ab_lo = _mm256_unpacklo_ps(n[0], n[1]), ab_hi = _mm256_unpackhi_ps(n[0], n[1]);
+    const F cd_lo = _mm256_unpacklo_ps(n[2], n[3]), cd_hi = _mm256_unpackhi_ps(n[2], n[3]);
+    const F by0 = ps(_mm256_unpacklo_pd(pd(ab_lo), pd(cd_lo))), by1 = ps(_mm256_unpackhi_pd(pd(ab_lo), pd(cd_lo)));
+    const F by2 = ps(_mm256_unpacklo_pd(pd(ab_hi), pd(cd_hi))), by3 = ps(_mm256_unpackhi_pd(pd(ab_hi), pd(cd_hi)));
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(by0, by1, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(by2, by3, 0x20));
+    _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(by0, by1, 0x31));
+    _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(by2, by3, 0x31));
+  }
+};
 
 // normal4 of blocks first .. first + 8 * G - 1 into out[0 .. 32 * G).
 template <int G>
 LETHE_NORMAL_OP void normal8(uint64_t seed, uint64_t stream, uint64_t first, float* out) {
   Words8 w[G];
   random8<G>(seed, stream, first, w);
-  // Chain 2 * g + pair: the words 2 * pair and 2 * pair + 1 of group g's blocks, which give their
-  // normals 2 * pair (cos) and 2 * pair + 1 (sin).
-  __m256i bits1[2 * G], bits2[2 * G];
-  for (int g = 0; g < G; ++g)
-    for (int pair = 0; pair < 2; ++pair) bits1[2 * g + pair] = w[g].v[2 * pair], bits2[2 * g + pair] = w[g].v[2 * pair + 1];
-  __m256 n_cos[2 * G], n_sin[2 * G];
-  normal_vector::box_muller<Avx2, 2 * G>(bits1, bits2, n_cos, n_sin);
-  for (int g = 0; g < G; ++g) {
-    const __m256 n[4] = {n_cos[2 * g], n_sin[2 * g], n_cos[2 * g + 1], n_sin[2 * g + 1]};
-    store_by_block(n, out + 32 * g);
-  }
+  normal_vector::store_normals<Avx2, G>(w, out);
 }
 
 }  // namespace

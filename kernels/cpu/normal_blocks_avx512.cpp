@@ -69,8 +69,11 @@ LETHE_NORMAL_OP void random16(uint64_t seed, uint64_t stream, uint64_t first, Wo
              low_words(c2[2 * g], c2[2 * g + 1]), low_words(c3[2 * g], c3[2 * g + 1])}};
 }
 
+LETHE_NORMAL_OP __m512d pd(__m512 x) { return _mm512_castps_pd(x); }
+
 // normal_vector's traits on zmm vectors of 16 floats.
 struct Avx512 {
+  static constexpr int kBlocks = 16;
   using F = __m512;
   using W = __m512i;
   LETHE_NORMAL_OP F splat(float x) { return _mm512_set1_ps(x); }
@@ -107,48 +110,34 @@ struct Avx512 {
     const __m512i bits = _mm512_castps_si512(x);
     return _mm512_castsi512_ps(_mm512_mask_xor_epi32(bits, lanes, bits, splat32(0x80000000u)));
   }
+  LETHE_NORMAL_OP void store_by_block(const F* n, float* out) {
+    // Within each 128-bit lane l (blocks 4l .. 4l + 3) first: by[r] holds
+    // block 4l + r's four normals in lane l.
+    const __m512 ab_lo = _mm512_unpacklo_ps(n[0], n[1]), ab_hi = _mm512_unpackhi_ps(n[0], n[1]);
+    const __m512 cd_lo = _mm512_unpacklo_ps(n[2], n[3]), cd_hi = _mm512_unpackhi_ps(n[2], n[3]);
+    __m512 by[4];
+    by[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(ab_lo), pd(cd_lo)));
+    by[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(ab_lo), pd(cd_lo)));
+    by[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(ab_hi), pd(cd_hi)));
+    by[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(ab_hi), pd(cd_hi)));
+    // Then the 4 × 4 lanes: output vector l is lane l of by[0], by[1], by[2], by[3].
+    const __m512 lanes01_of_01 = _mm512_shuffle_f32x4(by[0], by[1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 lanes01_of_23 = _mm512_shuffle_f32x4(by[2], by[3], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512 lanes23_of_01 = _mm512_shuffle_f32x4(by[0], by[1], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512 lanes23_of_23 = _mm512_shuffle_f32x4(by[2], by[3], _MM_SHUFFLE(3, 2, 3, 2));
+    _mm512_storeu_ps(out, _mm512_shuffle_f32x4(lanes01_of_01, lanes01_of_23, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(lanes01_of_01, lanes01_of_23, _MM_SHUFFLE(3, 1, 3, 1)));
+    _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
 };
-
-LETHE_NORMAL_OP __m512d pd(__m512 x) { return _mm512_castps_pd(x); }
-
-// Sixteen blocks' normals, normal i of block j in lane j of n[i], stored in block order: out[4j + i].
-LETHE_NORMAL_OP void store_by_block(const __m512* n, float* out) {
-  // Transpose to block order. Within each 128-bit lane l (blocks 4l .. 4l + 3) first: by[r] holds
-  // block 4l + r's four normals in lane l.
-  const __m512 ab_lo = _mm512_unpacklo_ps(n[0], n[1]), ab_hi = _mm512_unpackhi_ps(n[0], n[1]);
-  const __m512 cd_lo = _mm512_unpacklo_ps(n[2], n[3]), cd_hi = _mm512_unpackhi_ps(n[2], n[3]);
-  __m512 by[4];
-  by[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(ab_lo), pd(cd_lo)));
-  by[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(ab_lo), pd(cd_lo)));
-  by[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(ab_hi), pd(cd_hi)));
-  by[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(ab_hi), pd(cd_hi)));
-  // Then the 4 × 4 lanes: output vector l is lane l of by[0], by[1], by[2], by[3].
-  const __m512 lanes01_of_01 = _mm512_shuffle_f32x4(by[0], by[1], _MM_SHUFFLE(1, 0, 1, 0));
-  const __m512 lanes01_of_23 = _mm512_shuffle_f32x4(by[2], by[3], _MM_SHUFFLE(1, 0, 1, 0));
-  const __m512 lanes23_of_01 = _mm512_shuffle_f32x4(by[0], by[1], _MM_SHUFFLE(3, 2, 3, 2));
-  const __m512 lanes23_of_23 = _mm512_shuffle_f32x4(by[2], by[3], _MM_SHUFFLE(3, 2, 3, 2));
-  _mm512_storeu_ps(out, _mm512_shuffle_f32x4(lanes01_of_01, lanes01_of_23, _MM_SHUFFLE(2, 0, 2, 0)));
-  _mm512_storeu_ps(out + 16, _mm512_shuffle_f32x4(lanes01_of_01, lanes01_of_23, _MM_SHUFFLE(3, 1, 3, 1)));
-  _mm512_storeu_ps(out + 32, _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, _MM_SHUFFLE(2, 0, 2, 0)));
-  _mm512_storeu_ps(out + 48, _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, _MM_SHUFFLE(3, 1, 3, 1)));
-}
 
 // normal4 of blocks first .. first + 16 * K - 1 into out[0 .. 64 * K).
 template <int K>
 LETHE_NORMAL_OP void normal16(uint64_t seed, uint64_t stream, uint64_t first, float* out) {
   Words16 w[K];
   random16<K>(seed, stream, first, w);
-  // Chain 2 * g + pair: the words 2 * pair and 2 * pair + 1 of group g's blocks, which give their
-  // normals 2 * pair (cos) and 2 * pair + 1 (sin).
-  __m512i bits1[2 * K], bits2[2 * K];
-  for (int g = 0; g < K; ++g)
-    for (int pair = 0; pair < 2; ++pair) bits1[2 * g + pair] = w[g].v[2 * pair], bits2[2 * g + pair] = w[g].v[2 * pair + 1];
-  __m512 n_cos[2 * K], n_sin[2 * K];
-  normal_vector::box_muller<Avx512, 2 * K>(bits1, bits2, n_cos, n_sin);
-  for (int g = 0; g < K; ++g) {
-    const __m512 n[4] = {n_cos[2 * g], n_sin[2 * g], n_cos[2 * g + 1], n_sin[2 * g + 1]};
-    store_by_block(n, out + 64 * g);
-  }
+  normal_vector::store_normals<Avx512, K>(w, out);
 }
 
 }  // namespace

@@ -14,7 +14,8 @@
 // fmadd; words_to_float (round to nearest, unsigned); split_log (x = m * 2^e with m in
 // [sqrt(1/2), sqrt(2)]: m, and e as a float); quarter_turns (a word's angle 4w/2^32 as the nearest
 // integer q mod 4 and the remainder times 2^30 as a float); rotate (sin and cos of a + q quarter
-// turns from those of a).
+// turns from those of a); kBlocks (the lanes of a vector) and store_by_block (the transpose to block
+// order, see store_normals).
 #pragma once
 
 #include <initializer_list>
@@ -83,6 +84,23 @@ LETHE_NORMAL_OP void box_muller(const typename V::W* bits1, const typename V::W*
     const F radius = V::sqrt(V::mul(V::splat(-2.0f), log_u1[j]));
     out_cos[j] = V::mul(radius, c[j]);
     out_sin[j] = V::mul(radius, s[j]);
+  }
+}
+
+// normal4 of G groups of V::kBlocks blocks, w[g].v[i] holding word i of group g's blocks lane by
+// lane, into out[0 .. 4 * V::kBlocks * G) in block order (V::store_by_block: normal i of block j,
+// in lane j of n[i], to out[4j + i]). Chain 2 * g + pair: the words 2 * pair and 2 * pair + 1 of
+// group g's blocks, which give their normals 2 * pair (cos) and 2 * pair + 1 (sin).
+template <class V, int G, class Words>
+LETHE_NORMAL_OP void store_normals(const Words* w, float* out) {
+  typename V::W bits1[2 * G], bits2[2 * G];
+  for (int g = 0; g < G; ++g)
+    for (int pair = 0; pair < 2; ++pair) bits1[2 * g + pair] = w[g].v[2 * pair], bits2[2 * g + pair] = w[g].v[2 * pair + 1];
+  typename V::F n_cos[2 * G], n_sin[2 * G];
+  box_muller<V, 2 * G>(bits1, bits2, n_cos, n_sin);
+  for (int g = 0; g < G; ++g) {
+    const typename V::F n[4] = {n_cos[2 * g], n_sin[2 * g], n_cos[2 * g + 1], n_sin[2 * g + 1]};
+    V::store_by_block(n, out + 4 * V::kBlocks * g);
   }
 }
 
